@@ -1,0 +1,278 @@
+"""Named strategies: what each needs from a model and how it picks a batch.
+
+The server and the simulator never call the scoring functions directly; they
+ask the registry for a strategy by name, hand it a :class:`ModelOutputs` filled
+with what ``strategy.needs`` lists, and get a :class:`Selection` back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from . import bald as _bald
+from . import dpp as _dpp
+from . import influence as _influence
+from . import stochastic as _stochastic
+from . import uncertainty as _uncertainty
+from ._checks import StrategyInputError, as_rng, check_batch
+
+# What a strategy can ask a model for.
+PROBS = "probs"  # predict_proba(X_pool): probs_N_C
+SAMPLES = "samples"  # predict_proba_samples(X_pool, k): probs_N_K_C
+EMBEDDINGS = "embeddings"  # embed(X_pool) or the item features: embeddings_N_D
+LINEAR_HEAD = "linear_head"  # W, head features of train / held-out / pool items, l2
+CAPABILITIES = (PROBS, SAMPLES, EMBEDDINGS, LINEAR_HEAD)
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """A multinomial logistic head ``softmax(W x)`` fitted on ``sum CE + l2/2 ||W||^2``.
+
+    ``X_*`` are the features the head acts on (a constant-1 column included when
+    the model has a bias). The validation rows must be labeled items the head was
+    not fitted on: at the optimum the training gradient is only the regularizer's.
+    """
+
+    W_C_D: np.ndarray
+    X_train_N_D: np.ndarray
+    y_train_N: np.ndarray
+    X_val_M_D: np.ndarray
+    y_val_M: np.ndarray
+    X_pool_P_D: np.ndarray
+    l2: float
+
+
+@dataclass
+class ModelOutputs:
+    """Everything a model said about the unlabeled pool, one row per pool item."""
+
+    probs_N_C: np.ndarray | None = None
+    probs_N_K_C: np.ndarray | None = None
+    embeddings_N_D: np.ndarray | None = None
+    head: LinearHead | None = None
+    pool_size: int | None = None
+
+    def __post_init__(self):
+        sizes = {
+            name: len(arr)
+            for name, arr in (
+                ("probs_N_C", self.probs_N_C),
+                ("probs_N_K_C", self.probs_N_K_C),
+                ("embeddings_N_D", self.embeddings_N_D),
+                ("head.X_pool_P_D", None if self.head is None else self.head.X_pool_P_D),
+            )
+            if arr is not None
+        }
+        if self.pool_size is not None:
+            sizes["pool_size"] = int(self.pool_size)
+        if len(set(sizes.values())) > 1:
+            raise StrategyInputError(f"model outputs disagree on the pool size: {sizes}")
+        self.pool_size = next(iter(sizes.values()), None)
+
+    def available(self) -> frozenset[str]:
+        have = set()
+        if self.probs_N_C is not None:
+            have.add(PROBS)
+        if self.probs_N_K_C is not None:
+            have.add(SAMPLES)
+        if self.embeddings_N_D is not None:
+            have.add(EMBEDDINGS)
+        if self.head is not None:
+            have.add(LINEAR_HEAD)
+        return frozenset(have)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A batch, best first, with the score each chosen item had (for display)."""
+
+    indices: np.ndarray
+    scores: np.ndarray
+    strategy: str = ""
+
+
+@dataclass
+class Strategy:
+    """A named way of choosing a batch.
+
+    ``needs`` must all be present in the outputs; ``uses`` are taken when present.
+    ``cold_start`` says what to do before any model exists: "random", or
+    "diversity" (a DPP over the item features).
+    """
+
+    name: str
+    needs: frozenset[str]
+    run: Callable[..., tuple[np.ndarray, np.ndarray]]
+    uses: frozenset[str] = frozenset()
+    cold_start: str = "random"
+    params: dict = field(default_factory=dict)
+    description: str = ""
+    scorer: Callable[["ModelOutputs"], np.ndarray] | None = None
+
+    def select(self, outputs: ModelOutputs, batch_size: int, random_state=None) -> Selection:
+        missing = self.needs - outputs.available()
+        if missing:
+            raise StrategyInputError(
+                f"strategy {self.name!r} needs {', '.join(sorted(missing))} from the model"
+            )
+        if outputs.pool_size is None:
+            raise StrategyInputError("model outputs are empty: give at least one array or pool_size")
+        check_batch(batch_size, outputs.pool_size)
+        indices, scores = self.run(outputs, int(batch_size), as_rng(random_state), **self.params)
+        return Selection(np.asarray(indices, dtype=np.intp), np.asarray(scores, dtype=float), self.name)
+
+    def score(self, outputs: ModelOutputs) -> np.ndarray | None:
+        """Per-item scores for the whole pool, for strategies that have one (else None)."""
+        if self.scorer is None:
+            return None
+        return self.scorer(outputs)
+
+
+def _top_k(scores_N: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, best first, ties broken by index (stable)."""
+    n = len(scores_N)
+    if k < n:
+        part = np.argpartition(-scores_N, k - 1)[:k]
+    else:
+        part = np.arange(n)
+    order = np.lexsort((part, -scores_N[part]))
+    return part[order]
+
+
+# -- single-point scores ---------------------------------------------------
+
+SCORES: dict[str, tuple[frozenset[str], Callable[[ModelOutputs], np.ndarray], str]] = {
+    "least_confidence": (frozenset({PROBS}), lambda o: _uncertainty.least_confidence(o.probs_N_C),
+                         "1 - max probability"),
+    "margin": (frozenset({PROBS}), lambda o: _uncertainty.margin(o.probs_N_C),
+               "1 - (top1 - top2 probability)"),
+    "entropy": (frozenset({PROBS}), lambda o: _uncertainty.entropy(o.probs_N_C),
+                "predictive entropy in nats"),
+    "bald": (frozenset({SAMPLES}), lambda o: _bald.bald(o.probs_N_K_C),
+             "mutual information between label and model parameters"),
+}
+
+MODES = ("power", "softmax", "softrank")
+
+
+def _run_top_k(score_fn):
+    def run(outputs, batch_size, rng):
+        scores = score_fn(outputs)
+        idx = _top_k(scores, batch_size)
+        return idx, scores[idx]
+
+    return run
+
+
+def _run_stochastic(score_fn):
+    def run(outputs, batch_size, rng, mode="power", beta=1.0):
+        scores = score_fn(outputs)
+        idx = _stochastic.stochastic_batch(scores, batch_size, mode=mode, beta=beta, random_state=rng)
+        return idx, scores[idx]
+
+    return run
+
+
+def _run_random(outputs, batch_size, rng):
+    idx = rng.choice(outputs.pool_size, size=batch_size, replace=False)
+    return idx, np.zeros(batch_size)
+
+
+def _run_batchbald(outputs, batch_size, rng, num_samples=10_000):
+    idx = _bald.batchbald(outputs.probs_N_K_C, batch_size, num_samples=num_samples, random_state=rng)
+    return idx, _bald.bald(outputs.probs_N_K_C[idx])
+
+
+def _dpp_quality(outputs: ModelOutputs) -> np.ndarray | None:
+    if outputs.probs_N_C is None:
+        return None
+    # Entropy normalised to [0, 1], floored so a confident item is unlikely, not impossible.
+    num_classes = outputs.probs_N_C.shape[1]
+    ent = _uncertainty.entropy(outputs.probs_N_C) / max(np.log(num_classes), 1e-12)
+    return 0.05 + ent
+
+
+def _run_dpp(outputs, batch_size, rng):
+    quality = _dpp_quality(outputs)
+    idx = _dpp.select(outputs.embeddings_N_D, batch_size, quality_N=quality)
+    scores = np.ones(batch_size) if quality is None else quality[idx]
+    return idx, scores
+
+
+def _influence_scores(outputs: ModelOutputs) -> np.ndarray:
+    h = outputs.head
+    return _influence.influence_scores(h.W_C_D, h.X_train_N_D, h.y_train_N, h.X_val_M_D, h.y_val_M,
+                                       h.X_pool_P_D, h.l2)
+
+
+_FACTORIES: dict[str, Callable[..., Strategy]] = {}
+
+
+def register(name: str):
+    def deco(factory):
+        _FACTORIES[name] = factory
+        return factory
+
+    return deco
+
+
+@register("random")
+def _random(**params):
+    return Strategy("random", frozenset(), _run_random, params=params, description="uniform at random")
+
+
+for _score_name, (_needs, _fn, _desc) in SCORES.items():
+    def _make_top_k(_n=_score_name, _needs=_needs, _fn=_fn, _desc=_desc, **params):
+        return Strategy(_n, _needs, _run_top_k(_fn), params=params, scorer=_fn,
+                        description=f"top-k by {_desc}")
+
+    _FACTORIES[_score_name] = _make_top_k
+    for _mode in MODES:
+        def _make_stochastic(_n=_score_name, _m=_mode, _needs=_needs, _fn=_fn, _desc=_desc, beta=1.0):
+            return Strategy(f"{_m}_{_n}", _needs, _run_stochastic(_fn),
+                            params={"mode": _m, "beta": float(beta)}, scorer=_fn,
+                            description=f"stochastic ({_m}, beta={beta}) sampling by {_desc}")
+
+        _FACTORIES[f"{_mode}_{_score_name}"] = _make_stochastic
+
+
+@register("batchbald")
+def _batchbald(num_samples=10_000):
+    return Strategy("batchbald", frozenset({SAMPLES}), _run_batchbald, params={"num_samples": int(num_samples)},
+                    scorer=lambda o: _bald.bald(o.probs_N_K_C),
+                    description="greedy BatchBALD (joint mutual information of the batch)")
+
+
+@register("dpp")
+def _dpp_strategy():
+    return Strategy("dpp", frozenset({EMBEDDINGS}), _run_dpp, uses=frozenset({PROBS}), cold_start="diversity",
+                    scorer=_dpp_quality,
+                    description="greedy MAP of a quality-diversity DPP over embeddings")
+
+
+@register("influence")
+def _influence_strategy():
+    return Strategy("influence", frozenset({LINEAR_HEAD}), _run_top_k(_influence_scores),
+                    scorer=_influence_scores,
+                    description="ISAL: expected decrease of held-out loss (exact Hessian)")
+
+
+def get(name: str, **params) -> Strategy:
+    """The strategy registered under ``name``, configured with ``params``."""
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise StrategyInputError(
+            f"unknown strategy {name!r}; available: {', '.join(available())}"
+        ) from None
+    try:
+        return factory(**params)
+    except TypeError as exc:
+        raise StrategyInputError(f"bad parameters for strategy {name!r}: {exc}") from None
+
+
+def available() -> list[str]:
+    """Every registered strategy name, sorted."""
+    return sorted(_FACTORIES)
