@@ -123,6 +123,23 @@ class Strategy:
         indices, scores = self.run(outputs, int(batch_size), as_rng(random_state), **self.params)
         return Selection(np.asarray(indices, dtype=np.intp), np.asarray(scores, dtype=float), self.name)
 
+    def select_by_scores(self, scores_N: np.ndarray, batch_size: int, random_state=None) -> Selection:
+        """Pick from precomputed per-item scores the way this strategy would (top-k or stochastic).
+
+        Used where scores are combined before selection, e.g. summed over the
+        one-vs-rest heads of a multi-label project.
+        """
+        if self.scorer is None:
+            raise StrategyInputError(f"strategy {self.name!r} has no per-item score to select by")
+        check_batch(batch_size, len(scores_N))
+        if "mode" in self.params:
+            idx = _stochastic.stochastic_batch(scores_N, batch_size, mode=self.params["mode"],
+                                               beta=self.params["beta"], random_state=as_rng(random_state))
+        else:
+            idx = _top_k(np.asarray(scores_N, dtype=float), int(batch_size))
+        idx = np.asarray(idx, dtype=np.intp)
+        return Selection(idx, np.asarray(scores_N, dtype=float)[idx], self.name)
+
     def score(self, outputs: ModelOutputs) -> np.ndarray | None:
         """Per-item scores for the whole pool, for strategies that have one (else None)."""
         if self.scorer is None:

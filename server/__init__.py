@@ -1,0 +1,78 @@
+"""Assay's Flask app: ``create_app()`` builds it, ``assay`` (server.cli) runs it."""
+from __future__ import annotations
+
+import os
+import secrets
+
+from flask import Flask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+DEFAULTS = {
+    "AUTH": False,
+    "RETRAIN_TIMEOUT": 300.0,  # seconds before a retrain is killed
+    "LEASE_SECONDS": 600.0,  # how long a pulled item stays reserved for its annotator
+    "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies
+    "CV_FOLDS": 5,
+    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,
+    "RETRAIN": True,  # tests may switch the background worker off
+    "SEED": None,
+}
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    instance_path = os.environ.get("ASSAY_INSTANCE_PATH") or os.path.join(ROOT, "instance")
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        instance_relative_config=True,
+        template_folder=os.path.join(ROOT, "templates"),
+    )
+    app.config.from_mapping(DEFAULTS)
+    app.config["DATABASE"] = os.path.join(app.instance_path, "assay.sqlite")
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("ASSAY")
+    else:
+        app.config.from_mapping(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.setdefault("CACHE_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "cache"))
+    app.config.setdefault("MEDIA_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "media"))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+
+    from . import api, db as dbmod, pages
+    from .learning.worker import RetrainService
+
+    database = dbmod.Database(app.config["DATABASE"])
+    database.migrate()
+    app.extensions["assay.db"] = database
+    app.extensions["assay.retrain"] = RetrainService(
+        database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),
+        settings={"k_samples": int(app.config["K_SAMPLES"]), "cv_folds": int(app.config["CV_FOLDS"]),
+                  "seed": app.config["SEED"]},
+    )
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    api.init_app(app)
+    from . import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A per-install secret kept in the instance folder, so sessions survive restarts."""
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path) as fh:
+            key = fh.read().strip()
+            if key:
+                return key
+    except OSError:
+        pass
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key

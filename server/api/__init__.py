@@ -1,0 +1,67 @@
+"""The JSON API under /api. Every error it returns is JSON: {"error": message, "status": code}."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..errors import AssayError, BadRequest
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def get_db():
+    return current_app.extensions["assay.db"]
+
+
+def get_retrain():
+    return current_app.extensions["assay.retrain"]
+
+
+def json_body() -> dict | list:
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("the request body must be JSON (Content-Type: application/json)")
+    return data
+
+
+def json_object() -> dict:
+    data = json_body()
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return data
+
+
+def init_app(app):
+    @app.errorhandler(AssayError)
+    def _assay_error(exc: AssayError):
+        if request.path.startswith("/api/"):
+            return jsonify(exc.to_dict()), exc.status
+        from ..pages import error_page
+
+        return error_page(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            message = f"the upload is larger than the limit of {limit} bytes"
+        if request.path.startswith("/api/"):
+            return jsonify({"error": message, "status": exc.code}), exc.code
+        from ..pages import error_page
+
+        return error_page(exc.code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Never leak a stack trace to the client; it goes to the server log.
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        message = "internal error; the server log has the details"
+        if request.path.startswith("/api/"):
+            return jsonify({"error": message, "status": 500}), 500
+        from ..pages import error_page
+
+        return error_page(500, message)
+
+
+from . import annotate, openapi, projects, transfer  # noqa: E402,F401  (routes register on bp)

@@ -1,0 +1,71 @@
+"""The labeling routes: pull the next items, answer one, undo an answer."""
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from .. import store
+from ..auth import current_annotator
+from ..errors import BadRequest
+from ..learning import maybe_retrain
+from . import bp, get_db, get_retrain, json_object
+
+MAX_PULL = 100
+
+
+@bp.get("/projects/<int:project_id>/queue")
+def queue(project_id: int):
+    db = get_db()
+    project = store.get_project(db.reader, project_id)
+    try:
+        n = int(request.args.get("n", 5))
+    except ValueError:
+        raise BadRequest("n must be an integer") from None
+    if not 1 <= n <= MAX_PULL:
+        raise BadRequest(f"n must be between 1 and {MAX_PULL}")
+    items = store.pull_queue(db, project, current_annotator(), n, float(current_app.config["LEASE_SECONDS"]))
+    maybe_retrain(get_retrain(), db.reader, project)
+    return jsonify(items)
+
+
+@bp.post("/projects/<int:project_id>/annotations")
+def annotate(project_id: int):
+    db = get_db()
+    project = store.get_project(db.reader, project_id)
+    body = json_object()
+    item_id = body.get("item_id")
+    if isinstance(item_id, bool) or not isinstance(item_id, int):
+        raise BadRequest("item_id must be the integer id of an item (the \"id\" the queue returned)")
+    skipped = body.get("skip", False)
+    if not isinstance(skipped, bool):
+        raise BadRequest("skip must be true or false")
+    if skipped:
+        if "label" in body or "labels" in body:
+            raise BadRequest("give either skip or a label, not both")
+        label = None
+    else:
+        if "label" not in body and "labels" not in body:
+            raise BadRequest("give \"label\" (or \"labels\" for multi-label, or \"skip\": true)")
+        label = store.check_label(project, body.get("label"), body.get("labels"))
+    duration = body.get("duration_ms")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int) or duration < 0):
+        raise BadRequest("duration_ms must be a non-negative integer")
+    key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
+        raise BadRequest("idempotency_key must be a string of 1-200 characters")
+    annotation, created = store.add_annotation(db, project_id, item_id, current_annotator(), label, skipped,
+                                               duration_ms=duration, idempotency_key=key)
+    # The label is committed; starting a retrain only enqueues work for the background worker.
+    maybe_retrain(get_retrain(), db.reader, project)
+    return jsonify({**_public(annotation), "duplicate": not created}), 201 if created else 200
+
+
+@bp.delete("/projects/<int:project_id>/annotations/<int:item_id>")
+def undo(project_id: int, item_id: int):
+    db = get_db()
+    store.get_project(db.reader, project_id)
+    annotation = store.undo_annotation(db, project_id, item_id, current_annotator())
+    return jsonify({"undone": _public(annotation)})
+
+
+def _public(annotation: dict) -> dict:
+    return {k: annotation[k] for k in ("id", "item_id", "annotator", "label", "skipped", "created_at")}

@@ -1,0 +1,152 @@
+"""GET /api/openapi.json: the OpenAPI 3.0 description of the API, written by hand next to the routes."""
+from __future__ import annotations
+
+from flask import jsonify
+
+from . import bp
+
+_ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_PID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+
+
+def _json(schema, description="ok"):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "Assay", "version": "0.1.0",
+             "description": "Active-learning annotation server. Errors are JSON {error, status}. "
+                            "With ASSAY_AUTH on, send Authorization: Bearer TOKEN."},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error", "status"],
+                      "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
+            "ProjectIn": {
+                "type": "object", "required": ["name", "labels"], "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "labels": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
+                               "maxItems": 50},
+                    "multi_label": {"type": "boolean", "default": False},
+                    "item_type": {"type": "string", "enum": ["text", "image", "tabular"], "default": "text"},
+                    "strategy": {"type": "string", "default": "power_bald"},
+                    "strategy_params": {"type": "object"},
+                    "model": {"type": "string", "default": "logreg"},
+                    "model_params": {"type": "object"},
+                    "featurizer": {"type": "string", "nullable": True},
+                    "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
+                    "retrain_every": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 10},
+                    "overlap": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1},
+                },
+            },
+            "Project": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "name": {"type": "string"},
+                "labels": {"type": "array", "items": {"type": "string"}}, "multi_label": {"type": "boolean"},
+                "item_type": {"type": "string"}, "strategy": {"type": "string"}, "model": {"type": "string"},
+                "batch_size": {"type": "integer"}, "retrain_every": {"type": "integer"},
+                "overlap": {"type": "integer"}, "items": {"type": "integer"}, "labeled": {"type": "integer"}}},
+            "QueueItem": {"type": "object", "required": ["id", "data", "strategy"], "properties": {
+                "id": {"type": "integer"}, "data": {"type": "object"},
+                "prediction": {"type": "object", "nullable": True},
+                "score": {"type": "number", "nullable": True}, "strategy": {"type": "string"},
+                "model_version": {"type": "integer", "nullable": True}}},
+            "AnnotationIn": {"type": "object", "required": ["item_id"], "properties": {
+                "item_id": {"type": "integer"}, "label": {"type": "string"},
+                "labels": {"type": "array", "items": {"type": "string"}}, "skip": {"type": "boolean"},
+                "duration_ms": {"type": "integer", "minimum": 0},
+                "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200}}},
+            "Annotation": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "item_id": {"type": "integer"}, "annotator": {"type": "string"},
+                "label": {}, "skipped": {"type": "boolean"}, "created_at": {"type": "string"},
+                "duplicate": {"type": "boolean"}}},
+            "Stats": {"type": "object", "required": ["labeled", "unlabeled", "skipped", "model_version", "retraining",
+                                                     "strategy", "label_counts", "history"],
+                      "properties": {
+                          "labeled": {"type": "integer"}, "unlabeled": {"type": "integer"},
+                          "skipped": {"type": "integer"}, "model_version": {"type": "integer", "nullable": True},
+                          "retraining": {"type": "boolean"}, "strategy": {"type": "string"},
+                          "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                          "history": {"type": "array", "items": {"type": "object"}}}},
+            "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},
+                                                                "skipped": {"type": "integer"}}},
+        },
+    },
+    "security": [{"bearer": []}, {}],
+    "paths": {
+        "/api/projects": {
+            "get": {"summary": "List projects", "responses": {"200": _json({"type": "array", "items": _ref("Project")})}},
+            "post": {"summary": "Create a project",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("ProjectIn")}}},
+                     "responses": {"201": _json({"type": "object", "properties": {"id": {"type": "integer"}}}),
+                                   "400": _ERROR, "409": _ERROR}},
+        },
+        "/api/projects/{id}": {
+            "parameters": [_PID],
+            "get": {"summary": "Show a project", "responses": {"200": _json(_ref("Project")), "404": _ERROR}},
+            "patch": {"summary": "Change a project's settings",
+                      "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "responses": {"200": _json(_ref("Project")), "400": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/items": {
+            "parameters": [_PID],
+            "post": {"summary": "Import items: a JSON list of objects, or a CSV/TSV/JSONL file (multipart field 'file')",
+                     "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                                    for n in ("text_column", "id_column", "label_column", "image_column", "format")],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                         "multipart/form-data": {"schema": {"type": "object", "properties": {
+                             "file": {"type": "string", "format": "binary"}}}}}},
+                     "responses": {"200": _json(_ref("ImportResult")), "400": _ERROR, "404": _ERROR, "413": _ERROR}},
+        },
+        "/api/projects/{id}/queue": {
+            "parameters": [_PID],
+            "get": {"summary": "The next items for this annotator, best first (leased to them)",
+                    "parameters": [{"name": "n", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                            "maximum": 100, "default": 5}}],
+                    "responses": {"200": _json({"type": "array", "items": _ref("QueueItem")}), "400": _ERROR,
+                                  "404": _ERROR}},
+        },
+        "/api/projects/{id}/annotations": {
+            "parameters": [_PID],
+            "post": {"summary": "Label, multi-label or skip an item",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("AnnotationIn")}}},
+                     "responses": {"201": _json(_ref("Annotation")), "200": _json(_ref("Annotation"), "a retried request"),
+                                   "400": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/annotations/{item_id}": {
+            "parameters": [_PID, {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "delete": {"summary": "Undo this annotator's label on the item",
+                       "responses": {"200": _json({"type": "object"}), "404": _ERROR}},
+        },
+        "/api/projects/{id}/stats": {
+            "parameters": [_PID],
+            "get": {"summary": "Progress, model versions and learning curve",
+                    "responses": {"200": _json(_ref("Stats")), "404": _ERROR}},
+        },
+        "/api/projects/{id}/retrain": {
+            "parameters": [_PID],
+            "post": {"summary": "Start a retrain now", "responses": {"202": _json({"type": "object"}), "404": _ERROR}},
+        },
+        "/api/projects/{id}/export": {
+            "parameters": [_PID],
+            "get": {"summary": "The labeled set, one row per labeled item",
+                    "parameters": [{"name": "format", "in": "query",
+                                    "schema": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"}}],
+                    "responses": {"200": {"description": "JSONL or CSV", "content": {
+                        "application/x-ndjson": {"schema": {"type": "string"}},
+                        "text/csv": {"schema": {"type": "string"}}}}, "400": _ERROR, "404": _ERROR}},
+        },
+        "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+    },
+}
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(SPEC)

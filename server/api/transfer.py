@@ -1,0 +1,70 @@
+"""Getting items in (import) and labels out (export)."""
+from __future__ import annotations
+
+from flask import Response, jsonify, request, stream_with_context
+
+from .. import export, ingest, store
+from ..errors import BadRequest
+from . import bp, get_db, get_retrain
+
+
+def import_options(source) -> ingest.ImportOptions:
+    return ingest.ImportOptions(
+        text_column=source.get("text_column") or "text",
+        id_column=source.get("id_column") or "id",
+        label_column=source.get("label_column") or "label",
+        image_column=source.get("image_column") or "image",
+    )
+
+
+def import_request(db, project: dict) -> dict:
+    """Import from a JSON body, an uploaded file (multipart field "file") or a raw CSV/TSV/JSONL body."""
+    options = import_options({**request.args, **request.form})
+    upload = request.files.get("file")
+    if upload is not None:
+        raw = upload.read()
+        fmt = request.values.get("format") or ingest.guess_format(upload.filename, raw[:4096])
+        records = ingest.parse_records(raw, fmt)
+    elif request.is_json:
+        data = request.get_json(silent=True)
+        if data is None:
+            raise BadRequest("malformed JSON body; send a JSON list of objects like [{\"text\": \"...\"}]")
+        records = ingest._as_records(data)
+    else:
+        raw = request.get_data()
+        if not raw:
+            raise BadRequest("send a JSON list of items, a CSV/TSV/JSONL body, or a file in the field \"file\"")
+        fmt = request.values.get("format") or _format_from_mimetype(request.mimetype) or \
+            ingest.guess_format(None, raw[:4096])
+        records = ingest.parse_records(raw, fmt)
+    rows = ingest.to_rows(records, project, options)
+    imported, skipped = store.insert_items(db, project["id"], rows)
+    # Featurize the new items and refresh the queue in the background.
+    get_retrain().request(project["id"])
+    return {"imported": imported, "skipped": skipped}
+
+
+def _format_from_mimetype(mimetype: str) -> str | None:
+    return {"text/csv": "csv", "text/tab-separated-values": "tsv", "application/x-ndjson": "jsonl",
+            "application/jsonl": "jsonl", "application/json": "json"}.get(mimetype)
+
+
+@bp.post("/projects/<int:project_id>/items")
+def import_items(project_id: int):
+    db = get_db()
+    project = store.get_project(db.reader, project_id)
+    return jsonify(import_request(db, project))
+
+
+@bp.get("/projects/<int:project_id>/export")
+def export_labels(project_id: int):
+    db = get_db()
+    project = store.get_project(db.reader, project_id)
+    fmt = request.args.get("format", "jsonl")
+    if fmt not in export.FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(export.FORMATS)}")
+    records = store.iter_export(db.reader, project_id)
+    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    filename = f"{project['name']}-labels.{fmt}".replace('"', "")
+    return Response(stream_with_context(export.stream(project, records, fmt)), mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,216 @@
+"""The ``assay`` command: a FlaskGroup, so Flask's own commands (routes, shell) work too."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from . import export as export_mod
+from . import ingest, projects, store
+from .errors import AssayError
+
+DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
+
+
+def _db():
+    return current_app.extensions["assay.db"]
+
+
+def _fail(exc: AssayError):
+    raise click.ClickException(exc.message)
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback
+                       for info in socket.getaddrinfo(host, None))
+        except (socket.gaierror, ValueError):
+            return False
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command():
+    """Create the database or bring its schema up to date."""
+    applied = _db().migrate()
+    click.echo(f"database {_db().path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+
+
+@click.command("create-project")
+@click.argument("name")
+@click.option("--labels", required=True, help="Comma-separated label names, in the order keys 1-9 pick them.")
+@click.option("--multi-label", is_flag=True, help="Items may take several labels.")
+@click.option("--item-type", type=click.Choice(["text", "image", "tabular"]), default="text", show_default=True)
+@click.option("--strategy", default="power_bald", show_default=True, help="See `assay strategies`.")
+@click.option("--model", default="logreg", show_default=True,
+              help="logreg, ensemble, mlp, an import path package.module:factory, or an assay.models entry point.")
+@click.option("--batch-size", type=int, default=10, show_default=True)
+@click.option("--retrain-every", type=int, default=10, show_default=True)
+@click.option("--overlap", type=int, default=1, show_default=True, help="Distinct annotators per item.")
+@with_appcontext
+def create_project_command(name, labels, multi_label, item_type, strategy, model, batch_size, retrain_every,
+                           overlap):
+    """Create a labeling project; prints its id."""
+    try:
+        project_id = projects.create(_db(), {
+            "name": name, "labels": labels, "multi_label": multi_label, "item_type": item_type,
+            "strategy": strategy, "model": model, "batch_size": batch_size, "retrain_every": retrain_every,
+            "overlap": overlap})
+    except AssayError as exc:
+        _fail(exc)
+    click.echo(project_id)
+
+
+@click.command("strategies")
+def strategies_command():
+    """List the acquisition strategies and what each needs from the model."""
+    import strategies
+
+    for name in strategies.available():
+        s = strategies.get(name)
+        needs = ", ".join(sorted(s.needs)) or "nothing"
+        click.echo(f"{name:24s} needs {needs:20s} {s.description}")
+
+
+def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None,
+                echo=True) -> tuple[int, int]:
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    fmt = fmt or ingest.guess_format(path, raw[:4096])
+    records = ingest.parse_records(raw, fmt)
+    rows = ingest.to_rows(records, project, options)
+    if not echo:
+        return store.insert_items(db, project["id"], rows)
+    with click.progressbar(length=len(rows), label=f"importing {len(rows)} rows", file=sys.stderr) as bar:
+        result = store.insert_items(db, project["id"], rows, progress=bar.update)
+    return result
+
+
+@click.command("import")
+@click.argument("project")
+@click.argument("file", type=click.Path(exists=True, dir_okay=True))
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--id-column", default="id", show_default=True, help="External id; re-imports skip known ids.")
+@click.option("--label-column", default="label", show_default=True, help="Existing labels (a seed set), if any.")
+@click.option("--image-column", default="image", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default=None, help="Default: from the name.")
+@with_appcontext
+def import_command(project, file, text_column, id_column, label_column, image_column, fmt):
+    """Import items from a CSV, TSV, JSONL or JSON file."""
+    db = _db()
+    try:
+        proj = store.get_project(db.reader, project)
+        options = ingest.ImportOptions(text_column, id_column, label_column, image_column)
+        imported, skipped = import_file(db, proj, file, options, fmt)
+    except AssayError as exc:
+        _fail(exc)
+    click.echo(f"imported {imported}, skipped {skipped} already present")
+
+
+@click.command("export")
+@click.argument("project")
+@click.option("--format", "fmt", type=click.Choice(export_mod.FORMATS), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="File to write (default: standard output).")
+@with_appcontext
+def export_command(project, fmt, output):
+    """Export the labeled set, one row per labeled item."""
+    db = _db()
+    try:
+        proj = store.get_project(db.reader, project)
+    except AssayError as exc:
+        _fail(exc)
+    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"]), fmt)
+    if output is None:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        return
+    n = 0
+    with open(output, "w", encoding="utf-8", newline="") as fh:
+        for chunk in chunks:
+            fh.write(chunk)
+            n += 1
+    click.echo(f"wrote {output}", err=True)
+
+
+def serve_app(app, host: str, port: int, threads: int = 8):
+    if not is_loopback(host) and not app.config.get("AUTH"):
+        raise click.ClickException(
+            f"refusing to listen on {host}: authentication is off. Set ASSAY_AUTH=true (and create users "
+            "with `assay create-user`) to serve beyond this machine, or bind to 127.0.0.1.")
+    from waitress import serve
+
+    click.echo(f"Assay is serving on http://{host}:{port}/  (Ctrl+C stops it)")
+    try:
+        serve(app, host=host, port=port, threads=threads, ident="assay", channel_timeout=60,
+              clear_untrusted_proxy_headers=True)
+    finally:
+        app.extensions["assay.retrain"].shutdown()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@with_appcontext
+def serve_command(host, port, threads):
+    """Run the production (waitress) server."""
+    serve_app(current_app._get_current_object(), host, port, threads)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Only create the project and import the data.")
+@with_appcontext
+def demo_command(host, port, no_serve):
+    """Create the SMS-spam demo project (shipped data, CC BY 4.0) and serve it."""
+    db = _db()
+    name = "sms-spam-demo"
+    try:
+        project = store.get_project(db.reader, name)
+        click.echo(f"project {name} exists (id {project['id']})")
+    except AssayError:
+        project_id = projects.create(db, {"name": name, "labels": ["ham", "spam"], "strategy": "power_bald",
+                                          "model": "logreg", "batch_size": 10, "retrain_every": 10})
+        project = store.get_project(db.reader, project_id)
+        # Texts only: the demo is for labeling, so the collection's own labels stay out.
+        options = ingest.ImportOptions(text_column="SMS", id_column=None, label_column=None)
+        imported, _ = import_file(db, project, os.path.join(DEMO_DIR, "sms_spam.tsv"), options, "tsv")
+        click.echo(f"created project {name} (id {project_id}) with {imported} SMS messages "
+                   "(SMS Spam Collection, Almeida & Gomez Hidalgo, CC BY 4.0)")
+    app = current_app._get_current_object()
+    app.extensions["assay.retrain"].request(project["id"])
+    if no_serve:
+        app.extensions["assay.retrain"].wait_idle(300)
+        return
+    click.echo(f"label at http://{host}:{port}/projects/{project['id']}/annotate")
+    serve_app(app, host, port)
+
+
+def init_app(app):
+    for command in (init_db_command, create_project_command, strategies_command, import_command, export_command,
+                    serve_command, demo_command):
+        app.cli.add_command(command)
+
+
+def _create_app():
+    from . import create_app
+
+    return create_app()
+
+
+cli = FlaskGroup(create_app=_create_app, add_default_commands=True, add_version_option=False,
+                 help="Assay: active-learning annotation server.")
+
+
+def main():
+    cli(prog_name="assay")

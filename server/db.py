@@ -1,0 +1,127 @@
+"""The SQLite database: connections, the single writer, and recorded migrations.
+
+Reads use one connection per thread. Every write goes through one connection
+guarded by a lock, inside a transaction, so writes are serialized and a label
+is acknowledged only after its COMMIT returned. WAL mode lets readers (request
+threads and the retrain worker process) proceed while the writer commits.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+
+import sqlite_utils
+
+from .migrations import MIGRATIONS
+
+# FULL makes each commit durable against power loss as well as a killed process;
+# in WAL mode it costs one fsync of the log per transaction.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                               isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA query_only=ON")
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        for pragma in PRAGMAS:
+            conn.execute(pragma)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+class Database:
+    """One database file: per-thread readers and one serialized writer."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._writer: sqlite3.Connection | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # -- connections ------------------------------------------------------
+    @property
+    def reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def write(self):
+        """A serialized write transaction: ``with db.write() as conn: conn.execute(...)``.
+
+        BEGIN IMMEDIATE takes SQLite's write lock up front, so the transaction
+        cannot fail half-way for another process holding it (the worker's cache).
+        """
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = _connect(self.path)
+            conn = self._writer
+            if conn.in_transaction:  # nested call from inside a write: join it
+                yield conn
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    def sqlite_utils(self, conn: sqlite3.Connection | None = None) -> sqlite_utils.Database:
+        return sqlite_utils.Database(conn or self.reader)
+
+    def close(self):
+        with self._readers_lock:
+            for conn in self._readers:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._readers.clear()
+        self._local = threading.local()
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    # -- schema -------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded in the database; returns their names."""
+        applied = []
+        with self.write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations ("
+                " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"
+            )
+            done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+            for name, fn in MIGRATIONS:
+                if name in done:
+                    continue
+                fn(sqlite_utils.Database(conn))
+                conn.execute("INSERT INTO migrations (name) VALUES (?)", (name,))
+                applied.append(name)
+        return applied
+
+
+def open_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection for another process (the retrain worker)."""
+    return _connect(os.path.abspath(path), readonly=True)

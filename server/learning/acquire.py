@@ -1,0 +1,229 @@
+"""One round of the loop: fit the model on the labeled items, then pick the next batch.
+
+This is the only implementation of the round. The retrain worker calls it on
+features read from the database; ``assay simulate`` calls it on a data set
+whose labels are revealed only for the indices it returns.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import strategies
+from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
+
+from ..models import capabilities, make_model
+
+K_SAMPLES = 20
+MIN_PER_CLASS_FOR_CV = 2
+
+
+@dataclass
+class RoundResult:
+    """What a round chose, and what it cost."""
+
+    indices: np.ndarray  # into the pool, best first
+    scores: np.ndarray
+    strategy: str
+    cold_start: bool
+    model: object | None = None
+    classes: list = field(default_factory=list)
+    probs_B_C: np.ndarray | None = None  # predictions for the chosen items (per label for multi-label)
+    fit_seconds: float = 0.0
+    acquire_seconds: float = 0.0
+
+
+def can_fit(y) -> bool:
+    """A classifier needs at least two classes among the labels."""
+    return len(y) >= 2 and len(set(map(str, y))) >= 2
+
+
+def fit_model(model_spec: str, model_params: dict, X, y, random_state=None):
+    params = dict(model_params or {})
+    model = make_model(model_spec, **params)
+    if random_state is not None and hasattr(model, "get_params") and "random_state" in model.get_params():
+        model.set_params(random_state=random_state)
+    return model.fit(X, y)
+
+
+def _held_out_split(y, rng: np.random.Generator, fraction=0.2):
+    """Train/validation indices for influence: stratified, every class kept in training."""
+    y = np.asarray(y)
+    val = []
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        n_val = int(round(fraction * len(idx)))
+        n_val = min(n_val, len(idx) - 1)
+        val.extend(idx[:n_val])
+    val = np.array(sorted(val), dtype=int)
+    train = np.setdiff1d(np.arange(len(y)), val)
+    return train, val
+
+
+def model_outputs(model, strategy, X_pool, *, X_labeled=None, y_labeled=None, model_spec=None,
+                  model_params=None, k_samples=K_SAMPLES, rng=None) -> ModelOutputs:
+    """Ask the model for what the strategy needs (and may use), nothing more."""
+    wanted = strategy.needs | strategy.uses
+    have = capabilities(model)
+    out = {}
+    if PROBS in wanted or SAMPLES not in wanted:
+        out["probs_N_C"] = model.predict_proba(X_pool)
+    if SAMPLES in wanted:
+        out["probs_N_K_C"] = model.predict_proba_samples(X_pool, k_samples)
+    if EMBEDDINGS in wanted:
+        out["embeddings_N_D"] = model.embed(X_pool) if EMBEDDINGS in have else X_pool
+    if LINEAR_HEAD in wanted:
+        out["head"] = _linear_head(model_spec, model_params, X_labeled, y_labeled, X_pool, rng)
+    return ModelOutputs(**out)
+
+
+def _linear_head(model_spec, model_params, X, y, X_pool, rng) -> LinearHead:
+    # ISAL needs a validation gradient from labeled items the head was NOT fit on:
+    # at the optimum the training gradient is only the regularizer's.
+    train, val = _held_out_split(y, rng)
+    if len(val) == 0 or not can_fit(np.asarray(y)[train]):
+        raise ValueError("influence needs at least two labeled items of some class to hold one out")
+    head_model = fit_model(model_spec, model_params, X[train], np.asarray(y)[train],
+                           random_state=int(rng.integers(2**31)))
+    classes = list(head_model.classes_)
+    index = {c: i for i, c in enumerate(classes)}
+    W, X_train, l2 = head_model.linear_head(X[train])
+    _, X_val, _ = head_model.linear_head(X[val])
+    _, X_pool_head, _ = head_model.linear_head(X_pool)
+    y_val = np.array([index[c] for c in np.asarray(y)[val] if c in index])
+    keep = np.array([c in index for c in np.asarray(y)[val]])
+    return LinearHead(W_C_D=W, X_train_N_D=X_train,
+                      y_train_N=np.array([index[c] for c in np.asarray(y)[train]]),
+                      X_val_M_D=X_val[keep], y_val_M=y_val, X_pool_P_D=X_pool_head, l2=float(l2))
+
+
+def cold_start(strategy, X_pool, batch_size, rng) -> RoundResult:
+    """No model yet: a diverse batch over the item features, or a random one."""
+    start = time.perf_counter()
+    if strategy.cold_start == "diversity" and X_pool is not None and len(X_pool):
+        idx = strategies.dpp.select(X_pool, batch_size)
+        name = "dpp (cold start)"
+    else:
+        idx = rng.choice(len(X_pool), size=batch_size, replace=False)
+        name = "random (cold start)"
+    return RoundResult(np.asarray(idx), np.zeros(len(idx)), name, True,
+                       acquire_seconds=time.perf_counter() - start)
+
+
+def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str, strategy_params: dict | None,
+              X_labeled, y_labeled, X_pool, batch_size: int, multi_label: bool = False, label_names=None,
+              random_state=None, k_samples: int = K_SAMPLES) -> RoundResult:
+    """Fit on (X_labeled, y_labeled) and choose ``batch_size`` pool rows.
+
+    ``y_labeled`` holds class names for single-label projects, and lists of
+    names for multi-label ones (then each label gets a one-vs-rest model and
+    the per-label scores are summed).
+    """
+    rng = np.random.default_rng(random_state)
+    strategy = strategies.get(strategy_name, **(strategy_params or {}))
+    batch_size = min(int(batch_size), len(X_pool))
+    if multi_label:
+        return _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
+                                label_names, rng, k_samples)
+    y = np.asarray(y_labeled, dtype=object)
+    if not can_fit(y):
+        return cold_start(strategy, X_pool, batch_size, rng)
+    t0 = time.perf_counter()
+    model = fit_model(model_spec, model_params, X_labeled, y, random_state=int(rng.integers(2**31)))
+    t1 = time.perf_counter()
+    outputs = model_outputs(model, strategy, X_pool, X_labeled=X_labeled, y_labeled=y, model_spec=model_spec,
+                            model_params=model_params, k_samples=k_samples, rng=rng)
+    selection = strategy.select(outputs, batch_size, random_state=rng)
+    probs = outputs.probs_N_C[selection.indices] if outputs.probs_N_C is not None else \
+        model.predict_proba(X_pool[selection.indices])
+    t2 = time.perf_counter()
+    return RoundResult(selection.indices, selection.scores, strategy.name, False, model, list(model.classes_),
+                       probs, t1 - t0, t2 - t1)
+
+
+def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
+                     label_names, rng, k_samples) -> RoundResult:
+    if strategy.scorer is None and strategy.name != "random":
+        raise ValueError(f"strategy {strategy.name!r} works on single-label projects only")
+    label_names = list(label_names or sorted({v for ys in y_labeled for v in ys}))
+    t0 = time.perf_counter()
+    models = {}
+    for name in label_names:
+        y_bin = np.array(["yes" if name in ys else "no" for ys in y_labeled], dtype=object)
+        if can_fit(y_bin):
+            models[name] = fit_model(model_spec, model_params, X_labeled, y_bin,
+                                     random_state=int(rng.integers(2**31)))
+    t1 = time.perf_counter()
+    if not models:
+        return cold_start(strategy, X_pool, batch_size, rng)
+    total = np.zeros(len(X_pool))
+    p_yes = np.full((len(X_pool), len(label_names)), np.nan)
+    for j, name in enumerate(label_names):
+        model = models.get(name)
+        if model is None:
+            continue
+        outputs = model_outputs(model, strategy, X_pool, k_samples=k_samples, rng=rng)
+        probs = outputs.probs_N_C if outputs.probs_N_C is not None else model.predict_proba(X_pool)
+        p_yes[:, j] = probs[:, list(model.classes_).index("yes")]
+        if strategy.scorer is not None:
+            total += strategy.score(outputs)
+    if strategy.scorer is None:
+        selection = strategy.select(ModelOutputs(pool_size=len(X_pool)), batch_size, random_state=rng)
+    else:
+        selection = strategy.select_by_scores(total, batch_size, random_state=rng)
+    t2 = time.perf_counter()
+    return RoundResult(selection.indices, selection.scores, strategy.name, False, models, label_names,
+                       p_yes[selection.indices], t1 - t0, t2 - t1)
+
+
+def estimate_accuracy(model_spec: str, model_params: dict | None, X, y, *, multi_label=False, label_names=None,
+                      folds: int = 5, random_state=None) -> tuple[float | None, float | None, str]:
+    """Cross-validated accuracy on the labeled set (mean, std, method); None when too few labels."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    rng = np.random.default_rng(random_state)
+    n = len(y)
+    if multi_label:
+        label_names = list(label_names or sorted({v for ys in y for v in ys}))
+        Y = np.array([[name in ys for name in label_names] for ys in y])
+        k = min(folds, n)
+        if k < 2:
+            return None, None, "too few labels"
+        scores = []
+        for train, test in KFold(k, shuffle=True, random_state=int(rng.integers(2**31))).split(X):
+            correct = []
+            for j, name in enumerate(label_names):
+                yb = np.where(Y[train, j], "yes", "no").astype(object)
+                if not can_fit(yb):
+                    pred = np.full(len(test), yb[0] == "yes") if len(yb) else np.zeros(len(test), bool)
+                else:
+                    m = fit_model(model_spec, model_params, X[train], yb, random_state=int(rng.integers(2**31)))
+                    pred = m.predict_proba(X[test])[:, list(m.classes_).index("yes")] >= 0.5
+                correct.append(pred == Y[test, j])
+            scores.append(float(np.mean(correct)))
+        return float(np.mean(scores)), float(np.std(scores)), f"{k}-fold CV, per-label accuracy"
+    y = np.asarray(y, dtype=object)
+    _, counts = np.unique(y.astype(str), return_counts=True)
+    if len(counts) < 2 or n < 4:
+        return None, None, "too few labels"
+    k = int(min(folds, counts.min())) if counts.min() >= MIN_PER_CLASS_FOR_CV else 0
+    if k >= 2:
+        splitter = StratifiedKFold(k, shuffle=True, random_state=int(rng.integers(2**31)))
+        splits = splitter.split(X, y.astype(str))
+        method = f"{k}-fold stratified CV"
+    else:
+        k = min(folds, n)
+        splits = KFold(k, shuffle=True, random_state=int(rng.integers(2**31))).split(X)
+        method = f"{k}-fold CV"
+    scores = []
+    for train, test in splits:
+        if not can_fit(y[train]):
+            scores.append(float(np.mean(y[test] == y[train][0])))
+            continue
+        m = fit_model(model_spec, model_params, X[train], y[train], random_state=int(rng.integers(2**31)))
+        pred = np.asarray(m.classes_, dtype=object)[np.argmax(m.predict_proba(X[test]), axis=1)]
+        scores.append(float(np.mean(pred == y[test])))
+    return float(np.mean(scores)), float(np.std(scores)), method

@@ -1,0 +1,111 @@
+"""Per-project feature cache on disk, so a retrain never featurizes an item twice.
+
+Files live in ``instance/cache/project-<id>/``: the fitted featurizer (pickle),
+the item ids and a float32 matrix, each replaced atomically. Only the retrain
+worker writes them, one job at a time, so no locking is needed.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+
+import numpy as np
+
+from .. import store
+from ..features import make_featurizer
+
+# Refit the featurizer (vocabulary, SVD) when the pool has grown this much since the fit.
+REFIT_GROWTH = 0.5
+
+
+def _atomic_write(path: str, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class FeatureCache:
+    def __init__(self, cache_root: str, project: dict, media_root: str | None = None):
+        self.project = project
+        self.dir = os.path.join(cache_root, f"project-{project['id']}")
+        self.media_root = media_root
+        os.makedirs(self.dir, exist_ok=True)
+
+    def _path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _load(self):
+        try:
+            with open(self._path("featurizer.pkl"), "rb") as fh:
+                state = pickle.load(fh)
+            ids = np.load(self._path("ids.npy"))
+            X = np.load(self._path("features.npy"))
+        except (OSError, EOFError, pickle.UnpicklingError, ValueError):
+            return None, None, None
+        if state.get("spec") != self._spec() or len(ids) != len(X):
+            return None, None, None
+        return state, ids, X
+
+    def _spec(self):
+        return {"item_type": self.project["item_type"], "featurizer": self.project.get("featurizer")}
+
+    def _new_featurizer(self):
+        params = {}
+        if self.project["item_type"] == "image" and self.media_root is not None:
+            params["root"] = self.media_root
+        return make_featurizer(self.project["item_type"], self.project.get("featurizer"), **params)
+
+    def ensure(self, conn, progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """(item_ids, features) for every item of the project, computing only what is missing."""
+        project_id = self.project["id"]
+        all_ids = np.asarray(store.all_item_ids(conn, project_id), dtype=np.int64)
+        state, ids, X = self._load()
+        if state is not None:
+            missing = np.setdiff1d(all_ids, ids, assume_unique=True)
+            if len(missing) == 0:
+                keep = np.isin(ids, all_ids)
+                return ids[keep], X[keep]
+            if len(missing) <= REFIT_GROWTH * state["n_fit"]:
+                featurizer = state["featurizer"]
+                X_new = self._transform(conn, featurizer, missing.tolist(), progress)
+                ids = np.concatenate([ids, missing])
+                X = np.vstack([X, X_new])
+                self._save(state, ids, X)
+                keep = np.isin(ids, all_ids)
+                return ids[keep], X[keep]
+        if len(all_ids) == 0:
+            return all_ids, np.zeros((0, 0), dtype=np.float32)
+        featurizer = self._new_featurizer()
+        if progress:
+            progress("fitting featurizer", 0.0)
+        items = [data for chunk in store.iter_items_data(conn, project_id) for _, data in chunk]
+        featurizer.fit(items)
+        del items
+        X = self._transform(conn, featurizer, all_ids.tolist(), progress)
+        state = {"spec": self._spec(), "featurizer": featurizer, "n_fit": len(all_ids)}
+        self._save(state, all_ids, X)
+        return all_ids, X
+
+    def _transform(self, conn, featurizer, item_ids, progress):
+        parts = []
+        done = 0
+        for chunk in store.iter_items_data(conn, self.project["id"], item_ids):
+            parts.append(np.asarray(featurizer.transform([data for _, data in chunk]), dtype=np.float32))
+            done += len(chunk)
+            if progress:
+                progress("featurizing", done / max(len(item_ids), 1))
+        return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+
+    def _save(self, state, ids, X):
+        _atomic_write(self._path("featurizer.pkl"), lambda fh: pickle.dump(state, fh))
+        _atomic_write(self._path("ids.npy"), lambda fh: np.save(fh, ids))
+        _atomic_write(self._path("features.npy"), lambda fh: np.save(fh, X))

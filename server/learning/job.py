@@ -1,0 +1,88 @@
+"""A retrain job as the worker process runs it: read the project, fit, acquire, report.
+
+The job only reads the database. It returns a plain dict (the model version
+and the new queue); the server's single writer commits it in one transaction,
+so a crash anywhere in here leaves the previous model and queue in place.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import numpy as np
+
+from .. import store
+from ..db import open_readonly
+from .acquire import estimate_accuracy, run_round
+from .featcache import FeatureCache
+
+
+def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, settings: dict,
+            progress=None) -> dict:
+    started = time.perf_counter()
+    conn = open_readonly(db_path)
+    try:
+        project = store.get_project(conn, project_id)
+        cache = FeatureCache(cache_root, project, media_root=f"{media_root}/project-{project_id}")
+        ids, X = cache.ensure(conn, progress=progress)
+        labeled = store.labeled_items(conn, project_id)
+        pool_ids = np.asarray(store.pool_item_ids(conn, project_id), dtype=np.int64)
+    finally:
+        conn.close()
+
+    row_of = {int(i): r for r, i in enumerate(ids)}
+    labeled = [(i, y) for i, y in labeled if i in row_of]
+    pool_ids = np.array([i for i in pool_ids if int(i) in row_of], dtype=np.int64)
+    X_labeled = X[[row_of[i] for i, _ in labeled]] if labeled else X[:0]
+    y_labeled = [y for _, y in labeled]
+    X_pool = X[[row_of[int(i)] for i in pool_ids]]
+    counts = Counter(v for y in y_labeled for v in (y if isinstance(y, list) else [y]))
+    version = {
+        "model": project["model"], "strategy": project["strategy"], "n_labels": len(labeled),
+        "label_counts": dict(counts), "pool_size": int(len(pool_ids)),
+    }
+    if len(pool_ids) == 0:
+        version.update(status="ok", total_seconds=time.perf_counter() - started)
+        return {"version": version, "queue": []}
+
+    seed = settings.get("seed")
+    if progress:
+        progress("fitting", 0.0)
+    result = run_round(
+        model_spec=project["model"], model_params=project["model_params"],
+        strategy_name=project["strategy"], strategy_params=project["strategy_params"],
+        X_labeled=X_labeled, y_labeled=y_labeled, X_pool=X_pool, batch_size=project["batch_size"],
+        multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
+        k_samples=int(settings.get("k_samples", 20)),
+    )
+    queue = []
+    for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
+        row = {"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.strategy,
+               "prediction": None}
+        if result.probs_B_C is not None:
+            row["prediction"] = _prediction(result.probs_B_C[rank], result.classes, project["multi_label"])
+        queue.append(row)
+    if result.cold_start:
+        version.update(status="cold_start", strategy=result.strategy, acquire_seconds=result.acquire_seconds)
+    else:
+        if progress:
+            progress("estimating accuracy", 0.0)
+        acc, acc_std, method = estimate_accuracy(
+            project["model"], project["model_params"], X_labeled,
+            y_labeled if project["multi_label"] else np.asarray(y_labeled, dtype=object),
+            multi_label=project["multi_label"], label_names=project["labels"],
+            folds=int(settings.get("cv_folds", 5)), random_state=seed)
+        version.update(status="ok", accuracy=acc, accuracy_std=acc_std, accuracy_method=method,
+                       fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
+    version["total_seconds"] = time.perf_counter() - started
+    return {"version": version, "queue": queue}
+
+
+def _prediction(probs, classes, multi_label: bool) -> dict:
+    probs = np.asarray(probs, dtype=float)
+    if multi_label:
+        present = {c: round(float(p), 4) for c, p in zip(classes, probs) if np.isfinite(p)}
+        return {"labels": [c for c, p in present.items() if p >= 0.5], "probs": present}
+    best = int(np.argmax(probs))
+    return {"label": str(classes[best]), "confidence": round(float(probs[best]), 4),
+            "probs": {str(c): round(float(p), 4) for c, p in zip(classes, probs)}}

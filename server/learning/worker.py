@@ -1,0 +1,198 @@
+"""Retraining off the request path: a dispatcher thread feeding a worker process.
+
+Requests only call :meth:`RetrainService.request`, which returns at once. One
+dispatcher thread runs jobs one at a time (so never two retrains of a project
+at once) in a separate process: a model that hangs past the timeout is killed,
+one that raises or crashes the process is recorded as failed, and either way
+the project keeps serving its last good queue.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+import time
+import traceback
+
+from .. import store
+
+log = logging.getLogger(__name__)
+
+
+def _worker_main(conn):
+    """The worker process: run jobs sent over ``conn`` until it is closed."""
+    from .job import run_job
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        args = message
+
+        def progress(stage, fraction):
+            conn.send(("progress", stage, float(fraction)))
+
+        try:
+            result = run_job(*args, progress=progress)
+        except BaseException as exc:  # report everything: a plug-in model can raise anything
+            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+        else:
+            conn.send(("result", result))
+
+
+class RetrainService:
+    def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None):
+        self.db = db
+        self.cache_root = cache_root
+        self.media_root = media_root
+        self.timeout = float(timeout)
+        self.settings = dict(settings or {})
+        self._cond = threading.Condition()
+        self._pending: list[int] = []
+        self._running: int | None = None
+        self._progress: dict[int, dict] = {}
+        self._thread: threading.Thread | None = None
+        self._process = None
+        self._conn = None
+        self._stopped = False
+        self.jobs_done = 0
+
+    # -- called from request threads --------------------------------------
+    def request(self, project_id: int) -> None:
+        """Ask for a retrain of the project; coalesces with one already waiting."""
+        with self._cond:
+            if self._stopped:
+                return
+            if project_id not in self._pending:
+                self._pending.append(project_id)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="assay-retrain", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def busy(self, project_id: int) -> bool:
+        with self._cond:
+            return self._running == project_id or project_id in self._pending
+
+    def progress(self, project_id: int) -> dict | None:
+        with self._cond:
+            if self._running == project_id:
+                return dict(self._progress.get(project_id, {"stage": "starting", "fraction": 0.0}))
+            if project_id in self._pending:
+                return {"stage": "waiting", "fraction": 0.0}
+            return None
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Block until no job runs or waits (for tests and the CLI, never for requests)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._running is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._pending.clear()
+            self._cond.notify_all()
+        self._stop_process()
+
+    # -- the dispatcher thread -----------------------------------------------
+    def _loop(self):
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                project_id = self._pending.pop(0)
+                self._running = project_id
+            try:
+                self._run(project_id)
+            except Exception:  # the dispatcher must survive anything
+                log.exception("retrain of project %s failed in the dispatcher", project_id)
+            finally:
+                with self._cond:
+                    self._running = None
+                    self._progress.pop(project_id, None)
+                    self.jobs_done += 1
+                    self._cond.notify_all()
+
+    def _ensure_process(self):
+        if self._process is not None and self._process.is_alive():
+            return
+        # spawn, not fork: the server has threads and open SQLite handles.
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=_worker_main, args=(child,), name="assay-worker", daemon=True)
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def _stop_process(self):
+        proc, conn = self._process, self._conn
+        self._process = self._conn = None
+        if proc is None:
+            return
+        try:
+            conn.send(None)
+        except Exception:
+            pass
+        proc.join(2)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+
+    def _run(self, project_id: int):
+        started = time.perf_counter()
+        try:
+            project = store.get_project(self.db.reader, project_id)
+        except Exception:
+            return
+        self._ensure_process()
+        self._conn.send((self.db.path, self.cache_root, self.media_root, project_id, self.settings))
+        deadline = time.monotonic() + self.timeout
+        outcome = None
+        while outcome is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                outcome = ("timeout", f"the model took longer than the retrain timeout ({self.timeout:g} s); "
+                                      "it was stopped. Raise ASSAY_RETRAIN_TIMEOUT or use a faster model.")
+                proc = self._process
+                self._process = self._conn = None
+                proc.kill()
+                proc.join(5)
+                break
+            try:
+                if not self._conn.poll(min(left, 0.5)):
+                    continue
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                code = self._process.exitcode if self._process else None
+                self._process = self._conn = None
+                outcome = ("failed", f"the worker process died (exit code {code}) while retraining")
+                break
+            if message[0] == "progress":
+                with self._cond:
+                    self._progress[project_id] = {"stage": message[1], "fraction": message[2]}
+            elif message[0] == "result":
+                outcome = ("result", message[1])
+            else:
+                log.warning("retrain of project %s failed: %s", project_id, message[2])
+                outcome = ("failed", message[1])
+        kind, payload = outcome
+        if kind == "result":
+            store.replace_queue(self.db, project_id, payload["queue"], payload["version"])
+            return
+        # The failure is recorded on a model version; the queue is left as it was.
+        labeled = store.counts(self.db.reader, project_id)["labeled"]
+        store.replace_queue(self.db, project_id, None, {
+            "status": kind, "model": project["model"], "strategy": project["strategy"], "n_labels": labeled,
+            "error": payload, "total_seconds": time.perf_counter() - started,
+        })

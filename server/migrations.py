@@ -1,0 +1,129 @@
+"""The schema, as an ordered list of migrations. Never edit one that has shipped: add another.
+
+Each migration receives a sqlite_utils.Database on the writer connection, inside
+the transaction that also records it in the ``migrations`` table.
+"""
+from __future__ import annotations
+
+
+def _initial(db):
+    db.execute(
+        """
+        CREATE TABLE projects (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            labels TEXT NOT NULL,                 -- JSON list, in the order keys 1-9 follow
+            multi_label INTEGER NOT NULL DEFAULT 0,
+            item_type TEXT NOT NULL DEFAULT 'text' CHECK (item_type IN ('text', 'image', 'tabular')),
+            strategy TEXT NOT NULL DEFAULT 'power_bald',
+            strategy_params TEXT NOT NULL DEFAULT '{}',
+            model TEXT NOT NULL DEFAULT 'logreg',
+            model_params TEXT NOT NULL DEFAULT '{}',
+            featurizer TEXT,
+            batch_size INTEGER NOT NULL DEFAULT 10,
+            retrain_every INTEGER NOT NULL DEFAULT 10,
+            overlap INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+        )
+        """
+    )
+    # n_labels / n_skips / n_done are kept in step with annotations inside the same
+    # transaction, so queue pulls filter with an index instead of a join.
+    # shuffle is a random key fixed at import: random picks are an index range scan.
+    db.execute(
+        """
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            external_id TEXT,
+            data TEXT NOT NULL,
+            shuffle INTEGER NOT NULL,
+            n_labels INTEGER NOT NULL DEFAULT 0,
+            n_skips INTEGER NOT NULL DEFAULT 0,
+            n_done INTEGER NOT NULL DEFAULT 0,    -- n_labels + n_skips: annotators finished with it
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX items_external ON items(project_id, external_id)")
+    db.execute("CREATE INDEX items_pool ON items(project_id, n_done, shuffle)")
+    db.execute(
+        """
+        CREATE TABLE annotations (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            label TEXT,                           -- JSON: a string, or a list for multi-label
+            skipped INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL DEFAULT 'annotator', -- 'annotator' | 'import' | 'review'
+            duration_ms INTEGER,
+            idempotency_key TEXT,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            undone_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX annotations_item ON annotations(item_id, undone_at)")
+    db.execute("CREATE INDEX annotations_project ON annotations(project_id, undone_at, skipped)")
+    db.execute("CREATE INDEX annotations_annotator ON annotations(project_id, annotator, undone_at)")
+    db.execute(
+        "CREATE UNIQUE INDEX annotations_idempotency ON annotations(project_id, annotator, idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL"
+    )
+    db.execute(
+        """
+        CREATE TABLE model_versions (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            status TEXT NOT NULL,                 -- 'ok' | 'cold_start' | 'failed' | 'timeout'
+            model TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            n_labels INTEGER NOT NULL,
+            label_counts TEXT NOT NULL DEFAULT '{}',
+            accuracy REAL,
+            accuracy_std REAL,
+            accuracy_method TEXT,
+            fit_seconds REAL,
+            acquire_seconds REAL,
+            total_seconds REAL,
+            pool_size INTEGER,
+            error TEXT,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            UNIQUE(project_id, version)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE queue (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            rank INTEGER NOT NULL,
+            score REAL,
+            strategy TEXT NOT NULL,
+            model_version INTEGER,
+            prediction TEXT,                      -- JSON {"label", "confidence", "probs"} or null
+            PRIMARY KEY (project_id, item_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX queue_rank ON queue(project_id, rank)")
+    db.execute(
+        """
+        CREATE TABLE leases (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            expires_at REAL NOT NULL,             -- unix seconds
+            PRIMARY KEY (item_id, annotator)
+        )
+        """
+    )
+    db.execute("CREATE INDEX leases_project ON leases(project_id, expires_at)")
+
+
+MIGRATIONS = [
+    ("0001_initial", _initial),
+]

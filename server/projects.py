@@ -1,0 +1,117 @@
+"""Project settings: validation shared by the API, the CLI and the pages."""
+from __future__ import annotations
+
+import strategies
+
+from . import store
+from .errors import BadRequest
+
+ITEM_TYPES = ("text", "image", "tabular")
+MAX_LABELS = 50
+DEFAULTS = {"multi_label": False, "item_type": "text", "strategy": "power_bald", "model": "logreg",
+            "batch_size": 10, "retrain_every": 10, "overlap": 1, "strategy_params": {}, "model_params": {}}
+
+
+def _positive_int(name, value, low=1, high=100_000):
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{name} must be an integer between {low} and {high}, got {value!r}")
+    return value
+
+
+def validate(fields: dict, *, partial: bool = False) -> dict:
+    """Checked and normalized project fields; BadRequest says what is wrong and how to fix it."""
+    known = set(DEFAULTS) | {"name", "labels", "featurizer"}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise BadRequest(f"unknown project field(s) {unknown}; known fields: {sorted(known)}")
+    out = {} if partial else dict(DEFAULTS)
+    out.update(fields)
+    if "name" in out or not partial:
+        name = out.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise BadRequest("name must be a non-empty string of at most 200 characters")
+        if name.strip().isdigit():
+            raise BadRequest("name must not be a number (numbers refer to project ids)")
+        out["name"] = name.strip()
+    if "labels" in out or not partial:
+        labels = out.get("labels")
+        if isinstance(labels, str):
+            labels = [part.strip() for part in labels.split(",")]
+        if not isinstance(labels, list) or not all(isinstance(x, str) and x.strip() for x in labels):
+            raise BadRequest("labels must be a list of non-empty strings, e.g. [\"ham\", \"spam\"]")
+        labels = [x.strip() for x in labels]
+        if len(set(labels)) != len(labels):
+            raise BadRequest(f"labels must be distinct, got {labels}")
+        if not (1 if out.get("multi_label") else 2) <= len(labels) <= MAX_LABELS:
+            raise BadRequest(f"a project needs 2 to {MAX_LABELS} labels (1 is allowed for multi-label)")
+        out["labels"] = labels
+    if "multi_label" in out and not isinstance(out["multi_label"], bool):
+        raise BadRequest("multi_label must be true or false")
+    if "item_type" in out and out["item_type"] not in ITEM_TYPES:
+        raise BadRequest(f"item_type must be one of {list(ITEM_TYPES)}, got {out['item_type']!r}")
+    for key, high in (("batch_size", 10_000), ("retrain_every", 100_000), ("overlap", 20)):
+        if key in out:
+            out[key] = _positive_int(key, out[key], high=high)
+    for key in ("strategy_params", "model_params"):
+        if key in out and not isinstance(out[key], dict):
+            raise BadRequest(f"{key} must be a JSON object")
+    if "strategy" in out:
+        if out["strategy"] not in strategies.available():
+            raise BadRequest(f"unknown strategy {out['strategy']!r}; available: {', '.join(strategies.available())}")
+        try:
+            strategies.get(out["strategy"], **out.get("strategy_params", {}))
+        except strategies.StrategyInputError as exc:
+            raise BadRequest(str(exc)) from None
+    return out
+
+
+def check_model_serves(fields: dict) -> None:
+    """Refuse, at configuration time, a strategy the model cannot serve."""
+    from .models import ModelError, make_model, missing_for
+
+    spec = fields["model"]
+    try:
+        model = make_model(spec, **fields.get("model_params", {}))
+    except ModelError as exc:
+        raise BadRequest(str(exc)) from None
+    strategy = strategies.get(fields["strategy"], **fields.get("strategy_params", {}))
+    missing = missing_for(strategy, model)
+    if missing:
+        raise BadRequest(
+            f"model {spec!r} cannot serve strategy {strategy.name!r}: it lacks {', '.join(sorted(missing))}; "
+            "pick another strategy (e.g. margin or entropy need only predict_proba) or another model"
+        )
+    if fields.get("multi_label") and strategy.scorer is None and strategy.name != "random":
+        raise BadRequest(f"strategy {strategy.name!r} works on single-label projects only; "
+                         "for multi-label use e.g. power_entropy, margin, bald or random")
+
+
+def create(db, fields: dict) -> int:
+    fields = validate(fields)
+    check_model_serves(fields)
+    return store.create_project(db, fields)
+
+
+def update(db, project: dict, fields: dict) -> dict:
+    fields = validate(fields, partial=True)
+    merged = {**project, **fields}
+    if {"strategy", "model", "strategy_params", "model_params", "multi_label"} & set(fields):
+        check_model_serves(merged)
+    if "labels" in fields and fields["labels"] != project["labels"]:
+        used = set(store.label_counts(db.reader, project["id"]))
+        dropped = used - set(fields["labels"])
+        if dropped:
+            raise BadRequest(f"labels {sorted(dropped)} are in use and cannot be removed")
+    store.update_project(db, project["id"], fields)
+    return store.get_project(db.reader, project["id"])
+
+
+def public(project: dict, conn) -> dict:
+    """A project as the API shows it."""
+    counts = store.counts(conn, project["id"])
+    out = {k: project[k] for k in ("id", "name", "labels", "multi_label", "item_type", "strategy", "strategy_params",
+                                   "model", "model_params", "batch_size", "retrain_every", "overlap", "created_at")}
+    out["featurizer"] = project.get("featurizer")
+    out["items"] = counts["total"]
+    out["labeled"] = counts["labeled"]
+    return out

@@ -1,0 +1,514 @@
+"""Every SQL statement of Assay lives here.
+
+Reads take a connection (a thread's reader, or the worker's read-only one);
+writes take the :class:`~server.db.Database` and run inside ``db.write()``.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from collections import Counter
+from typing import Iterable, Iterator
+
+from .db import Database
+from .errors import BadRequest, Conflict, NotFound
+
+PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
+                  "model_params", "featurizer", "batch_size", "retrain_every", "overlap")
+JSON_FIELDS = ("labels", "strategy_params", "model_params")
+SHUFFLE_RANGE = 2**62
+
+
+# -- projects ---------------------------------------------------------------
+
+def _project_row(row: sqlite3.Row) -> dict:
+    project = dict(row)
+    for key in JSON_FIELDS:
+        project[key] = json.loads(project[key]) if project[key] is not None else None
+    project["multi_label"] = bool(project["multi_label"])
+    return project
+
+
+def create_project(db: Database, fields: dict) -> int:
+    values = {k: (json.dumps(v) if k in JSON_FIELDS else v) for k, v in fields.items() if k in PROJECT_FIELDS}
+    columns = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    with db.write() as conn:
+        if conn.execute("SELECT 1 FROM projects WHERE name = ?", (fields["name"],)).fetchone():
+            raise Conflict(f"a project named {fields['name']!r} already exists; pick another name")
+        cur = conn.execute(f"INSERT INTO projects ({columns}) VALUES ({marks})", tuple(values.values()))
+        return cur.lastrowid
+
+
+def update_project(db: Database, project_id: int, fields: dict) -> None:
+    values = {k: (json.dumps(v) if k in JSON_FIELDS else v) for k, v in fields.items() if k in PROJECT_FIELDS}
+    if not values:
+        return
+    assignments = ", ".join(f"{k} = ?" for k in values)
+    with db.write() as conn:
+        conn.execute(f"UPDATE projects SET {assignments} WHERE id = ?", (*values.values(), project_id))
+
+
+def get_project(conn: sqlite3.Connection, key) -> dict:
+    """A project by id or by name."""
+    row = None
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        row = conn.execute("SELECT * FROM projects WHERE id = ?", (int(key),)).fetchone()
+    if row is None:
+        row = conn.execute("SELECT * FROM projects WHERE name = ?", (str(key),)).fetchone()
+    if row is None:
+        raise NotFound(f"no project {key!r}; `assay create-project` or POST /api/projects makes one")
+    return _project_row(row)
+
+
+def list_projects(conn: sqlite3.Connection) -> list[dict]:
+    rows = conn.execute(
+        """
+        SELECT p.*,
+               (SELECT count(*) FROM items i WHERE i.project_id = p.id) AS n_items,
+               (SELECT count(*) FROM items i WHERE i.project_id = p.id AND i.n_labels > 0) AS n_labeled
+        FROM projects p ORDER BY p.id
+        """
+    ).fetchall()
+    out = []
+    for row in rows:
+        project = _project_row(row)
+        out.append(project)
+    return out
+
+
+# -- items ------------------------------------------------------------------
+
+def existing_external_ids(conn: sqlite3.Connection, project_id: int) -> set[str]:
+    rows = conn.execute("SELECT external_id FROM items WHERE project_id = ? AND external_id IS NOT NULL",
+                        (project_id,))
+    return {r[0] for r in rows}
+
+
+def insert_items(db: Database, project_id: int, rows: Iterable[tuple[str | None, dict, object]],
+                 seed_annotator: str = "import", progress=None) -> tuple[int, int]:
+    """Insert (external_id, data, label-or-None) rows in one transaction.
+
+    Rows whose external id is already in the project (or earlier in the same
+    batch) are skipped, so re-importing a file is harmless. Returns (imported, skipped).
+    """
+    imported = skipped = 0
+    rng = random.Random()
+    with db.write() as conn:
+        seen = existing_external_ids(conn, project_id)
+        for external_id, data, label in rows:
+            if external_id is not None:
+                if external_id in seen:
+                    skipped += 1
+                    continue
+                seen.add(external_id)
+            cur = conn.execute(
+                "INSERT INTO items (project_id, external_id, data, shuffle) VALUES (?, ?, ?, ?)",
+                (project_id, external_id, json.dumps(data, ensure_ascii=False), rng.randrange(SHUFFLE_RANGE)),
+            )
+            if label is not None:
+                _insert_annotation(conn, project_id, cur.lastrowid, seed_annotator, label, False,
+                                   source="import")
+            imported += 1
+            if progress is not None and (imported + skipped) % 1000 == 0:
+                progress(1000)
+    if progress is not None:
+        progress((imported + skipped) % 1000)
+    return imported, skipped
+
+
+def get_item(conn: sqlite3.Connection, project_id: int, item_id: int) -> dict:
+    row = conn.execute("SELECT * FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone()
+    if row is None:
+        raise NotFound(f"project {project_id} has no item {item_id}")
+    item = dict(row)
+    item["data"] = json.loads(item["data"])
+    return item
+
+
+def item_data(conn: sqlite3.Connection, item_ids: list[int]) -> dict[int, dict]:
+    out = {}
+    for start in range(0, len(item_ids), 900):
+        chunk = item_ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT id, data FROM items WHERE id IN ({marks})", chunk):
+            out[row[0]] = json.loads(row[1])
+    return out
+
+
+def count_items(conn: sqlite3.Connection, project_id: int) -> int:
+    return conn.execute("SELECT count(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
+
+
+# -- annotations ------------------------------------------------------------
+
+def _insert_annotation(conn, project_id, item_id, annotator, label, skipped, *, source="annotator",
+                       duration_ms=None, idempotency_key=None) -> int:
+    # A second answer by the same annotator replaces the first: one live answer per (item, annotator).
+    previous = conn.execute(
+        "SELECT id, skipped FROM annotations WHERE item_id = ? AND annotator = ? AND undone_at IS NULL",
+        (item_id, annotator),
+    ).fetchone()
+    if previous is not None:
+        _retire(conn, previous["id"], item_id, bool(previous["skipped"]))
+    cur = conn.execute(
+        "INSERT INTO annotations (project_id, item_id, annotator, label, skipped, source, duration_ms,"
+        " idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (project_id, item_id, annotator, None if skipped else json.dumps(label), int(skipped), source,
+         duration_ms, idempotency_key),
+    )
+    column = "n_skips" if skipped else "n_labels"
+    conn.execute(f"UPDATE items SET {column} = {column} + 1, n_done = n_done + 1 WHERE id = ?", (item_id,))
+    conn.execute("DELETE FROM leases WHERE item_id = ? AND annotator = ?", (item_id, annotator))
+    return cur.lastrowid
+
+
+def _retire(conn, annotation_id: int, item_id: int, skipped: bool) -> None:
+    conn.execute("UPDATE annotations SET undone_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+                 (annotation_id,))
+    column = "n_skips" if skipped else "n_labels"
+    conn.execute(f"UPDATE items SET {column} = {column} - 1, n_done = n_done - 1 WHERE id = ?", (item_id,))
+
+
+def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, label, skipped: bool,
+                   duration_ms: int | None = None, idempotency_key: str | None = None) -> tuple[dict, bool]:
+    """Store one answer; returns (annotation, created). A repeated idempotency key returns the first."""
+    with db.write() as conn:
+        if idempotency_key is not None:
+            row = conn.execute(
+                "SELECT * FROM annotations WHERE project_id = ? AND annotator = ? AND idempotency_key = ?",
+                (project_id, annotator, idempotency_key),
+            ).fetchone()
+            if row is not None:
+                return _annotation_row(row), False
+        if conn.execute("SELECT 1 FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone() is None:
+            raise NotFound(f"project {project_id} has no item {item_id}")
+        annotation_id = _insert_annotation(conn, project_id, item_id, annotator, label, skipped,
+                                           duration_ms=duration_ms, idempotency_key=idempotency_key)
+        row = conn.execute("SELECT * FROM annotations WHERE id = ?", (annotation_id,)).fetchone()
+        return _annotation_row(row), True
+
+
+def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str) -> dict:
+    with db.write() as conn:
+        row = conn.execute(
+            "SELECT * FROM annotations WHERE project_id = ? AND item_id = ? AND annotator = ? AND undone_at IS NULL",
+            (project_id, item_id, annotator),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"{annotator!r} has no label on item {item_id} to undo")
+        _retire(conn, row["id"], item_id, bool(row["skipped"]))
+        return _annotation_row(row)
+
+
+def _annotation_row(row) -> dict:
+    ann = dict(row)
+    ann["label"] = json.loads(ann["label"]) if ann["label"] is not None else None
+    ann["skipped"] = bool(ann["skipped"])
+    return ann
+
+
+def labeled_items(conn: sqlite3.Connection, project_id: int) -> list[tuple[int, object]]:
+    """(item_id, label) per labeled item: the latest live label, oldest item first."""
+    rows = conn.execute(
+        """
+        SELECT a.item_id, a.label FROM annotations a
+        WHERE a.project_id = ? AND a.undone_at IS NULL AND a.skipped = 0
+          AND a.id = (SELECT max(b.id) FROM annotations b
+                      WHERE b.item_id = a.item_id AND b.undone_at IS NULL AND b.skipped = 0)
+        ORDER BY a.item_id
+        """,
+        (project_id,),
+    )
+    return [(r[0], json.loads(r[1])) for r in rows]
+
+
+def pool_item_ids(conn: sqlite3.Connection, project_id: int) -> list[int]:
+    """Items nobody has labeled or skipped: the candidates for acquisition."""
+    rows = conn.execute("SELECT id FROM items WHERE project_id = ? AND n_done = 0 ORDER BY id", (project_id,))
+    return [r[0] for r in rows]
+
+
+def all_item_ids(conn: sqlite3.Connection, project_id: int) -> list[int]:
+    return [r[0] for r in conn.execute("SELECT id FROM items WHERE project_id = ? ORDER BY id", (project_id,))]
+
+
+def iter_items_data(conn: sqlite3.Connection, project_id: int, item_ids: list[int] | None = None,
+                    chunk: int = 5000) -> Iterator[list[tuple[int, dict]]]:
+    """(id, data) in chunks, for featurizing without holding every row twice."""
+    if item_ids is None:
+        last = 0
+        while True:
+            rows = conn.execute("SELECT id, data FROM items WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?",
+                                (project_id, last, chunk)).fetchall()
+            if not rows:
+                return
+            yield [(r[0], json.loads(r[1])) for r in rows]
+            last = rows[-1][0]
+    else:
+        for start in range(0, len(item_ids), chunk):
+            data = item_data(conn, item_ids[start:start + chunk])
+            yield [(i, data[i]) for i in item_ids[start:start + chunk]]
+
+
+# -- queue ------------------------------------------------------------------
+
+def replace_queue(db: Database, project_id: int, rows: list[dict], version: dict | None) -> int | None:
+    """Record a model version and swap in its queue in one transaction. Returns the version number."""
+    with db.write() as conn:
+        number = None
+        if version is not None:
+            number = record_model_version(conn, project_id, version)
+        if rows is not None:
+            conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO queue (project_id, item_id, rank, score, strategy, model_version, prediction)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (project_id, r["item_id"], rank, r.get("score"), r["strategy"], number,
+                     json.dumps(r["prediction"]) if r.get("prediction") is not None else None)
+                    for rank, r in enumerate(rows)
+                ],
+            )
+        return number
+
+
+def record_model_version(conn: sqlite3.Connection, project_id: int, version: dict) -> int:
+    number = conn.execute("SELECT coalesce(max(version), 0) + 1 FROM model_versions WHERE project_id = ?",
+                          (project_id,)).fetchone()[0]
+    fields = {k: version.get(k) for k in (
+        "status", "model", "strategy", "n_labels", "accuracy", "accuracy_std", "accuracy_method",
+        "fit_seconds", "acquire_seconds", "total_seconds", "pool_size", "error")}
+    fields["label_counts"] = json.dumps(version.get("label_counts") or {})
+    columns = ", ".join(fields)
+    marks = ", ".join("?" for _ in fields)
+    conn.execute(f"INSERT INTO model_versions (project_id, version, {columns}) VALUES (?, ?, {marks})",
+                 (project_id, number, *fields.values()))
+    return number
+
+
+def _live_leases_sql() -> str:
+    return "SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.expires_at > ? AND l.annotator != ?"
+
+
+def pull_queue(db: Database, project: dict, annotator: str, n: int, lease_seconds: float) -> list[dict]:
+    """The next ``n`` items for ``annotator``, leased to them so nobody else gets them.
+
+    Order: items already leased to this annotator (a reload gets the same ones
+    back), then the strategy's queue by rank, then random unlabeled items so the
+    queue never runs dry while a retrain is under way.
+    """
+    project_id = project["id"]
+    overlap = int(project.get("overlap") or 1)
+    now = time.time()
+    picked: list[dict] = []
+    seen: set[int] = set()
+
+    def eligible_sql(alias_item="i"):
+        return (
+            f"{alias_item}.n_done + ({_live_leases_sql()}) < ?"
+            f" AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = {alias_item}.id"
+            f"   AND a.annotator = ? AND a.undone_at IS NULL)"
+        )
+
+    with db.write() as conn:
+        conn.execute("DELETE FROM leases WHERE project_id = ? AND expires_at <= ?", (project_id, now))
+        mine = conn.execute(
+            """
+            SELECT l.item_id, q.score, q.strategy, q.model_version, q.prediction FROM leases l
+            LEFT JOIN queue q ON q.project_id = l.project_id AND q.item_id = l.item_id
+            JOIN items i ON i.id = l.item_id
+            WHERE l.project_id = ? AND l.annotator = ?
+              AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = l.item_id
+                              AND a.annotator = ? AND a.undone_at IS NULL)
+            ORDER BY coalesce(q.rank, 1e18), l.expires_at, l.item_id LIMIT ?
+            """,
+            (project_id, annotator, annotator, n),
+        ).fetchall()
+        for row in mine:
+            picked.append(dict(row))
+            seen.add(row["item_id"])
+        if len(picked) < n:
+            rows = conn.execute(
+                f"""
+                SELECT q.item_id, q.score, q.strategy, q.model_version, q.prediction FROM queue q
+                JOIN items i ON i.id = q.item_id
+                WHERE q.project_id = ? AND {eligible_sql()}
+                ORDER BY q.rank LIMIT ?
+                """,
+                (project_id, now, annotator, overlap, annotator, n + len(seen)),
+            ).fetchall()
+            for row in rows:
+                if row["item_id"] not in seen and len(picked) < n:
+                    picked.append(dict(row))
+                    seen.add(row["item_id"])
+        if len(picked) < n:
+            for item_id in _random_fill(conn, project_id, annotator, overlap, now, n - len(picked), seen):
+                picked.append({"item_id": item_id, "score": None, "strategy": "random", "model_version": None,
+                               "prediction": None})
+                seen.add(item_id)
+        expires = now + lease_seconds
+        conn.executemany(
+            "INSERT INTO leases (project_id, item_id, annotator, expires_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(item_id, annotator) DO UPDATE SET expires_at = excluded.expires_at",
+            [(project_id, p["item_id"], annotator, expires) for p in picked],
+        )
+        data = item_data(conn, [p["item_id"] for p in picked])
+    out = []
+    for p in picked:
+        out.append({
+            "id": p["item_id"],
+            "data": data[p["item_id"]],
+            "prediction": json.loads(p["prediction"]) if p.get("prediction") else None,
+            "score": p.get("score"),
+            "strategy": p.get("strategy") or "random",
+            "model_version": p.get("model_version"),
+        })
+    return out
+
+
+def _random_fill(conn, project_id, annotator, overlap, now, want, exclude) -> list[int]:
+    """Random eligible items via the shuffle index: a range scan from a random start, wrapping once."""
+    start = random.randrange(SHUFFLE_RANGE)
+    found: list[int] = []
+    for lo, hi in ((start, SHUFFLE_RANGE), (0, start)):
+        cursor = lo
+        while len(found) < want:
+            rows = conn.execute(
+                f"""
+                SELECT i.id, i.shuffle FROM items i
+                WHERE i.project_id = ? AND i.n_done < ? AND i.shuffle >= ? AND i.shuffle < ?
+                  AND i.n_done + ({_live_leases_sql()}) < ?
+                  AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id
+                                  AND a.annotator = ? AND a.undone_at IS NULL)
+                ORDER BY i.n_done, i.shuffle LIMIT ?
+                """,
+                (project_id, overlap, cursor, hi, now, annotator, overlap, annotator, 4 * want + 8),
+            ).fetchall()
+            if not rows:
+                break
+            for row in rows:
+                if row[0] not in exclude and row[0] not in found and len(found) < want:
+                    found.append(row[0])
+            cursor = max(r[1] for r in rows) + 1
+        if len(found) >= want:
+            break
+    return found
+
+
+def release_leases(db: Database, project_id: int, annotator: str, item_ids: list[int] | None = None) -> None:
+    with db.write() as conn:
+        if item_ids is None:
+            conn.execute("DELETE FROM leases WHERE project_id = ? AND annotator = ?", (project_id, annotator))
+        else:
+            conn.executemany("DELETE FROM leases WHERE project_id = ? AND annotator = ? AND item_id = ?",
+                             [(project_id, annotator, i) for i in item_ids])
+
+
+def queue_rows(conn: sqlite3.Connection, project_id: int) -> list[dict]:
+    rows = conn.execute("SELECT * FROM queue WHERE project_id = ? ORDER BY rank", (project_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+# -- stats and history ---------------------------------------------------------
+
+def model_versions(conn: sqlite3.Connection, project_id: int) -> list[dict]:
+    rows = conn.execute("SELECT * FROM model_versions WHERE project_id = ? ORDER BY version", (project_id,))
+    out = []
+    for r in rows:
+        v = dict(r)
+        v["label_counts"] = json.loads(v["label_counts"] or "{}")
+        out.append(v)
+    return out
+
+
+def latest_version(conn: sqlite3.Connection, project_id: int, status: str | None = None) -> dict | None:
+    sql = "SELECT * FROM model_versions WHERE project_id = ?"
+    args: list = [project_id]
+    if status is not None:
+        sql += " AND status = ?"
+        args.append(status)
+    row = conn.execute(sql + " ORDER BY version DESC LIMIT 1", args).fetchone()
+    return dict(row) if row else None
+
+
+def label_counts(conn: sqlite3.Connection, project_id: int) -> dict:
+    counts: Counter = Counter()
+    for _, label in labeled_items(conn, project_id):
+        for value in (label if isinstance(label, list) else [label]):
+            counts[value] += 1
+    return dict(counts)
+
+
+def counts(conn: sqlite3.Connection, project_id: int) -> dict:
+    row = conn.execute(
+        """
+        SELECT count(*) AS total,
+               coalesce(sum(n_labels > 0), 0) AS labeled,
+               coalesce(sum(n_labels = 0 AND n_skips > 0), 0) AS skipped,
+               coalesce(sum(n_done = 0), 0) AS unlabeled
+        FROM items WHERE project_id = ?
+        """,
+        (project_id,),
+    ).fetchone()
+    return dict(row)
+
+
+def annotator_counts(conn: sqlite3.Connection, project_id: int) -> dict:
+    rows = conn.execute(
+        "SELECT annotator, count(*) FROM annotations WHERE project_id = ? AND undone_at IS NULL AND skipped = 0"
+        " GROUP BY annotator", (project_id,))
+    return {r[0]: r[1] for r in rows}
+
+
+# -- export -----------------------------------------------------------------------
+
+def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict]:
+    """One row per labeled item: its latest live label. Streams in id order."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            """
+            SELECT i.id AS item_id, i.external_id, i.data, a.label, a.annotator, a.created_at
+            FROM items i JOIN annotations a ON a.item_id = i.id
+            WHERE i.project_id = ? AND i.id > ? AND i.n_labels > 0
+              AND a.id = (SELECT max(b.id) FROM annotations b
+                          WHERE b.item_id = i.id AND b.undone_at IS NULL AND b.skipped = 0)
+            ORDER BY i.id LIMIT 2000
+            """,
+            (project_id, last),
+        ).fetchall()
+        if not rows:
+            return
+        for r in rows:
+            yield {
+                "item_id": r["item_id"],
+                "external_id": r["external_id"],
+                "data": json.loads(r["data"]),
+                "label": json.loads(r["label"]),
+                "annotator": r["annotator"],
+                "timestamp": r["created_at"],
+            }
+        last = rows[-1]["item_id"]
+
+
+def check_label(project: dict, label=None, labels=None):
+    """The stored form of an answer, or BadRequest naming the allowed labels."""
+    allowed = project["labels"]
+    if project["multi_label"]:
+        values = labels if labels is not None else ([label] if label is not None else None)
+        if not isinstance(values, list):
+            raise BadRequest("a multi-label project takes \"labels\": a list of label names")
+        unknown = [v for v in values if v not in allowed]
+        if unknown:
+            raise BadRequest(f"unknown label(s) {unknown}; this project's labels are {allowed}")
+        return sorted(set(values), key=allowed.index)
+    if labels is not None:
+        if not isinstance(labels, list) or len(labels) != 1:
+            raise BadRequest("a single-label project takes one \"label\"")
+        label = labels[0]
+    if not isinstance(label, str) or label not in allowed:
+        raise BadRequest(f"unknown label {label!r}; this project's labels are {allowed}")
+    return label
