@@ -1,0 +1,274 @@
+"""Every API route, every import format, bad input refused with nothing changed."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+
+def _items(n, start=0):
+    return [{"id": f"m{i}", "text": f"message number {i}"} for i in range(start, start + n)]
+
+
+def _stats(client, pid):
+    r = client.get(f"/api/projects/{pid}/stats")
+    assert r.status_code == 200
+    return r.json
+
+
+# -- projects ------------------------------------------------------------------
+
+def test_create_list_show_project(client, make_project):
+    pid = make_project(strategy="margin", batch_size=5)
+    listed = client.get("/api/projects").json
+    assert [p["id"] for p in listed] == [pid]
+    shown = client.get(f"/api/projects/{pid}").json
+    assert shown["labels"] == ["ham", "spam"]
+    assert shown["strategy"] == "margin" and shown["batch_size"] == 5 and shown["multi_label"] is False
+    assert shown["retrain_every"] == 10 and shown["model"] == "logreg" and shown["item_type"] == "text"
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ({"labels": ["a", "b"]}, "name"),
+    ({"name": "x"}, "labels"),
+    ({"name": "x", "labels": ["a", "a"]}, "distinct"),
+    ({"name": "x", "labels": ["a", "b"], "strategy": "nope"}, "unknown strategy"),
+    ({"name": "x", "labels": ["a", "b"], "batch_size": 0}, "batch_size"),
+    ({"name": "x", "labels": ["a", "b"], "item_type": "video"}, "item_type"),
+    ({"name": "x", "labels": ["a", "b"], "colour": "red"}, "unknown project field"),
+    ({"name": "x", "labels": ["a", "b"], "model": "nosuchpackage.mod:factory"}, "nosuchpackage"),
+])
+def test_create_project_rejects_bad_fields(client, body, fragment):
+    r = client.post("/api/projects", json=body)
+    assert r.status_code == 400
+    assert fragment in r.json["error"]
+    assert client.get("/api/projects").json == []
+
+
+def test_duplicate_project_name_conflicts(client, make_project):
+    make_project("same")
+    r = client.post("/api/projects", json={"name": "same", "labels": ["a", "b"]})
+    assert r.status_code == 409 and "already exists" in r.json["error"]
+
+
+def test_strategy_the_model_cannot_serve_is_refused_at_creation(client):
+    r = client.post("/api/projects", json={"name": "x", "labels": ["a", "b"], "strategy": "bald",
+                                           "model": "sklearn.linear_model:LogisticRegression"})
+    assert r.status_code == 400
+    assert "samples" in r.json["error"]
+
+
+def test_patch_project_settings(client, make_project):
+    pid = make_project()
+    r = client.patch(f"/api/projects/{pid}", json={"strategy": "entropy", "retrain_every": 5})
+    assert r.status_code == 200 and r.json["strategy"] == "entropy" and r.json["retrain_every"] == 5
+    assert client.patch(f"/api/projects/{pid}", json={"strategy": "zzz"}).status_code == 400
+
+
+def test_unknown_project_and_route_are_json_404(client):
+    r = client.get("/api/projects/99")
+    assert r.status_code == 404 and "no project" in r.json["error"]
+    r = client.get("/api/nothing-here")
+    assert r.status_code == 404 and r.is_json
+    r = client.put("/api/projects")
+    assert r.status_code == 405 and r.is_json
+
+
+# -- import ------------------------------------------------------------------------
+
+def test_import_json_list_and_reimport_skips_known_ids(client, make_project):
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items", json=_items(5))
+    assert r.status_code == 200 and r.json == {"imported": 5, "skipped": 0}
+    r = client.post(f"/api/projects/{pid}/items", json=_items(7))
+    assert r.json == {"imported": 2, "skipped": 5}
+    assert _stats(client, pid)["unlabeled"] == 7
+
+
+def _upload(client, pid, content: bytes, filename: str, **fields):
+    data = {"file": (io.BytesIO(content), filename), **fields}
+    return client.post(f"/api/projects/{pid}/items", data=data, content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("filename, content", [
+    ("a.csv", b"id,text,label\n1,hello there,ham\n2,\"win, a prize\",spam\n3,see you,\n"),
+    ("a.tsv", b"id\ttext\tlabel\n1\thello there\tham\n2\twin \"a\" prize\tspam\n3\tsee you\t\n"),
+    ("a.jsonl", b'{"id": 1, "text": "hello there", "label": "ham"}\n{"id": 2, "text": "win a prize", '
+                b'"label": "spam"}\n\n{"id": 3, "text": "see you"}\n'),
+    ("a.json", b'[{"id": 1, "text": "hello there", "label": "ham"}, {"id": 2, "text": "win a prize", '
+               b'"label": "spam"}, {"id": 3, "text": "see you"}]'),
+])
+def test_import_every_format_with_seed_labels(client, make_project, filename, content):
+    pid = make_project()
+    r = _upload(client, pid, content, filename)
+    assert r.status_code == 200, r.json
+    assert r.json == {"imported": 3, "skipped": 0}
+    stats = _stats(client, pid)
+    assert stats["labeled"] == 2 and stats["unlabeled"] == 1
+    assert stats["label_counts"] == {"ham": 1, "spam": 1}
+    rows = [json.loads(line) for line in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
+    assert {r["id"]: r["label"] for r in rows} == {"1": "ham", "2": "spam"}
+
+
+def test_import_raw_csv_body_with_custom_columns(client, make_project):
+    pid = make_project()
+    body = b"key,SMS\na,first text\nb,second text\n"
+    r = client.post(f"/api/projects/{pid}/items?text_column=SMS&id_column=key", data=body, content_type="text/csv")
+    assert r.json == {"imported": 2, "skipped": 0}
+    items = client.get(f"/api/projects/{pid}/queue?n=5").json
+    assert sorted(i["data"]["text"] for i in items) == ["first text", "second text"]
+
+
+@pytest.mark.parametrize("filename, content, fragment", [
+    ("a.csv", b"id,body\n1,hello\n", "no column 'text'"),
+    ("a.csv", "id,text\n1,caf\xe9 cr\xe8me\n".encode("latin-1"), "not UTF-8"),
+    ("a.json", b'[{"text": "a"}, {"text": "b"', "malformed JSON"),
+    ("a.jsonl", b'{"text": "a"}\n{"text": b}\n', "line 2"),
+    ("a.csv", b"", "empty"),
+    ("a.csv", b"id,text,label\n1,fine,ham\n2,also fine,spam\n3,bad,eggs\n", "unknown label 'eggs'"),
+    ("a.csv", b"id,text\n1,hello,extra\n", "fields"),
+    ("a.csv", b"id,text\n1,\n", "empty"),
+])
+def test_bad_files_are_refused_and_change_nothing(client, make_project, filename, content, fragment):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(2))
+    r = _upload(client, pid, content, filename)
+    assert r.status_code == 400
+    assert fragment in r.json["error"]
+    stats = _stats(client, pid)
+    assert stats["unlabeled"] == 2 and stats["labeled"] == 0
+
+
+def test_import_without_body_is_a_clear_error(client, make_project):
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items", data=b"", content_type="text/csv")
+    assert r.status_code == 400 and "send" in r.json["error"]
+    r = client.post(f"/api/projects/{pid}/items", data=b"[{", content_type="application/json")
+    assert r.status_code == 400 and "JSON" in r.json["error"]
+
+
+# -- queue, annotations, undo, skip -------------------------------------------------
+
+def test_queue_items_have_the_documented_fields(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(10))
+    items = client.get(f"/api/projects/{pid}/queue?n=4").json
+    assert len(items) == 4 and len({i["id"] for i in items}) == 4
+    for item in items:
+        assert set(item) == {"id", "data", "prediction", "score", "strategy", "model_version"}
+        assert item["data"]["text"].startswith("message number")
+    assert client.get(f"/api/projects/{pid}/queue?n=0").status_code == 400
+    assert client.get(f"/api/projects/{pid}/queue?n=abc").status_code == 400
+
+
+def test_two_annotators_get_different_items(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(10))
+    a = {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=5", headers={"X-Assay-Annotator": "ann"}).json}
+    b = {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=5", headers={"X-Assay-Annotator": "bob"}).json}
+    assert len(a) == 5 and len(b) == 5 and not a & b
+    # A reload gives the same annotator the same items back.
+    again = {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=5", headers={"X-Assay-Annotator": "ann"}).json}
+    assert again == a
+
+
+def test_label_skip_undo_and_export_match(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(6))
+    ids = [i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=6").json]
+    given = {}
+    for item_id, label in zip(ids[:4], ["ham", "spam", "ham", "spam"]):
+        r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": item_id, "label": label})
+        assert r.status_code == 201 and r.json["label"] == label
+        given[item_id] = label
+    r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": ids[4], "skip": True})
+    assert r.status_code == 201 and r.json["skipped"] is True
+    r = client.delete(f"/api/projects/{pid}/annotations/{ids[3]}")
+    assert r.status_code == 200 and r.json["undone"]["label"] == "spam"
+    del given[ids[3]]
+    assert client.delete(f"/api/projects/{pid}/annotations/{ids[3]}").status_code == 404
+    # Relabeling keeps only the latest answer.
+    client.post(f"/api/projects/{pid}/annotations", json={"item_id": ids[0], "label": "spam"})
+    given[ids[0]] = "spam"
+    stats = _stats(client, pid)
+    assert stats["labeled"] == 3 and stats["skipped"] == 1 and stats["unlabeled"] == 2
+    rows = [json.loads(x) for x in client.get(f"/api/projects/{pid}/export?format=jsonl").data.decode().splitlines()]
+    assert {r["item_id"]: r["label"] for r in rows} == given
+    assert all(r["annotator"] == "local" and r["timestamp"] and r["data"]["text"] for r in rows)
+    csv_text = client.get(f"/api/projects/{pid}/export?format=csv").data.decode()
+    lines = csv_text.strip().splitlines()
+    assert lines[0] == "id,item_id,text,label,annotator,timestamp" and len(lines) == 4
+    # The undone item comes back to the queue.
+    assert ids[3] in {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=6").json}
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    ({"item_id": 1, "label": "eggs"}, 400, "unknown label"),
+    ({"item_id": 1}, 400, "label"),
+    ({"item_id": "1", "label": "ham"}, 400, "item_id"),
+    ({"item_id": 999, "label": "ham"}, 404, "no item"),
+    ({"item_id": 1, "label": "ham", "skip": True}, 400, "either"),
+    ({"item_id": 1, "labels": ["ham", "spam"]}, 400, "one"),
+])
+def test_bad_annotations_are_refused(client, make_project, body, status, fragment):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(2))
+    r = client.post(f"/api/projects/{pid}/annotations", json=body)
+    assert r.status_code == status and fragment in r.json["error"]
+    assert _stats(client, pid)["labeled"] == 0
+
+
+def test_idempotency_key_counts_a_retried_label_once(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(3))
+    body = {"item_id": 1, "label": "ham", "idempotency_key": "k-1"}
+    first = client.post(f"/api/projects/{pid}/annotations", json=body)
+    second = client.post(f"/api/projects/{pid}/annotations", json=body)
+    assert first.status_code == 201 and second.status_code == 200
+    assert second.json["duplicate"] is True and second.json["id"] == first.json["id"]
+    assert _stats(client, pid)["labeled"] == 1
+
+
+def test_multi_label_project(client, make_project):
+    pid = make_project("topics", labels=("sport", "politics", "tech"), multi_label=True, strategy="power_entropy")
+    client.post(f"/api/projects/{pid}/items", json=_items(3))
+    r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": 1, "labels": ["tech", "sport"]})
+    assert r.status_code == 201 and r.json["label"] == ["sport", "tech"]
+    assert client.post(f"/api/projects/{pid}/annotations", json={"item_id": 2, "labels": ["x"]}).status_code == 400
+    rows = [json.loads(x) for x in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
+    assert rows[0]["labels"] == ["sport", "tech"]
+    r = client.post("/api/projects", json={"name": "ml2", "labels": ["a", "b"], "multi_label": True,
+                                           "strategy": "batchbald"})
+    assert r.status_code == 400 and "single-label" in r.json["error"]
+
+
+def test_csv_export_neutralizes_formulas(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=[{"id": "1", "text": "=HYPERLINK(\"http://x\")"}])
+    client.post(f"/api/projects/{pid}/annotations", json={"item_id": 1, "label": "spam"})
+    csv_text = client.get(f"/api/projects/{pid}/export?format=csv").data.decode()
+    assert "'=HYPERLINK" in csv_text
+    assert client.get(f"/api/projects/{pid}/export?format=xml").status_code == 400
+
+
+def test_export_streams_large_sets(client, make_project, app):
+    pid = make_project()
+    from server import store
+
+    db = app.extensions["assay.db"]
+    store.insert_items(db, pid, [(str(i), {"text": f"t{i}"}, "ham" if i % 2 else "spam") for i in range(5000)])
+    r = client.get(f"/api/projects/{pid}/export?format=jsonl")
+    assert r.is_streamed
+    assert len(r.data.decode().splitlines()) == 5000
+
+
+def test_openapi_document_is_valid_and_lists_the_routes(client):
+    from openapi_spec_validator import validate
+
+    spec = client.get("/api/openapi.json").json
+    validate(spec)
+    for path in ("/api/projects", "/api/projects/{id}", "/api/projects/{id}/items", "/api/projects/{id}/queue",
+                 "/api/projects/{id}/annotations", "/api/projects/{id}/annotations/{item_id}",
+                 "/api/projects/{id}/stats", "/api/projects/{id}/export"):
+        assert path in spec["paths"]

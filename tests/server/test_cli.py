@@ -1,0 +1,76 @@
+"""The `assay` command line, run through Flask's CLI runner on a temporary database."""
+from __future__ import annotations
+
+import json
+
+from tests.conftest import SMS_PATH
+
+
+def test_init_db_is_idempotent(runner):
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_create_import_export_round_trip(runner, tmp_path, app):
+    result = runner.invoke(args=["create-project", "sms", "--labels", "ham,spam", "--strategy", "margin"])
+    assert result.exit_code == 0, result.output
+    pid = int(result.output.strip())
+    data = tmp_path / "items.csv"
+    data.write_text("id,text,label\n1,free prize now,spam\n2,see you at lunch,ham\n3,call me\n")
+    result = runner.invoke(args=["import", "sms", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "imported 3, skipped 0" in result.output
+    result = runner.invoke(args=["import", str(pid), str(data)])
+    assert "imported 0, skipped 3" in result.output
+    out = tmp_path / "labels.jsonl"
+    result = runner.invoke(args=["export", "sms", "--format", "jsonl", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["id"]: r["label"] for r in rows} == {"1": "spam", "2": "ham"}
+    result = runner.invoke(args=["export", "sms", "--format", "csv"])
+    assert result.output.splitlines()[0] == "id,item_id,text,label,annotator,timestamp"
+
+
+def test_import_of_the_tab_separated_sms_file(runner):
+    runner.invoke(args=["create-project", "sms", "--labels", "ham,spam"])
+    result = runner.invoke(args=["import", "sms", SMS_PATH, "--text-column", "SMS", "--label-column", "Label"])
+    assert result.exit_code == 0, result.output
+    assert "imported 5574" in result.output
+
+
+def test_cli_errors_are_messages_not_tracebacks(runner, tmp_path):
+    result = runner.invoke(args=["import", "nope", SMS_PATH])
+    assert result.exit_code != 0 and "no project 'nope'" in result.output
+    runner.invoke(args=["create-project", "p", "--labels", "a,b"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,body\n1,x\n")
+    result = runner.invoke(args=["import", "p", str(bad)])
+    assert result.exit_code != 0 and "no column 'text'" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(args=["create-project", "q", "--labels", "a,b", "--strategy", "nope"])
+    assert result.exit_code != 0 and "unknown strategy" in result.output
+
+
+def test_serve_refuses_a_public_address_without_auth(runner):
+    result = runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "5999"])
+    assert result.exit_code != 0 and "refusing" in result.output
+
+
+def test_demo_creates_the_sms_project(runner, app):
+    result = runner.invoke(args=["demo", "--no-serve"])
+    assert result.exit_code == 0, result.output
+    assert "5574 SMS messages" in result.output
+    client = app.test_client()
+    projects = client.get("/api/projects").json
+    assert projects[0]["name"] == "sms-spam-demo" and projects[0]["items"] == 5574
+    stats = client.get(f"/api/projects/{projects[0]['id']}/stats").json
+    assert stats["history"][0]["status"] == "cold_start"
+    assert len(client.get(f"/api/projects/{projects[0]['id']}/queue?n=10").json) == 10
+
+
+def test_strategies_lists_every_registered_name(runner):
+    import strategies
+
+    result = runner.invoke(args=["strategies"])
+    for name in strategies.available():
+        assert name in result.output

@@ -1,0 +1,107 @@
+"""The loop on real data: label SMS messages, a retrain runs in the background, the queue follows the strategy."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import load_sms
+
+pytestmark = pytest.mark.slow
+
+
+def _import_sms(client, pid, n=300):
+    rows = load_sms(n)
+    truth = {}
+    payload = []
+    for i, row in enumerate(rows):
+        payload.append({"id": f"sms{i}", "text": row["text"]})
+        truth[row["text"]] = row["label"]
+    r = client.post(f"/api/projects/{pid}/items", json=payload)
+    assert r.json["imported"] == n
+    return truth
+
+
+def _label_from_queue(client, pid, truth, count, latencies):
+    done = 0
+    while done < count:
+        items = client.get(f"/api/projects/{pid}/queue?n=5").json
+        assert items, "the queue ran dry while the pool has unlabeled items"
+        for item in items[: count - done]:
+            t0 = time.perf_counter()
+            r = client.post(f"/api/projects/{pid}/annotations",
+                            json={"item_id": item["id"], "label": truth[item["data"]["text"]]})
+            latencies.append(time.perf_counter() - t0)
+            assert r.status_code == 201
+            done += 1
+
+
+def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, client, make_project):
+    pid = make_project("loop", strategy="margin", batch_size=10, retrain_every=10)
+    truth = _import_sms(client, pid)
+    service = app.extensions["assay.retrain"]
+    assert service.wait_idle(120)  # featurizing + cold-start queue
+    history = client.get(f"/api/projects/{pid}/stats").json["history"]
+    assert history[0]["status"] == "cold_start"
+
+    latencies: list[float] = []
+    served_during_retrain = 0
+    for _ in range(3):
+        _label_from_queue(client, pid, truth, 10, latencies)
+        # A retrain was started by the 10th label; requests keep being answered meanwhile.
+        if client.get(f"/api/projects/{pid}/stats").json["retraining"]:
+            t0 = time.perf_counter()
+            r = client.get(f"/api/projects/{pid}/queue?n=2")
+            latencies.append(time.perf_counter() - t0)
+            assert r.status_code == 200 and r.json
+            served_during_retrain += 1
+            client.application.extensions["assay.db"]  # keep the app alive
+            for item in r.json:
+                from server.store import release_leases  # give them back for the next round
+                release_leases(app.extensions["assay.db"], pid, "local", [item["id"]])
+        assert service.wait_idle(120)
+    assert served_during_retrain >= 1, "no request was ever answered while a retrain ran"
+    assert max(latencies) < 1.0, f"a request waited {max(latencies):.2f}s"
+
+    stats = client.get(f"/api/projects/{pid}/stats").json
+    assert stats["labeled"] == 30
+    ok = [v for v in stats["history"] if v["status"] == "ok"]
+    assert ok, stats["history"]
+    last = ok[-1]
+    assert stats["model_version"] == last["version"]
+    assert last["n_labels"] >= 20 and 0.5 <= last["accuracy"] <= 1.0
+    assert last["fit_seconds"] > 0 and last["acquire_seconds"] > 0 and last["strategy"] == "margin"
+
+    # The queue now comes from the latest model, best margin first.
+    items = client.get(f"/api/projects/{pid}/queue?n=10").json
+    from_model = [i for i in items if i["model_version"] == last["version"]]
+    assert len(from_model) >= 5
+    scores = [i["score"] for i in from_model]
+    assert scores == sorted(scores, reverse=True)
+    for item in from_model:
+        # Binary margin is 1 - (p_top - p_other) = 2 - 2 * confidence: the score is the model's own.
+        assert item["score"] == pytest.approx(2 - 2 * item["prediction"]["confidence"], abs=1e-3)
+        assert item["prediction"]["label"] in ("ham", "spam")
+
+
+@pytest.mark.parametrize("strategy", ["power_bald", "influence", "batchbald", "dpp", "softrank_bald"])
+def test_every_kind_of_strategy_runs_in_the_server(app, client, make_project, strategy):
+    """A seed set imported with labels is enough for the first job to fit and acquire."""
+    pid = make_project(strategy, strategy=strategy, batch_size=5)
+    rows = load_sms(200)
+    spam = [i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
+    ham = [i for i, r in enumerate(rows) if r["label"] == "ham"][:14]
+    seed = set(spam + ham)
+    payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seed else {})}
+               for i, r in enumerate(rows)]
+    assert client.post(f"/api/projects/{pid}/items", json=payload).json == {"imported": 200, "skipped": 0}
+    assert app.extensions["assay.retrain"].wait_idle(120)
+    stats = client.get(f"/api/projects/{pid}/stats").json
+    assert [v["status"] for v in stats["history"]] == ["ok"], stats["history"]
+    assert stats["history"][0]["n_labels"] == 20 and stats["model_version"] == 1
+    queue = client.get(f"/api/projects/{pid}/queue?n=5").json
+    assert len(queue) == 5
+    assert {i["strategy"] for i in queue} == {strategy}
+    assert all(i["prediction"]["label"] in ("ham", "spam") and i["model_version"] == 1 for i in queue)
+    assert not {i["id"] for i in queue} & {i + 1 for i in seed}
