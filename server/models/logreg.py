@@ -1,0 +1,273 @@
+"""Multinomial logistic regression with a Laplace posterior: Assay's default model.
+
+Fitted on exactly the objective that exact influence (``strategies.influence``)
+assumes, ``sum_i CE(softmax(W phi_i), y_i) + (l2/2) * ||W||^2``, with ``phi_i``
+the features plus a constant 1 (so the bias is penalized like every other
+weight). Two classes get two rows of ``W`` too, not scikit-learn's single
+vector, so the head and its Hessian have one shape whatever the class count.
+
+The posterior is the Laplace approximation ``N(W*, H^-1)`` around the optimum,
+where ``H`` is the Hessian of that objective:
+
+* ``"full"``: the exact ``(C*D) x (C*D)`` Hessian, Cholesky-factored once and
+  cached. Forming it costs ``O(N (C*D)^2)`` and factoring ``O((C*D)^3)`` with
+  ``(C*D)^2`` floats of memory, about a second and 128 MB at ``C*D = 4000``;
+  past that it grows cubically, so ``"auto"`` uses it only up to
+  ``max_exact_hessian``.
+* ``"kron"``: a Kronecker factorization of the cross-entropy part,
+  ``sum_i A_i (x) phi_i phi_i^T ~= mean_i(A_i) (x) sum_i phi_i phi_i^T`` with
+  ``A_i = diag(p_i) - p_i p_i^T`` (the K-FAC form). It keeps the correlations
+  between features and between classes and costs one ``D x D`` and one
+  ``C x C`` eigendecomposition; the prior term ``l2 * I`` is added exactly in
+  the joint eigenbasis. ``"auto"`` picks it when ``C*D`` is too big for the
+  exact Hessian but ``D <= max_exact_hessian``.
+* ``"diag"``: only the Hessian's diagonal. The cheapest, for very wide
+  features; it ignores every correlation and so understates each weight's
+  marginal variance (``1/H_jj <= (H^-1)_jj``), which makes samples less diverse.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import linalg, optimize
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, ClassifierMixin
+from threadpoolctl import threadpool_limits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from strategies._checks import as_rng
+
+LAPLACE_MODES = ("auto", "full", "kron", "diag")
+
+# Rows per chunk when predicting: bounds the (rows, K*C) logit block in memory.
+_CHUNK_ROWS = 8192
+
+
+def softmax_inplace(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, overwriting ``logits`` (which must be float)."""
+    logits -= logits.max(axis=-1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=-1, keepdims=True)
+    return logits
+
+
+def objective(w_flat: np.ndarray, Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, l2: float):
+    """``sum CE + (l2/2) ||W||^2`` and its gradient, for ``W`` flattened row-major (C, D)."""
+    W_C_D = w_flat.reshape(num_classes, Phi_N_D.shape[1])
+    logits_N_C = Phi_N_D @ W_C_D.T
+    lse_N = logsumexp(logits_N_C, axis=1)
+    rows = np.arange(len(y_N))
+    loss = lse_N.sum() - logits_N_C[rows, y_N].sum() + 0.5 * l2 * np.dot(w_flat, w_flat)
+    residual_N_C = np.exp(logits_N_C - lse_N[:, None])
+    residual_N_C[rows, y_N] -= 1.0
+    grad_C_D = residual_N_C.T @ Phi_N_D + l2 * W_C_D
+    return loss, grad_C_D.ravel()
+
+
+def exact_hessian_upper(W_C_D: np.ndarray, Phi_N_D: np.ndarray, l2: float) -> np.ndarray:
+    """The objective's Hessian over row-major vec(W); only the upper triangle is valid.
+
+    ``H = sum_i (diag(p_i) - p_i p_i^T) (x) phi_i phi_i^T + l2 I``. The rank-N
+    part is a symmetric rank-k update (half the flops of a full product), which
+    is why the lower triangle is left unfilled.
+    """
+    num_classes, dim = W_C_D.shape
+    size = num_classes * dim
+    H = np.zeros((size, size), order="F")
+    for start in range(0, len(Phi_N_D), _CHUNK_ROWS):
+        Phi = Phi_N_D[start:start + _CHUNK_ROWS]
+        P_n_C = softmax_inplace(Phi @ W_C_D.T)
+        for c in range(num_classes):
+            block = slice(c * dim, (c + 1) * dim)
+            H[block, block] += (Phi * P_n_C[:, c:c + 1]).T @ Phi
+        G_n_CD = (P_n_C[:, :, None] * Phi[:, None, :]).reshape(len(Phi), size)
+        H = linalg.blas.dsyrk(-1.0, G_n_CD, beta=1.0, c=H, trans=1, lower=0, overwrite_c=1)
+    H[np.diag_indices(size)] += l2
+    return H
+
+
+class LogisticRegression(ClassifierMixin, BaseEstimator):
+    """Softmax regression fitted by L-BFGS, with posterior samples from a Laplace approximation.
+
+    Parameters
+    ----------
+    l2 : the prior precision: the objective is ``sum CE + (l2/2) ||W||^2`` (summed,
+        not averaged, over the training rows, bias included).
+    fit_intercept : append a constant-1 feature (the bias) before fitting.
+    max_iter, tol : L-BFGS iteration cap and projected-gradient tolerance.
+    laplace : "auto", "full", "kron" or "diag": how the posterior covariance is
+        approximated (see the module docstring).
+    max_exact_hessian : the largest ``C*D`` for which "auto" uses the exact Hessian.
+    random_state : int, numpy Generator or None; fixes the posterior samples.
+    """
+
+    def __init__(self, l2=1.0, fit_intercept=True, max_iter=1000, tol=1e-5, laplace="auto",
+                 max_exact_hessian=4000, random_state=None):
+        self.l2 = l2
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.laplace = laplace
+        self.max_exact_hessian = max_exact_hessian
+        self.random_state = random_state
+
+    # -- fitting ------------------------------------------------------------
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        if not self.l2 > 0:
+            raise ValueError(f"l2 must be positive (it makes the objective strictly convex), got {self.l2!r}")
+        if self.laplace not in LAPLACE_MODES:
+            raise ValueError(f"laplace must be one of {LAPLACE_MODES}, got {self.laplace!r}")
+        self.classes_, y_N = np.unique(y, return_inverse=True)
+        Phi_N_D = self._head_features(X)
+        num_classes, dim = len(self.classes_), Phi_N_D.shape[1]
+
+        # The products here are small: multithreaded BLAS only adds sync overhead, and on a
+        # shared 2-core machine its spinning threads made fits 30-70x slower.
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = optimize.minimize(
+                objective, np.zeros(num_classes * dim), args=(Phi_N_D, y_N, num_classes, float(self.l2)),
+                jac=True, method="L-BFGS-B",
+                options={"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-12},
+            )
+        if not result.success and result.nit >= self.max_iter:
+            warnings.warn(f"L-BFGS stopped after {result.nit} iterations without converging "
+                          f"({result.message}); raise max_iter", ConvergenceWarning, stacklevel=2)
+        self.W_ = result.x.reshape(num_classes, dim)
+        self.coef_ = self.W_[:, :X.shape[1]]
+        self.intercept_ = self.W_[:, X.shape[1]] if self.fit_intercept else np.zeros(num_classes)
+        self.n_iter_ = int(result.nit)
+        self.laplace_ = self._laplace_mode(num_classes, dim)
+        # The covariance factor is computed on first use (from these training rows) and
+        # cached; keeping Phi costs N*D floats but lets fit return before the O((CD)^3) work.
+        self._Phi_train = Phi_N_D
+        self._cov_factor = None
+        self._sample_cache = None
+        # One seed per fit, so every call draws the same weight samples (and k samples
+        # are a prefix of k+1 samples).
+        self._sample_seed = int(as_rng(self.random_state).integers(2**63 - 1))
+        return self
+
+    def _head_features(self, X) -> np.ndarray:
+        if self.fit_intercept:
+            return np.hstack([X, np.ones((len(X), 1), dtype=X.dtype)])
+        return X
+
+    def _laplace_mode(self, num_classes: int, dim: int) -> str:
+        if self.laplace != "auto":
+            return self.laplace
+        if num_classes * dim <= self.max_exact_hessian:
+            return "full"
+        if dim <= self.max_exact_hessian:
+            return "kron"
+        return "diag"
+
+    # -- prediction ---------------------------------------------------------
+
+    def _check_X(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+
+    def predict_proba(self, X):
+        X = self._check_X(X)
+        logits_N_C = X @ self.coef_.T.astype(X.dtype) + self.intercept_.astype(X.dtype)
+        return softmax_inplace(logits_N_C).astype(np.float64, copy=False)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_proba_samples(self, X, k):
+        """``(N, k, C)`` class probabilities under k weight samples from the Laplace posterior.
+
+        The samples are drawn once per fitted model from its own seed, so sample j
+        is the same function for every item and in every call. They are computed
+        and returned in float32: the (N, K, C) block is the biggest array a
+        retrain makes, and float32 halves both its memory and the time to fill it.
+        """
+        X = self._check_X(X).astype(np.float32, copy=False)
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        W_K_C_D = self.weight_samples(k).astype(np.float32)
+        num_classes = len(self.classes_)
+        dim = X.shape[1]
+        # One matmul for all K samples: columns ordered (k, c).
+        coef_D_KC = W_K_C_D[:, :, :dim].reshape(k * num_classes, dim).T
+        bias_KC = (W_K_C_D[:, :, dim].reshape(-1) if self.fit_intercept
+                   else np.zeros(k * num_classes, dtype=np.float32))
+        out_N_K_C = np.empty((len(X), k, num_classes), dtype=np.float32)
+        for start in range(0, len(X), _CHUNK_ROWS):
+            logits = X[start:start + _CHUNK_ROWS] @ coef_D_KC
+            logits += bias_KC
+            out_N_K_C[start:start + _CHUNK_ROWS] = softmax_inplace(logits.reshape(-1, k, num_classes))
+        return out_N_K_C
+
+    def weight_samples(self, k: int) -> np.ndarray:
+        """``(k, C, D)`` weight samples ``W* + noise``, noise ~ N(0, H^-1) (approximated per ``laplace_``)."""
+        check_is_fitted(self)
+        cached = self._sample_cache
+        if cached is None or len(cached) < k:
+            num_classes, dim = self.W_.shape
+            z_K_C_D = np.random.default_rng(self._sample_seed).standard_normal((k, num_classes, dim))
+            cached = self.W_ + self._scale_noise(z_K_C_D)
+            self._sample_cache = cached
+        return cached[:k]
+
+    def _scale_noise(self, z_K_C_D: np.ndarray) -> np.ndarray:
+        """Map standard normal noise to N(0, H^-1) noise, in the chosen approximation."""
+        k, num_classes, dim = z_K_C_D.shape
+        factor = self.covariance_factor()
+        if self.laplace_ == "full":
+            # H = U^T U, so U^-1 z has covariance U^-1 U^-T = H^-1.
+            noise = linalg.solve_triangular(factor, z_K_C_D.reshape(k, -1).T, lower=False)
+            return noise.T.reshape(k, num_classes, dim)
+        if self.laplace_ == "kron":
+            Qa_C_C, Qb_D_D, scale_C_D = factor
+            # (Qa (x) Qb) vec(M) = vec(Qa M Qb^T) for row-major vec.
+            return np.einsum("ac,kcd,bd->kab", Qa_C_C, z_K_C_D * scale_C_D, Qb_D_D, optimize=True)
+        return z_K_C_D / np.sqrt(factor)
+
+    def covariance_factor(self):
+        """The cached Laplace factor: upper Cholesky U of H ("full"), the Kronecker
+        eigenbases and scales ("kron"), or the Hessian diagonal ("diag")."""
+        check_is_fitted(self)
+        if self._cov_factor is None:
+            W, Phi, l2 = self.W_, self._Phi_train, float(self.l2)
+            if self.laplace_ == "full":
+                H = exact_hessian_upper(W, Phi, l2)
+                self._cov_factor = linalg.cholesky(H, lower=False, overwrite_a=True, check_finite=False)
+            elif self.laplace_ == "kron":
+                P_N_C = softmax_inplace(Phi @ W.T)
+                A_C_C = (np.diag(P_N_C.sum(axis=0)) - P_N_C.T @ P_N_C) / len(Phi)
+                B_D_D = Phi.T @ Phi
+                eig_a, Qa = np.linalg.eigh(A_C_C)
+                eig_b, Qb = np.linalg.eigh(B_D_D)
+                curvature = np.clip(np.outer(eig_a, eig_b), 0.0, None)
+                self._cov_factor = (Qa, Qb, 1.0 / np.sqrt(curvature + l2))
+            else:
+                P_N_C = softmax_inplace(Phi @ W.T)
+                self._cov_factor = (P_N_C * (1.0 - P_N_C)).T @ (Phi * Phi) + l2
+        return self._cov_factor
+
+    def hessian(self) -> np.ndarray:
+        """The exact Hessian of the training objective at the optimum (full symmetric matrix)."""
+        check_is_fitted(self)
+        H = exact_hessian_upper(self.W_, self._Phi_train, float(self.l2))
+        return np.triu(H) + np.triu(H, 1).T
+
+    # -- what strategies need beyond probabilities ---------------------------
+
+    def embed(self, X):
+        """The features the model acts on (without the constant column), as float64."""
+        return np.array(self._check_X(X), dtype=np.float64)
+
+    def linear_head(self, X):
+        """``(W_C_D, Phi_N_D, l2)``: the fitted weights, the head features of X
+        (constant column included when fit_intercept) and the prior precision."""
+        X = self._check_X(X).astype(np.float64, copy=False)
+        return self.W_.copy(), self._head_features(X), float(self.l2)
