@@ -1,0 +1,367 @@
+"""Influence-based selection (ISAL: Liu et al. 2021, "Influence Selection for Active Learning").
+
+Score each unlabeled point by how much adding it to the training set, with the
+model's own argmax label, would lower the summed cross-entropy on a labeled
+validation set, to first order (Koh & Liang 2017). Upweighting a point ``x`` by
+``eps`` in a training objective with Hessian ``H`` at its optimum moves the
+parameters by ``-eps H^-1 grad l(x)``, so the validation loss changes by
+``-eps g_val^T H^-1 grad l(x)``. The score is the decrease:
+
+    score(x) = g_val^T H^-1 grad l(x, y_hat(x))
+
+Higher means more useful. Scores can be negative: such a point, labeled as the
+model would label it, is expected to make the validation loss worse. (This is
+the one strategy score that is not >= 0.)
+
+Why the argmax label: the expected gradient under the model's own predictive
+distribution, ``sum_c p_c (p - e_c) x^T``, is exactly zero for a softmax head,
+so "expected influence" would score every point 0.
+
+``influence_scores`` is exact for a linear softmax head: the Hessian is formed
+and factored when it is small, else ``H^-1 g_val`` comes from conjugate
+gradients on Hessian-vector products. ``influence_scores_torch`` does the same
+for any torch head through autograd (CG, or LiSSA); torch is imported only there.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
+
+from ._checks import StrategyInputError, check_matrix
+
+# Above this many parameters (C * D) the (C D)^2 Hessian is no longer formed.
+CHOLESKY_MAX_PARAMS = 4000
+
+# Relative residual at which conjugate gradients stop; scores then carry about
+# this relative error (times the conditioning of the preconditioned system).
+CG_RTOL = 1e-10
+
+
+def influence_scores(W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P_D, l2,
+                     *, method: str = "auto", cg_maxiter: int | None = None) -> np.ndarray:
+    """First-order decrease of the summed validation cross-entropy from adding each pool point.
+
+    The model is ``p = softmax(W x)`` fitted on ``sum_i CE(x_i, y_i) + (l2/2) ||W||^2``
+    over the training rows, with no separate bias (append a constant-1 feature to
+    every X for one). ``W_C_D`` should be that objective's minimiser: the
+    influence approximation assumes a zero training gradient.
+
+    ``l2`` must be positive: softmax is unchanged when the same vector is added to
+    every row of W, so without the penalty the Hessian is singular.
+
+    ``method``: "cholesky" forms and factors the exact (C D) x (C D) Hessian;
+    "cg" solves with conjugate gradients using Hessian-vector products, never
+    forming it (O(N C D) memory and work per iteration); "auto" takes Cholesky
+    when C * D <= CHOLESKY_MAX_PARAMS.
+
+    Returns ``scores_P`` (float64): higher means more useful, negative means harmful.
+    """
+    W, X_train, y_train, X_val, y_val, X_pool, l2 = _check_linear(
+        W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P_D, l2)
+    num_classes, dim = W.shape
+    if method not in ("auto", "cholesky", "cg"):
+        raise StrategyInputError(f"method must be 'auto', 'cholesky' or 'cg', got {method!r}")
+    if method == "auto":
+        method = "cholesky" if num_classes * dim <= CHOLESKY_MAX_PARAMS else "cg"
+
+    probs_val_M_C = _softmax(X_val @ W.T)
+    residual_val_M_C = probs_val_M_C
+    residual_val_M_C[np.arange(len(y_val)), y_val] -= 1.0
+    grad_val_C_D = residual_val_M_C.T @ X_val
+
+    probs_train_N_C = _softmax(X_train @ W.T)
+    if method == "cholesky":
+        hessian = _hessian(probs_train_N_C, X_train, l2)
+        factor = scipy.linalg.cho_factor(hessian, lower=True, overwrite_a=True, check_finite=False)
+        solved_C_D = scipy.linalg.cho_solve(factor, grad_val_C_D.ravel(), check_finite=False)
+        solved_C_D = solved_C_D.reshape(num_classes, dim)
+    else:
+        solved_C_D = _solve_cg(probs_train_N_C, X_train, l2, grad_val_C_D, cg_maxiter)
+
+    return _score_pool(W, solved_C_D, X_pool)
+
+
+def _score_pool(W_C_D: np.ndarray, solved_C_D: np.ndarray, X_pool_P_D: np.ndarray,
+                chunk: int = 65_536) -> np.ndarray:
+    """``sum_c (p_c - [c = argmax p]) (S x)_c`` for each pool row, in chunks to bound memory."""
+    num_classes = W_C_D.shape[0]
+    both_D_2C = np.concatenate([W_C_D, solved_C_D]).T
+    scores_P = np.empty(X_pool_P_D.shape[0])
+    for start in range(0, X_pool_P_D.shape[0], chunk):
+        block = X_pool_P_D[start:start + chunk] @ both_D_2C
+        probs = _softmax(block[:, :num_classes])
+        s_x = block[:, num_classes:]
+        pseudo = np.argmax(probs, axis=1)
+        scores_P[start:start + chunk] = (
+            np.einsum("pc,pc->p", probs, s_x) - s_x[np.arange(len(pseudo)), pseudo]
+        )
+    return scores_P
+
+
+def _softmax(logits_N_C: np.ndarray) -> np.ndarray:
+    """Row softmax, computed in place on ``logits_N_C`` (callers pass a fresh array)."""
+    logits_N_C -= logits_N_C.max(axis=1, keepdims=True)
+    np.exp(logits_N_C, out=logits_N_C)
+    logits_N_C /= logits_N_C.sum(axis=1, keepdims=True)
+    return logits_N_C
+
+
+def _hessian(probs_N_C: np.ndarray, X_N_D: np.ndarray, l2: float) -> np.ndarray:
+    """``sum_i (diag(p_i) - p_i p_i^T) kron x_i x_i^T + l2 I``, row-major over (class, feature)."""
+    n, num_classes = probs_N_C.shape
+    dim = X_N_D.shape[1]
+    # The outer-product part in one symmetric product: column (c, d) of Z is p_ic x_id.
+    z_N_CD = (probs_N_C[:, :, None] * X_N_D[:, None, :]).reshape(n, num_classes * dim)
+    hessian = z_N_CD.T @ z_N_CD
+    np.negative(hessian, out=hessian)
+    del z_N_CD
+    for c in range(num_classes):
+        block = slice(c * dim, (c + 1) * dim)
+        hessian[block, block] += (X_N_D * probs_N_C[:, c:c + 1]).T @ X_N_D
+    hessian.flat[:: num_classes * dim + 1] += l2
+    return hessian
+
+
+def _hvp(probs_N_C: np.ndarray, X_N_D: np.ndarray, l2: float, V_C_D: np.ndarray) -> np.ndarray:
+    """``H vec(V)`` without forming H: per item, ``(diag(p) - p p^T) (V x) x^T``."""
+    u_N_C = X_N_D @ V_C_D.T
+    u_N_C *= probs_N_C
+    u_N_C -= probs_N_C * u_N_C.sum(axis=1, keepdims=True)
+    return u_N_C.T @ X_N_D + l2 * V_C_D
+
+
+def _solve_cg(probs_N_C, X_N_D, l2, rhs_C_D, maxiter):
+    num_classes, dim = rhs_C_D.shape
+    size = num_classes * dim
+    # Jacobi preconditioner: features on different scales (a constant column next
+    # to standardised ones) otherwise slow CG down a lot.
+    diag_C_D = (probs_N_C * (1.0 - probs_N_C)).T @ (X_N_D * X_N_D) + l2
+    inv_diag = 1.0 / diag_C_D.ravel()
+    op = scipy.sparse.linalg.LinearOperator(
+        (size, size), dtype=np.float64,
+        matvec=lambda v: _hvp(probs_N_C, X_N_D, l2, v.reshape(num_classes, dim)).ravel())
+    precond = scipy.sparse.linalg.LinearOperator((size, size), dtype=np.float64,
+                                                 matvec=lambda v: inv_diag * v.ravel())
+    rhs = rhs_C_D.ravel()
+    if not np.any(rhs):
+        return np.zeros_like(rhs_C_D)
+    solution, info = scipy.sparse.linalg.cg(op, rhs, rtol=CG_RTOL, atol=0.0, M=precond,
+                                            maxiter=maxiter if maxiter is not None else 10 * size)
+    if info > 0:
+        warnings.warn(f"conjugate gradients stopped after {info} iterations without reaching "
+                      f"relative residual {CG_RTOL:g}; influence scores are approximate",
+                      RuntimeWarning, stacklevel=3)
+    return solution.reshape(num_classes, dim)
+
+
+def _check_labels(name: str, labels, size: int, num_classes: int) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.shape[0] != size:
+        raise StrategyInputError(f"{name} must have shape ({size},), got {arr.shape}")
+    if arr.size == 0:
+        return arr.astype(np.intp)
+    if np.issubdtype(arr.dtype, np.integer):
+        ints = arr.astype(np.intp)
+    elif np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        ints = arr.astype(np.intp)
+    else:
+        raise StrategyInputError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+    if ints.min() < 0 or ints.max() >= num_classes:
+        raise StrategyInputError(
+            f"{name} must hold class indices in [0, {num_classes}), got range [{ints.min()}, {ints.max()}]")
+    return ints
+
+
+def _check_l2(l2) -> float:
+    if isinstance(l2, bool) or not isinstance(l2, (numbers.Real, np.floating, np.integer)):
+        raise StrategyInputError(f"l2 must be a positive number, got {l2!r}")
+    l2 = float(l2)
+    if not math.isfinite(l2) or l2 <= 0:
+        raise StrategyInputError(
+            f"l2 must be positive and finite, got {l2} (without it the softmax Hessian is singular)")
+    return l2
+
+
+def _check_linear(W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P_D, l2):
+    W = np.asarray(check_matrix("W_C_D", W_C_D), dtype=np.float64)
+    num_classes, dim = W.shape
+    if num_classes < 1 or dim < 1:
+        raise StrategyInputError(f"W_C_D must have at least one class and one feature, got shape {W.shape}")
+    arrays = []
+    for name, X in (("X_train_N_D", X_train_N_D), ("X_val_M_D", X_val_M_D), ("X_pool_P_D", X_pool_P_D)):
+        X = np.asarray(check_matrix(name, X), dtype=np.float64)
+        if X.shape[1] != dim:
+            raise StrategyInputError(f"{name} has {X.shape[1]} features but W_C_D has {dim}")
+        arrays.append(X)
+    X_train, X_val, X_pool = arrays
+    y_train = _check_labels("y_train_N", y_train_N, X_train.shape[0], num_classes)
+    y_val = _check_labels("y_val_M", y_val_M, X_val.shape[0], num_classes)
+    if X_val.shape[0] == 0:
+        raise StrategyInputError("influence needs at least one labeled validation row")
+    return W, X_train, y_train, X_val, y_val, X_pool, _check_l2(l2)
+
+
+# -- any torch head, through autograd --------------------------------------------------
+
+
+def influence_scores_torch(head, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P_D, l2,
+                           *, loss_fn=None, method: str = "cg", maxiter: int = 1000, rtol: float = 1e-10,
+                           lissa_scale: float | None = None, chunk: int = 4096) -> np.ndarray:
+    """ISAL scores for a torch module ``head`` (e.g. the last layer(s) of a network), via autograd.
+
+    ``head`` maps the features ``X_*`` (what the head acts on, not raw items) to
+    class logits. The training objective is ``sum_i loss_fn(head(x_i), y_i) +
+    (l2/2) ||theta||^2`` over every parameter of ``head`` that requires grad, and
+    the head should be at its minimiser. ``loss_fn(logits, targets)`` returns
+    per-item losses; by default cross-entropy (reduction "none").
+
+    ``s = H^-1 g_val`` is solved once from Hessian-vector products (double
+    backward through one retained graph of the training gradient):
+    ``method="cg"`` runs conjugate gradients to relative residual ``rtol``;
+    ``method="lissa"`` runs the LiSSA recursion ``s <- g + s - H s / scale``
+    (Agarwal et al. 2017, as used by Koh & Liang) with full-batch HVPs, so it is
+    deterministic; ``scale`` defaults to 1.2 times the largest Hessian eigenvalue,
+    found by power iteration. LiSSA converges like ``(1 - l2/scale)^t``: slower
+    than CG, offered for comparison with the literature.
+
+    Each pool point is scored as the directional derivative of its own loss,
+    under its argmax pseudo-label, along ``s``: all of a chunk at once, by
+    differentiating ``sum_x v_x s . grad l_x`` with respect to the weights ``v``.
+    Returns ``scores_P`` as float64 numpy (higher is more useful).
+    """
+    import torch
+
+    if method not in ("cg", "lissa"):
+        raise StrategyInputError(f"method must be 'cg' or 'lissa', got {method!r}")
+    l2 = _check_l2(l2)
+    if loss_fn is None:
+        def loss_fn(logits, targets):
+            return torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    params = [p for p in head.parameters() if p.requires_grad]
+    if not params:
+        raise StrategyInputError("head has no parameters that require grad")
+    dtype = params[0].dtype
+    device = params[0].device
+
+    def tensor(name, X):
+        X = check_matrix(name, X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X)
+        return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+
+    def labels(name, y, size):
+        y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+        arr = np.asarray(y)
+        if arr.ndim != 1 or arr.shape[0] != size:
+            raise StrategyInputError(f"{name} must have shape ({size},), got {arr.shape}")
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise StrategyInputError(f"{name} must hold integer class indices, got dtype {arr.dtype}")
+        return torch.as_tensor(arr.astype(np.int64), device=device)
+
+    X_train = tensor("X_train_N_D", X_train_N_D)
+    X_val = tensor("X_val_M_D", X_val_M_D)
+    X_pool = tensor("X_pool_P_D", X_pool_P_D)
+    if X_val.shape[0] == 0:
+        raise StrategyInputError("influence needs at least one labeled validation row")
+    y_train = labels("y_train_N", y_train_N, X_train.shape[0])
+    y_val = labels("y_val_M", y_val_M, X_val.shape[0])
+    with torch.no_grad():
+        num_classes = head(X_val[:1]).shape[-1]
+    for name, y in (("y_train_N", y_train), ("y_val_M", y_val)):
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise StrategyInputError(f"{name} must hold class indices in [0, {num_classes})")
+
+    def flat(tensors):
+        return torch.cat([t.reshape(-1) for t in tensors])
+
+    def unflat(vec):
+        out, start = [], 0
+        for p in params:
+            out.append(vec[start:start + p.numel()].view_as(p))
+            start += p.numel()
+        return out
+
+    grad_val = flat(torch.autograd.grad(loss_fn(head(X_val), y_val).sum(), params))
+    train_loss = loss_fn(head(X_train), y_train).sum() if X_train.shape[0] else None
+    train_grad = (torch.autograd.grad(train_loss, params, create_graph=True)
+                  if train_loss is not None and train_loss.requires_grad else None)
+
+    def hvp(vec):
+        out = l2 * vec
+        if train_grad is not None:
+            dot = sum((g * v).sum() for g, v in zip(train_grad, unflat(vec)))
+            if dot.requires_grad:
+                parts = torch.autograd.grad(dot, params, retain_graph=True, allow_unused=True)
+                out = out + flat([torch.zeros_like(p) if h is None else h for h, p in zip(parts, params)])
+        return out.detach()
+
+    if method == "cg":
+        solved = _torch_cg(hvp, grad_val.detach(), maxiter, rtol)
+    else:
+        solved = _torch_lissa(hvp, grad_val.detach(), maxiter, lissa_scale)
+
+    solved_parts = unflat(solved)
+    scores = []
+    for start in range(0, X_pool.shape[0], chunk):
+        x = X_pool[start:start + chunk]
+        logits = head(x)
+        pseudo = logits.detach().argmax(dim=1)
+        weights = torch.ones(x.shape[0], dtype=dtype, device=device, requires_grad=True)
+        weighted = (weights * loss_fn(logits, pseudo)).sum()
+        grads = torch.autograd.grad(weighted, params, create_graph=True, allow_unused=True)
+        directional = sum((g * s).sum() for g, s in zip(grads, solved_parts) if g is not None)
+        if isinstance(directional, torch.Tensor) and directional.requires_grad:
+            (per_item,) = torch.autograd.grad(directional, weights)
+        else:
+            per_item = torch.zeros(x.shape[0], dtype=dtype, device=device)
+        scores.append(per_item.detach().cpu().numpy().astype(np.float64))
+    return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def _torch_cg(hvp, rhs, maxiter, rtol):
+    import torch
+
+    x = torch.zeros_like(rhs)
+    r = rhs.clone()
+    p = r.clone()
+    rr = torch.dot(r, r)
+    stop = (rtol * torch.linalg.vector_norm(rhs)) ** 2
+    for _ in range(maxiter):
+        if rr <= stop:
+            break
+        hp = hvp(p)
+        alpha = rr / torch.dot(p, hp)
+        x += alpha * p
+        r -= alpha * hp
+        rr_new = torch.dot(r, r)
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    else:
+        if rr > stop:
+            warnings.warn(f"conjugate gradients did not reach relative residual {rtol:g} in {maxiter} "
+                          "iterations; influence scores are approximate", RuntimeWarning, stacklevel=3)
+    return x
+
+
+def _torch_lissa(hvp, rhs, iterations, scale):
+    import torch
+
+    if scale is None:
+        # Power iteration for the top eigenvalue; the recursion diverges if scale < lambda_max.
+        # Start off rhs's span too, so that rounding cannot later excite a larger eigenvalue.
+        generator = torch.Generator(device=rhs.device).manual_seed(0)
+        v = torch.randn(rhs.shape, generator=generator, dtype=rhs.dtype, device=rhs.device)
+        v = v / torch.linalg.vector_norm(v)
+        top = torch.tensor(0.0, dtype=rhs.dtype)
+        for _ in range(50):
+            hv = hvp(v)
+            top = torch.linalg.vector_norm(hv)
+            v = hv / top.clamp_min(1e-300)
+        scale = 1.2 * float(top)
+    estimate = rhs.clone()
+    for _ in range(iterations):
+        estimate = rhs + estimate - hvp(estimate) / scale
+    return estimate / scale
