@@ -14,8 +14,10 @@ DEFAULTS = {
     "LEASE_SECONDS": 600.0,  # how long a pulled item stays reserved for its annotator
     "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies
     "CV_FOLDS": 5,
-    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,
-    "RETRAIN": True,  # tests may switch the background worker off
+    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,  # bytes per request (uploads): 413 beyond
+    "MAX_ITEM_BYTES": 1024 * 1024,  # bytes per imported item: 413 beyond
+    "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
+    "RATE_BURST": 500.0,
     "SEED": None,
 }
 
@@ -35,13 +37,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_prefixed_env("ASSAY")
     else:
         app.config.from_mapping(test_config)
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.setdefault("CACHE_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "cache"))
     app.config.setdefault("MEDIA_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "media"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
 
-    from . import api, db as dbmod, pages
+    from . import accounts, api, db as dbmod, guard, media, pages
     from .learning.worker import RetrainService
 
     database = dbmod.Database(app.config["DATABASE"])
@@ -54,6 +58,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(media.bp)
+    app.register_blueprint(accounts.bp)
+    guard.init_app(app)
     api.init_app(app)
     from . import cli
 

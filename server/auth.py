@@ -1,25 +1,166 @@
-"""Who is making a request.
+"""Who is making a request, and what they may do.
 
-With authentication off (the default for a local, loopback-only install) every
-request acts as the local user; an ``X-Assay-Annotator`` header lets scripts
-and tests act as several annotators.
+With ``AUTH`` off (the default for a local install, which then binds only to
+loopback) every request acts as an owner of everything, named "local" unless
+an ``X-Assay-Annotator`` header names someone else: that lets scripts and
+tests act as several annotators. With ``AUTH`` on, the API takes
+``Authorization: Bearer TOKEN`` and the pages a login session; state-changing
+requests made with a session must carry its CSRF token.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
+from dataclasses import dataclass, field
 
-from flask import request
+from flask import current_app, g, request, session
+from werkzeug.security import check_password_hash, generate_password_hash
 
-from .errors import BadRequest
+from . import store
+from .errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 LOCAL_USER = "local"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# What each role may do on a project.
+PERMISSIONS = {
+    "view": {"owner", "reviewer", "annotator"},
+    "annotate": {"owner", "reviewer", "annotator"},
+    "review": {"owner", "reviewer"},
+    "see_all_labels": {"owner", "reviewer"},
+    "import": {"owner"},
+    "export": {"owner"},
+    "configure": {"owner"},
+}
+
+
+@dataclass
+class User:
+    name: str
+    id: int | None = None
+    roles: dict = field(default_factory=dict)  # {project_id or None (all projects): role}
+    via: str = "local"  # "local" | "token" | "session"
+
+    def role_on(self, project_id: int | None) -> str | None:
+        if project_id is not None and project_id in self.roles:
+            return self.roles[project_id]
+        return self.roles.get(None)
+
+    def may(self, action: str, project_id: int | None) -> bool:
+        return self.role_on(project_id) in PERMISSIONS[action]
+
+    @property
+    def is_admin(self) -> bool:
+        return self.roles.get(None) == "owner"
+
+
+def valid_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise BadRequest("a user name is 1-64 letters, digits or _.@-")
+    return name
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "assay_" + secrets.token_urlsafe(32)
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)
+
+
+def password_ok(user: dict, password: str) -> bool:
+    return bool(user.get("password_hash")) and check_password_hash(user["password_hash"], password)
+
+
+def _db():
+    return current_app.extensions["assay.db"]
+
+
+def _load_user(row: dict, via: str) -> User:
+    return User(row["name"], row["id"], store.roles_of(_db().reader, row["id"]), via)
+
+
+def resolve_user() -> User | None:
+    """The requester, or None when authentication is on and they have not shown who they are."""
+    if "assay_user" in g:
+        return g.assay_user
+    user = None
+    if not current_app.config.get("AUTH"):
+        name = request.headers.get("X-Assay-Annotator") or LOCAL_USER
+        if not _NAME.match(name):
+            raise BadRequest("X-Assay-Annotator must be 1-64 letters, digits or _.@-")
+        user = User(name, None, {None: "owner"}, "local")
+    else:
+        header = request.headers.get("Authorization", "")
+        if header:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
+            row = store.user_for_token(_db().reader, hash_token(token.strip()))
+            if row is None:
+                raise Unauthorized("that API token is unknown or revoked; `assay create-token NAME` makes a new one")
+            user = _load_user(row, "token")
+        elif session.get("user_id") is not None:
+            try:
+                user = _load_user(store.get_user(_db().reader, int(session["user_id"])), "session")
+            except NotFound:
+                session.clear()
+    g.assay_user = user
+    return user
+
+
+def current_user() -> User:
+    user = resolve_user()
+    if user is None:
+        raise Unauthorized("log in, or send Authorization: Bearer TOKEN")
+    return user
 
 
 def current_annotator() -> str:
-    name = request.headers.get("X-Assay-Annotator")
-    if not name:
-        return LOCAL_USER
-    if not _NAME.match(name):
-        raise BadRequest("X-Assay-Annotator must be 1-64 letters, digits or _.@-")
-    return name
+    return current_user().name
+
+
+def require(action: str, project_id: int | None) -> User:
+    """The current user if they may do ``action`` on the project, else 403 saying what is missing."""
+    user = current_user()
+    if not user.may(action, project_id):
+        role = user.role_on(project_id)
+        if role is None:
+            raise Forbidden(f"{user.name} has no role on project {project_id}; an owner can grant one with "
+                            f"`assay create-user {user.name} --role annotator --project {project_id}`")
+        raise Forbidden(f"{user.name} is {role} on project {project_id}; {action} needs "
+                        f"{' or '.join(sorted(PERMISSIONS[action]))}")
+    return user
+
+
+def csrf_token() -> str:
+    token = session.get("csrf_token")
+    if not token:
+        token = session["csrf_token"] = secrets.token_urlsafe(32)
+    return token
+
+
+def check_csrf() -> None:
+    """Refuse a state-changing browser request that does not prove it came from our own page."""
+    if request.method in SAFE_METHODS:
+        return
+    user = resolve_user()
+    if user is not None and user.via == "token":
+        return  # bearer tokens are not sent by browsers on their own, so no CSRF risk
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
+    expected = session.get("csrf_token")
+    if sent and expected and hmac.compare_digest(sent, expected):
+        return
+    if not current_app.config.get("AUTH"):
+        # Without accounts, scripts post without a token; refuse only what a foreign web page could send.
+        origin = request.headers.get("Origin")
+        if origin is None or origin.split("://", 1)[-1] == request.host:
+            return
+    raise Forbidden("CSRF token missing or wrong; reload the page and try again")

@@ -11,7 +11,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from . import export as export_mod
-from . import ingest, projects, store
+from . import ingest, media, projects, store
 from .errors import AssayError
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
@@ -80,12 +80,28 @@ def strategies_command():
         click.echo(f"{name:24s} needs {needs:20s} {s.description}")
 
 
-def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None,
-                echo=True) -> tuple[int, int]:
+def read_records(project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None) -> list[dict]:
+    """Records from a data file, or for image projects from a folder, a zip or a CSV of image paths."""
+    if project["item_type"] == "image":
+        root = current_app.config["MEDIA_DIR"]
+        if os.path.isdir(path):
+            return media.records_from_folder(root, project, path)
+        if path.lower().endswith(".zip"):
+            with open(path, "rb") as fh:
+                return media.records_from_zip(root, project, fh.read())
+        if path.lower().endswith(".csv"):
+            return media.records_from_csv_paths(root, project, path, options.image_column)
+    if os.path.isdir(path):
+        raise click.ClickException(f"{path} is a folder; folders are imported into image projects only")
     with open(path, "rb") as fh:
         raw = fh.read()
     fmt = fmt or ingest.guess_format(path, raw[:4096])
-    records = ingest.parse_records(raw, fmt)
+    return ingest.parse_records(raw, fmt)
+
+
+def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None,
+                echo=True) -> tuple[int, int]:
+    records = read_records(project, path, options, fmt)
     rows = ingest.to_rows(records, project, options)
     if not echo:
         return store.insert_items(db, project["id"], rows)
@@ -120,15 +136,16 @@ def import_command(project, file, text_column, id_column, label_column, image_co
 @click.option("--format", "fmt", type=click.Choice(export_mod.FORMATS), default="jsonl", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
               help="File to write (default: standard output).")
+@click.option("--all-annotations", is_flag=True, help="One row per answer instead of one per item.")
 @with_appcontext
-def export_command(project, fmt, output):
+def export_command(project, fmt, output, all_annotations):
     """Export the labeled set, one row per labeled item."""
     db = _db()
     try:
         proj = store.get_project(db.reader, project)
     except AssayError as exc:
         _fail(exc)
-    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"]), fmt)
+    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"], every_annotation=all_annotations), fmt)
     if output is None:
         for chunk in chunks:
             sys.stdout.write(chunk)
@@ -139,6 +156,84 @@ def export_command(project, fmt, output):
             fh.write(chunk)
             n += 1
     click.echo(f"wrote {output}", err=True)
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["owner", "annotator", "reviewer"]), default="annotator", show_default=True)
+@click.option("--project", default=None, help="Project name or id; without it the role holds on every project.")
+@click.option("--password", default=None, help="For browser login; prompted for when omitted (empty: tokens only).")
+@with_appcontext
+def create_user_command(name, role, project, password):
+    """Create a user (or give an existing one a role on a project)."""
+    from . import auth
+
+    db = _db()
+    try:
+        auth.valid_name(name)
+        project_id = store.get_project(db.reader, project)["id"] if project else None
+        try:
+            user = store.get_user(db.reader, name)
+        except AssayError:
+            if password is None:
+                password = click.prompt("password (empty for API tokens only)", hide_input=True,
+                                        confirmation_prompt=True, default="", show_default=False)
+            user_id = store.create_user(db, name, auth.hash_password(password) if password else None)
+            user = store.get_user(db.reader, user_id)
+        else:
+            if password:
+                store.set_password(db, user["id"], auth.hash_password(password))
+        store.grant(db, user["id"], project_id, role)
+    except AssayError as exc:
+        _fail(exc)
+    where = f"project {project}" if project else "every project"
+    click.echo(f"{name} is {role} on {where}")
+
+
+@click.command("create-token")
+@click.argument("name")
+@with_appcontext
+def create_token_command(name):
+    """Print a new API token for a user (shown once; only its hash is stored)."""
+    from . import auth
+
+    db = _db()
+    try:
+        user = store.get_user(db.reader, name)
+    except AssayError as exc:
+        _fail(exc)
+    token = auth.new_token()
+    store.add_token(db, user["id"], auth.hash_token(token), token[:12])
+    click.echo(token)
+
+
+@click.command("revoke-token")
+@click.argument("token_or_prefix")
+@with_appcontext
+def revoke_token_command(token_or_prefix):
+    """Revoke an API token, given the token itself or the first 12 characters `list-tokens` shows."""
+    from . import auth
+
+    db = _db()
+    prefix = token_or_prefix[:12]
+    n = store.revoke_token(db, prefix=prefix)
+    if n == 0:
+        raise click.ClickException(f"no live token starts with {prefix!r}")
+    click.echo(f"revoked {n} token(s) starting {prefix}")
+
+
+@click.command("list-tokens")
+@click.argument("name")
+@with_appcontext
+def list_tokens_command(name):
+    """List a user's tokens (prefix, created, revoked)."""
+    db = _db()
+    try:
+        user = store.get_user(db.reader, name)
+    except AssayError as exc:
+        _fail(exc)
+    for t in store.list_tokens(db.reader, user["id"]):
+        click.echo(f"{t['prefix']}  created {t['created_at']}  " + (f"revoked {t['revoked_at']}" if t["revoked_at"] else "live"))
 
 
 def serve_app(app, host: str, port: int, threads: int = 8):
@@ -198,7 +293,8 @@ def demo_command(host, port, no_serve):
 
 def init_app(app):
     for command in (init_db_command, create_project_command, strategies_command, import_command, export_command,
-                    serve_command, demo_command):
+                    serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
+                    list_tokens_command):
         app.cli.add_command(command)
 
 
@@ -214,3 +310,7 @@ cli = FlaskGroup(create_app=_create_app, add_default_commands=True, add_version_
 
 def main():
     cli(prog_name="assay")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ import io
 import json
 from dataclasses import dataclass
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
 
 FORMATS = ("csv", "tsv", "jsonl", "json")
 # Columns that hold bookkeeping, never item content.
@@ -23,6 +23,7 @@ class ImportOptions:
     id_column: str | None = "id"
     label_column: str | None = "label"
     image_column: str = "image"
+    max_item_bytes: int | None = None
 
 
 def guess_format(filename: str | None, head: bytes) -> str:
@@ -155,6 +156,9 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
             data[key] = _scalar(value)
         if item_type == "tabular" and not data:
             raise BadRequest(f"row {n} has no feature columns")
+        if options.max_item_bytes and len(json.dumps(data, ensure_ascii=False)) > options.max_item_bytes:
+            raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
+                                  "(ASSAY_MAX_ITEM_BYTES)")
         rows.append((external_id, data, label))
     return rows
 

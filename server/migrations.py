@@ -124,6 +124,44 @@ def _initial(db):
     db.execute("CREATE INDEX leases_project ON leases(project_id, expires_at)")
 
 
+def _accounts(db):
+    db.execute(
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT,                   -- NULL: API tokens only, no browser login
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+        )
+        """
+    )
+    # project_id NULL: the role holds on every project.
+    db.execute(
+        """
+        CREATE TABLE memberships (
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            project_id INTEGER REFERENCES projects(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('owner', 'annotator', 'reviewer'))
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX memberships_unique ON memberships(user_id, coalesce(project_id, 0))")
+    db.execute(
+        """
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL UNIQUE,      -- sha256 of the token; the token itself is never stored
+            prefix TEXT NOT NULL,                 -- first characters, to tell tokens apart when revoking
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            last_used_at TEXT,
+            revoked_at TEXT
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
+    ("0002_accounts", _accounts),
 ]

@@ -173,7 +173,8 @@ def _retire(conn, annotation_id: int, item_id: int, skipped: bool) -> None:
 
 
 def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, label, skipped: bool,
-                   duration_ms: int | None = None, idempotency_key: str | None = None) -> tuple[dict, bool]:
+                   duration_ms: int | None = None, idempotency_key: str | None = None,
+                   source: str = "annotator") -> tuple[dict, bool]:
     """Store one answer; returns (annotation, created). A repeated idempotency key returns the first."""
     with db.write() as conn:
         if idempotency_key is not None:
@@ -185,7 +186,7 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
                 return _annotation_row(row), False
         if conn.execute("SELECT 1 FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone() is None:
             raise NotFound(f"project {project_id} has no item {item_id}")
-        annotation_id = _insert_annotation(conn, project_id, item_id, annotator, label, skipped,
+        annotation_id = _insert_annotation(conn, project_id, item_id, annotator, label, skipped, source=source,
                                            duration_ms=duration_ms, idempotency_key=idempotency_key)
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (annotation_id,)).fetchone()
         return _annotation_row(row), True
@@ -210,19 +211,69 @@ def _annotation_row(row) -> dict:
     return ann
 
 
-def labeled_items(conn: sqlite3.Connection, project_id: int) -> list[tuple[int, object]]:
-    """(item_id, label) per labeled item: the latest live label, oldest item first."""
+def _live_answers(conn, project_id: int, after_item: int, limit_items: int) -> list[tuple[int, list[dict]]]:
+    """Live, non-skipped answers of the next ``limit_items`` labeled items after ``after_item``, oldest first."""
     rows = conn.execute(
         """
-        SELECT a.item_id, a.label FROM annotations a
-        WHERE a.project_id = ? AND a.undone_at IS NULL AND a.skipped = 0
-          AND a.id = (SELECT max(b.id) FROM annotations b
-                      WHERE b.item_id = a.item_id AND b.undone_at IS NULL AND b.skipped = 0)
-        ORDER BY a.item_id
+        SELECT a.item_id, a.label, a.annotator, a.source, a.created_at FROM annotations a
+        WHERE a.item_id IN (SELECT id FROM items WHERE project_id = ? AND id > ? AND n_labels > 0
+                            ORDER BY id LIMIT ?)
+          AND a.undone_at IS NULL AND a.skipped = 0
+        ORDER BY a.item_id, a.id
         """,
-        (project_id,),
-    )
-    return [(r[0], json.loads(r[1])) for r in rows]
+        (project_id, after_item, limit_items),
+    ).fetchall()
+    grouped: dict[int, list[dict]] = {}
+    for r in rows:
+        grouped.setdefault(r[0], []).append(
+            {"label": json.loads(r[1]), "annotator": r[2], "source": r[3], "created_at": r[4]})
+    return list(grouped.items())
+
+
+def iter_resolved(conn: sqlite3.Connection, project_id: int, chunk: int = 2000) -> Iterator[tuple[int, dict]]:
+    """(item_id, chosen answer) per labeled item, in id order: adjudicated, else majority, else the only one."""
+    from .agreement import resolve
+
+    last = 0
+    while True:
+        groups = _live_answers(conn, project_id, last, chunk)
+        if not groups:
+            return
+        for item_id, answers in groups:
+            chosen = resolve(answers)
+            if chosen is not None:
+                yield item_id, chosen
+        last = groups[-1][0]
+
+
+def labeled_items(conn: sqlite3.Connection, project_id: int) -> list[tuple[int, object]]:
+    """(item_id, label) per labeled item: the label the item gets (see iter_resolved)."""
+    return [(item_id, chosen["label"]) for item_id, chosen in iter_resolved(conn, project_id)]
+
+
+def agreement_units(conn: sqlite3.Connection, project_id: int) -> dict[int, dict[str, object]]:
+    """{item_id: {annotator: value}} over annotators' own answers (not imports or reviews)."""
+    rows = conn.execute(
+        "SELECT item_id, annotator, label FROM annotations WHERE project_id = ? AND undone_at IS NULL"
+        " AND skipped = 0 AND source = 'annotator' ORDER BY id", (project_id,))
+    units: dict[int, dict] = {}
+    for item_id, annotator, label in rows:
+        value = json.loads(label)
+        units.setdefault(item_id, {})[annotator] = tuple(value) if isinstance(value, list) else value
+    return units
+
+
+def item_answers(conn: sqlite3.Connection, project_id: int, item_ids: list[int]) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {i: [] for i in item_ids}
+    for start in range(0, len(item_ids), 900):
+        chunk = item_ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(
+                f"SELECT item_id, annotator, label, source, created_at FROM annotations WHERE project_id = ?"
+                f" AND item_id IN ({marks}) AND undone_at IS NULL AND skipped = 0 ORDER BY id",
+                (project_id, *chunk)):
+            out[r[0]].append({"annotator": r[1], "label": json.loads(r[2]), "source": r[3], "created_at": r[4]})
+    return out
 
 
 def pool_item_ids(conn: sqlite3.Connection, project_id: int) -> list[int]:
@@ -465,33 +516,54 @@ def annotator_counts(conn: sqlite3.Connection, project_id: int) -> dict:
 
 # -- export -----------------------------------------------------------------------
 
-def iter_export(conn: sqlite3.Connection, project_id: int) -> Iterator[dict]:
-    """One row per labeled item: its latest live label. Streams in id order."""
-    last = 0
-    while True:
-        rows = conn.execute(
-            """
-            SELECT i.id AS item_id, i.external_id, i.data, a.label, a.annotator, a.created_at
-            FROM items i JOIN annotations a ON a.item_id = i.id
-            WHERE i.project_id = ? AND i.id > ? AND i.n_labels > 0
-              AND a.id = (SELECT max(b.id) FROM annotations b
-                          WHERE b.item_id = i.id AND b.undone_at IS NULL AND b.skipped = 0)
-            ORDER BY i.id LIMIT 2000
-            """,
-            (project_id, last),
-        ).fetchall()
-        if not rows:
-            return
-        for r in rows:
-            yield {
-                "item_id": r["item_id"],
-                "external_id": r["external_id"],
-                "data": json.loads(r["data"]),
-                "label": json.loads(r["label"]),
-                "annotator": r["annotator"],
-                "timestamp": r["created_at"],
-            }
-        last = rows[-1]["item_id"]
+def iter_export(conn: sqlite3.Connection, project_id: int, every_annotation: bool = False) -> Iterator[dict]:
+    """One row per labeled item with the label it gets, or with ``every_annotation`` one row per answer."""
+    ids_and_answers: Iterator
+    if every_annotation:
+        last = 0
+        while True:
+            groups = _live_answers(conn, project_id, last, 2000)
+            if not groups:
+                return
+            data = item_data(conn, [g[0] for g in groups])
+            external = _external_ids(conn, [g[0] for g in groups])
+            for item_id, answers in groups:
+                for answer in answers:
+                    yield _export_row(item_id, external[item_id], data[item_id], answer)
+            last = groups[-1][0]
+    batch: list[tuple[int, dict]] = []
+    for pair in iter_resolved(conn, project_id):
+        batch.append(pair)
+        if len(batch) >= 2000:
+            yield from _export_batch(conn, batch)
+            batch = []
+    yield from _export_batch(conn, batch)
+
+
+def _external_ids(conn, item_ids: list[int]) -> dict[int, str | None]:
+    out = {}
+    for start in range(0, len(item_ids), 900):
+        chunk = item_ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
+        for r in conn.execute(f"SELECT id, external_id FROM items WHERE id IN ({marks})", chunk):
+            out[r[0]] = r[1]
+    return out
+
+
+def _export_batch(conn, batch):
+    if not batch:
+        return
+    ids = [i for i, _ in batch]
+    data = item_data(conn, ids)
+    external = _external_ids(conn, ids)
+    for item_id, chosen in batch:
+        yield _export_row(item_id, external[item_id], data[item_id], chosen)
+
+
+def _export_row(item_id, external_id, data, answer) -> dict:
+    return {"item_id": item_id, "external_id": external_id, "data": data, "label": answer["label"],
+            "annotator": answer["annotator"], "timestamp": answer["created_at"],
+            "source": answer["source"], "method": answer.get("method")}
 
 
 def check_label(project: dict, label=None, labels=None):
@@ -512,3 +584,73 @@ def check_label(project: dict, label=None, labels=None):
     if not isinstance(label, str) or label not in allowed:
         raise BadRequest(f"unknown label {label!r}; this project's labels are {allowed}")
     return label
+
+
+# -- accounts -----------------------------------------------------------------------
+
+ROLES = ("owner", "reviewer", "annotator")
+
+
+def create_user(db: Database, name: str, password_hash: str | None) -> int:
+    with db.write() as conn:
+        if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+            raise Conflict(f"a user named {name!r} already exists")
+        return conn.execute("INSERT INTO users (name, password_hash) VALUES (?, ?)", (name, password_hash)).lastrowid
+
+
+def get_user(conn: sqlite3.Connection, key) -> dict:
+    column = "id" if isinstance(key, int) else "name"
+    row = conn.execute(f"SELECT * FROM users WHERE {column} = ?", (key,)).fetchone()
+    if row is None:
+        raise NotFound(f"no user {key!r}; `assay create-user` makes one")
+    return dict(row)
+
+
+def set_password(db: Database, user_id: int, password_hash: str) -> None:
+    with db.write() as conn:
+        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+
+def grant(db: Database, user_id: int, project_id: int | None, role: str) -> None:
+    if role not in ROLES:
+        raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+    with db.write() as conn:
+        conn.execute("DELETE FROM memberships WHERE user_id = ? AND coalesce(project_id, 0) = ?",
+                     (user_id, project_id or 0))
+        conn.execute("INSERT INTO memberships (user_id, project_id, role) VALUES (?, ?, ?)",
+                     (user_id, project_id, role))
+
+
+def roles_of(conn: sqlite3.Connection, user_id: int) -> dict:
+    """{project_id or None: role} for a user; None means every project."""
+    rows = conn.execute("SELECT project_id, role FROM memberships WHERE user_id = ?", (user_id,))
+    return {r[0]: r[1] for r in rows}
+
+
+def add_token(db: Database, user_id: int, token_hash: str, prefix: str) -> int:
+    with db.write() as conn:
+        return conn.execute("INSERT INTO tokens (user_id, token_hash, prefix) VALUES (?, ?, ?)",
+                            (user_id, token_hash, prefix)).lastrowid
+
+
+def user_for_token(conn: sqlite3.Connection, token_hash: str) -> dict | None:
+    row = conn.execute(
+        "SELECT u.* FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+        (token_hash,)).fetchone()
+    return dict(row) if row else None
+
+
+def list_tokens(conn: sqlite3.Connection, user_id: int) -> list[dict]:
+    return [dict(r) for r in conn.execute(
+        "SELECT id, prefix, created_at, revoked_at FROM tokens WHERE user_id = ? ORDER BY id", (user_id,))]
+
+
+def revoke_token(db: Database, token_id: int | None = None, prefix: str | None = None) -> int:
+    with db.write() as conn:
+        if token_id is not None:
+            cur = conn.execute("UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                               " WHERE id = ? AND revoked_at IS NULL", (token_id,))
+        else:
+            cur = conn.execute("UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ','now')"
+                               " WHERE prefix = ? AND revoked_at IS NULL", (prefix,))
+        return cur.rowcount

@@ -110,6 +110,9 @@ class Strategy:
     params: dict = field(default_factory=dict)
     description: str = ""
     scorer: Callable[["ModelOutputs"], np.ndarray] | None = None
+    # True when the batch is a function of the per-item scores alone (top-k or
+    # stochastic over them), so scores combined elsewhere can be selected from.
+    by_score: bool = False
 
     def select(self, outputs: ModelOutputs, batch_size: int, random_state=None) -> Selection:
         missing = self.needs - outputs.available()
@@ -129,8 +132,8 @@ class Strategy:
         Used where scores are combined before selection, e.g. summed over the
         one-vs-rest heads of a multi-label project.
         """
-        if self.scorer is None:
-            raise StrategyInputError(f"strategy {self.name!r} has no per-item score to select by")
+        if not self.by_score:
+            raise StrategyInputError(f"strategy {self.name!r} does not select by a per-item score")
         check_batch(batch_size, len(scores_N))
         if "mode" in self.params:
             idx = _stochastic.stochastic_batch(scores_N, batch_size, mode=self.params["mode"],
@@ -242,14 +245,14 @@ def _random(**params):
 
 for _score_name, (_needs, _fn, _desc) in SCORES.items():
     def _make_top_k(_n=_score_name, _needs=_needs, _fn=_fn, _desc=_desc, **params):
-        return Strategy(_n, _needs, _run_top_k(_fn), params=params, scorer=_fn,
+        return Strategy(_n, _needs, _run_top_k(_fn), params=params, scorer=_fn, by_score=True,
                         description=f"top-k by {_desc}")
 
     _FACTORIES[_score_name] = _make_top_k
     for _mode in MODES:
         def _make_stochastic(_n=_score_name, _m=_mode, _needs=_needs, _fn=_fn, _desc=_desc, beta=1.0):
             return Strategy(f"{_m}_{_n}", _needs, _run_stochastic(_fn),
-                            params={"mode": _m, "beta": float(beta)}, scorer=_fn,
+                            params={"mode": _m, "beta": float(beta)}, scorer=_fn, by_score=True,
                             description=f"stochastic ({_m}, beta={beta}) sampling by {_desc}")
 
         _FACTORIES[f"{_mode}_{_score_name}"] = _make_stochastic

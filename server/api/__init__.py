@@ -34,8 +34,13 @@ def json_object() -> dict:
 def init_app(app):
     @app.errorhandler(AssayError)
     def _assay_error(exc: AssayError):
+        headers = {}
+        if getattr(exc, "retry_after", None):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        if exc.status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="assay"'
         if request.path.startswith("/api/"):
-            return jsonify(exc.to_dict()), exc.status
+            return jsonify(exc.to_dict()), exc.status, headers
         from ..pages import error_page
 
         return error_page(exc.status, exc.message)
@@ -64,4 +69,4 @@ def init_app(app):
         return error_page(500, message)
 
 
-from . import annotate, openapi, projects, transfer  # noqa: E402,F401  (routes register on bp)
+from . import annotate, openapi, projects, review, transfer  # noqa: E402,F401  (routes register on bp)

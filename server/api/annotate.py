@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from .. import store
-from ..auth import current_annotator
+from ..auth import require
 from ..errors import BadRequest
 from ..learning import maybe_retrain
 from . import bp, get_db, get_retrain, json_object
@@ -14,6 +14,7 @@ MAX_PULL = 100
 
 @bp.get("/projects/<int:project_id>/queue")
 def queue(project_id: int):
+    user = require("annotate", project_id)
     db = get_db()
     project = store.get_project(db.reader, project_id)
     try:
@@ -22,13 +23,14 @@ def queue(project_id: int):
         raise BadRequest("n must be an integer") from None
     if not 1 <= n <= MAX_PULL:
         raise BadRequest(f"n must be between 1 and {MAX_PULL}")
-    items = store.pull_queue(db, project, current_annotator(), n, float(current_app.config["LEASE_SECONDS"]))
+    items = store.pull_queue(db, project, user.name, n, float(current_app.config["LEASE_SECONDS"]))
     maybe_retrain(get_retrain(), db.reader, project)
     return jsonify(items)
 
 
 @bp.post("/projects/<int:project_id>/annotations")
 def annotate(project_id: int):
+    user = require("annotate", project_id)
     db = get_db()
     project = store.get_project(db.reader, project_id)
     body = json_object()
@@ -52,7 +54,7 @@ def annotate(project_id: int):
     key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
         raise BadRequest("idempotency_key must be a string of 1-200 characters")
-    annotation, created = store.add_annotation(db, project_id, item_id, current_annotator(), label, skipped,
+    annotation, created = store.add_annotation(db, project_id, item_id, user.name, label, skipped,
                                                duration_ms=duration, idempotency_key=key)
     # The label is committed; starting a retrain only enqueues work for the background worker.
     maybe_retrain(get_retrain(), db.reader, project)
@@ -61,9 +63,10 @@ def annotate(project_id: int):
 
 @bp.delete("/projects/<int:project_id>/annotations/<int:item_id>")
 def undo(project_id: int, item_id: int):
+    user = require("annotate", project_id)
     db = get_db()
     store.get_project(db.reader, project_id)
-    annotation = store.undo_annotation(db, project_id, item_id, current_annotator())
+    annotation = store.undo_annotation(db, project_id, item_id, user.name)
     return jsonify({"undone": _public(annotation)})
 
 

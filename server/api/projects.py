@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import jsonify
 
 from .. import projects, store
+from ..auth import current_user, require
 from ..learning import maybe_retrain
 from ..stats import project_stats
 from . import bp, get_db, get_retrain, json_object
@@ -12,6 +13,11 @@ from . import bp, get_db, get_retrain, json_object
 @bp.post("/projects")
 def create_project():
     db = get_db()
+    user = current_user()
+    if not user.is_admin:
+        from ..errors import Forbidden
+
+        raise Forbidden(f"{user.name} may not create projects; that needs the owner role on all projects")
     project_id = projects.create(db, json_object())
     return jsonify({"id": project_id}), 201
 
@@ -19,17 +25,20 @@ def create_project():
 @bp.get("/projects")
 def list_projects():
     conn = get_db().reader
-    return jsonify([projects.public(p, conn) for p in store.list_projects(conn)])
+    user = current_user()
+    return jsonify([projects.public(p, conn) for p in store.list_projects(conn) if user.may("view", p["id"])])
 
 
 @bp.get("/projects/<int:project_id>")
 def show_project(project_id: int):
+    require("view", project_id)
     conn = get_db().reader
     return jsonify(projects.public(store.get_project(conn, project_id), conn))
 
 
 @bp.patch("/projects/<int:project_id>")
 def update_project(project_id: int):
+    require("configure", project_id)
     db = get_db()
     project = projects.update(db, store.get_project(db.reader, project_id), json_object())
     return jsonify(projects.public(project, db.reader))
@@ -37,14 +46,20 @@ def update_project(project_id: int):
 
 @bp.get("/projects/<int:project_id>/stats")
 def stats(project_id: int):
+    user = require("view", project_id)
     db = get_db()
     project = store.get_project(db.reader, project_id)
-    return jsonify(project_stats(db.reader, project, get_retrain()))
+    out = project_stats(db.reader, project, get_retrain())
+    if not user.may("see_all_labels", project_id):
+        # An annotator sees the project's progress and their own count, not other people's.
+        out["annotators"] = {k: v for k, v in out["annotators"].items() if k == user.name}
+    return jsonify(out)
 
 
 @bp.post("/projects/<int:project_id>/retrain")
 def retrain(project_id: int):
     """Start a retrain now (the loop also starts them by itself every retrain_every labels)."""
+    require("configure", project_id)
     db = get_db()
     project = store.get_project(db.reader, project_id)
     service = get_retrain()

@@ -1,9 +1,12 @@
 """Getting items in (import) and labels out (export)."""
 from __future__ import annotations
 
-from flask import Response, jsonify, request, stream_with_context
+import os
 
-from .. import export, ingest, store
+from flask import Response, current_app, jsonify, request, stream_with_context
+
+from .. import export, ingest, media, store
+from ..auth import require
 from ..errors import BadRequest
 from . import bp, get_db, get_retrain
 
@@ -14,14 +17,18 @@ def import_options(source) -> ingest.ImportOptions:
         id_column=source.get("id_column") or "id",
         label_column=source.get("label_column") or "label",
         image_column=source.get("image_column") or "image",
+        max_item_bytes=int(current_app.config["MAX_ITEM_BYTES"]),
     )
 
 
 def import_request(db, project: dict) -> dict:
     """Import from a JSON body, an uploaded file (multipart field "file") or a raw CSV/TSV/JSONL body."""
     options = import_options({**request.args, **request.form})
-    upload = request.files.get("file")
-    if upload is not None:
+    uploads = request.files.getlist("file")
+    upload = uploads[0] if uploads else None
+    if project["item_type"] == "image" and uploads and _is_image_upload(uploads):
+        records = _image_records(project, uploads)
+    elif upload is not None:
         raw = upload.read()
         fmt = request.values.get("format") or ingest.guess_format(upload.filename, raw[:4096])
         records = ingest.parse_records(raw, fmt)
@@ -44,6 +51,24 @@ def import_request(db, project: dict) -> dict:
     return {"imported": imported, "skipped": skipped}
 
 
+def _is_image_upload(uploads) -> bool:
+    names = [(u.filename or "").lower() for u in uploads]
+    return all(n.endswith(".zip") or os.path.splitext(n)[1] in media.IMAGE_EXTENSIONS for n in names)
+
+
+def _image_records(project: dict, uploads) -> list[dict]:
+    root = current_app.config["MEDIA_DIR"]
+    records = []
+    for upload in uploads:
+        raw = upload.read()
+        if (upload.filename or "").lower().endswith(".zip"):
+            records.extend(media.records_from_zip(root, project, raw))
+        else:
+            rel = media.store_image(root, project["id"], raw, upload.filename)
+            records.append({"id": upload.filename, "image": rel, "name": upload.filename})
+    return records
+
+
 def _format_from_mimetype(mimetype: str) -> str | None:
     return {"text/csv": "csv", "text/tab-separated-values": "tsv", "application/x-ndjson": "jsonl",
             "application/jsonl": "jsonl", "application/json": "json"}.get(mimetype)
@@ -51,6 +76,7 @@ def _format_from_mimetype(mimetype: str) -> str | None:
 
 @bp.post("/projects/<int:project_id>/items")
 def import_items(project_id: int):
+    require("import", project_id)
     db = get_db()
     project = store.get_project(db.reader, project_id)
     return jsonify(import_request(db, project))
@@ -58,12 +84,16 @@ def import_items(project_id: int):
 
 @bp.get("/projects/<int:project_id>/export")
 def export_labels(project_id: int):
+    require("export", project_id)
     db = get_db()
     project = store.get_project(db.reader, project_id)
     fmt = request.args.get("format", "jsonl")
     if fmt not in export.FORMATS:
         raise BadRequest(f"format must be one of {', '.join(export.FORMATS)}")
-    records = store.iter_export(db.reader, project_id)
+    every = request.args.get("annotations", "resolved")
+    if every not in ("resolved", "all"):
+        raise BadRequest("annotations must be 'resolved' (one row per item) or 'all' (every answer)")
+    records = store.iter_export(db.reader, project_id, every_annotation=every == "all")
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
     filename = f"{project['name']}-labels.{fmt}".replace('"', "")
     return Response(stream_with_context(export.stream(project, records, fmt)), mimetype=mimetype,

@@ -146,7 +146,7 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
 
 def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
                      label_names, rng, k_samples) -> RoundResult:
-    if strategy.scorer is None and strategy.name != "random":
+    if not strategy.by_score and strategy.name != "random":
         raise ValueError(f"strategy {strategy.name!r} works on single-label projects only")
     label_names = list(label_names or sorted({v for ys in y_labeled for v in ys}))
     t0 = time.perf_counter()
@@ -168,9 +168,9 @@ def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X
         outputs = model_outputs(model, strategy, X_pool, k_samples=k_samples, rng=rng)
         probs = outputs.probs_N_C if outputs.probs_N_C is not None else model.predict_proba(X_pool)
         p_yes[:, j] = probs[:, list(model.classes_).index("yes")]
-        if strategy.scorer is not None:
+        if strategy.by_score:
             total += strategy.score(outputs)
-    if strategy.scorer is None:
+    if not strategy.by_score:
         selection = strategy.select(ModelOutputs(pool_size=len(X_pool)), batch_size, random_state=rng)
     else:
         selection = strategy.select_by_scores(total, batch_size, random_state=rng)

@@ -58,6 +58,7 @@ class RetrainService:
         self._process = None
         self._conn = None
         self._stopped = False
+        self._proc_lock = threading.Lock()  # guards starting and stopping the worker process
         self.jobs_done = 0
 
     # -- called from request threads --------------------------------------
@@ -124,30 +125,31 @@ class RetrainService:
                     self.jobs_done += 1
                     self._cond.notify_all()
 
-    def _ensure_process(self):
-        if self._process is not None and self._process.is_alive():
-            return
-        # spawn, not fork: the server has threads and open SQLite handles.
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        self._process = ctx.Process(target=_worker_main, args=(child,), name="assay-worker", daemon=True)
-        self._process.start()
-        child.close()
-        self._conn = parent
+    def _ensure_process(self) -> bool:
+        with self._proc_lock:
+            if self._stopped:
+                return False
+            if self._process is not None and self._process.is_alive():
+                return True
+            # spawn, not fork: the server has threads and open SQLite handles.
+            ctx = mp.get_context("spawn")
+            parent, child = ctx.Pipe()
+            self._process = ctx.Process(target=_worker_main, args=(child,), name="assay-worker", daemon=True)
+            self._process.start()
+            child.close()
+            self._conn = parent
+            return True
 
     def _stop_process(self):
-        proc, conn = self._process, self._conn
-        self._process = self._conn = None
+        with self._proc_lock:
+            proc, conn = self._process, self._conn
+            self._process = self._conn = None
         if proc is None:
             return
-        try:
-            conn.send(None)
-        except Exception:
-            pass
-        proc.join(2)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
+        # Shutting down mid-job loses nothing: results are only written after a job completes.
+        proc.kill()
+        proc.join(5)
+        conn.close()
 
     def _run(self, project_id: int):
         started = time.perf_counter()
@@ -155,8 +157,13 @@ class RetrainService:
             project = store.get_project(self.db.reader, project_id)
         except Exception:
             return
-        self._ensure_process()
-        self._conn.send((self.db.path, self.cache_root, self.media_root, project_id, self.settings))
+        if not self._ensure_process():
+            return
+        conn = self._conn
+        try:
+            conn.send((self.db.path, self.cache_root, self.media_root, project_id, self.settings))
+        except (OSError, AttributeError):
+            return
         deadline = time.monotonic() + self.timeout
         outcome = None
         while outcome is None:
@@ -164,18 +171,18 @@ class RetrainService:
             if left <= 0:
                 outcome = ("timeout", f"the model took longer than the retrain timeout ({self.timeout:g} s); "
                                       "it was stopped. Raise ASSAY_RETRAIN_TIMEOUT or use a faster model.")
-                proc = self._process
-                self._process = self._conn = None
-                proc.kill()
-                proc.join(5)
+                self._stop_process()
                 break
             try:
-                if not self._conn.poll(min(left, 0.5)):
+                if not conn.poll(min(left, 0.5)):
                     continue
-                message = self._conn.recv()
-            except (EOFError, OSError):
-                code = self._process.exitcode if self._process else None
-                self._process = self._conn = None
+                message = conn.recv()
+            except (EOFError, OSError, AttributeError):
+                if self._stopped:
+                    return
+                with self._proc_lock:
+                    code = self._process.exitcode if self._process else None
+                    self._process = self._conn = None
                 outcome = ("failed", f"the worker process died (exit code {code}) while retraining")
                 break
             if message[0] == "progress":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import SMS_PATH
+from tests.data import SMS_PATH
 
 
 def test_init_db_is_idempotent(runner):
@@ -16,7 +16,7 @@ def test_create_import_export_round_trip(runner, tmp_path, app):
     assert result.exit_code == 0, result.output
     pid = int(result.output.strip())
     data = tmp_path / "items.csv"
-    data.write_text("id,text,label\n1,free prize now,spam\n2,see you at lunch,ham\n3,call me\n")
+    data.write_text("id,text,label\n1,free prize now,spam\n2,see you at lunch,ham\n3,call me,\n")
     result = runner.invoke(args=["import", "sms", str(data)])
     assert result.exit_code == 0, result.output
     assert "imported 3, skipped 0" in result.output

@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import load_sms
+from tests.data import load_sms
 
 pytestmark = pytest.mark.slow
 
