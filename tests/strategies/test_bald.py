@@ -94,6 +94,11 @@ def test_bald_bounded(make_probs):
 
 # -- BatchBALD, exact ---------------------------------------------------------
 
+def test_bald_is_the_single_item_mutual_information(small_case):
+    expected = [brute_joint_mi(small_case, [i]) for i in range(len(small_case))]
+    np.testing.assert_allclose(bald(small_case), expected, rtol=1e-12)
+
+
 def test_batchbald_matches_brute_force_greedy(small_case):
     expected_idx, expected_mi = brute_greedy(small_case, 3)
     idx, mi = greedy_batchbald(small_case, 3)
