@@ -1,12 +1,100 @@
-"""HTML pages: the project list, a project's overview, the annotate page."""
+"""HTML pages: the project list, a project's overview, the annotate page, the error page.
+
+Pages only read; every change (create, import, label, undo) goes through the
+JSON API from the page's JavaScript, so there is one write path to test.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, render_template_string
+from flask import Blueprint, Response, current_app, render_template, request
+
+from . import store
+from .stats import project_stats
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
+# How the annotate page's buffer behaves; the script reads these from the page.
+PREFETCH = {"buffer": 8, "refill_below": 4, "stats_every_ms": 4000}
+
+
+def _db():
+    return current_app.extensions["assay.db"]
+
+
+def _service():
+    return current_app.extensions["assay.retrain"]
+
+
+def _project(project_id: int) -> dict:
+    return store.get_project(_db().reader, project_id)
+
+
+@bp.get("/")
+def index():
+    conn = _db().reader
+    rows = []
+    for project in store.list_projects(conn):
+        latest = store.latest_version(conn, project["id"], status="ok")
+        n_items = project["n_items"]
+        rows.append({
+            "project": project,
+            "n_items": n_items,
+            "labeled": project["n_labeled"],
+            "percent": round(100.0 * project["n_labeled"] / n_items, 1) if n_items else 0.0,
+            "model_version": latest["version"] if latest else None,
+            "accuracy": latest["accuracy"] if latest else None,
+            "retraining": _service().progress(project["id"]) is not None,
+        })
+    import strategies
+
+    return render_template("index.html", rows=rows, strategies=strategies.available())
+
+
+def _live_context(project: dict) -> dict:
+    stats = project_stats(_db().reader, project, _service())
+    versions = list(reversed(stats["history"]))  # newest first: the one people look for
+    items = stats["items"]
+    return {"project": project, "stats": stats, "versions": versions,
+            "percent": round(100.0 * stats["labeled"] / items, 1) if items else 0.0}
+
+
+@bp.get("/projects/<int:project_id>")
+def overview(project_id: int):
+    return render_template("overview.html", **_live_context(_project(project_id)))
+
+
+@bp.get("/projects/<int:project_id>/live")
+def overview_live(project_id: int):
+    """The overview's changing part (numbers, retrain progress, versions), re-fetched by overview.js."""
+    return render_template("_live.html", **_live_context(_project(project_id)))
+
+
+@bp.get("/projects/<int:project_id>/annotate")
+def annotate(project_id: int):
+    project = _project(project_id)
+    config = {
+        "project_id": project["id"],
+        "labels": project["labels"],
+        "multi_label": project["multi_label"],
+        "item_type": project["item_type"],
+        "api": f"/api/projects/{project['id']}",
+        "media": f"/projects/{project['id']}/media/",
+        **PREFETCH,
+    }
+    return render_template("annotate.html", project=project, config=config)
+
+
+@bp.get("/projects/<int:project_id>/learning-curve.png")
+def learning_curve(project_id: int):
+    from .plots import project_curve
+
+    project = _project(project_id)
+    history = store.model_versions(_db().reader, project["id"])
+    png = project_curve(history)
+    # ?v=<number of versions> names one state of the history, which never changes once written.
+    cache = "max-age=3600" if request.args.get("v") == str(len(history)) else "no-cache"
+    return Response(png, mimetype="image/png", headers={"Cache-Control": cache})
+
 
 def error_page(status: int, message: str):
-    return render_template_string(
-        "<!doctype html><title>Error {{ status }}</title><h1>Error {{ status }}</h1><p>{{ message }}</p>",
-        status=status, message=message), status
+    """The HTML error page for non-API paths (the app's error handlers call this)."""
+    return render_template("error.html", status=status, message=message), status

@@ -1,0 +1,96 @@
+"""Learning-curve plots as PNG bytes: the overview page and the simulator's curves.png share this.
+
+matplotlib is imported lazily (it is slow to import and only plots need it) and
+always with the Agg backend, so plotting works in a server thread with no display.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import Sequence
+
+# Colour-blind-safe (Okabe-Ito), in the order series are drawn.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finite(values) -> list[float]:
+    return [float(v) if v is not None and math.isfinite(float(v)) else math.nan for v in values]
+
+
+def learning_curves(series: Sequence[dict], *, reference: tuple[float, str] | None = None, title: str | None = None,
+                    xlabel: str = "labels", ylabel: str = "accuracy", width: int = 720, height: int = 405,
+                    dpi: int = 100, empty_message: str = "no model yet") -> bytes:
+    """A PNG of ``width`` x ``height`` pixels with one line per series.
+
+    ``series``: ``[{"name", "x", "y", "std" (optional: a shaded ±std band)}]``.
+    ``reference``: ``(value, name)``, drawn as a dashed horizontal line (e.g. accuracy on all labels).
+    With no points at all the image says ``empty_message`` instead of showing empty axes.
+    """
+    plt = _pyplot()
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    try:
+        ax = fig.add_subplot(1, 1, 1)
+        drawn = 0
+        for i, s in enumerate(series):
+            x = _finite(s.get("x") or [])
+            y = _finite(s.get("y") or [])
+            if len(x) != len(y):
+                raise ValueError(f"series {s.get('name')!r}: x has {len(x)} points but y has {len(y)}")
+            if not x:
+                continue
+            colour = PALETTE[i % len(PALETTE)]
+            ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3.5, linewidth=1.8, color=colour,
+                    label=s.get("name"))
+            std = s.get("std")
+            if std is not None:
+                sd = [0.0 if math.isnan(v) else v for v in _finite(std)]
+                if len(sd) != len(y):
+                    raise ValueError(f"series {s.get('name')!r}: std has {len(sd)} points but y has {len(y)}")
+                ax.fill_between(x, [a - b for a, b in zip(y, sd)], [a + b for a, b in zip(y, sd)],
+                                color=colour, alpha=0.18, linewidth=0)
+            drawn += 1
+        if reference is not None:
+            value, name = reference
+            ax.axhline(float(value), color="#555555", linestyle="--", linewidth=1.2, label=name)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, color="#dddddd", linewidth=0.8)
+        ax.spines["top"].set_visible(False)
+        ax.spines["right"].set_visible(False)
+        if drawn == 0:
+            # Empty axes with a message read as "a chart will be here", not as a broken image.
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, empty_message, transform=ax.transAxes, ha="center", va="center", fontsize=15,
+                    color="#666666")
+        elif any(s.get("name") for s in series) or reference is not None:
+            ax.legend(loc="lower right", frameon=False)
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        # No bbox_inches="tight": the image must be exactly width x height.
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def project_curve(history: Sequence[dict], **kwargs) -> bytes:
+    """A project's learning curve from its stats history: accuracy (±std) against labels, ok versions only."""
+    good = [v for v in history if v.get("status") == "ok" and v.get("accuracy") is not None]
+    good.sort(key=lambda v: (v["n_labels"], v.get("version") or 0))
+    methods = {v.get("accuracy_method") for v in good if v.get("accuracy_method")}
+    name = "accuracy" + (f" ({', '.join(sorted(methods))})" if methods else "")
+    series = [{"name": name, "x": [v["n_labels"] for v in good], "y": [v["accuracy"] for v in good],
+               "std": [v.get("accuracy_std") or 0.0 for v in good]}]
+    return learning_curves(series, **kwargs)

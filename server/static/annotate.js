@@ -1,0 +1,458 @@
+// The labeling page. One item at a time; answers go out in the background so the
+// next item appears at once, from a prefetched buffer. Unsent answers wait in an
+// outbox (kept in localStorage, so a reload or a dropped connection loses nothing)
+// and are retried; the server dedupes them by idempotency_key.
+// Item data is untrusted: it only ever reaches the page through textContent / src.
+"use strict";
+
+(() => {
+  const config = JSON.parse(document.getElementById("assay-config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const OUTBOX_KEY = `assay-outbox-${config.project_id}`;
+  const MAX_RETRY_MS = 15000;
+
+  const state = {
+    current: null, // {item, shownAt, chosen: Set of labels (multi-label)}
+    buffer: [], // items fetched but not shown yet, best first
+    seen: new Set(), // ids this page has held: a refill never shows one twice
+    history: [], // answers of this page, newest last: [{item, op}] (what undo walks back)
+    outbox: loadOutbox(), // ops not yet confirmed by the server, in order
+    sending: false,
+    retryDelay: 0,
+    retryTimer: null,
+    fetching: false,
+    stats: null,
+  };
+  for (const op of state.outbox) if (op.kind === "answer") state.seen.add(op.item_id);
+
+  // -- the outbox ------------------------------------------------------------------
+
+  function loadOutbox() {
+    try {
+      const ops = JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]");
+      return Array.isArray(ops) ? ops : [];
+    } catch (_) {
+      return [];
+    }
+  }
+
+  function saveOutbox() {
+    try {
+      if (state.outbox.length) localStorage.setItem(OUTBOX_KEY, JSON.stringify(state.outbox));
+      else localStorage.removeItem(OUTBOX_KEY);
+    } catch (_) {
+      // Storage full or disabled: the outbox still lives in memory for this page.
+    }
+    renderOutbox();
+  }
+
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    // randomUUID needs a secure context; getRandomValues works everywhere.
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function send(op) {
+    const res = op.kind === "answer"
+      ? await fetch(`${config.api}/annotations`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(op.body),
+      })
+      : await fetch(`${config.api}/annotations/${op.item_id}`, { method: "DELETE", headers: { Accept: "application/json" } });
+    if (res.ok) return "done";
+    if (op.kind === "undo" && res.status === 404) return "done"; // nothing left to undo
+    if (res.status >= 500 || res.status === 408 || res.status === 429) return "retry";
+    // The server refused this answer for good (e.g. the item is gone): retrying cannot help.
+    showMessage(`Item ${op.item_id}: the server refused this ${op.kind === "answer" ? "answer" : "undo"}: ${await errorText(res)}`);
+    return "dropped";
+  }
+
+  async function pump() {
+    if (state.sending) return;
+    clearTimeout(state.retryTimer);
+    state.retryTimer = null;
+    state.sending = true;
+    renderOutbox();
+    try {
+      while (state.outbox.length) {
+        const op = state.outbox[0];
+        let outcome;
+        try {
+          outcome = await send(op);
+        } catch (_) {
+          outcome = "retry"; // network error
+        }
+        if (outcome === "retry") {
+          state.retryDelay = Math.min(MAX_RETRY_MS, state.retryDelay ? state.retryDelay * 2 : 1000);
+          state.retryTimer = setTimeout(pump, state.retryDelay);
+          break;
+        }
+        state.retryDelay = 0;
+        const at = state.outbox.indexOf(op);
+        if (at >= 0) state.outbox.splice(at, 1);
+        saveOutbox();
+        scheduleStats(600);
+      }
+    } finally {
+      state.sending = false;
+      renderOutbox();
+    }
+  }
+
+  function renderOutbox() {
+    const badge = $("outbox");
+    const n = state.outbox.length;
+    if (n && state.retryDelay > 0) {
+      badge.textContent = `${n} unsent, retrying`;
+      badge.hidden = false;
+    } else {
+      badge.hidden = true;
+    }
+  }
+
+  // -- the buffer ------------------------------------------------------------------
+
+  function held() {
+    // Items leased to us that the server has not seen answered: a queue pull returns them first.
+    const unsent = state.outbox.filter((op) => op.kind === "answer").length;
+    return state.buffer.length + (state.current ? 1 : 0) + unsent;
+  }
+
+  async function refill() {
+    if (state.fetching) return;
+    state.fetching = true;
+    try {
+      const want = Math.max(1, config.buffer - state.buffer.length);
+      const n = Math.min(100, held() + want);
+      const res = await fetch(`${config.api}/queue?n=${n}`, { headers: { Accept: "application/json" } });
+      if (!res.ok) {
+        showMessage(`Could not fetch items: ${await errorText(res)}`);
+        return;
+      }
+      for (const item of await res.json()) {
+        if (state.seen.has(item.id)) continue;
+        state.seen.add(item.id);
+        state.buffer.push(item);
+        warm(item);
+      }
+    } catch (_) {
+      // Offline: the stats poll calls refill again.
+    } finally {
+      state.fetching = false;
+    }
+    if (!state.current) showNext();
+  }
+
+  function refillIfLow() {
+    if (state.buffer.length < config.refill_below) refill();
+  }
+
+  function warm(item) {
+    if (config.item_type === "image" && item.data && typeof item.data.image === "string") {
+      new Image().src = mediaUrl(item.data.image);
+    }
+  }
+
+  // -- showing an item -------------------------------------------------------------
+
+  function showNext() {
+    const item = state.buffer.shift();
+    show(item || null);
+    refillIfLow();
+  }
+
+  function show(item) {
+    state.current = item ? { item, shownAt: performance.now(), chosen: new Set() } : null;
+    const card = $("item");
+    const waiting = !item && state.fetching; // more may be on the way: not "done" yet
+    $("done").hidden = Boolean(item) || waiting;
+    card.hidden = !item && !waiting;
+    $("labels").hidden = !item;
+    document.querySelector(".controls").hidden = !item && state.history.length === 0;
+    renderButtons();
+    $("undo").disabled = state.history.length === 0;
+    if (!item) {
+      card.dataset.itemId = "";
+      if (waiting) {
+        $("item-body").replaceChildren(el("p", "muted", "Loading the next item…"));
+        $("prediction").replaceChildren();
+        $("picked").textContent = "";
+      }
+      return;
+    }
+    card.dataset.itemId = String(item.id);
+    renderBody(item);
+    renderPrediction(item.prediction);
+    renderPicked(item);
+  }
+
+  function mediaUrl(path) {
+    return config.media + String(path).replace(/^\/+/, "").split("/").map(encodeURIComponent).join("/");
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function display(value) {
+    if (value === null || value === undefined) return "";
+    return typeof value === "object" ? JSON.stringify(value) : String(value);
+  }
+
+  function kvTable(entries, className) {
+    const table = el("table", className);
+    for (const [key, value] of entries) {
+      const row = table.insertRow();
+      row.appendChild(el("th", "", key));
+      row.appendChild(el("td", "", display(value)));
+    }
+    return table;
+  }
+
+  function renderBody(item) {
+    const body = $("item-body");
+    const data = item.data || {};
+    body.replaceChildren();
+    let shown = [];
+    if (config.item_type === "image") {
+      if (typeof data.image === "string" && data.image) {
+        const img = el("img", "item-image");
+        img.alt = `item ${item.id}`;
+        img.src = mediaUrl(data.image);
+        body.appendChild(img);
+      } else {
+        body.appendChild(el("p", "muted", "This item has no image path."));
+      }
+      shown = ["image"];
+    } else if (config.item_type === "tabular") {
+      body.appendChild(kvTable(Object.entries(data), "item-table"));
+      shown = Object.keys(data);
+    } else {
+      body.appendChild(el("p", "item-text", display(data.text)));
+      shown = ["text"];
+    }
+    // Other columns of the import ride along as context, folded away so they never
+    // stand between the annotator and the item (they may even hold an answer).
+    const extra = Object.entries(data).filter(([key]) => !shown.includes(key));
+    if (extra.length) {
+      const details = el("details", "item-extra");
+      details.appendChild(el("summary", "", `${extra.length} more field${extra.length === 1 ? "" : "s"}`));
+      details.appendChild(kvTable(extra, ""));
+      body.appendChild(details);
+    }
+  }
+
+  function pct(p) {
+    return `${Math.round(100 * p)}%`;
+  }
+
+  function renderPrediction(pred) {
+    const box = $("prediction");
+    box.replaceChildren();
+    if (!pred) {
+      box.appendChild(el("span", "muted", "Model: no model yet"));
+      return;
+    }
+    box.appendChild(document.createTextNode("Model: "));
+    if (Array.isArray(pred.labels)) {
+      box.appendChild(el("strong", "", pred.labels.length ? pred.labels.join(", ") : "none"));
+      const probs = Object.entries(pred.probs || {}).map(([name, p]) => `${name} ${pct(p)}`).join(" · ");
+      if (probs) box.appendChild(el("span", "muted", ` (${probs})`));
+    } else {
+      box.appendChild(el("strong", "", display(pred.label)));
+      if (typeof pred.confidence === "number") box.appendChild(el("span", "muted", ` ${pct(pred.confidence)} sure`));
+    }
+  }
+
+  function renderPicked(item) {
+    const parts = [`picked by ${item.strategy || "random"}`];
+    if (typeof item.score === "number") parts.push(`score ${item.score.toPrecision(3)}`);
+    if (item.model_version) parts.push(`model v${item.model_version}`);
+    $("picked").textContent = parts.join(" · ");
+  }
+
+  function renderButtons() {
+    const chosen = state.current ? state.current.chosen : new Set();
+    for (const button of document.querySelectorAll(".label-button")) {
+      const on = chosen.has(button.dataset.label);
+      button.classList.toggle("chosen", on);
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+  }
+
+  function flash(label) {
+    const button = document.querySelector(`.label-button[data-label="${CSS.escape(label)}"]`);
+    if (!button) return;
+    button.classList.remove("flash");
+    void button.offsetWidth; // restart the animation
+    button.classList.add("flash");
+  }
+
+  // -- answering -------------------------------------------------------------------
+
+  function answer(payload) {
+    if (!state.current) return;
+    const { item, shownAt } = state.current;
+    const key = newKey();
+    const op = {
+      kind: "answer",
+      item_id: item.id,
+      body: { item_id: item.id, ...payload, idempotency_key: key, duration_ms: Math.max(0, Math.round(performance.now() - shownAt)) },
+    };
+    state.outbox.push(op);
+    state.history.push({ item, op });
+    saveOutbox();
+    showNext();
+    if (state.retryTimer === null) pump(); // while offline, the retry timer paces the sends
+  }
+
+  function pick(label) {
+    if (!state.current) return;
+    if (config.multi_label) {
+      const chosen = state.current.chosen;
+      if (chosen.has(label)) chosen.delete(label);
+      else chosen.add(label);
+      renderButtons();
+      return;
+    }
+    flash(label);
+    answer({ label });
+  }
+
+  function submitMulti() {
+    if (!state.current) return;
+    const chosen = state.current.chosen;
+    answer({ labels: config.labels.filter((label) => chosen.has(label)) });
+  }
+
+  function skip() {
+    answer({ skip: true });
+  }
+
+  function undo() {
+    const last = state.history.pop();
+    if (!last) return;
+    const at = state.outbox.indexOf(last.op);
+    const inFlight = state.sending && at === 0;
+    if (at >= 0 && !inFlight) {
+      state.outbox.splice(at, 1); // never reached the server: forgetting it is the undo
+    } else {
+      state.outbox.push({ kind: "undo", item_id: last.item.id });
+    }
+    saveOutbox();
+    if (state.current) state.buffer.unshift(state.current.item);
+    show(last.item);
+    if (state.retryTimer === null) pump();
+  }
+
+  // -- progress --------------------------------------------------------------------
+
+  let statsTimer = null;
+
+  function scheduleStats(ms) {
+    clearTimeout(statsTimer);
+    statsTimer = setTimeout(pollStats, ms);
+  }
+
+  async function pollStats() {
+    try {
+      const res = await fetch(`${config.api}/stats`, { headers: { Accept: "application/json" } });
+      if (res.ok) renderStats(await res.json());
+    } catch (_) {
+      // Offline: the next poll tries again.
+    }
+    if (!state.current) refill();
+    if (state.outbox.length && !state.sending && state.retryTimer === null) pump();
+    scheduleStats(config.stats_every_ms);
+  }
+
+  function renderStats(stats) {
+    state.stats = stats;
+    const parts = [`${stats.labeled} / ${stats.items} labeled`];
+    if (stats.skipped) parts.push(`${stats.skipped} skipped`);
+    parts.push(stats.model_version ? `model v${stats.model_version}` : "no model yet");
+    parts.push(stats.strategy);
+    if (stats.retraining) {
+      const p = stats.retrain_progress || {};
+      parts.push(`retraining${p.stage ? ` (${p.stage})` : ""}…`);
+    }
+    const line = $("progress");
+    line.textContent = parts.join(" · ");
+    line.classList.toggle("busy", Boolean(stats.retraining));
+    if (stats.last_error) line.title = `last retrain failed: ${stats.last_error}`;
+    else line.removeAttribute("title");
+  }
+
+  // -- messages --------------------------------------------------------------------
+
+  let messageTimer = null;
+
+  function showMessage(text) {
+    const box = $("message");
+    box.textContent = text;
+    box.hidden = false;
+    clearTimeout(messageTimer);
+    messageTimer = setTimeout(() => { box.hidden = true; }, 10000);
+  }
+
+  async function errorText(res) {
+    try {
+      const body = await res.json();
+      if (body && body.error) return body.error;
+    } catch (_) {
+      // not JSON
+    }
+    return `HTTP ${res.status}`;
+  }
+
+  // -- input -----------------------------------------------------------------------
+
+  document.addEventListener("keydown", (e) => {
+    if (e.target instanceof Element && e.target.closest("input, textarea, select, [contenteditable]")) return;
+    if (e.altKey || e.metaKey) return;
+    if (e.ctrlKey) {
+      if (e.key === "z" || e.key === "Z") {
+        e.preventDefault();
+        undo();
+      }
+      return;
+    }
+    if (e.key === "Backspace") {
+      e.preventDefault(); // never navigate back
+      undo();
+      return;
+    }
+    if (e.repeat) return; // a held key must not answer a run of items
+    if (/^[1-9]$/.test(e.key)) {
+      const label = config.labels[Number(e.key) - 1];
+      if (label !== undefined) {
+        e.preventDefault();
+        pick(label);
+      }
+    } else if (e.key === "s" || e.key === "S") {
+      e.preventDefault();
+      skip();
+    } else if (e.key === "Enter" && config.multi_label) {
+      e.preventDefault(); // or a focused label button would toggle as well
+      submitMulti();
+    }
+  });
+
+  $("labels").addEventListener("click", (e) => {
+    const button = e.target.closest(".label-button");
+    if (button) pick(button.dataset.label);
+  });
+  $("skip").addEventListener("click", skip);
+  $("undo").addEventListener("click", undo);
+  if ($("submit")) $("submit").addEventListener("click", submitMulti);
+  window.addEventListener("online", pump);
+
+  renderOutbox();
+  refill();
+  pollStats();
+  if (state.outbox.length) pump();
+})();

@@ -1,0 +1,70 @@
+// The overview page: upload imports through the JSON API, and keep the live part
+// (numbers, retrain progress, learning curve, model versions) current.
+"use strict";
+
+(() => {
+  const live = document.getElementById("live");
+  const form = document.getElementById("import-form");
+  const status = document.getElementById("import-status");
+  const result = document.getElementById("import-result");
+
+  function liveState() {
+    const box = live.querySelector(".live");
+    return box ? { retraining: box.dataset.retraining === "true" } : {};
+  }
+
+  let timer = null;
+  function schedule() {
+    clearTimeout(timer);
+    // Quick while a retrain runs, so its progress moves; slow otherwise.
+    timer = setTimeout(refresh, liveState().retraining ? 1500 : 8000);
+  }
+
+  let last = null;
+  async function refresh() {
+    try {
+      const res = await fetch(live.dataset.url, { headers: { Accept: "text/html" } });
+      const html = res.ok ? await res.text() : null;
+      // The fragment is rendered (and escaped) by the server's templates; swapping only
+      // on change keeps the curve image from flickering.
+      if (html !== null && html !== last) {
+        live.innerHTML = html;
+        last = html;
+      }
+    } catch (_) {
+      // Offline: try again on the next tick.
+    }
+    schedule();
+  }
+
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    if (!data.get("format")) data.delete("format");
+    status.className = "status";
+    status.textContent = "Importing…";
+    result.hidden = true;
+    try {
+      const res = await fetch(form.action, { method: "POST", body: data, headers: { Accept: "application/json" } });
+      const body = await res.json().catch(() => null);
+      if (res.ok && body) {
+        status.className = "status ok";
+        status.textContent = `Imported ${body.imported} item${body.imported === 1 ? "" : "s"}` +
+          (body.skipped ? `, skipped ${body.skipped} already present` : "") + ".";
+        result.className = "result";
+      } else {
+        status.className = "status error";
+        status.textContent = "The import failed; nothing was added.";
+        result.className = "result error";
+      }
+      result.textContent = body ? JSON.stringify(body, null, 2) : `HTTP ${res.status}`;
+      result.hidden = false;
+      if (res.ok) refresh();
+    } catch (err) {
+      status.className = "status error";
+      status.textContent = `Network error: ${err.message}`;
+    }
+  });
+
+  schedule();
+})();

@@ -1,0 +1,145 @@
+"""A live Assay server in a thread and Debian's Chromium driven by Playwright."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+CHROMIUM = "/usr/bin/chromium"
+SMS_FILE = os.path.join(SHARED_DATA, "sms_spam", "SMSSpamCollection")
+ARTIFACTS = os.path.join(REPO, "test-artifacts")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(os.path.abspath(__file__))
+    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.browser)
+            if not os.path.exists(CHROMIUM):
+                item.add_marker(skip)
+
+
+class Api:
+    """Just enough of an HTTP client to set up and check through the real API."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, method: str, path: str, body=None, *, data: bytes | None = None,
+             content_type: str = "application/json"):
+        if body is not None:
+            data = json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": content_type} if data is not None else {})
+        with urllib.request.urlopen(req, timeout=30) as res:
+            raw = res.read().decode()
+            return json.loads(raw) if res.headers.get_content_type() == "application/json" else raw
+
+    def get(self, path):
+        return self.call("GET", path)
+
+    def post(self, path, body=None, **kwargs):
+        return self.call("POST", path, body, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    from werkzeug.serving import make_server
+
+    from server import create_app
+
+    tmp = tmp_path_factory.mktemp("browser")
+    app = create_app({"TESTING": True, "DATABASE": str(tmp / "assay.sqlite"), "SEED": 0, "RETRAIN_TIMEOUT": 60.0})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="assay-test-server", daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield SimpleNamespace(url=base, app=app, api=Api(base))
+    finally:
+        server.shutdown()
+        thread.join(10)
+        app.extensions["assay.retrain"].shutdown()
+        app.extensions["assay.db"].close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    yield page
+    context.close()
+
+
+def sms_rows(n: int) -> list[tuple[str, str]]:
+    """The first n distinct messages of the SMS Spam Collection (it repeats some): (label, text)."""
+    with open(SMS_FILE, encoding="utf-8") as fh:
+        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+        next(reader)
+        out: dict[str, str] = {}
+        for label, text in reader:
+            out.setdefault(text, label)
+            if len(out) == n:
+                return [(label, text) for text, label in out.items()]
+    raise AssertionError(f"the SMS file has fewer than {n} distinct messages")
+
+
+@pytest.fixture
+def sms_data():
+    return sms_rows
+
+
+_counter = iter(range(1, 10_000))
+
+
+@pytest.fixture
+def sms_project(live_server):
+    """A fresh project with 40 SMS messages uploaded as the file's own TSV lines, left unlabeled."""
+    api = live_server.api
+    pid = api.post("/api/projects", {"name": f"sms-{next(_counter)}", "labels": ["ham", "spam"],
+                                     "strategy": "margin"})["id"]
+    rows = sms_rows(40)
+    tsv = "Label\tSMS\n" + "".join(f"{label}\t{text}\n" for label, text in rows)
+    result = api.post(f"/api/projects/{pid}/items?text_column=SMS&label_column=none", data=tsv.encode(),
+                      content_type="text/tab-separated-values")
+    assert result == {"imported": 40, "skipped": 0}
+    return SimpleNamespace(id=pid, texts=[text for _, text in rows])
+
+
+@pytest.fixture
+def screenshot():
+    """save(page, name): a full-page PNG in test-artifacts/ (git-ignored), for people to look at."""
+    def save(page, name: str) -> str:
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        path = os.path.join(ARTIFACTS, name)
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return save

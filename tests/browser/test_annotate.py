@@ -1,0 +1,164 @@
+"""The annotate page in a real Chromium: keyboard labeling, undo, skip, retries, escaping."""
+from __future__ import annotations
+
+import json
+
+from browser_helpers import current, export_rows, wait_for, wait_for_item
+
+def test_label_undo_skip_by_keyboard_without_reload(page, live_server, sms_project, screenshot):
+    api, pid = live_server.api, sms_project.id
+    documents = []
+    page.on("request", lambda r: documents.append(r.url) if r.resource_type == "document" else None)
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    first = wait_for_item(page)
+    page.evaluate("window.__marker = 1")
+    assert first["text"] in sms_project.texts
+
+    answered = []  # (item, label) in order
+    item = first
+    for n in range(5):
+        label, key = ("ham", "1") if n % 2 == 0 else ("spam", "2")
+        page.keyboard.press(key)
+        nxt = wait_for_item(page, not_id=item["id"])
+        assert nxt["text"] in sms_project.texts and nxt["text"] != item["text"]
+        assert nxt["id"] not in [a["id"] for a, _ in answered]
+        answered.append((item, label))
+        item = nxt
+
+    # Undo brings back the fifth item, text and all.
+    page.keyboard.press("Backspace")
+    undone, _ = answered.pop()
+    assert wait_for_item(page, is_id=undone["id"]) == undone
+    # Skip it; the item that was showing before the undo comes next.
+    page.keyboard.press("s")
+    assert wait_for_item(page, not_id=undone["id"]) == item
+
+    stats = wait_for(lambda: (s := api.get(f"/api/projects/{pid}/stats"))["labeled"] == 4 and s["skipped"] == 1
+                     and s, what="4 labels and 1 skip on the server")
+    assert stats["label_counts"] == {"ham": 2, "spam": 2}
+    rows = export_rows(api, pid)
+    assert len(rows) == 4
+    assert {r["item_id"]: r["label"] for r in rows} == {int(a["id"]): label for a, label in answered}
+    assert {r["data"]["text"] for r in rows} == {a["text"] for a, _ in answered}
+    assert all(r["annotator"] == "local" for r in rows)
+
+    # Everything happened in one page load.
+    assert page.evaluate("window.__marker") == 1
+    assert documents == [f"{live_server.url}/projects/{pid}/annotate"]
+    page.wait_for_function("() => document.getElementById('progress').textContent.startsWith('4 / 40 labeled')")
+    assert "1 skipped" in page.text_content("#progress")
+    assert page.is_hidden("#outbox")
+    assert page.js_errors == []
+    screenshot(page, "annotate.png")
+
+    page.goto(f"{live_server.url}/projects/{pid}")
+    assert page.text_content("#stat-labeled").strip() == "4"
+    assert page.text_content("#stat-skipped").strip() == "1"
+    page.wait_for_function("() => document.getElementById('curve').complete")
+    screenshot(page, "overview.png")
+    page.goto(live_server.url + "/")
+    assert page.locator(f"a[href='/projects/{pid}']").count() >= 1
+    screenshot(page, "index.png")
+    assert page.js_errors == []
+
+
+def test_unsent_answers_are_kept_retried_and_not_double_counted(page, live_server, sms_project):
+    api, pid = live_server.api, sms_project.id
+    lose = {"on": True, "lost": 0}
+    replies = []
+
+    def flaky(route):
+        if lose["on"] and route.request.method == "POST":
+            route.fetch()  # the server stores the answer, but its reply never arrives
+            lose["lost"] += 1
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.on("response", lambda r: replies.append(r) if r.request.method == "POST" and "/annotations" in r.url else None)
+    page.route("**/api/projects/*/annotations", flaky)
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    first = wait_for_item(page)
+    page.keyboard.press("1")
+    second = wait_for_item(page, not_id=first["id"])
+    page.keyboard.press("2")
+    wait_for_item(page, not_id=second["id"])  # the UI moves on although nothing is confirmed
+    page.wait_for_selector("#outbox:not([hidden])")
+    assert page.text_content("#outbox") == "2 unsent, retrying"
+    outbox = json.loads(page.evaluate(f"localStorage.getItem('assay-outbox-{pid}')"))
+    assert [op["item_id"] for op in outbox] == [int(first["id"]), int(second["id"])]
+
+    lose["on"] = False
+    page.wait_for_selector("#outbox", state="hidden", timeout=20_000)
+    assert lose["lost"] >= 1
+    assert page.evaluate(f"localStorage.getItem('assay-outbox-{pid}')") is None
+    stats = api.get(f"/api/projects/{pid}/stats")
+    assert stats["labeled"] == 2 and stats["label_counts"] == {"ham": 1, "spam": 1}
+    assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == {int(first["id"]): "ham",
+                                                                      int(second["id"]): "spam"}
+    # The first answer reached the server before its reply was lost: the resend was recognized.
+    bodies = [r.json() for r in replies]
+    assert any(b["duplicate"] for b in bodies if b["item_id"] == int(first["id"]))
+    assert page.js_errors == []
+
+
+NASTY = [
+    "<script>window.__xss = 1; alert(1)</script>",
+    '<img src=x onerror="window.__xss = 2; alert(2)">',
+    '"><svg onload="alert(3)"></svg><b>bold?</b>',
+]
+
+
+def test_item_text_with_markup_is_shown_as_text(page, live_server):
+    api = live_server.api
+    pid = api.post("/api/projects", {"name": "xss <b>project</b>", "labels": ["<i>ok</i>", "bad"],
+                                     "strategy": "margin"})["id"]
+    assert api.post(f"/api/projects/{pid}/items", [{"text": t} for t in NASTY])["imported"] == 3
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    shown = []
+    item = wait_for_item(page)
+    for n in range(3):
+        assert item["text"] in NASTY
+        shown.append(item["text"])
+        assert page.locator("#item-body script, #item-body img, #item-body svg, #item-body b").count() == 0
+        page.keyboard.press("1")
+        if n < 2:
+            item = wait_for_item(page, not_id=item["id"])
+    assert sorted(shown) == sorted(NASTY)
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.text_content(".label-button[data-key='1'] .label-name") == "<i>ok</i>"
+    wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 3, what="3 labels")
+    for url in (f"/projects/{pid}", "/"):
+        page.goto(live_server.url + url)
+        assert page.locator("h1 b, .project-name b, .chip i").count() == 0
+    page.wait_for_timeout(300)  # give an injected onerror handler its chance to fire
+    assert page.evaluate("window.__xss") is None
+    assert dialogs == []
+    assert page.js_errors == []
+
+
+def test_multi_label_toggles_with_number_keys_and_submits_with_enter(page, live_server):
+    api = live_server.api
+    pid = api.post("/api/projects", {"name": "topics", "labels": ["sport", "politics", "tech"],
+                                     "multi_label": True, "strategy": "margin"})["id"]
+    api.post(f"/api/projects/{pid}/items", [{"text": f"headline number {i}"} for i in range(6)])
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    first = wait_for_item(page)
+    for key in ("1", "3", "3", "2"):
+        page.keyboard.press(key)
+    pressed = page.eval_on_selector_all(".label-button[aria-pressed='true']", "bs => bs.map(b => b.dataset.label)")
+    assert pressed == ["sport", "politics"]
+    assert current(page)["id"] == first["id"]  # toggling alone never answers
+    page.keyboard.press("Enter")
+    second = wait_for_item(page, not_id=first["id"])
+    assert page.locator(".label-button[aria-pressed='true']").count() == 0
+    page.keyboard.press("3")
+    page.click("#submit")
+    wait_for_item(page, not_id=second["id"])
+    wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 2, what="2 labels")
+    labels = {r["item_id"]: r["labels"] for r in export_rows(api, pid)}
+    assert labels == {int(first["id"]): ["sport", "politics"], int(second["id"]): ["tech"]}
+    assert page.js_errors == []
+
