@@ -48,7 +48,8 @@ def check_probs(name: str, probs, ndim: int) -> np.ndarray:
         raise StrategyInputError(f"{name} needs at least one class column, got shape {arr.shape}")
     if arr.size and arr.min() < 0:
         raise StrategyInputError(f"{name} has negative entries; pass probabilities, not logits")
-    sums = arr.sum(axis=-1)
+    # A matrix-vector product sums rows several times faster than arr.sum(axis=-1) (pairwise summation).
+    sums = arr @ np.ones(arr.shape[-1], dtype=arr.dtype)
     if sums.size and np.max(np.abs(sums - 1.0)) > ROW_SUM_TOL:
         raise StrategyInputError(
             f"{name} rows must sum to 1 (worst row sums to {sums.flat[np.argmax(np.abs(sums - 1.0))]:.6g}); "
