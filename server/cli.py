@@ -13,6 +13,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from . import export as export_mod
 from . import ingest, media, projects, store
 from .errors import AssayError
+from .simulate.command import simulate_command
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
 
@@ -294,7 +295,7 @@ def demo_command(host, port, no_serve):
 def init_app(app):
     for command in (init_db_command, create_project_command, strategies_command, import_command, export_command,
                     serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
-                    list_tokens_command):
+                    list_tokens_command, simulate_command):
         app.cli.add_command(command)
 
 

@@ -1,0 +1,288 @@
+"""The experiment: for each seed, split and featurize once; for each strategy, replay the server's loop.
+
+A run of one strategy with one seed goes round by round: ``run_round`` (the
+retrain worker's own code) fits the model on the revealed labels and picks the
+next batch from the pool; the model is scored on the held-out split; the
+oracle reveals the batch's labels. It stops when the labeled set reaches the
+budget, with one last fit there (no acquisition).
+
+Seeds and strategies run as independent tasks, in processes when ``jobs > 1``:
+each seed is first prepared (split, featurizer fit on the training split,
+full-data model) and its arrays written to a scratch folder the tasks read.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from ..features import make_featurizer
+from ..learning.acquire import can_fit, fit_model, run_round
+from . import peers
+from .oracle import Oracle
+from .splits import cap_pool, holdout_split, initial_set
+
+CURVE_COLUMNS = ("strategy", "seed", "n_labels", "accuracy", "macro_f1", "fit_seconds", "acquire_seconds")
+
+
+@dataclass(frozen=True)
+class Config:
+    strategies: tuple[str, ...]
+    model: str = "logreg"
+    model_params: dict = field(default_factory=dict)
+    featurizer: str | None = None
+    featurizer_params: dict = field(default_factory=dict)
+    initial: int = 20
+    batch: int = 10
+    budget: int = 500
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    test_fraction: float = 0.3
+    max_pool: int | None = None
+    k_samples: int = 20
+
+    def rounds(self, pool_size: int | None = None) -> int:
+        """Rows one (strategy, seed) run writes: the initial fit, then one per batch up to the budget."""
+        last = self.budget if pool_size is None else min(self.budget, pool_size)
+        return 1 + max(0, math.ceil((last - min(self.initial, last)) / self.batch))
+
+
+@dataclass
+class SeedSetup:
+    """What every strategy run of one seed shares. The arrays live in ``path`` (an .npz)."""
+
+    seed: int
+    path: str
+    n_train: int
+    n_test: int
+    n_features: int
+    classes: list
+    initial: np.ndarray  # positions in the training split
+    full_accuracy: float
+    full_macro_f1: float
+    featurize_seconds: float
+    full_fit_seconds: float
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("path")
+        d["initial"] = [int(i) for i in self.initial]
+        return d
+
+
+def strategy_rng(seed: int, strategy: str) -> np.random.Generator:
+    """A stream per (seed, strategy): a run's result does not depend on which other strategies ran."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(zlib.crc32(strategy.encode()),)))
+
+
+def evaluate(model, X_test, y_test, classes, fallback) -> tuple[float, float]:
+    """Accuracy and macro-F1 (over every class of the data set) on the held-out split."""
+    if model is None:
+        pred = np.full(len(y_test), fallback, dtype=object)
+    else:
+        probs = model.predict_proba(X_test)
+        pred = np.asarray(model.classes_, dtype=object)[np.argmax(probs, axis=1)]
+    accuracy = float(np.mean(pred == y_test))
+    macro_f1 = float(f1_score(y_test.astype(str), pred.astype(str), labels=[str(c) for c in classes],
+                              average="macro", zero_division=0))
+    return accuracy, macro_f1
+
+
+def featurize(dataset, config: Config, train, test):
+    params = {**dataset.featurizer_params, **config.featurizer_params}
+    featurizer = make_featurizer(dataset.item_type, config.featurizer, **params)
+    train_items = [dataset.items[i] for i in train]
+    # Unsupervised fit (vocabulary, SVD, pixel statistics) on the training split only, as the
+    # server fits on its pool; the test items are only transformed.
+    X_train = np.asarray(featurizer.fit_transform(train_items), dtype=np.float32)
+    X_test = np.asarray(featurizer.transform([dataset.items[i] for i in test]), dtype=np.float32)
+    return X_train, X_test
+
+
+def prepare_seed(dataset, config: Config, seed: int, workdir: str) -> SeedSetup:
+    """Split, featurize and fit the full-data reference for one seed; write the arrays to ``workdir``."""
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(0,)))
+    labels = dataset.labels
+    train, test = holdout_split(labels, config.test_fraction, rng)
+    train = cap_pool(train, labels, config.max_pool, rng)
+    y_train, y_test = labels[train], labels[test]
+    initial = initial_set(y_train, config.initial, rng)
+    t0 = time.perf_counter()
+    X_train, X_test = featurize(dataset, config, train, test)
+    t1 = time.perf_counter()
+    # The reference: the same model trained on every label of the training split.
+    full = fit_model(config.model, config.model_params, X_train, y_train, random_state=int(seed))
+    t2 = time.perf_counter()
+    accuracy, macro_f1 = evaluate(full, X_test, y_test, dataset.classes, None)
+    path = os.path.join(workdir, f"seed-{seed}.npz")
+    np.savez(path, X_train=X_train, X_test=X_test, y_train=y_train.astype(str), y_test=y_test.astype(str))
+    return SeedSetup(int(seed), path, len(train), len(test), X_train.shape[1], dataset.classes, initial,
+                     accuracy, macro_f1, t1 - t0, t2 - t1)
+
+
+@lru_cache(maxsize=2)
+def _load(path: str):
+    with np.load(path) as f:
+        return (f["X_train"], f["X_test"], f["y_train"].astype(object), f["y_test"].astype(object))
+
+
+def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None) -> list[dict]:
+    """One strategy, one seed: the learning curve as rows of ``CURVE_COLUMNS``."""
+    X_train, X_test, hidden_labels, y_test = _load(setup.path)
+    oracle = Oracle(hidden_labels)
+    del hidden_labels  # from here on, labels come only from the oracle
+    notify = getattr(progress, "put", progress)
+    is_peer = strategy in peers.PEERS
+    rng = strategy_rng(setup.seed, strategy)
+
+    labeled = [int(i) for i in setup.initial]
+    y_labeled = list(oracle.reveal(labeled))
+    in_pool = np.ones(len(oracle), dtype=bool)
+    in_pool[labeled] = False
+    rows = []
+    while True:
+        pool = np.flatnonzero(in_pool)
+        batch = min(config.batch, config.budget - len(labeled), len(pool))
+        round_seed = int(rng.integers(2**31))
+        if batch > 0:
+            result = run_round(model_spec=config.model, model_params=config.model_params,
+                               strategy_name="random" if is_peer else strategy, strategy_params=None,
+                               X_labeled=X_train[labeled], y_labeled=list(y_labeled), X_pool=X_train[pool],
+                               batch_size=1 if is_peer else batch, random_state=round_seed,
+                               k_samples=config.k_samples)
+            model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
+            chosen = result.indices
+            if is_peer:
+                # The model is run_round's fit; only the selection is the peer's.
+                start = time.perf_counter()
+                if model is None:
+                    chosen = rng.choice(len(pool), size=batch, replace=False)
+                else:
+                    chosen = peers.select(strategy, model, X_train[pool], batch, rng, config.k_samples)
+                acquire_seconds = time.perf_counter() - start
+            chosen = np.asarray(chosen, dtype=np.intp)
+            if len(chosen) != batch or len(set(chosen.tolist())) != batch or \
+                    (batch and (chosen.min() < 0 or chosen.max() >= len(pool))):
+                raise RuntimeError(f"strategy {strategy!r} returned {chosen.tolist()} for a batch of {batch} "
+                                   f"from a pool of {len(pool)}")
+        else:
+            start = time.perf_counter()
+            y = np.asarray(y_labeled, dtype=object)
+            model = fit_model(config.model, config.model_params, X_train[labeled], y,
+                              random_state=round_seed) if can_fit(y) else None
+            fit_seconds, acquire_seconds = time.perf_counter() - start, 0.0
+        fallback = max(set(y_labeled), key=y_labeled.count)
+        accuracy, macro_f1 = evaluate(model, X_test, y_test, setup.classes, fallback)
+        rows.append({"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
+                     "macro_f1": macro_f1, "fit_seconds": fit_seconds, "acquire_seconds": acquire_seconds})
+        if notify:
+            notify(1)
+        if batch == 0:
+            return rows
+        picked = pool[chosen]
+        y_labeled.extend(oracle.reveal(picked))
+        labeled.extend(int(i) for i in picked)
+        in_pool[picked] = False
+
+
+# -- running many tasks ----------------------------------------------------
+
+_worker_progress = None
+
+
+def _init_worker(progress_queue):
+    """Each worker runs single-threaded: the jobs are the parallelism, and BLAS threads would fight them."""
+    global _worker_progress
+    _worker_progress = progress_queue
+    from threadpoolctl import threadpool_limits
+
+    _init_worker.limits = threadpool_limits(limits=1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def _prepare_task(args):
+    return prepare_seed(*args)
+
+
+def _strategy_task(args):
+    setup, strategy, config = args
+    return run_strategy(setup, strategy, config, progress=_worker_progress)
+
+
+def _drain(queue, progress):
+    import queue as queue_mod
+
+    while True:
+        try:
+            n = queue.get_nowait()
+        except (queue_mod.Empty, OSError, EOFError):
+            return
+        if progress:
+            progress(n)
+
+
+def _map(pool, fn, tasks, queue, progress) -> list:
+    futures = [pool.submit(fn, t) for t in tasks]
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+        _drain(queue, progress)
+        for f in done:
+            if f.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise f.exception()
+    _drain(queue, progress)
+    return [f.result() for f in futures]
+
+
+@dataclass
+class Experiment:
+    config: Config
+    setups: list[SeedSetup]
+    rows: list[dict]
+    seconds: float
+    jobs: int
+
+
+def run_experiment(dataset, config: Config, *, jobs: int = 1, progress=None, on_prepared=None) -> Experiment:
+    """Every (strategy, seed) run; ``progress(n)`` is called as rounds finish (in any process)."""
+    started = time.perf_counter()
+    workdir = tempfile.mkdtemp(prefix="assay-simulate-")
+    try:
+        prepare_args = [(dataset, config, s, workdir) for s in config.seeds]
+        if jobs > 1:
+            ctx = multiprocessing.get_context("spawn")
+            queue = ctx.Queue()
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(queue,)) as pool:
+                setups = _map(pool, _prepare_task, prepare_args, queue, None)
+                if on_prepared:
+                    on_prepared(setups)
+                tasks = [(setup, s, config) for s in config.strategies for setup in setups]
+                results = _map(pool, _strategy_task, tasks, queue, progress)
+        else:
+            setups = [prepare_seed(*args) for args in prepare_args]
+            if on_prepared:
+                on_prepared(setups)
+            results = [run_strategy(setup, s, config, progress=progress)
+                       for s in config.strategies for setup in setups]
+        _load.cache_clear()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = [row for rows in results for row in rows]
+    return Experiment(config, setups, rows, time.perf_counter() - started, jobs)
