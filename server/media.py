@@ -87,10 +87,10 @@ def records_from_zip(media_root: str, project: dict, raw: bytes) -> list[dict]:
         ext = os.path.splitext(name)[1].lower()
         if ext not in IMAGE_EXTENSIONS or parts[-1].startswith("."):
             continue
-        if entry.file_size > MAX_IMAGE_BYTES:
-            raise PayloadTooLarge(f"{name} is larger than {MAX_IMAGE_BYTES // 2**20} MB")
         if entry.compress_size and entry.file_size / entry.compress_size > MAX_RATIO:
             raise BadRequest(f"refusing {name!r}: it expands {entry.file_size // entry.compress_size}x (zip bomb?)")
+        if entry.file_size > MAX_IMAGE_BYTES:
+            raise PayloadTooLarge(f"{name} is larger than {MAX_IMAGE_BYTES // 2**20} MB")
         total += entry.file_size
         if total > MAX_TOTAL_BYTES:
             raise PayloadTooLarge(f"the archive expands beyond {MAX_TOTAL_BYTES // 2**30} GB")
