@@ -5,6 +5,7 @@ JSON API from the page's JavaScript, so there is one write path to test.
 """
 from __future__ import annotations
 
+import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
 from . import store
@@ -44,8 +45,6 @@ def index():
             "accuracy": latest["accuracy"] if latest else None,
             "retraining": _service().progress(project["id"]) is not None,
         })
-    import strategies
-
     return render_template("index.html", rows=rows, strategies=strategies.available())
 
 

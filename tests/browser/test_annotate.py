@@ -41,6 +41,12 @@ def test_label_undo_skip_by_keyboard_without_reload(page, live_server, sms_proje
     assert {r["item_id"]: r["label"] for r in rows} == {int(a["id"]): label for a, label in answered}
     assert {r["data"]["text"] for r in rows} == {a["text"] for a, _ in answered}
     assert all(r["annotator"] == "local" for r in rows)
+    # Each answer carried its own idempotency key and the time spent on the item.
+    stored = live_server.app.extensions["assay.db"].reader.execute(
+        "SELECT idempotency_key, duration_ms FROM annotations WHERE project_id = ? AND undone_at IS NULL",
+        (pid,)).fetchall()
+    assert len(stored) == 5 and len({k for k, _ in stored}) == 5
+    assert all(k and d is not None and d >= 0 for k, d in stored)
 
     # Everything happened in one page load.
     assert page.evaluate("window.__marker") == 1
@@ -99,6 +105,27 @@ def test_unsent_answers_are_kept_retried_and_not_double_counted(page, live_serve
     # The first answer reached the server before its reply was lost: the resend was recognized.
     bodies = [r.json() for r in replies]
     assert any(b["duplicate"] for b in bodies if b["item_id"] == int(first["id"]))
+    assert page.js_errors == []
+
+
+def test_unsent_answers_survive_a_reload(page, live_server, sms_project):
+    api, pid = live_server.api, sms_project.id
+    page.route("**/api/projects/*/annotations", lambda route: route.abort("internetdisconnected"))
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    first = wait_for_item(page)
+    page.keyboard.press("2")
+    wait_for_item(page, not_id=first["id"])
+    page.wait_for_selector("#outbox:not([hidden])")
+    assert api.get(f"/api/projects/{pid}/stats")["labeled"] == 0
+
+    page.unroute("**/api/projects/*/annotations")
+    page.reload()
+    # The answer left in localStorage is sent; its item is not offered again.
+    shown = wait_for_item(page)
+    assert shown["id"] != first["id"]
+    wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 1, what="the resent label")
+    assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == {int(first["id"]): "spam"}
+    assert page.evaluate(f"localStorage.getItem('assay-outbox-{pid}')") is None
     assert page.js_errors == []
 
 
@@ -162,3 +189,25 @@ def test_multi_label_toggles_with_number_keys_and_submits_with_enter(page, live_
     assert labels == {int(first["id"]): ["sport", "politics"], int(second["id"]): ["tech"]}
     assert page.js_errors == []
 
+
+
+def test_tabular_and_image_items_render_without_markup(page, live_server):
+    api = live_server.api
+    tab = api.post("/api/projects", {"name": "adults", "labels": ["<=50K", ">50K"], "item_type": "tabular",
+                                     "strategy": "margin"})["id"]
+    api.post(f"/api/projects/{tab}/items", [{"age": 39, "occupation": "<b>Adm-clerical</b>"}])
+    page.goto(f"{live_server.url}/projects/{tab}/annotate")
+    wait_for_item(page)
+    cells = page.eval_on_selector_all("#item-body .item-table tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    assert sorted(cells) == [["age", "39"], ["occupation", "<b>Adm-clerical</b>"]]
+    assert page.locator("#item-body b").count() == 0
+    assert page.text_content(".label-button[data-key='2'] .label-name") == ">50K"
+
+    img = api.post("/api/projects", {"name": "pictures", "labels": ["cat", "dog"], "item_type": "image",
+                                     "strategy": "margin"})["id"]
+    api.post(f"/api/projects/{img}/items", [{"image": "ab12cd.png", "source": "shelter"}])
+    page.goto(f"{live_server.url}/projects/{img}/annotate")
+    wait_for_item(page)
+    assert page.get_attribute("#item-body img.item-image", "src") == f"/projects/{img}/media/ab12cd.png"
+    assert page.text_content("#item-body details.item-extra summary") == "1 more field"
+    assert page.js_errors == []
