@@ -79,7 +79,8 @@ def parse_records(raw: bytes, fmt: str) -> list[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
     # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
-                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
+                        skipinitialspace=fmt == "csv")
     try:
         header = next(reader)
     except StopIteration:

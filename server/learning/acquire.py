@@ -14,7 +14,7 @@ import numpy as np
 import strategies
 from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
 
-from ..models import capabilities, make_model
+from ..models import capabilities, make_model, n_samples_supported
 
 K_SAMPLES = 20
 MIN_PER_CLASS_FOR_CV = 2
@@ -72,7 +72,9 @@ def model_outputs(model, strategy, X_pool, *, X_labeled=None, y_labeled=None, mo
     if PROBS in wanted or SAMPLES not in wanted:
         out["probs_N_C"] = model.predict_proba(X_pool)
     if SAMPLES in wanted:
-        out["probs_N_K_C"] = model.predict_proba_samples(X_pool, k_samples)
+        # A committee has as many posterior samples as members, no more.
+        k = min(k_samples, n_samples_supported(model) or k_samples)
+        out["probs_N_K_C"] = model.predict_proba_samples(X_pool, k)
     if EMBEDDINGS in wanted:
         out["embeddings_N_D"] = model.embed(X_pool) if EMBEDDINGS in have else X_pool
     if LINEAR_HEAD in wanted:

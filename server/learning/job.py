@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import store
 from ..db import open_readonly
+from ..models import BUILTIN_MODELS, check_model, make_model
 from .acquire import estimate_accuracy, run_round
 from .featcache import FeatureCache
 
@@ -48,6 +49,12 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     seed = settings.get("seed")
     if progress:
         progress("fitting", 0.0)
+    if project["model"] not in BUILTIN_MODELS and len(labeled) >= 2 and not project["multi_label"]:
+        # A plug-in model is tried on a small sample first, so a broken one fails with a clear message.
+        take = np.random.default_rng(0).permutation(len(labeled))[:min(len(labeled), 50)]
+        y_small = np.asarray(y_labeled, dtype=object)[take]
+        if len(set(map(str, y_small))) >= 2:
+            check_model(make_model(project["model"], **project["model_params"]), X_labeled[take], y_small)
     result = run_round(
         model_spec=project["model"], model_params=project["model_params"],
         strategy_name=project["strategy"], strategy_params=project["strategy_params"],

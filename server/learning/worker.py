@@ -17,12 +17,14 @@ import traceback
 from .. import store
 
 log = logging.getLogger(__name__)
+STARTUP_TIMEOUT = 120.0
 
 
 def _worker_main(conn):
     """The worker process: run jobs sent over ``conn`` until it is closed."""
     from .job import run_job
 
+    conn.send(("ready",))
     while True:
         try:
             message = conn.recv()
@@ -138,7 +140,18 @@ class RetrainService:
             self._process.start()
             child.close()
             self._conn = parent
-            return True
+        # Importing numpy, scikit-learn and torch takes seconds; that must not count against a job's timeout.
+        # (Waited for outside the lock, so shutdown can kill a worker that is still starting.)
+        try:
+            ready = parent.poll(STARTUP_TIMEOUT) and parent.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            if not self._stopped:
+                log.error("the retrain worker process did not start")
+            self._stop_process()
+            return False
+        return True
 
     def _stop_process(self):
         with self._proc_lock:
