@@ -8,7 +8,7 @@ from __future__ import annotations
 import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
-from . import store
+from . import auth, store
 from .stats import project_stats
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
@@ -25,15 +25,33 @@ def _service():
     return current_app.extensions["assay.retrain"]
 
 
-def _project(project_id: int) -> dict:
+def _project(project_id: int, action: str = "view") -> dict:
+    """The project, if the current user may do ``action`` on it (the same rule the API applies)."""
+    auth.require(action, project_id)
     return store.get_project(_db().reader, project_id)
+
+
+@bp.app_context_processor
+def _page_globals():
+    # Every page (the error page too) knows who is logged in; with accounts on, the
+    # scripts send the session's CSRF token with each change they post.
+    on = bool(current_app.config.get("AUTH"))
+    try:
+        user = auth.resolve_user() if on else None
+    except Exception:  # a bad Authorization header must not break the error page that reports it
+        user = None
+    return {"auth_on": on, "page_user": user.name if user is not None and user.via == "session" else None,
+            "page_csrf": auth.csrf_token() if on else ""}
 
 
 @bp.get("/")
 def index():
     conn = _db().reader
+    user = auth.current_user()
     rows = []
     for project in store.list_projects(conn):
+        if not user.may("view", project["id"]):
+            continue
         latest = store.latest_version(conn, project["id"], status="ok")
         n_items = project["n_items"]
         rows.append({
@@ -45,15 +63,20 @@ def index():
             "accuracy": latest["accuracy"] if latest else None,
             "retraining": _service().progress(project["id"]) is not None,
         })
-    return render_template("index.html", rows=rows, strategies=strategies.available())
+    return render_template("index.html", rows=rows, strategies=strategies.available(), can_create=user.is_admin)
 
 
 def _live_context(project: dict) -> dict:
+    user = auth.current_user()
     stats = project_stats(_db().reader, project, _service())
+    if not user.may("see_all_labels", project["id"]):
+        # As in the stats API: an annotator sees their own count, not other people's.
+        stats["annotators"] = {k: v for k, v in stats["annotators"].items() if k == user.name}
     versions = list(reversed(stats["history"]))  # newest first: the one people look for
     items = stats["items"]
     return {"project": project, "stats": stats, "versions": versions,
-            "percent": round(100.0 * stats["labeled"] / items, 1) if items else 0.0}
+            "percent": round(100.0 * stats["labeled"] / items, 1) if items else 0.0,
+            "can_import": user.may("import", project["id"]), "can_export": user.may("export", project["id"])}
 
 
 @bp.get("/projects/<int:project_id>")
@@ -69,7 +92,7 @@ def overview_live(project_id: int):
 
 @bp.get("/projects/<int:project_id>/annotate")
 def annotate(project_id: int):
-    project = _project(project_id)
+    project = _project(project_id, "annotate")
     config = {
         "project_id": project["id"],
         "labels": project["labels"],

@@ -6,6 +6,9 @@
 "use strict";
 
 (() => {
+  // With accounts on, changes made with the login session must carry its CSRF token.
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const CSRF = csrfMeta ? { "X-CSRF-Token": csrfMeta.content } : {};
   const config = JSON.parse(document.getElementById("assay-config").textContent);
   const $ = (id) => document.getElementById(id);
   const OUTBOX_KEY = `assay-outbox-${config.project_id}`;
@@ -56,15 +59,21 @@
     const res = op.kind === "answer"
       ? await fetch(`${config.api}/annotations`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...CSRF },
         body: JSON.stringify(op.body),
       })
-      : await fetch(`${config.api}/annotations/${op.item_id}`, { method: "DELETE", headers: { Accept: "application/json" } });
+      : await fetch(`${config.api}/annotations/${op.item_id}`, { method: "DELETE", headers: { Accept: "application/json", ...CSRF } });
     if (res.ok) return "done";
     if (op.kind === "undo" && res.status === 404) return "done"; // nothing left to undo
     if (res.status >= 500 || res.status === 408 || res.status === 429) return "retry";
+    const why = await errorText(res);
+    if (res.status === 401 || (res.status === 403 && /csrf/i.test(why))) {
+      // The login ran out: keep the answers (localStorage holds them) for after the next login.
+      showMessage("Your login expired: log in again, then reload this page. Unsent answers are kept and will be sent.");
+      return "retry";
+    }
     // The server refused this answer for good (e.g. the item is gone): retrying cannot help.
-    showMessage(`Item ${op.item_id}: the server refused this ${op.kind === "answer" ? "answer" : "undo"}: ${await errorText(res)}`);
+    showMessage(`Item ${op.item_id}: the server refused this ${op.kind === "answer" ? "answer" : "undo"}: ${why}`);
     return "dropped";
   }
 

@@ -3,6 +3,9 @@
 "use strict";
 
 (() => {
+  // With accounts on, changes made with the login session must carry its CSRF token.
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const CSRF = csrfMeta ? { "X-CSRF-Token": csrfMeta.content } : {};
   const live = document.getElementById("live");
   const form = document.getElementById("import-form");
   const status = document.getElementById("import-status");
@@ -37,7 +40,7 @@
     schedule();
   }
 
-  form.addEventListener("submit", async (e) => {
+  if (form) form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
     if (!data.get("format")) data.delete("format");
@@ -45,7 +48,7 @@
     status.textContent = "Importing…";
     result.hidden = true;
     try {
-      const res = await fetch(form.action, { method: "POST", body: data, headers: { Accept: "application/json" } });
+      const res = await fetch(form.action, { method: "POST", body: data, headers: { Accept: "application/json", ...CSRF } });
       const body = await res.json().catch(() => null);
       if (res.ok && body) {
         status.className = "status ok";

@@ -2,6 +2,9 @@
 "use strict";
 
 (() => {
+  // With accounts on, changes made with the login session must carry its CSRF token.
+  const csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  const CSRF = csrfMeta ? { "X-CSRF-Token": csrfMeta.content } : {};
   const form = document.getElementById("create-project");
   const status = document.getElementById("create-status");
   if (!form) return;
@@ -24,7 +27,7 @@
     try {
       const res = await fetch("/api/projects", {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...CSRF },
         body: JSON.stringify(body),
       });
       const data = await res.json().catch(() => ({}));

@@ -1,6 +1,7 @@
 """A live Assay server in a thread and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -50,14 +51,15 @@ class Api:
         return self.call("POST", path, body, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
+@contextlib.contextmanager
+def serve(tmp, **config):
+    """create_app on a temporary database, served by werkzeug in a thread on a free loopback port."""
     from werkzeug.serving import make_server
 
     from server import create_app
 
-    tmp = tmp_path_factory.mktemp("browser")
-    app = create_app({"TESTING": True, "DATABASE": str(tmp / "assay.sqlite"), "SEED": 0, "RETRAIN_TIMEOUT": 60.0})
+    app = create_app({"TESTING": True, "DATABASE": str(tmp / "assay.sqlite"), "SEED": 0, "RETRAIN_TIMEOUT": 60.0,
+                      **config})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="assay-test-server", daemon=True)
     thread.start()
@@ -69,6 +71,20 @@ def live_server(tmp_path_factory):
         thread.join(10)
         app.extensions["assay.retrain"].shutdown()
         app.extensions["assay.db"].close()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    """Accounts off, as on a local single-user install."""
+    with serve(tmp_path_factory.mktemp("browser")) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory):
+    """Accounts on: every page wants a login, every change a CSRF token."""
+    with serve(tmp_path_factory.mktemp("browser-auth"), AUTH=True) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
