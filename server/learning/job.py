@@ -42,11 +42,15 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         "model": project["model"], "strategy": project["strategy"], "n_labels": len(labeled),
         "label_counts": dict(counts), "pool_size": int(len(pool_ids)),
     }
-    if len(pool_ids) == 0:
-        version.update(status="ok", total_seconds=time.perf_counter() - started)
-        return {"version": version, "queue": []}
-
     seed = settings.get("seed")
+    if len(pool_ids) == 0:
+        # Everything is labeled: no batch to pick, but the model version still gets its accuracy.
+        if progress:
+            progress("estimating accuracy", 0.0)
+        _add_accuracy(version, project, X_labeled, y_labeled, settings, seed)
+        version.update(status="ok" if version.get("accuracy") is not None else "cold_start",
+                       total_seconds=time.perf_counter() - started)
+        return {"version": version, "queue": []}
     if progress:
         progress("fitting", 0.0)
     if project["model"] not in BUILTIN_MODELS and len(labeled) >= 2 and not project["multi_label"]:
@@ -74,15 +78,19 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     else:
         if progress:
             progress("estimating accuracy", 0.0)
-        acc, acc_std, method = estimate_accuracy(
-            project["model"], project["model_params"], X_labeled,
-            y_labeled if project["multi_label"] else np.asarray(y_labeled, dtype=object),
-            multi_label=project["multi_label"], label_names=project["labels"],
-            folds=int(settings.get("cv_folds", 5)), random_state=seed)
-        version.update(status="ok", accuracy=acc, accuracy_std=acc_std, accuracy_method=method,
-                       fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
+        _add_accuracy(version, project, X_labeled, y_labeled, settings, seed)
+        version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
     version["total_seconds"] = time.perf_counter() - started
     return {"version": version, "queue": queue}
+
+
+def _add_accuracy(version: dict, project: dict, X_labeled, y_labeled, settings: dict, seed) -> None:
+    acc, acc_std, method = estimate_accuracy(
+        project["model"], project["model_params"], X_labeled,
+        y_labeled if project["multi_label"] else np.asarray(y_labeled, dtype=object),
+        multi_label=project["multi_label"], label_names=project["labels"],
+        folds=int(settings.get("cv_folds", 5)), random_state=seed)
+    version.update(accuracy=acc, accuracy_std=acc_std, accuracy_method=method)
 
 
 def _prediction(probs, classes, multi_label: bool) -> dict:
