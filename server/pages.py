@@ -76,7 +76,8 @@ def _live_context(project: dict) -> dict:
     items = stats["items"]
     return {"project": project, "stats": stats, "versions": versions,
             "percent": round(100.0 * stats["labeled"] / items, 1) if items else 0.0,
-            "can_import": user.may("import", project["id"]), "can_export": user.may("export", project["id"])}
+            "can_import": user.may("import", project["id"]), "can_export": user.may("export", project["id"]),
+            "can_review": user.may("review", project["id"])}
 
 
 @bp.get("/projects/<int:project_id>")
@@ -103,6 +104,27 @@ def annotate(project_id: int):
         **PREFETCH,
     }
     return render_template("annotate.html", project=project, config=config)
+
+
+@bp.get("/projects/<int:project_id>/review")
+def review(project_id: int):
+    """Agreement numbers and the items annotators disagree on, each with buttons to pick the final label."""
+    from . import agreement
+
+    project = _project(project_id, "review")
+    conn = _db().reader
+    summary = agreement.summarize(store.agreement_units(conn, project_id), project["labels"], project["multi_label"])
+    ids = summary["disagreement_items"][:200]
+    answers = store.item_answers(conn, project_id, ids)
+    data = store.item_data(conn, ids)
+    rows = []
+    for item_id in ids:
+        chosen = agreement.resolve(answers[item_id])
+        rows.append({"id": item_id, "data": data[item_id],
+                     "annotations": [a for a in answers[item_id] if a["source"] == "annotator"],
+                     "final": chosen["label"] if chosen and chosen["method"] == "adjudicated" else None})
+    return render_template("review.html", project=project, summary=summary, rows=rows,
+                           api=f"/api/projects/{project_id}")
 
 
 @bp.get("/projects/<int:project_id>/learning-curve.png")

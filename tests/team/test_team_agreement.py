@@ -102,3 +102,16 @@ def test_overlap_two_agreement_review_and_export_through_the_api(client, make_pr
              client.get(f"/api/projects/{pid}/export?annotations=all").data.decode().splitlines()]
     assert len(every) == 9  # 4 items x 2 annotators + 1 review
     assert sorted(r["annotator"] for r in every if r["item_id"] == seen["text 1"]) == ["A", "B", "R"]
+
+
+def test_review_page_shows_agreement_and_disputed_items(client, make_project):
+    pid = make_project("rev", labels=("x", "y"), overlap=2, strategy="margin")
+    client.post(f"/api/projects/{pid}/items", json=[{"id": "1", "text": "<b>disputed</b> text"}])
+    for who, label in (("A", "x"), ("B", "y")):
+        item = client.get(f"/api/projects/{pid}/queue?n=1", headers={"X-Assay-Annotator": who}).json[0]
+        client.post(f"/api/projects/{pid}/annotations", json={"item_id": item["id"], "label": label},
+                    headers={"X-Assay-Annotator": who})
+    page = client.get(f"/projects/{pid}/review").data.decode()
+    assert "Krippendorff" in page and "&lt;b&gt;disputed&lt;/b&gt; text" in page and "<b>disputed" not in page
+    assert 'data-label="x"' in page and "<strong>A</strong>: x" in page
+    assert "Review agreement" in client.get(f"/projects/{pid}").data.decode()
