@@ -78,7 +78,8 @@ class BootstrapEnsemble(ClassifierMixin, BaseEstimator):
         return self._member_probs(X, range(len(self.estimators_))).mean(axis=1)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probs_N_C = self.predict_proba(X)
+        return self.classes_[np.argmax(probs_N_C, axis=1)]
 
     def predict_proba_samples(self, X, k):
         """``(N, k, C)``: the first k members' probabilities (the same k functions for every item)."""

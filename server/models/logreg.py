@@ -179,7 +179,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return softmax_inplace(logits_N_C).astype(np.float64, copy=False)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probs_N_C = self.predict_proba(X)
+        return self.classes_[np.argmax(probs_N_C, axis=1)]
 
     def predict_proba_samples(self, X, k):
         """``(N, k, C)`` class probabilities under k weight samples from the Laplace posterior.

@@ -197,7 +197,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return self._run(X, lambda x: softmax_np(self.net_(x))).astype(np.float64)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probs_N_C = self.predict_proba(X)
+        return self.classes_[np.argmax(probs_N_C, axis=1)]
 
     def _has_dropout(self):
         return float(self.dropout) > 0 and len(tuple(self.hidden)) > 0

@@ -133,7 +133,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return self._run(X, lambda x: softmax_np(self.module_(x))).astype(np.float64)
 
     def predict(self, X):
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probs_N_C = self.predict_proba(X)
+        return self.classes_[np.argmax(probs_N_C, axis=1)]
 
     def _samples_available(self):
         if self.mc_dropout == "auto":
