@@ -44,8 +44,8 @@ class ImageFeaturizer(Featurizer):
             path = os.path.join(self.root, path)
         return path
 
-    def _pixels(self, items) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, width*height*channels)`` in [0, 1], and which rows loaded."""
+    def _pixels(self, items) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """``(N, width*height*channels)`` in [0, 1], which rows loaded, and what failed."""
         if self.mode not in ("L", "RGB"):
             raise FeaturizerError(f"mode must be 'L' (grayscale) or 'RGB', got {self.mode!r}")
         if self.on_error not in ON_ERROR:
@@ -70,17 +70,20 @@ class ImageFeaturizer(Featurizer):
                     raise FeaturizerError(f"item {i}: cannot read image {path or value!r}: {exc}") from None
                 ok[i] = False
                 failures.append(f"{path or value!r} ({type(exc).__name__})")
+        return out, ok, failures
+
+    def _warn(self, failures, total):
         if failures and self.on_error == "warn":
             shown = "; ".join(failures[:3]) + (f" and {len(failures) - 3} more" if len(failures) > 3 else "")
-            warnings.warn(f"{len(failures)} of {len(values)} images could not be read and were given "
+            warnings.warn(f"{len(failures)} of {total} images could not be read and were given "
                           f"average features: {shown}", RuntimeWarning, stacklevel=3)
-        return out, ok
 
     def fit(self, items):
-        pixels, ok = self._pixels(items)
+        pixels, ok, failures = self._pixels(items)
         if not ok.any():
-            raise FeaturizerError(f"none of the {len(ok)} images could be read; check the paths and the root "
-                                  f"directory ({self.root!r})")
+            raise FeaturizerError(f"none of the {len(ok)} images could be read ({failures[0]}); check the "
+                                  f"paths and the root directory ({self.root!r})")
+        self._warn(failures, len(ok))
         self.pixel_mean_ = pixels[ok].mean(axis=0)
         std = pixels[ok].std(axis=0)
         if self.standardize:
@@ -95,6 +98,7 @@ class ImageFeaturizer(Featurizer):
 
     def transform(self, items) -> np.ndarray:
         self._check_fitted()
-        pixels, ok = self._pixels(items)
+        pixels, ok, failures = self._pixels(items)
+        self._warn(failures, len(ok))
         pixels[~ok] = self.pixel_mean_
         return (pixels - self.mean_) / self.scale_

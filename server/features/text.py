@@ -24,7 +24,8 @@ class TfidfSVD(Featurizer):
     """Latent semantic analysis: TF-IDF over unigrams and bigrams, reduced by truncated SVD.
 
     Rows are L2-normalized, so dot products are cosine similarities (what the
-    DPP strategy and a linear model want). The SVD is fitted on at most
+    DPP strategy and a linear model want); a text with no term of the
+    vocabulary (say "Beerage?") gets an all-zero row. The SVD is fitted on at most
     ``svd_fit_rows`` random documents: its components settle long before
     100,000 rows. Its cost is dominated by dense work on (vocabulary x
     n_components) blocks, which is why the vocabulary is capped at the
