@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+import time
 
 import click
 
@@ -26,6 +27,17 @@ def _key_values(pairs, option: str) -> dict:
     return out
 
 
+# How ``all`` lists the registry: random first (the baseline), each top-k form, then the stochastic forms.
+_FIRST = ("random", "least_confidence", "margin", "entropy", "bald", "batchbald", "dpp", "influence")
+
+
+def _display_order(name: str):
+    if name in _FIRST:
+        return (0, _FIRST.index(name), "")
+    mode, _, score = name.partition("_")
+    return (1, _FIRST.index(score) if score in _FIRST else len(_FIRST), mode)
+
+
 def resolve_strategies(names: str, model_spec: str, model_params: dict, with_peers: bool) -> tuple[list, list]:
     """(strategies to run, notes on what was skipped). ``all`` means every registry strategy the model supports."""
     import strategies as registry
@@ -41,7 +53,7 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     notes = []
     if "all" in wanted:
-        supported = [n for n in registry.available() if not missing_for(n, model)]
+        supported = sorted((n for n in registry.available() if not missing_for(n, model)), key=_display_order)
         notes += [f"skipped {n}: {model_spec} lacks {', '.join(sorted(missing_for(n, model)))}"
                   for n in registry.available() if missing_for(n, model)]
         wanted = [n for n in wanted if n != "all"] + supported
@@ -151,13 +163,20 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
 
         def on_prepared(setups):
             total = sum(config.rounds(s.n_train) for s in setups) * len(names)
-            if progress:
+            if not progress:
+                return
+            if err.isatty():
                 bar["bar"] = stack.enter_context(click.progressbar(length=total, label="rounds", file=err,
                                                                    show_eta=True, show_pos=True))
+            else:
+                # click draws no bar into a file or pipe (e.g. under nohup): log a line now and then instead.
+                bar["log"] = _ProgressLog(total, err)
 
         def advance(n):
             if "bar" in bar:
                 bar["bar"].update(n)
+            elif "log" in bar:
+                bar["log"].update(n)
 
         try:
             experiment = run_experiment(dataset, config, jobs=jobs, progress=advance, on_prepared=on_prepared)
@@ -176,6 +195,29 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
         json.dump(_run_record(sys.argv, dataset, config, experiment, notes, jobs), fh, indent=2, default=str)
     click.echo(table(experiment, summary))
     click.echo("wrote " + ", ".join(files + [os.path.join(out_dir, "run.json")]))
+    if experiment.failures:
+        for failure in experiment.failures:
+            click.echo(f"failed: {failure}", err=True)
+        raise click.ClickException(f"{len(experiment.failures)} run(s) failed; the files hold the others")
+
+
+class _ProgressLog:
+    """Progress as occasional lines, for a stderr that is not a terminal."""
+
+    def __init__(self, total: int, stream, every_seconds: float = 30.0):
+        self.total, self.stream, self.every = total, stream, every_seconds
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            elapsed = now - self.start
+            eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+            click.echo(f"rounds {self.done}/{self.total} ({100 * self.done / max(self.total, 1):.0f}%), "
+                       f"{elapsed:.0f} s elapsed, about {eta:.0f} s left", file=self.stream)
 
 
 def _run_record(argv, dataset, config, experiment, notes, jobs) -> dict:
@@ -186,6 +228,7 @@ def _run_record(argv, dataset, config, experiment, notes, jobs) -> dict:
         "argv": list(argv), "data": dataset.name, "item_type": dataset.item_type, "n_items": len(dataset.items),
         "classes": dataset.classes, "config": config.__dict__, "jobs": jobs, "seconds": experiment.seconds,
         "seeds": [s.summary() for s in experiment.setups], "notes": notes,
+        "failures": experiment.failures,
         "versions": {"python": platform.python_version(), "numpy": numpy.__version__,
                      "scikit-learn": sklearn.__version__},
     }

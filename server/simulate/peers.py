@@ -83,7 +83,9 @@ def select(name: str, model, X_pool, batch_size: int, rng: np.random.Generator, 
     saved = np.random.get_state()
     np.random.seed(int(rng.integers(2**32)))
     try:
-        indices = fn(query_size=int(batch_size))(probs_N_C_K)
+        # Not heuristic(probs): BaaL 2.1's __call__ passes StochasticHeuristic.get_ranks an argument it
+        # does not take. get_ranks returns (indices, sampling distribution).
+        indices, _ = fn(query_size=int(batch_size)).get_ranks(probs_N_C_K)
     finally:
         np.random.set_state(saved)
     return np.asarray(indices, dtype=np.intp)

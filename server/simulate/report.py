@@ -133,16 +133,17 @@ def table(experiment: Experiment, summary: list[dict]) -> str:
     full_mean, full_std = full_data(experiment)
     n_train = int(np.mean([s.n_train for s in experiment.setups]))
     cfg = experiment.config
+    width = max([8] + [len(s["strategy"]) for s in summary])
     lines = [
         f"full-data accuracy ({cfg.model} on all {n_train:,} training labels, {len(experiment.setups)} seeds): "
         f"{full_mean:.4f} ± {full_std:.4f}; 95% of it: {TARGET_FRACTION * full_mean:.4f}",
-        f"{'strategy':<20} {'acc@budget':>16} {'macro-F1':>16} {'AULC':>16} {'labels→95%':>11} {'seeds':>6} "
+        f"{'strategy':<{width}} {'acc@budget':>16} {'macro-F1':>16} {'AULC':>16} {'labels→95%':>11} {'seeds':>6} "
         f"{'vs random':>26} {'fit s':>7} {'acq s':>7}",
     ]
     for s in summary:
         reached = "not reached" if s["labels_to_95"] is None else str(s["labels_to_95"])
         lines.append(
-            f"{s['strategy']:<20} {s['accuracy_mean']:>8.4f} ± {s['accuracy_std']:.4f} "
+            f"{s['strategy']:<{width}} {s['accuracy_mean']:>8.4f} ± {s['accuracy_std']:.4f} "
             f"{s['macro_f1_mean']:>8.4f} ± {s['macro_f1_std']:.4f} {s['aulc_mean']:>8.4f} ± {s['aulc_std']:.4f} "
             f"{reached:>11} {s['seeds_reaching_95']:>6} {s['ratio_note']:>26} "
             f"{s['fit_seconds_mean']:>7.3f} {s['acquire_seconds_mean']:>7.3f}")

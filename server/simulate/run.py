@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+import threading
 import time
 import zlib
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -199,10 +200,20 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
 _worker_progress = None
 
 
-def _init_worker(progress_queue):
+def _exit_when_orphaned(parent_pid: int, every_seconds: float = 2.0):
+    # A parent killed by a signal cannot shut its pool down; without this the workers would
+    # keep computing for nobody.
+    while True:
+        time.sleep(every_seconds)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _init_worker(progress_queue, parent_pid):
     """Each worker runs single-threaded: the jobs are the parallelism, and BLAS threads would fight them."""
     global _worker_progress
     _worker_progress = progress_queue
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
     from threadpoolctl import threadpool_limits
 
     _init_worker.limits = threadpool_limits(limits=1)
@@ -218,9 +229,17 @@ def _prepare_task(args):
     return prepare_seed(*args)
 
 
+def _guarded_run(setup: SeedSetup, strategy: str, config: Config, progress) -> tuple[list[dict], str | None]:
+    """(rows, None), or ([], what went wrong): one failing run must not throw away hours of the others."""
+    try:
+        return run_strategy(setup, strategy, config, progress=progress), None
+    except Exception as exc:  # noqa: BLE001 - reported with the results
+        return [], f"{strategy}, seed {setup.seed}: {type(exc).__name__}: {exc}"
+
+
 def _strategy_task(args):
     setup, strategy, config = args
-    return run_strategy(setup, strategy, config, progress=_worker_progress)
+    return _guarded_run(setup, strategy, config, _worker_progress)
 
 
 def _drain(queue, progress):
@@ -257,6 +276,7 @@ class Experiment:
     rows: list[dict]
     seconds: float
     jobs: int
+    failures: list[str] = field(default_factory=list)  # runs that raised, as "strategy, seed s: error"
 
 
 def run_experiment(dataset, config: Config, *, jobs: int = 1, progress=None, on_prepared=None) -> Experiment:
@@ -269,7 +289,7 @@ def run_experiment(dataset, config: Config, *, jobs: int = 1, progress=None, on_
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
             with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(queue,)) as pool:
+                                     initargs=(queue, os.getpid())) as pool:
                 setups = _map(pool, _prepare_task, prepare_args, queue, None)
                 if on_prepared:
                     on_prepared(setups)
@@ -279,10 +299,10 @@ def run_experiment(dataset, config: Config, *, jobs: int = 1, progress=None, on_
             setups = [prepare_seed(*args) for args in prepare_args]
             if on_prepared:
                 on_prepared(setups)
-            results = [run_strategy(setup, s, config, progress=progress)
-                       for s in config.strategies for setup in setups]
+            results = [_guarded_run(setup, s, config, progress) for s in config.strategies for setup in setups]
         _load.cache_clear()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    rows = [row for rows in results for row in rows]
-    return Experiment(config, setups, rows, time.perf_counter() - started, jobs)
+    rows = [row for rows, _ in results for row in rows]
+    failures = [error for _, error in results if error]
+    return Experiment(config, setups, rows, time.perf_counter() - started, jobs, failures)

@@ -1,0 +1,123 @@
+"""``assay simulate`` end to end, on 400 real SMS messages and on a slice of the digits."""
+from __future__ import annotations
+
+import csv
+import struct
+
+import pytest
+from click.testing import CliRunner
+
+from server.simulate.command import simulate_command
+from server.simulate.report import SUMMARY_COLUMNS
+from server.simulate.run import CURVE_COLUMNS
+
+BUDGET, INITIAL, BATCH = 60, 20, 10
+ROUNDS = 1 + (BUDGET - INITIAL) // BATCH
+
+
+def _read(path):
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        return reader.fieldnames, list(reader)
+
+
+def _png_size(path):
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.fixture(scope="module")
+def sms_run(sms_file, tmp_path_factory):
+    """One run of the command on SMS, shared by the checks below (it is the slow part)."""
+    data = sms_file
+    out = tmp_path_factory.mktemp("sms-out")
+    result = CliRunner().invoke(simulate_command, [
+        str(data), "--text-column", "SMS", "--label-column", "Label", "--strategies", "random,margin,power_bald",
+        "--initial", str(INITIAL), "--batch", str(BATCH), "--budget", str(BUDGET), "--seeds", "2",
+        "--out", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result, out
+
+
+def test_curves_have_one_row_per_strategy_seed_and_round(sms_run):
+    _, out = sms_run
+    columns, rows = _read(out / "curves.csv")
+    assert tuple(columns) == CURVE_COLUMNS
+    assert len(rows) == 3 * 2 * ROUNDS
+    for strategy in ("random", "margin", "power_bald"):
+        for seed in ("0", "1"):
+            n = [int(r["n_labels"]) for r in rows if r["strategy"] == strategy and r["seed"] == seed]
+            assert n == list(range(INITIAL, BUDGET + 1, BATCH))
+    assert all(int(r["n_labels"]) <= BUDGET for r in rows)
+    assert all(0.0 <= float(r["accuracy"]) <= 1.0 and 0.0 <= float(r["macro_f1"]) <= 1.0 for r in rows)
+    assert all(float(r["fit_seconds"]) > 0 for r in rows)
+    # Same seed, same initial labels, same model: the first point cannot depend on the strategy.
+    for seed in ("0", "1"):
+        first = {r["accuracy"] for r in rows if r["seed"] == seed and int(r["n_labels"]) == INITIAL}
+        assert len(first) == 1
+
+
+def test_summary_table_and_plot(sms_run):
+    result, out = sms_run
+    columns, rows = _read(out / "summary.csv")
+    assert tuple(columns) == SUMMARY_COLUMNS
+    assert [r["strategy"] for r in rows] == ["random", "margin", "power_bald"]
+    random = rows[0]
+    assert random["ratio_note"] in ("1.00", "not reached")
+    for r in rows:
+        assert r["seeds"] == "2" and int(r["n_labels"]) == BUDGET
+        full = float(r["full_data_accuracy"])
+        assert 0.8 < full <= 1.0 and float(r["target_accuracy"]) == pytest.approx(0.95 * full, rel=1e-4)
+        if r["labels_to_95"]:
+            assert INITIAL <= int(r["labels_to_95"]) <= BUDGET
+        else:
+            assert r["ratio_note"] == "not reached"
+    assert "full-data accuracy (logreg on all 280 training labels, 2 seeds)" in result.stdout
+    for name in ("random", "margin", "power_bald"):
+        assert any(line.startswith(name) for line in result.stdout.splitlines())
+    assert _png_size(out / "curves.png") == (960, 540)
+    assert "rounds" in result.stderr
+
+
+def test_registered_as_an_assay_command(runner, iris_csv, tmp_path):
+    result = runner.invoke(args=["simulate", iris_csv, "--label-column", "species", "--exclude-columns", "id",
+                                 "--strategies", "margin", "--initial", "6", "--budget", "12", "--batch", "3",
+                                 "--seeds", "1", "--out", str(tmp_path / "o"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    _, rows = _read(tmp_path / "o" / "curves.csv")
+    assert [int(r["n_labels"]) for r in rows] == [6, 9, 12]
+    assert "no 'random' run" in result.stderr
+
+
+def test_peers_run_on_the_same_fits(tmp_path):
+    """modAL's margin and entropy top-k on our fitted model must retrace our margin and entropy exactly."""
+    pytest.importorskip("modAL")
+    pytest.importorskip("baal")
+    result = CliRunner().invoke(simulate_command, [
+        "sklearn:digits", "--strategies", "random,margin,entropy", "--peers", "--max-pool", "300",
+        "--initial", "20", "--batch", "10", "--budget", "50", "--seeds", "1", "--out", str(tmp_path / "o"),
+        "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    _, rows = _read(tmp_path / "o" / "curves.csv")
+    names = {r["strategy"] for r in rows}
+    assert {"modal_uncertainty", "modal_margin", "modal_entropy", "baal_bald", "baal_powerbald"} <= names
+    curve = lambda s: [(r["n_labels"], r["accuracy"]) for r in rows if r["strategy"] == s]  # noqa: E731
+    assert all(len(curve(s)) == 4 for s in names)
+    assert curve("modal_margin") == curve("margin")
+    assert curve("modal_entropy") == curve("entropy")
+    assert (tmp_path / "cache" / "sklearn-digits" / "digit-1796.png").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategies", "nope"], "unknown strategy 'nope'"),
+    (["--strategies", "bald", "--model", "sklearn.naive_bayes:GaussianNB"], "needs samples"),
+    (["--label-column", "kind"], "no column 'kind'"),
+    (["--budget", "10", "--initial", "10"], "must exceed the initial labels"),
+])
+def test_mistakes_are_messages(iris_csv, tmp_path, args, message):
+    base = [iris_csv, "--label-column", "species", "--out", str(tmp_path / "o"), "--no-progress"]
+    result = CliRunner().invoke(simulate_command, base + args)
+    assert result.exit_code != 0
+    assert message in result.output and "Traceback" not in result.output
