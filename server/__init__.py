@@ -45,6 +45,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
 
+    from werkzeug.routing import IntegerConverter
+
+    class SQLiteInt(IntegerConverter):
+        """Path ids beyond SQLite's INTEGER range are simply not found (instead of overflowing)."""
+
+        def __init__(self, map, **kwargs):
+            kwargs.setdefault("max", 2**63 - 1)
+            super().__init__(map, **kwargs)
+
+    app.url_map.converters["int"] = SQLiteInt
     from . import accounts, api, db as dbmod, guard, media, pages
     from .learning.worker import RetrainService
 

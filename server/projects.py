@@ -94,7 +94,10 @@ def check_model_serves(fields: dict) -> None:
         model = make_model(spec, **fields.get("model_params", {}))
     except ModelError as exc:
         raise BadRequest(str(exc)) from None
-    strategy = strategies.get(fields["strategy"], **fields.get("strategy_params", {}))
+    try:
+        strategy = strategies.get(fields["strategy"], **fields.get("strategy_params", {}))
+    except strategies.StrategyInputError as exc:
+        raise BadRequest(str(exc)) from None
     missing = missing_for(strategy, model)
     if missing:
         raise BadRequest(

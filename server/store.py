@@ -55,7 +55,8 @@ def get_project(conn: sqlite3.Connection, key) -> dict:
     """A project by id or by name."""
     row = None
     if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
-        row = conn.execute("SELECT * FROM projects WHERE id = ?", (int(key),)).fetchone()
+        if int(key) < 2**63:
+            row = conn.execute("SELECT * FROM projects WHERE id = ?", (int(key),)).fetchone()
     if row is None:
         row = conn.execute("SELECT * FROM projects WHERE name = ?", (str(key),)).fetchone()
     if row is None:

@@ -289,7 +289,7 @@ def get(name: str, **params) -> Strategy:
         ) from None
     try:
         return factory(**params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise StrategyInputError(f"bad parameters for strategy {name!r}: {exc}") from None
 
 

@@ -24,6 +24,19 @@ def json_body() -> dict | list:
     return data
 
 
+SQLITE_MAX = 2**63 - 1
+
+
+def int_field(body: dict, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
+    """An integer field of a JSON body, within SQLite's INTEGER range."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= SQLITE_MAX:
+        raise BadRequest(f"{name} must be an integer between {minimum} and {SQLITE_MAX}")
+    return value
+
+
 def json_object() -> dict:
     data = json_body()
     if not isinstance(data, dict):

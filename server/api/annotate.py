@@ -7,7 +7,7 @@ from .. import store
 from ..auth import require
 from ..errors import BadRequest
 from ..learning import maybe_retrain
-from . import bp, get_db, get_retrain, json_object
+from . import bp, get_db, get_retrain, int_field, json_object
 
 MAX_PULL = 100
 
@@ -34,9 +34,9 @@ def annotate(project_id: int):
     db = get_db()
     project = store.get_project(db.reader, project_id)
     body = json_object()
-    item_id = body.get("item_id")
-    if isinstance(item_id, bool) or not isinstance(item_id, int):
+    if isinstance(body.get("item_id"), bool) or not isinstance(body.get("item_id"), int):
         raise BadRequest("item_id must be the integer id of an item (the \"id\" the queue returned)")
+    item_id = int_field(body, "item_id")
     skipped = body.get("skip", False)
     if not isinstance(skipped, bool):
         raise BadRequest("skip must be true or false")
@@ -48,9 +48,7 @@ def annotate(project_id: int):
         if "label" not in body and "labels" not in body:
             raise BadRequest("give \"label\" (or \"labels\" for multi-label, or \"skip\": true)")
         label = store.check_label(project, body.get("label"), body.get("labels"))
-    duration = body.get("duration_ms")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int) or duration < 0):
-        raise BadRequest("duration_ms must be a non-negative integer")
+    duration = int_field(body, "duration_ms", required=False)
     key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
         raise BadRequest("idempotency_key must be a string of 1-200 characters")

@@ -6,7 +6,7 @@ from flask import jsonify, request
 from .. import agreement, store
 from ..auth import require
 from ..errors import BadRequest
-from . import bp, get_db, json_object
+from . import bp, get_db, int_field, json_object
 
 
 @bp.get("/projects/<int:project_id>/agreement")
@@ -51,9 +51,7 @@ def adjudicate(project_id: int):
     db = get_db()
     project = store.get_project(db.reader, project_id)
     body = json_object()
-    item_id = body.get("item_id")
-    if isinstance(item_id, bool) or not isinstance(item_id, int):
-        raise BadRequest("item_id must be the integer id of an item")
+    item_id = int_field(body, "item_id")
     label = store.check_label(project, body.get("label"), body.get("labels"))
     annotation, _ = store.add_annotation(db, project_id, item_id, user.name, label, False, source="review")
     return jsonify({"item_id": item_id, "label": annotation["label"], "reviewer": user.name}), 201

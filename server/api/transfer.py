@@ -95,6 +95,13 @@ def export_labels(project_id: int):
         raise BadRequest("annotations must be 'resolved' (one row per item) or 'all' (every answer)")
     records = store.iter_export(db.reader, project_id, every_annotation=every == "all")
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    filename = f"{project['name']}-labels.{fmt}".replace('"', "")
     return Response(stream_with_context(export.stream(project, records, fmt)), mimetype=mimetype,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                    headers={"Content-Disposition": _attachment(f"{project['name']}-labels.{fmt}")})
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition that survives any project name: ASCII fallback plus RFC 5987 UTF-8."""
+    from urllib.parse import quote
+
+    fallback = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
