@@ -37,9 +37,12 @@ from ._checks import StrategyInputError, check_matrix
 # Above this many parameters (C * D) the (C D)^2 Hessian is no longer formed.
 CHOLESKY_MAX_PARAMS = 4000
 
-# Relative residual at which conjugate gradients stop; scores then carry about
-# this relative error (times the conditioning of the preconditioned system).
-CG_RTOL = 1e-10
+# Relative residual at which conjugate gradients stop. Tighter is wasted: with
+# l2 small against the data curvature, rounding keeps the residual above ~1e-10.
+CG_RTOL = 1e-8
+
+# Default cap on CG iterations; the preconditioned solve typically needs 20-400.
+CG_MAXITER = 2000
 
 
 def influence_scores(W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P_D, l2,
@@ -56,8 +59,10 @@ def influence_scores(W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P
 
     ``method``: "cholesky" forms and factors the exact (C D) x (C D) Hessian;
     "cg" solves with conjugate gradients using Hessian-vector products, never
-    forming it (O(N C D) memory and work per iteration); "auto" takes Cholesky
-    when C * D <= CHOLESKY_MAX_PARAMS.
+    forming it (O(N C D) work per iteration, preconditioned by the per-class
+    D x D diagonal blocks; at most ``cg_maxiter`` iterations, default
+    CG_MAXITER, with a RuntimeWarning if that was not enough); "auto" takes
+    Cholesky when C * D <= CHOLESKY_MAX_PARAMS.
 
     Returns ``scores_P`` (float64): higher means more useful, negative means harmful.
     """
@@ -138,20 +143,36 @@ def _hvp(probs_N_C: np.ndarray, X_N_D: np.ndarray, l2: float, V_C_D: np.ndarray)
 def _solve_cg(probs_N_C, X_N_D, l2, rhs_C_D, maxiter):
     num_classes, dim = rhs_C_D.shape
     size = num_classes * dim
-    # Jacobi preconditioner: features on different scales (a constant column next
-    # to standardised ones) otherwise slow CG down a lot.
-    diag_C_D = (probs_N_C * (1.0 - probs_N_C)).T @ (X_N_D * X_N_D) + l2
-    inv_diag = 1.0 / diag_C_D.ravel()
+    # Adding one vector to every row of W changes nothing, so each per-item
+    # gradient's rows sum to zero and H maps that subspace to itself: the
+    # solution lies in it. Rounding aside, rhs does too; make it exact.
+    rhs_C_D = rhs_C_D - rhs_C_D.mean(axis=0)
+    if not np.any(rhs_C_D):
+        return np.zeros_like(rhs_C_D)
+    # Preconditioner: the per-class diagonal blocks X^T diag(p_c (1 - p_c)) X + l2 I
+    # of H, solved exactly, with the result projected back onto the rows-sum-to-zero
+    # subspace (where it is positive definite). This captures correlated features;
+    # on digits-like data it cuts iterations 3-8x against no or diagonal preconditioning.
+    blocks = []
+    for c in range(num_classes):
+        curv_N = probs_N_C[:, c] * (1.0 - probs_N_C[:, c])
+        block_D_D = (X_N_D * curv_N[:, None]).T @ X_N_D
+        block_D_D.flat[:: dim + 1] += l2
+        blocks.append(scipy.linalg.cho_factor(block_D_D, lower=True, overwrite_a=True, check_finite=False))
+
+    def precondition(v):
+        V_C_D = v.reshape(num_classes, dim)
+        V_C_D = V_C_D - V_C_D.mean(axis=0)
+        out_C_D = np.stack([scipy.linalg.cho_solve(blocks[c], V_C_D[c], check_finite=False)
+                            for c in range(num_classes)])
+        return (out_C_D - out_C_D.mean(axis=0)).ravel()
+
     op = scipy.sparse.linalg.LinearOperator(
         (size, size), dtype=np.float64,
         matvec=lambda v: _hvp(probs_N_C, X_N_D, l2, v.reshape(num_classes, dim)).ravel())
-    precond = scipy.sparse.linalg.LinearOperator((size, size), dtype=np.float64,
-                                                 matvec=lambda v: inv_diag * v.ravel())
-    rhs = rhs_C_D.ravel()
-    if not np.any(rhs):
-        return np.zeros_like(rhs_C_D)
-    solution, info = scipy.sparse.linalg.cg(op, rhs, rtol=CG_RTOL, atol=0.0, M=precond,
-                                            maxiter=maxiter if maxiter is not None else 10 * size)
+    precond = scipy.sparse.linalg.LinearOperator((size, size), dtype=np.float64, matvec=precondition)
+    solution, info = scipy.sparse.linalg.cg(op, rhs_C_D.ravel(), rtol=CG_RTOL, atol=0.0, M=precond,
+                                            maxiter=CG_MAXITER if maxiter is None else maxiter)
     if info > 0:
         warnings.warn(f"conjugate gradients stopped after {info} iterations without reaching "
                       f"relative residual {CG_RTOL:g}; influence scores are approximate",

@@ -129,8 +129,25 @@ def test_cholesky_and_cg_give_the_same_scores(seed):
     args = (W, X[:n], y[:n], X[n:n + 80], y[n:n + 80], X[n + 80:], 0.5)
     chol = influence.influence_scores(*args, method="cholesky")
     cg = influence.influence_scores(*args, method="cg")
-    np.testing.assert_allclose(cg, chol, rtol=1e-7, atol=1e-9 * np.abs(chol).max())
+    np.testing.assert_allclose(cg, chol, rtol=1e-6, atol=1e-7 * np.abs(chol).max())
     np.testing.assert_allclose(influence.influence_scores(*args), chol)  # auto picks Cholesky here
+
+
+def test_cg_on_an_ill_conditioned_problem_and_its_iteration_cap():
+    rng = np.random.default_rng(5)
+    n, d, c = 200, 30, 5
+    mixing = rng.normal(size=(d, d)) / np.arange(1, d + 1)[:, None] ** 1.5  # strongly correlated features
+    X = rng.normal(size=(n + 100 + 40, d)) @ mixing
+    X[:, -1] = 1.0
+    W = rng.normal(size=(c, d)) * 2.0
+    y = rng.integers(0, c, size=n + 100)
+    args = (W, X[:n], y[:n], X[n:n + 100], y[n:n + 100], X[n + 100:], 1e-3)
+    chol = influence.influence_scores(*args, method="cholesky")
+    np.testing.assert_allclose(influence.influence_scores(*args, method="cg"), chol,
+                               rtol=1e-5, atol=1e-6 * np.abs(chol).max())
+    with pytest.warns(RuntimeWarning, match="conjugate gradients"):
+        rough = influence.influence_scores(*args, method="cg", cg_maxiter=2)
+    assert not np.allclose(rough, chol, rtol=1e-5, atol=1e-6 * np.abs(chol).max())
 
 
 def test_inputs_are_not_modified(digits_problem):
