@@ -46,6 +46,13 @@ LAPLACE_MODES = ("auto", "full", "kron", "diag")
 _CHUNK_ROWS = 8192
 
 
+def one_blas_thread():
+    """Context: BLAS on one thread. On a shared 2-core machine OpenBLAS's spinning
+    threads made fits 30-70x slower and the Hessian and predictions 2-8x slower;
+    one thread is never much worse for these sizes, and leaves a core to the web server."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def softmax_inplace(logits: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, overwriting ``logits`` (which must be float)."""
     logits -= logits.max(axis=-1, keepdims=True)
@@ -127,9 +134,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         Phi_N_D = self._head_features(X)
         num_classes, dim = len(self.classes_), Phi_N_D.shape[1]
 
-        # The products here are small: multithreaded BLAS only adds sync overhead, and on a
-        # shared 2-core machine its spinning threads made fits 30-70x slower.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             result = optimize.minimize(
                 objective, np.zeros(num_classes * dim), args=(Phi_N_D, y_N, num_classes, float(self.l2)),
                 jac=True, method="L-BFGS-B",
@@ -175,7 +180,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         X = self._check_X(X)
-        logits_N_C = X @ self.coef_.T.astype(X.dtype) + self.intercept_.astype(X.dtype)
+        with one_blas_thread():
+            logits_N_C = X @ self.coef_.T.astype(X.dtype) + self.intercept_.astype(X.dtype)
         return softmax_inplace(logits_N_C).astype(np.float64, copy=False)
 
     def predict(self, X):
@@ -202,10 +208,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         bias_KC = (W_K_C_D[:, :, dim].reshape(-1) if self.fit_intercept
                    else np.zeros(k * num_classes, dtype=np.float32))
         out_N_K_C = np.empty((len(X), k, num_classes), dtype=np.float32)
-        for start in range(0, len(X), _CHUNK_ROWS):
-            logits = X[start:start + _CHUNK_ROWS] @ coef_D_KC
-            logits += bias_KC
-            out_N_K_C[start:start + _CHUNK_ROWS] = softmax_inplace(logits.reshape(-1, k, num_classes))
+        with one_blas_thread():
+            for start in range(0, len(X), _CHUNK_ROWS):
+                logits = X[start:start + _CHUNK_ROWS] @ coef_D_KC
+                logits += bias_KC
+                out_N_K_C[start:start + _CHUNK_ROWS] = softmax_inplace(logits.reshape(-1, k, num_classes))
         return out_N_K_C
 
     def weight_samples(self, k: int) -> np.ndarray:
@@ -215,7 +222,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         if cached is None or len(cached) < k:
             num_classes, dim = self.W_.shape
             z_K_C_D = np.random.default_rng(self._sample_seed).standard_normal((k, num_classes, dim))
-            cached = self.W_ + self._scale_noise(z_K_C_D)
+            with one_blas_thread():
+                cached = self.W_ + self._scale_noise(z_K_C_D)
             self._sample_cache = cached
         return cached[:k]
 
@@ -238,27 +246,29 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         eigenbases and scales ("kron"), or the Hessian diagonal ("diag")."""
         check_is_fitted(self)
         if self._cov_factor is None:
-            W, Phi, l2 = self.W_, self._Phi_train, float(self.l2)
-            if self.laplace_ == "full":
-                H = exact_hessian_upper(W, Phi, l2)
-                self._cov_factor = linalg.cholesky(H, lower=False, overwrite_a=True, check_finite=False)
-            elif self.laplace_ == "kron":
-                P_N_C = softmax_inplace(Phi @ W.T)
-                A_C_C = (np.diag(P_N_C.sum(axis=0)) - P_N_C.T @ P_N_C) / len(Phi)
-                B_D_D = Phi.T @ Phi
-                eig_a, Qa = np.linalg.eigh(A_C_C)
-                eig_b, Qb = np.linalg.eigh(B_D_D)
-                curvature = np.clip(np.outer(eig_a, eig_b), 0.0, None)
-                self._cov_factor = (Qa, Qb, 1.0 / np.sqrt(curvature + l2))
-            else:
-                P_N_C = softmax_inplace(Phi @ W.T)
-                self._cov_factor = (P_N_C * (1.0 - P_N_C)).T @ (Phi * Phi) + l2
+            with one_blas_thread():
+                self._cov_factor = self._factorize()
         return self._cov_factor
+
+    def _factorize(self):
+        W, Phi, l2 = self.W_, self._Phi_train, float(self.l2)
+        if self.laplace_ == "full":
+            H = exact_hessian_upper(W, Phi, l2)
+            return linalg.cholesky(H, lower=False, overwrite_a=True, check_finite=False)
+        P_N_C = softmax_inplace(Phi @ W.T)
+        if self.laplace_ == "kron":
+            A_C_C = (np.diag(P_N_C.sum(axis=0)) - P_N_C.T @ P_N_C) / len(Phi)
+            eig_a, Qa = np.linalg.eigh(A_C_C)
+            eig_b, Qb = np.linalg.eigh(Phi.T @ Phi)
+            curvature = np.clip(np.outer(eig_a, eig_b), 0.0, None)
+            return Qa, Qb, 1.0 / np.sqrt(curvature + l2)
+        return (P_N_C * (1.0 - P_N_C)).T @ (Phi * Phi) + l2
 
     def hessian(self) -> np.ndarray:
         """The exact Hessian of the training objective at the optimum (full symmetric matrix)."""
         check_is_fitted(self)
-        H = exact_hessian_upper(self.W_, self._Phi_train, float(self.l2))
+        with one_blas_thread():
+            H = exact_hessian_upper(self.W_, self._Phi_train, float(self.l2))
         return np.triu(H) + np.triu(H, 1).T
 
     # -- what strategies need beyond probabilities ---------------------------

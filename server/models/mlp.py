@@ -28,6 +28,7 @@ from ._torch_utils import INFER_ROWS, as_float_tensor, seeded_linear, softmax_np
 # Early stopping needs a validation split big enough to mean something; below
 # this many held-out rows the network trains for a fixed max_epochs instead.
 MIN_VALIDATION_ROWS = 20
+REFIT_BELOW_ROWS = 1000
 
 
 class _Net(nn.Module):
@@ -43,23 +44,33 @@ class _Net(nn.Module):
         self.hidden = nn.ModuleList(seeded_linear(a, b, gen) for a, b in zip(sizes[:-1], sizes[1:]))
         self.out = seeded_linear(sizes[-1], n_out, gen)
 
-    def features(self, x, *, dropout=0.0, gen=None, masks=None):
-        """Penultimate activations. ``gen``: fresh training masks; ``masks``: a list of
-        (K, H) keep-masks, one per layer, which add a K axis: (N, H) -> (N, K, H)."""
+    def features(self, x, *, dropout=0.0, gen=None, masks=()):
+        """Penultimate activations. ``gen``: fresh training masks; ``masks``: (K, H) keep-masks
+        for the first len(masks) layers, which add a K axis: (N, H) -> (N, K, H)."""
         h = x
         for i, layer in enumerate(self.hidden):
             h = F.relu(layer(h))
             if gen is not None and dropout > 0:
                 keep = torch.rand(h.shape, generator=gen) >= dropout
                 h = h * keep / (1.0 - dropout)
-            elif masks is not None:
+            elif i < len(masks):
                 if h.dim() == 2:
                     h = h.unsqueeze(1)
                 h = h * masks[i]
         return h
 
-    def forward(self, x, **kwargs):
-        return self.out(self.features(x, **kwargs))
+    def forward(self, x, *, masks=None, **kwargs):
+        if not masks:
+            return self.out(self.features(x, **kwargs))
+        # Fold the last mask into the output weights: (h * m_k) W^T = h (W * m_k)^T, so
+        # with one hidden layer the (N, K, H) block is never materialized.
+        h = self.features(x, masks=masks[:-1])
+        weight_C_H, last_K_H = self.out.weight, masks[-1]
+        if h.dim() == 3:
+            return self.out(h * last_K_H)
+        num_samples, num_classes = len(last_K_H), len(weight_C_H)
+        folded_KC_H = (last_K_H[:, None, :] * weight_C_H[None]).reshape(num_samples * num_classes, -1)
+        return (h @ folded_KC_H.T).reshape(len(h), num_samples, num_classes) + self.out.bias
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -76,14 +87,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     batch_size : minibatch rows.
     validation_fraction : share of the labeled rows held out for early stopping.
     refit : after early stopping picks the epoch count, retrain on all rows for
-        that many epochs (small labeled sets cannot spare the held-out rows).
+        that many epochs. "auto" does so below 1,000 labeled rows, where the
+        held-out tenth is a real loss of data; above, it is not worth a second fit.
     standardize : center and scale each input feature with the training statistics.
-    n_threads : torch intra-op threads while fitting and predicting (None: leave as is).
+    n_threads : torch intra-op threads while fitting and predicting (None: leave as
+        is). One by default: these networks are too small to gain from more, and
+        on a busy 2-core machine two threads made fitting 4-20x slower.
     random_state : int, numpy Generator or None; fixes init, shuffling and the masks.
     """
 
     def __init__(self, hidden=(256,), dropout=0.3, lr=1e-3, weight_decay=1e-4, max_epochs=200, patience=10,
-                 batch_size=64, validation_fraction=0.1, refit=True, standardize=True, n_threads=1,
+                 batch_size=64, validation_fraction=0.1, refit="auto", standardize=True, n_threads=1,
                  random_state=None):
         self.hidden = hidden
         self.dropout = dropout
@@ -127,7 +141,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 net, epochs = self._train(X_t[fit_rows], y_t[fit_rows], X_t[val_rows], y_t[val_rows],
                                           seed_init, int(self.max_epochs))
                 fit_rows_used = len(fit_rows)
-                if self.refit:
+                if self.refit is True or (self.refit == "auto" and len(y_N) < REFIT_BELOW_ROWS):
                     net, _ = self._train(X_t, y_t, None, None, seed_init, epochs)
                     fit_rows_used = len(y_N)
         net.eval()

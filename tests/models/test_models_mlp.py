@@ -54,8 +54,9 @@ def test_early_stopping_and_tiny_sets(digits):
     assert tiny.n_epochs_ == 7 and tiny.n_fit_rows_ == 50  # no validation split: fixed epochs
     big = MLPClassifier(hidden=(16,), max_epochs=500, patience=5, random_state=0).fit(X[:1000], y[:1000])
     assert big.n_epochs_ < 500
-    no_refit = MLPClassifier(hidden=(16,), max_epochs=30, refit=False, random_state=0).fit(X[:1000], y[:1000])
-    assert no_refit.n_fit_rows_ == 900
+    assert big.n_fit_rows_ == 900  # "auto": from 1,000 rows on, no second fit on all of them
+    small = MLPClassifier(hidden=(16,), max_epochs=30, random_state=0).fit(X[:300], y[:300])
+    assert small.n_fit_rows_ == 300 and small.n_epochs_ <= 30
 
 
 def test_linear_head_is_the_output_layer(digits):
