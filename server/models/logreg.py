@@ -274,8 +274,9 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     # -- what strategies need beyond probabilities ---------------------------
 
     def embed(self, X):
-        """The features the model acts on (without the constant column), as float64."""
-        return np.array(self._check_X(X), dtype=np.float64)
+        """The features the model acts on (without the constant column): a copy of X
+        in its float dtype (float32 features stay float32, half the memory on big pools)."""
+        return np.array(self._check_X(X))
 
     def linear_head(self, X):
         """``(W_C_D, Phi_N_D, l2)``: the fitted weights, the head features of X

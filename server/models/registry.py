@@ -195,6 +195,9 @@ def _check_probs(name: str, method: str, probs: np.ndarray, shape: tuple) -> Non
 
 
 def n_samples_supported(model) -> int | None:
-    """How many posterior samples a model can give at most (None: unbounded)."""
+    """How many posterior samples ``predict_proba_samples`` can give at most (None: no limit).
+
+    A committee has as many samples as members; ask for ``min(k, this)``.
+    """
     n = getattr(model, "n_members", None)
     return int(n) if isinstance(n, numbers.Integral) else None

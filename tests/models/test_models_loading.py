@@ -18,6 +18,7 @@ from server.models import (
     check_model,
     make_model,
     missing_for,
+    n_samples_supported,
 )
 from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
 
@@ -139,3 +140,9 @@ def test_torch_model_by_import_path(small):
     assert isinstance(model, TorchClassifier)
     fitted = check_model(model, X, y)
     assert SAMPLES in capabilities(fitted)
+
+
+def test_sample_limits():
+    assert n_samples_supported(make_model("ensemble", n_members=7)) == 7
+    assert n_samples_supported(make_model("logreg")) is None
+    assert n_samples_supported(make_model("mlp")) is None
