@@ -109,20 +109,12 @@ def annotate(project_id: int):
 @bp.get("/projects/<int:project_id>/review")
 def review(project_id: int):
     """Agreement numbers and the items annotators disagree on, each with buttons to pick the final label."""
-    from . import agreement
+    from . import reviewing
 
     project = _project(project_id, "review")
     conn = _db().reader
-    summary = agreement.summarize(store.agreement_units(conn, project_id), project["labels"], project["multi_label"])
-    ids = summary["disagreement_items"][:200]
-    answers = store.item_answers(conn, project_id, ids)
-    data = store.item_data(conn, ids)
-    rows = []
-    for item_id in ids:
-        chosen = agreement.resolve(answers[item_id])
-        rows.append({"id": item_id, "data": data[item_id],
-                     "annotations": [a for a in answers[item_id] if a["source"] == "annotator"],
-                     "final": chosen["label"] if chosen and chosen["method"] == "adjudicated" else None})
+    summary = reviewing.summary(conn, project)
+    rows = reviewing.disputed(conn, project, summary["disagreement_items"][:200])
     return render_template("review.html", project=project, summary=summary, rows=rows,
                            api=f"/api/projects/{project_id}")
 

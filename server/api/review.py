@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from .. import agreement, store
+from .. import reviewing, store
 from ..auth import require
 from ..errors import BadRequest
 from . import bp, get_db, int_field, json_object
@@ -13,11 +13,9 @@ from . import bp, get_db, int_field, json_object
 def project_agreement(project_id: int):
     require("see_all_labels", project_id)
     conn = get_db().reader
-    project = store.get_project(conn, project_id)
-    summary = agreement.summarize(store.agreement_units(conn, project_id), project["labels"],
-                                  project["multi_label"])
-    summary.pop("disagreement_items")
-    return jsonify(summary)
+    out = reviewing.summary(conn, store.get_project(conn, project_id))
+    out.pop("disagreement_items")
+    return jsonify(out)
 
 
 @bp.get("/projects/<int:project_id>/disagreements")
@@ -27,21 +25,11 @@ def disagreements(project_id: int):
     conn = get_db().reader
     project = store.get_project(conn, project_id)
     try:
-        limit = int(request.args.get("limit", 50))
+        limit = max(int(request.args.get("limit", 50)), 0)
     except ValueError:
         raise BadRequest("limit must be an integer") from None
-    units = store.agreement_units(conn, project_id)
-    ids = agreement.summarize(units, project["labels"], project["multi_label"])["disagreement_items"][:max(limit, 0)]
-    answers = store.item_answers(conn, project_id, ids)
-    data = store.item_data(conn, ids)
-    out = []
-    for item_id in ids:
-        chosen = agreement.resolve(answers[item_id])
-        out.append({"id": item_id, "data": data[item_id],
-                    "annotations": [a for a in answers[item_id] if a["source"] == "annotator"],
-                    "adjudicated": chosen["label"] if chosen and chosen["method"] == "adjudicated" else None,
-                    "resolved": chosen["label"] if chosen else None})
-    return jsonify(out)
+    ids = reviewing.summary(conn, project)["disagreement_items"][:limit]
+    return jsonify(reviewing.disputed(conn, project, ids))
 
 
 @bp.post("/projects/<int:project_id>/reviews")
