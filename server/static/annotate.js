@@ -231,6 +231,8 @@
       if (typeof data.image === "string" && data.image) {
         const img = el("img", "item-image");
         img.alt = `item ${item.id}`;
+        // Tiny images (8x8 digits, icons) are scaled up with hard pixel edges instead of shown as a speck.
+        img.addEventListener("load", () => img.classList.toggle("tiny", img.naturalWidth < 160 && img.naturalHeight < 160));
         img.src = mediaUrl(data.image);
         body.appendChild(img);
       } else {
@@ -436,8 +438,9 @@
       return;
     }
     if (e.repeat) return; // a held key must not answer a run of items
-    if (/^[1-9]$/.test(e.key)) {
-      const label = config.labels[Number(e.key) - 1];
+    if (/^[0-9]$/.test(e.key)) {
+      // 1-9 pick the first nine labels; 0 picks the tenth (as on a keyboard's number row).
+      const label = config.labels[e.key === "0" ? 9 : Number(e.key) - 1];
       if (label !== undefined) {
         e.preventDefault();
         pick(label);
