@@ -105,3 +105,33 @@ def test_every_kind_of_strategy_runs_in_the_server(app, client, make_project, st
     assert {i["strategy"] for i in queue} == {strategy}
     assert all(i["prediction"]["label"] in ("ham", "spam") and i["model_version"] == 1 for i in queue)
     assert not {i["id"] for i in queue} & {i + 1 for i in seed}
+
+
+def test_multi_label_project_retrains_one_vs_rest(app, client, make_project):
+    """Each label gets its own model; the per-label scores are summed to pick the batch."""
+    pid = make_project("topics", labels=("money", "call", "love"), multi_label=True, strategy="power_entropy",
+                       batch_size=5)
+    rows = load_sms(300)
+
+    def topics(text):
+        t = text.lower()
+        return [name for name, words in (("money", ("£", "cash", "prize", "won")), ("call", ("call", "phone")),
+                                         ("love", ("love", "miss", "kiss"))) if any(w in t for w in words)]
+
+    payload = [{"id": str(i), "text": r["text"], **({"labels": topics(r["text"])} if i < 120 else {})}
+               for i, r in enumerate(rows)]
+    # Multi-label seed labels in a JSON import are lists under the label column.
+    for p in payload:
+        if "labels" in p:
+            p["label"] = p.pop("labels")
+    assert client.post(f"/api/projects/{pid}/items", json=payload).json["imported"] == 300
+    assert app.extensions["assay.retrain"].wait_idle(120)
+    stats = client.get(f"/api/projects/{pid}/stats").json
+    last = stats["history"][-1]
+    assert last["status"] == "ok", stats["history"]
+    assert last["accuracy_method"].endswith("per-label accuracy") and last["accuracy"] > 0.7
+    queue = client.get(f"/api/projects/{pid}/queue?n=5").json
+    assert len(queue) == 5 and {i["strategy"] for i in queue} == {"power_entropy"}
+    for item in queue:
+        assert set(item["prediction"]["probs"]) == {"money", "call", "love"}
+        assert set(item["prediction"]["labels"]) <= {"money", "call", "love"}
