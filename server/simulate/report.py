@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from .. import plots
+from . import peers
 from .run import CURVE_COLUMNS, Experiment
 
 TARGET_FRACTION = 0.95
@@ -133,7 +134,7 @@ def table(experiment: Experiment, summary: list[dict]) -> str:
     full_mean, full_std = full_data(experiment)
     n_train = int(np.mean([s.n_train for s in experiment.setups]))
     cfg = experiment.config
-    width = max([8] + [len(s["strategy"]) for s in summary])
+    width = max([8] + [len(name) for name in cfg.strategies])
     lines = [
         f"full-data accuracy ({cfg.model} on all {n_train:,} training labels, {len(experiment.setups)} seeds): "
         f"{full_mean:.4f} ± {full_std:.4f}; 95% of it: {TARGET_FRACTION * full_mean:.4f}",
@@ -147,7 +148,10 @@ def table(experiment: Experiment, summary: list[dict]) -> str:
             f"{s['macro_f1_mean']:>8.4f} ± {s['macro_f1_std']:.4f} {s['aulc_mean']:>8.4f} ± {s['aulc_std']:.4f} "
             f"{reached:>11} {s['seeds_reaching_95']:>6} {s['ratio_note']:>26} "
             f"{s['fit_seconds_mean']:>7.3f} {s['acquire_seconds_mean']:>7.3f}")
-    lines.append(f"acc@budget at {max(s['n_labels'] for s in summary)} labels; AULC = mean accuracy over the "
+    missing = [name for name in cfg.strategies if name not in {s["strategy"] for s in summary}]
+    for name in missing:
+        lines.append(f"{name:<{width}} no run finished (the failures are in run.json)")
+    lines.append(f"acc@budget at {max([s['n_labels'] for s in summary] or [0])} labels; AULC = mean accuracy over the "
                  f"curve; fit/acq s = mean seconds per round; {experiment.seconds:.0f} s in all "
                  f"({experiment.jobs} job{'s' if experiment.jobs != 1 else ''})")
     return "\n".join(lines)
@@ -177,8 +181,10 @@ def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[di
     with open(files[2], "wb") as fh:
         fh.write(plot(experiment, names, title, width=960, height=540))
     if len(names) > BEST_SHOWN + 1:
-        # The shared palette has 8 colours; past that, lines share colours, so also plot the best few.
-        ranked = sorted((s for s in summary if s["strategy"] != "random"), key=lambda s: -s["aulc_mean"])
+        # The shared palette has 8 colours; past that, lines share colours, so also plot the best few
+        # (of the registry's: a peer's top-k retraces ours and would hide it).
+        ranked = sorted((s for s in summary if s["strategy"] != "random" and s["strategy"] not in peers.PEERS),
+                        key=lambda s: -s["aulc_mean"])
         best = (["random"] if "random" in names else []) + [s["strategy"] for s in ranked[:BEST_SHOWN]]
         files.append(os.path.join(out_dir, "curves_best.png"))
         with open(files[-1], "wb") as fh:

@@ -154,3 +154,12 @@ def test_a_ratio_is_only_bounded_when_random_never_gets_there():
     assert summary["good"]["ratio_note"] == "<0.50 (random not reached)"
     text = report.table(experiment, report.summarize(experiment))
     assert "0.9000 ± 0.0000" in text and "not reached" in text
+
+
+def test_a_strategy_whose_runs_all_failed_is_named_not_dropped():
+    experiment = _experiment({"random": [[(10, 0.5), (20, 0.6), (30, 0.7), (40, 0.8)]] * 2})
+    experiment.config = Config(strategies=("random", "influence"), initial=10, batch=10, budget=40)
+    summary = report.summarize(experiment)
+    assert [s["strategy"] for s in summary] == ["random"]
+    assert any(line.startswith("influence") and "no run finished" in line
+               for line in report.table(experiment, summary).splitlines())
