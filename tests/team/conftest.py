@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -221,3 +222,10 @@ def assay_server(tmp_path):
 @pytest.fixture
 def texts():
     return sms_texts
+
+
+@pytest.fixture(scope="session")
+def team_kit():
+    """The server class and helpers, for module-scoped fixtures (test files cannot import a conftest by name
+    reliably: other test folders have their own conftest.py)."""
+    return SimpleNamespace(AssayServer=AssayServer, Client=Client, sms_texts=sms_texts)
