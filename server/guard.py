@@ -7,7 +7,7 @@ import time
 from flask import current_app, redirect, request, url_for
 
 from . import auth
-from .errors import TooManyRequests
+from .errors import TooManyRequests, Unauthorized
 
 OPEN_PATHS = ("/login", "/static/", "/api/openapi.json")
 
@@ -43,8 +43,18 @@ def init_app(app):
     @app.before_request
     def _guard():
         path = request.path
+        try:
+            user = auth.resolve_user()
+            refused = None
+        except Unauthorized as exc:
+            user, refused = None, exc
         if limiter is not None:
-            key = request.headers.get("Authorization") or request.cookies.get("session") or request.remote_addr or "?"
+            # A bucket per known user; everyone else (a wrong token included) shares their address's bucket,
+            # so inventing a new token per request buys nothing.
+            if user is not None and user.via != "local":
+                key = f"user:{user.id}"
+            else:
+                key = f"addr:{request.remote_addr}:{user.name if user is not None else ''}"
             wait = limiter.take(key)
             if wait > 0:
                 exc = TooManyRequests(f"too many requests; slow down and retry in {wait:.1f} s "
@@ -53,7 +63,8 @@ def init_app(app):
                 raise exc
         if path.startswith(OPEN_PATHS):
             return None
-        user = auth.resolve_user()
+        if refused is not None:
+            raise refused
         if user is None:
             if path.startswith("/api/"):
                 auth.current_user()  # raises 401 with a message
