@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -40,22 +40,26 @@ class Timing:
     result: object = None  # what the last call returned, so a slow call need not be repeated to see it
 
 
-def median_time(fn: Callable[[], object], repeats: int = 5, budget_seconds: float = 30.0) -> Timing:
+def median_time(fn: Callable[[], object], repeats: int = 5, budget_seconds: float = 30.0,
+                warm_up: tuple[float, object] | None = None) -> Timing:
     """Median wall time of ``fn()`` over ``repeats`` calls after one untimed warm-up call.
 
     The warm-up pays one-off costs (imports, BLAS thread start, page faults on
-    fresh buffers). When one call is slow, fewer repeats are made so a row stays
-    within ``budget_seconds``; the warm-up's time is used if it is the only one.
+    fresh buffers); pass ``warm_up=(seconds, result)`` when a call was already
+    made. When one call is slow, fewer repeats are made so a row stays within
+    ``budget_seconds``; the warm-up's time is used if it alone exceeds it.
     """
-    start = time.perf_counter()
-    result = fn()
-    first = time.perf_counter() - start
-    runs = []
+    if warm_up is None:
+        start = time.perf_counter()
+        result = fn()
+        first = time.perf_counter() - start
+    else:
+        first, result = warm_up
+    runs: list[float] = []
+    if first > budget_seconds:
+        return Timing(first, (first,), result)
     for _ in range(max(1, repeats)):
         if runs and sum(runs) + first > budget_seconds:
-            break
-        if not runs and first > budget_seconds:
-            runs.append(first)
             break
         start = time.perf_counter()
         result = fn()
@@ -105,10 +109,13 @@ class MemoryPeak:
     ``rss``: rise of the process's resident-set high-water mark over the
     resident size before the call; it sees every allocator but can read low
     when the call reuses pages the process already held.
+    ``seconds`` and ``result`` are the call's, so it can serve as a warm-up.
     """
 
     traced: int | None
     rss: int | None
+    seconds: float = 0.0
+    result: object = field(default=None, repr=False, compare=False)
 
     @property
     def worst(self) -> int | None:
@@ -124,16 +131,17 @@ def peak_memory(fn: Callable[[], object]) -> MemoryPeak:
     rss_before = _status_kib("VmRSS")
     tracemalloc.start()
     try:
+        start = time.perf_counter()
         result = fn()
+        seconds = time.perf_counter() - start
         _, traced_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     hwm = _status_kib("VmHWM")
-    del result
     rss = None
     if can_reset and rss_before is not None and hwm is not None:
         rss = max(0, hwm - rss_before) * 1024
-    return MemoryPeak(traced_peak, rss)
+    return MemoryPeak(traced_peak, rss, seconds, result)
 
 
 def nbytes(*arrays) -> int:
