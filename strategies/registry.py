@@ -200,9 +200,15 @@ def _run_random(outputs, batch_size, rng):
     return idx, np.zeros(batch_size)
 
 
-def _run_batchbald(outputs, batch_size, rng, num_samples=10_000):
-    idx = _bald.batchbald(outputs.probs_N_K_C, batch_size, num_samples=num_samples, random_state=rng)
-    return idx, _bald.bald(outputs.probs_N_K_C[idx])
+def _run_batchbald(outputs, batch_size, rng, num_samples=10_000, candidates=2_000):
+    probs = outputs.probs_N_K_C
+    scores = _bald.bald(probs)
+    # Greedy BatchBALD costs O(pool x configurations) per pick: minutes on a 100k pool. Items outside
+    # the top `candidates` by BALD are almost never picked, so the search runs on those (None: all).
+    pool = np.arange(len(probs)) if candidates is None or candidates >= len(probs) else \
+        _top_k(scores, max(int(candidates), batch_size))
+    idx = pool[_bald.batchbald(probs[pool], batch_size, num_samples=num_samples, random_state=rng)]
+    return idx, scores[idx]
 
 
 def _dpp_quality(outputs: ModelOutputs) -> np.ndarray | None:
@@ -259,8 +265,9 @@ for _score_name, (_needs, _fn, _desc) in SCORES.items():
 
 
 @register("batchbald")
-def _batchbald(num_samples=10_000):
-    return Strategy("batchbald", frozenset({SAMPLES}), _run_batchbald, params={"num_samples": int(num_samples)},
+def _batchbald(num_samples=10_000, candidates=2_000):
+    params = {"num_samples": int(num_samples), "candidates": None if candidates is None else int(candidates)}
+    return Strategy("batchbald", frozenset({SAMPLES}), _run_batchbald, params=params,
                     scorer=lambda o: _bald.bald(o.probs_N_K_C),
                     description="greedy BatchBALD (joint mutual information of the batch)")
 
