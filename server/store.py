@@ -175,8 +175,13 @@ def _retire(conn, annotation_id: int, item_id: int, skipped: bool) -> None:
 
 def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, label, skipped: bool,
                    duration_ms: int | None = None, idempotency_key: str | None = None,
-                   source: str = "annotator") -> tuple[dict, bool]:
-    """Store one answer; returns (annotation, created). A repeated idempotency key returns the first."""
+                   source: str = "annotator", overlap: int | None = None) -> tuple[dict, bool]:
+    """Store one answer; returns (annotation, created). A repeated idempotency key returns the first.
+
+    With ``overlap`` given, an answer on an item that already has that many
+    answers from others is refused (409): two annotators never both label an
+    item unless the project asked for it (e.g. a late answer after a lease ran out).
+    """
     with db.write() as conn:
         if idempotency_key is not None:
             row = conn.execute(
@@ -185,8 +190,16 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
             ).fetchone()
             if row is not None:
                 return _annotation_row(row), False
-        if conn.execute("SELECT 1 FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone() is None:
+        item = conn.execute("SELECT n_done FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone()
+        if item is None:
             raise NotFound(f"project {project_id} has no item {item_id}")
+        if overlap is not None and item["n_done"] >= overlap:
+            mine = conn.execute("SELECT 1 FROM annotations WHERE item_id = ? AND annotator = ? AND undone_at IS NULL",
+                                (item_id, annotator)).fetchone()
+            if mine is None:
+                raise Conflict(f"item {item_id} already has the {overlap} answer(s) this project wants "
+                               f"(overlap {overlap}), probably given after your lease on it ran out; "
+                               "your answer was not stored")
         annotation_id = _insert_annotation(conn, project_id, item_id, annotator, label, skipped, source=source,
                                            duration_ms=duration_ms, idempotency_key=idempotency_key)
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (annotation_id,)).fetchone()
@@ -372,12 +385,12 @@ def pull_queue(db: Database, project: dict, annotator: str, n: int, lease_second
             SELECT l.item_id, q.score, q.strategy, q.model_version, q.prediction FROM leases l
             LEFT JOIN queue q ON q.project_id = l.project_id AND q.item_id = l.item_id
             JOIN items i ON i.id = l.item_id
-            WHERE l.project_id = ? AND l.annotator = ?
+            WHERE l.project_id = ? AND l.annotator = ? AND i.n_done < ?
               AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = l.item_id
                               AND a.annotator = ? AND a.undone_at IS NULL)
             ORDER BY coalesce(q.rank, 1e18), l.expires_at, l.item_id LIMIT ?
             """,
-            (project_id, annotator, annotator, n),
+            (project_id, annotator, overlap, annotator, n),
         ).fetchall()
         for row in mine:
             picked.append(dict(row))

@@ -53,7 +53,8 @@ def annotate(project_id: int):
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
         raise BadRequest("idempotency_key must be a string of 1-200 characters")
     annotation, created = store.add_annotation(db, project_id, item_id, user.name, label, skipped,
-                                               duration_ms=duration, idempotency_key=key)
+                                               duration_ms=duration, idempotency_key=key,
+                                               overlap=int(project["overlap"]))
     # The label is committed; starting a retrain only enqueues work for the background worker.
     maybe_retrain(get_retrain(), db.reader, project)
     return jsonify({**_public(annotation), "duplicate": not created}), 201 if created else 200

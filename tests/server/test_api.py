@@ -286,3 +286,20 @@ def test_featurizer_setting_is_checked_at_creation(client):
         assert r.status_code == 201
     assert client.post("/api/projects", json={"name": "f3", "labels": ["a", "b"],
                                               "featurizer": "tfidf"}).status_code == 201
+
+
+def test_a_late_answer_on_an_item_someone_else_finished_is_refused(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(3))
+    ann, bob = {"X-Assay-Annotator": "ann"}, {"X-Assay-Annotator": "bob"}
+    item = client.get(f"/api/projects/{pid}/queue?n=1", headers=ann).json[0]["id"]
+    assert client.post(f"/api/projects/{pid}/annotations", json={"item_id": item, "label": "ham"},
+                       headers=bob).status_code == 201
+    assert item not in {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=3", headers=ann).json}
+    r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": item, "label": "spam"}, headers=ann)
+    assert r.status_code == 409 and "overlap 1" in r.json["error"]
+    # bob may still change his own answer.
+    assert client.post(f"/api/projects/{pid}/annotations", json={"item_id": item, "label": "spam"},
+                       headers=bob).status_code == 201
+    rows = [json.loads(x) for x in client.get(f"/api/projects/{pid}/export?annotations=all").data.decode().splitlines()]
+    assert [(r["annotator"], r["label"]) for r in rows] == [("bob", "spam")]
