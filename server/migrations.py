@@ -161,7 +161,56 @@ def _accounts(db):
     )
 
 
+def _counters(db):
+    """Per-project counts kept by triggers, so progress reads one row instead of scanning 100k items.
+
+    ``revision`` moves with every change to a project's answers: caches of
+    anything derived from them (label counts) key on it.
+    """
+    db.execute(
+        """
+        CREATE TABLE project_counts (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            items INTEGER NOT NULL DEFAULT 0,
+            labeled INTEGER NOT NULL DEFAULT 0,   -- items with a live label
+            skipped INTEGER NOT NULL DEFAULT 0,   -- items only skipped
+            untouched INTEGER NOT NULL DEFAULT 0, -- items nobody answered
+            revision INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+    db.execute(
+        """
+        INSERT INTO project_counts (project_id, items, labeled, skipped, untouched)
+        SELECT p.id, count(i.id), coalesce(sum(i.n_labels > 0), 0),
+               coalesce(sum(i.n_labels = 0 AND i.n_skips > 0), 0), coalesce(sum(i.n_done = 0), 0)
+        FROM projects p LEFT JOIN items i ON i.project_id = p.id GROUP BY p.id
+        """
+    )
+    db.execute("""CREATE TRIGGER project_counts_new_project AFTER INSERT ON projects BEGIN
+        INSERT INTO project_counts (project_id) VALUES (new.id); END""")
+    db.execute("""CREATE TRIGGER project_counts_new_item AFTER INSERT ON items BEGIN
+        UPDATE project_counts SET items = items + 1, labeled = labeled + (new.n_labels > 0),
+            skipped = skipped + (new.n_labels = 0 AND new.n_skips > 0), untouched = untouched + (new.n_done = 0)
+        WHERE project_id = new.project_id; END""")
+    db.execute("""CREATE TRIGGER project_counts_item_answered AFTER UPDATE OF n_labels, n_skips, n_done ON items BEGIN
+        UPDATE project_counts SET
+            labeled = labeled + (new.n_labels > 0) - (old.n_labels > 0),
+            skipped = skipped + (new.n_labels = 0 AND new.n_skips > 0) - (old.n_labels = 0 AND old.n_skips > 0),
+            untouched = untouched + (new.n_done = 0) - (old.n_done = 0)
+        WHERE project_id = new.project_id; END""")
+    db.execute("""CREATE TRIGGER project_counts_item_gone AFTER DELETE ON items BEGIN
+        UPDATE project_counts SET items = items - 1, labeled = labeled - (old.n_labels > 0),
+            skipped = skipped - (old.n_labels = 0 AND old.n_skips > 0), untouched = untouched - (old.n_done = 0)
+        WHERE project_id = old.project_id; END""")
+    db.execute("""CREATE TRIGGER project_counts_answer AFTER INSERT ON annotations BEGIN
+        UPDATE project_counts SET revision = revision + 1 WHERE project_id = new.project_id; END""")
+    db.execute("""CREATE TRIGGER project_counts_answer_undone AFTER UPDATE OF undone_at ON annotations BEGIN
+        UPDATE project_counts SET revision = revision + 1 WHERE project_id = new.project_id; END""")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
+    ("0003_counters", _counters),
 ]

@@ -68,9 +68,8 @@ def list_projects(conn: sqlite3.Connection) -> list[dict]:
     rows = conn.execute(
         """
         SELECT p.*,
-               (SELECT count(*) FROM items i WHERE i.project_id = p.id) AS n_items,
-               (SELECT count(*) FROM items i WHERE i.project_id = p.id AND i.n_labels > 0) AS n_labeled
-        FROM projects p ORDER BY p.id
+               coalesce(c.items, 0) AS n_items, coalesce(c.labeled, 0) AS n_labeled
+        FROM projects p LEFT JOIN project_counts c ON c.project_id = p.id ORDER BY p.id
         """
     ).fetchall()
     out = []
@@ -506,26 +505,31 @@ def latest_version(conn: sqlite3.Connection, project_id: int, status: str | None
     return dict(row) if row else None
 
 
+_label_counts_cache: dict[tuple[str, int], tuple[int, dict]] = {}
+
+
 def label_counts(conn: sqlite3.Connection, project_id: int) -> dict:
-    counts: Counter = Counter()
+    """How many items have each label (as export resolves them); recomputed only when answers changed."""
+    revision = counts(conn, project_id)["revision"]
+    key = (conn.execute("PRAGMA database_list").fetchone()[2], project_id)
+    cached = _label_counts_cache.get(key)
+    if cached is not None and cached[0] == revision:
+        return dict(cached[1])
+    tally: Counter = Counter()
     for _, label in labeled_items(conn, project_id):
         for value in (label if isinstance(label, list) else [label]):
-            counts[value] += 1
-    return dict(counts)
+            tally[value] += 1
+    _label_counts_cache[key] = (revision, dict(tally))
+    return dict(tally)
 
 
 def counts(conn: sqlite3.Connection, project_id: int) -> dict:
-    row = conn.execute(
-        """
-        SELECT count(*) AS total,
-               coalesce(sum(n_labels > 0), 0) AS labeled,
-               coalesce(sum(n_labels = 0 AND n_skips > 0), 0) AS skipped,
-               coalesce(sum(n_done = 0), 0) AS unlabeled
-        FROM items WHERE project_id = ?
-        """,
-        (project_id,),
-    ).fetchone()
-    return dict(row)
+    """Items, labeled, skipped and unlabeled (nobody answered) of a project: one row, kept by triggers."""
+    row = conn.execute("SELECT items, labeled, skipped, untouched, revision FROM project_counts WHERE project_id = ?",
+                       (project_id,)).fetchone()
+    if row is None:
+        return {"total": 0, "labeled": 0, "skipped": 0, "unlabeled": 0, "revision": 0}
+    return {"total": row[0], "labeled": row[1], "skipped": row[2], "unlabeled": row[3], "revision": row[4]}
 
 
 def annotator_counts(conn: sqlite3.Connection, project_id: int) -> dict:

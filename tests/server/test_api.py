@@ -303,3 +303,23 @@ def test_a_late_answer_on_an_item_someone_else_finished_is_refused(client, make_
                        headers=bob).status_code == 201
     rows = [json.loads(x) for x in client.get(f"/api/projects/{pid}/export?annotations=all").data.decode().splitlines()]
     assert [(r["annotator"], r["label"]) for r in rows] == [("bob", "spam")]
+
+
+def test_progress_counts_are_kept_in_step_by_the_database(client, make_project, app):
+    """The counters the triggers keep agree with a full count after labels, skips, undos and relabels."""
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=_items(12) + [{"id": "s", "text": "seed", "label": "ham"}])
+    ids = [i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=8").json]
+    for k, item_id in enumerate(ids):
+        body = {"item_id": item_id, "skip": True} if k % 3 == 0 else {"item_id": item_id, "label": "spam"}
+        client.post(f"/api/projects/{pid}/annotations", json=body)
+    client.delete(f"/api/projects/{pid}/annotations/{ids[1]}")
+    client.delete(f"/api/projects/{pid}/annotations/{ids[0]}")
+    client.post(f"/api/projects/{pid}/annotations", json={"item_id": ids[2], "skip": True})  # label -> skip
+    conn = app.extensions["assay.db"].reader
+    full = conn.execute(
+        "SELECT count(*), sum(n_labels > 0), sum(n_labels = 0 AND n_skips > 0), sum(n_done = 0)"
+        " FROM items WHERE project_id = ?", (pid,)).fetchone()
+    stats = _stats(client, pid)
+    assert (stats["items"], stats["labeled"], stats["skipped"], stats["unlabeled"]) == tuple(full)
+    assert stats["label_counts"] == {"ham": 1, "spam": sum(1 for k in range(8) if k % 3 and k not in (1, 2))}
