@@ -28,6 +28,7 @@ SUMMARY_COLUMNS = ("strategy", "seeds", "n_labels", "accuracy_mean", "accuracy_s
                    "aulc_mean", "aulc_std", "labels_to_95", "seeds_reaching_95", "ratio_to_random", "ratio_note",
                    "fit_seconds_mean", "acquire_seconds_mean", "full_data_accuracy", "target_accuracy")
 BEST_SHOWN = 7  # the palette has 8 colours: random plus this many
+LEGEND_ROW_PX = 22  # height of one legend entry at the plots' default font and dpi
 
 
 def write_curves(rows: list[dict], path: str) -> None:
@@ -179,7 +180,8 @@ def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[di
     write_summary(summary, files[1])
     names = [s["strategy"] for s in summary]
     with open(files[2], "wb") as fh:
-        fh.write(plot(experiment, names, title, width=960, height=540))
+        # plots.learning_curves keeps its legend inside the axes: grow the figure so a long one fits.
+        fh.write(plot(experiment, names, title, width=960, height=max(540, LEGEND_ROW_PX * (len(names) + 1) + 200)))
     if len(names) > BEST_SHOWN + 1:
         # The shared palette has 8 colours; past that, lines share colours, so also plot the best few
         # (of the registry's: a peer's top-k retraces ours and would hide it).
