@@ -171,7 +171,8 @@ def bare_floor(tmp, clients, seconds):
     script = os.path.join(tmp, "bare.py")
     with open(script, "w") as fh:
         fh.write(BARE_APP)
-    proc = subprocess.Popen([sys.executable, script, os.path.join(tmp, "bare.sqlite"), str(port)])
+    proc = subprocess.Popen([sys.executable, script, os.path.join(tmp, "bare.sqlite"), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(port)
         return load(port, 1, clients, seconds, ["ham", "spam"])
@@ -224,7 +225,7 @@ def main():
     app = create_app({"DATABASE": db_path})
     db = app.extensions["assay.db"]
     pid = projects.create(db, {"name": "bench", "labels": ["ham", "spam"], "strategy": args.strategy,
-                               "batch_size": 100, "retrain_every": 10**9})
+                               "batch_size": 100, "retrain_every": 100_000})
     pool = make_pool(args.items, args.labels)
     body = "\n".join(json.dumps(r) for r in pool).encode()
     t0 = time.perf_counter()
@@ -252,13 +253,30 @@ def main():
         print(f"first job (featurize {args.items:,} items + fit + acquire): {first:.1f} s wall, status {v1['status']}"
               + (f", error {v1['error']}" if v1["error"] else ""))
 
-        # Second job on cached features, with the load running during it.
-        c.request("POST", f"/api/projects/{pid}/retrain")
+        # Later jobs run on cached features; keep one running, back to back, for the whole load.
+        done = threading.Event()
+        busy_samples = []
+
+        def keep_retraining():
+            k = Client(port, "admin")
+            while not done.is_set():
+                stats = json.loads(k.request("GET", f"/api/projects/{pid}/stats")[1])
+                busy_samples.append(stats["retraining"])
+                if not stats["retraining"]:
+                    k.request("POST", f"/api/projects/{pid}/retrain")
+                time.sleep(0.05)
+
+        n_versions = len(stats["history"])
+        trainer = threading.Thread(target=keep_retraining)
+        trainer.start()
         pulls, posts, labeled, errors, wall = load(port, pid, args.clients, args.seconds, ["ham", "spam"])
+        done.set()
+        trainer.join()
         while json.loads(c.request("GET", f"/api/projects/{pid}/stats")[1])["retraining"]:
             time.sleep(0.2)
         stats = json.loads(c.request("GET", f"/api/projects/{pid}/stats")[1])
-        v2 = stats["history"][-1]
+        retrains = [v for v in stats["history"][n_versions:] if v["status"] == "ok"]
+        v2 = retrains[0] if retrains else stats["history"][-1]
         server.terminate()
         server.wait(20)
     finally:
@@ -284,14 +302,16 @@ def main():
           f"{pct(posts, 99) / pct(bare_posts, 99):.1f}x |")
     print(f"| labels/s sustained | {len(labeled) / wall:.0f} | {len(bare_labeled) / bare_wall:.0f} (bare) | "
           f"{(len(labeled) / wall) / (len(bare_labeled) / bare_wall):.2f}x |")
-    print(f"| retrain fit (s), {v2['n_labels']} labels | {v2['fit_seconds']:.2f} | {modal_fit:.2f} (sklearn LR) | "
+    print(f"| retrain fit (s), {v2['n_labels']} labels (first retrain of the load) | {v2['fit_seconds']:.2f} | {modal_fit:.2f} (sklearn LR) | "
           f"{v2['fit_seconds'] / modal_fit:.1f}x |")
     print(f"| acquisition (s), pool {v2['pool_size']:,} | {v2['acquire_seconds']:.2f} ({args.strategy}) | "
           f"{modal_acq:.2f} (modAL margin) | {v2['acquire_seconds'] / modal_acq:.1f}x |")
     print(f"| retrain total incl. CV accuracy (s) | {v2['total_seconds']:.2f} | | |")
     print()
     retrain_ok = v2["fit_seconds"] + v2["acquire_seconds"]
-    print(f"requests during the retrain: {len(pulls)} pulls, {len(posts)} labels, errors {len(errors)}, "
+    print(f"during the load: {len(retrains)} retrains finished, one was running in "
+          f"{100 * sum(busy_samples) / max(len(busy_samples), 1):.0f}% of the samples; "
+          f"{len(pulls)} pulls, {len(posts)} labels, errors {len(errors)}, "
           f"collisions (an item labeled twice) {collisions}")
     print(f"aim p99 < 50 ms during a retrain: {'PASS' if max(pct(pulls, 99), pct(posts, 99)) < 50 else 'MISS'}; "
           f"aim retrain + acquisition < 5 s: {'PASS' if retrain_ok < 5 else 'MISS'} ({retrain_ok:.2f} s)")

@@ -14,6 +14,7 @@ DEFAULTS = {
     "LEASE_SECONDS": 600.0,  # how long a pulled item stays reserved for its annotator
     "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies
     "CV_FOLDS": 5,
+    "WORKER_THREADS": 1,  # math threads of the retrain worker; the rest of the machine serves requests
     "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,  # bytes per request (uploads): 413 beyond
     "MAX_ITEM_BYTES": 1024 * 1024,  # bytes per imported item: 413 beyond
     "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),
         settings={"k_samples": int(app.config["K_SAMPLES"]), "cv_folds": int(app.config["CV_FOLDS"]),
                   "seed": app.config["SEED"]},
+        worker_threads=int(app.config["WORKER_THREADS"]),
     )
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -20,9 +20,28 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
 
 
-def _worker_main(conn):
-    """The worker process: run jobs sent over ``conn`` until it is closed."""
+def _worker_main(conn, threads: int = 1, niceness: int = 10):
+    """The worker process: run jobs sent over ``conn`` until it is closed.
+
+    It runs at a lower priority and with few math threads, so that on a small
+    machine the web server keeps a core and annotators never wait on a retrain.
+    """
+    import os
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)  # read when numpy's BLAS loads, just below
+    try:
+        os.nice(niceness)
+    except OSError:
+        pass
     from .job import run_job
+
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
 
     conn.send(("ready",))
     while True:
@@ -46,12 +65,14 @@ def _worker_main(conn):
 
 
 class RetrainService:
-    def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None):
+    def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None,
+                 worker_threads: int = 1):
         self.db = db
         self.cache_root = cache_root
         self.media_root = media_root
         self.timeout = float(timeout)
         self.settings = dict(settings or {})
+        self.worker_threads = int(worker_threads)
         self._cond = threading.Condition()
         self._pending: list[int] = []
         self._running: int | None = None
@@ -136,7 +157,8 @@ class RetrainService:
             # spawn, not fork: the server has threads and open SQLite handles.
             ctx = mp.get_context("spawn")
             parent, child = ctx.Pipe()
-            self._process = ctx.Process(target=_worker_main, args=(child,), name="assay-worker", daemon=True)
+            self._process = ctx.Process(target=_worker_main, args=(child, self.worker_threads), name="assay-worker",
+                                        daemon=True)
             self._process.start()
             child.close()
             self._conn = parent
