@@ -30,19 +30,24 @@ class Peer:
     library: str  # the importable module, e.g. "modAL.uncertainty"
     function: str
     needs: frozenset
+    # Our registry strategy it corresponds to. A peer run draws its round seeds from that
+    # strategy's stream, so each round's model fit (posterior samples included) is the one
+    # its counterpart gets, and only the selection code differs.
+    counterpart: str
     description: str
 
 
 PEERS = {
     "modal_uncertainty": Peer("modal_uncertainty", "modAL.uncertainty", "uncertainty_sampling",
-                              frozenset({PROBS}), "modAL least-confidence top-k"),
-    "modal_margin": Peer("modal_margin", "modAL.uncertainty", "margin_sampling", frozenset({PROBS}),
+                              frozenset({PROBS}), "least_confidence", "modAL least-confidence top-k"),
+    "modal_margin": Peer("modal_margin", "modAL.uncertainty", "margin_sampling", frozenset({PROBS}), "margin",
                          "modAL smallest-margin top-k"),
-    "modal_entropy": Peer("modal_entropy", "modAL.uncertainty", "entropy_sampling", frozenset({PROBS}),
+    "modal_entropy": Peer("modal_entropy", "modAL.uncertainty", "entropy_sampling", frozenset({PROBS}), "entropy",
                           "modAL entropy top-k"),
-    "baal_bald": Peer("baal_bald", "baal.active.heuristics", "BALD", frozenset({SAMPLES}), "BaaL BALD top-k"),
+    "baal_bald": Peer("baal_bald", "baal.active.heuristics", "BALD", frozenset({SAMPLES}), "bald",
+                      "BaaL BALD top-k"),
     "baal_powerbald": Peer("baal_powerbald", "baal.active.heuristics.aliases", "PowerBALD", frozenset({SAMPLES}),
-                           "BaaL PowerBALD (power sampling, temperature 1)"),
+                           "power_bald", "BaaL PowerBALD (power sampling, temperature 1)"),
 }
 
 

@@ -143,7 +143,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
     del hidden_labels  # from here on, labels come only from the oracle
     notify = getattr(progress, "put", progress)
     is_peer = strategy in peers.PEERS
-    rng = strategy_rng(setup.seed, strategy)
+    rng = strategy_rng(setup.seed, peers.PEERS[strategy].counterpart if is_peer else strategy)
 
     labeled = [int(i) for i in setup.initial]
     y_labeled = list(oracle.reveal(labeled))
@@ -163,12 +163,14 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
             model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
             chosen = result.indices
             if is_peer:
-                # The model is run_round's fit; only the selection is the peer's.
+                # The model is run_round's fit; only the selection is the peer's. Its randomness comes
+                # from the round's seed, leaving the run's stream in step with the counterpart's.
                 start = time.perf_counter()
+                peer_rng = np.random.default_rng(np.random.SeedSequence(round_seed, spawn_key=(1,)))
                 if model is None:
-                    chosen = rng.choice(len(pool), size=batch, replace=False)
+                    chosen = peer_rng.choice(len(pool), size=batch, replace=False)
                 else:
-                    chosen = peers.select(strategy, model, X_train[pool], batch, rng, config.k_samples)
+                    chosen = peers.select(strategy, model, X_train[pool], batch, peer_rng, config.k_samples)
                 acquire_seconds = time.perf_counter() - start
             chosen = np.asarray(chosen, dtype=np.intp)
             if len(chosen) != batch or len(set(chosen.tolist())) != batch or \

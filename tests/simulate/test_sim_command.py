@@ -96,7 +96,7 @@ def test_peers_run_on_the_same_fits(tmp_path):
     pytest.importorskip("modAL")
     pytest.importorskip("baal")
     result = CliRunner().invoke(simulate_command, [
-        "sklearn:digits", "--strategies", "random,margin,entropy", "--peers", "--max-pool", "300",
+        "sklearn:digits", "--strategies", "random,margin,entropy,bald", "--peers", "--max-pool", "300",
         "--initial", "20", "--batch", "10", "--budget", "50", "--seeds", "1", "--out", str(tmp_path / "o"),
         "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -107,6 +107,8 @@ def test_peers_run_on_the_same_fits(tmp_path):
     assert all(len(curve(s)) == 4 for s in names)
     assert curve("modal_margin") == curve("margin")
     assert curve("modal_entropy") == curve("entropy")
+    # Same round seeds as our bald, so the same posterior samples: BaaL's BALD top-k retraces it too.
+    assert curve("baal_bald") == curve("bald")
     assert (tmp_path / "cache" / "sklearn-digits" / "digit-1796.png").exists()
 
 
