@@ -20,8 +20,6 @@ import csv
 import http.client
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,14 +30,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.append(os.path.join(ROOT, "benchmarks"))
+from _http import free_port, pct, start_bare, wait_http  # noqa: E402
+
 SMS = os.path.join(ROOT, "server", "demo", "sms_spam.tsv")
 AG_NEWS = os.path.join(os.path.dirname(ROOT), "shared", "data", "ag_news", "test.csv")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_texts():
@@ -83,23 +78,6 @@ class Client:
         return resp.status, data, time.perf_counter() - t0
 
 
-def wait_http(port, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/api/projects")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("server did not start")
-
-
-def pct(values, q):
-    return float(np.percentile(values, q)) * 1000 if values else float("nan")
-
-
 def load(port, project_id, clients, seconds, labels):
     """Each client: pull 5, label them, repeat. Returns latencies and labeled item ids."""
     pulls, posts, labeled = [], [], []
@@ -133,48 +111,11 @@ def load(port, project_id, clients, seconds, labels):
     return pulls, posts, labeled, errors, time.perf_counter() - t0
 
 
-BARE_APP = r'''
-import sqlite3, sys, threading
-from flask import Flask, request, jsonify
-from waitress import serve
-app = Flask(__name__)
-local = threading.local()
-lock = threading.Lock()
-def conn():
-    c = getattr(local, "c", None)
-    if c is None:
-        c = sqlite3.connect(sys.argv[1], isolation_level=None, check_same_thread=False)
-        c.execute("PRAGMA journal_mode=WAL"); c.execute("PRAGMA synchronous=FULL")
-        local.c = c
-    return c
-conn().execute("CREATE TABLE IF NOT EXISTS a (id INTEGER PRIMARY KEY, item INTEGER, label TEXT)")
-@app.get("/api/projects")
-def ok():
-    return jsonify([])
-@app.post("/api/projects/<int:p>/annotations")
-def post(p):
-    body = request.get_json()
-    with lock:
-        c = conn(); c.execute("BEGIN IMMEDIATE")
-        c.execute("INSERT INTO a (item, label) VALUES (?, ?)", (body["item_id"], body["label"])); c.execute("COMMIT")
-    return jsonify({"ok": True}), 201
-@app.get("/api/projects/<int:p>/queue")
-def queue(p):
-    rows = conn().execute("SELECT id FROM a ORDER BY id DESC LIMIT 5").fetchall()
-    return jsonify([{"id": i, "data": {}} for i in range(5)])
-serve(app, host="127.0.0.1", port=int(sys.argv[2]), threads=8, _quiet=True)
-'''
 
 
 def bare_floor(tmp, clients, seconds):
-    port = free_port()
-    script = os.path.join(tmp, "bare.py")
-    with open(script, "w") as fh:
-        fh.write(BARE_APP)
-    proc = subprocess.Popen([sys.executable, script, os.path.join(tmp, "bare.sqlite"), str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = start_bare(tmp)
     try:
-        wait_http(port)
         return load(port, 1, clients, seconds, ["ham", "spam"])
     finally:
         proc.terminate()

@@ -28,11 +28,9 @@ from __future__ import annotations
 import argparse
 import csv
 import http.client
-import importlib.util
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,22 +42,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.append(os.path.join(ROOT, "benchmarks"))
+from _http import free_port, pct, start_bare  # noqa: E402
+
 SMS = os.path.join(ROOT, "server", "demo", "sms_spam.tsv")
 AG_NEWS = os.path.join(os.path.dirname(ROOT), "shared", "data", "ag_news", "test.csv")
-
-
-def _bench_server():
-    """benchmarks/server.py as a module (its name would clash with the `server` package)."""
-    spec = importlib.util.spec_from_file_location("bench_server", os.path.join(ROOT, "benchmarks", "server.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def load_texts() -> list[tuple[str, str]]:
@@ -264,33 +251,14 @@ def assay_run(base: str, label: str, project_id: int, tokens: dict, auth: bool, 
 
 
 def bare_run(tmp: str, n_clients: int, seconds: float) -> dict:
-    """The bare Flask + sqlite3 peer from benchmarks/server.py, under the same client loop."""
-    script = os.path.join(tmp, "bare.py")
-    with open(script, "w") as fh:
-        fh.write(_bench_server().BARE_APP)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, script, os.path.join(tmp, "bare.sqlite"), str(port)],
-                            stderr=subprocess.DEVNULL)
+    """The bare Flask + sqlite3 peer (benchmarks/_http.py), under the same client loop."""
+    proc, port = start_bare(tmp)
     try:
-        wait_http_bare(port)
         headers_of = {f"ann{k:02d}": {} for k in range(n_clients)}
         return run_load_bare(port, headers_of, seconds)
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def wait_http_bare(port: int, timeout: float = 60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/api/projects")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("bare server did not start")
 
 
 def run_load_bare(port: int, headers_of: dict, seconds: float) -> dict:
@@ -318,10 +286,6 @@ def run_load_bare(port: int, headers_of: dict, seconds: float) -> dict:
     for t in threads:
         t.join()
     return {"pulls": pulls, "posts": posts, "labeled": posts, "wall": time.perf_counter() - t0}
-
-
-def pct(values, q) -> float:
-    return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
 def pooled(results: list[dict]) -> dict:

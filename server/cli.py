@@ -215,8 +215,6 @@ def create_token_command(name):
 @with_appcontext
 def revoke_token_command(token_or_prefix):
     """Revoke an API token, given the token itself or the first 12 characters `list-tokens` shows."""
-    from . import auth
-
     db = _db()
     prefix = token_or_prefix[:12]
     n = store.revoke_token(db, prefix=prefix)

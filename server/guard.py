@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import current_app, redirect, request, url_for
+from flask import redirect, request, url_for
 
 from . import auth
 from .errors import TooManyRequests, Unauthorized

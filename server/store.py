@@ -543,7 +543,6 @@ def annotator_counts(conn: sqlite3.Connection, project_id: int) -> dict:
 
 def iter_export(conn: sqlite3.Connection, project_id: int, every_annotation: bool = False) -> Iterator[dict]:
     """One row per labeled item with the label it gets, or with ``every_annotation`` one row per answer."""
-    ids_and_answers: Iterator
     if every_annotation:
         last = 0
         while True:
