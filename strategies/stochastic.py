@@ -49,7 +49,8 @@ def _log_weight_shape(scores_N: np.ndarray, mode: str) -> np.ndarray:
 def _top_keys(keys_N: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k largest keys, largest first."""
     if k < len(keys_N):
-        top = np.argpartition(-keys_N, k - 1)[:k]
+        # The (N-k)-th order statistic from the bottom, so no negated copy of the keys is made.
+        top = np.argpartition(keys_N, len(keys_N) - k)[len(keys_N) - k:]
     else:
         top = np.arange(len(keys_N))
     return top[np.argsort(-keys_N[top], kind="stable")]
@@ -92,8 +93,11 @@ def stochastic_batch(scores_N, batch_size, mode="power", beta=1.0, random_state=
         # Dividing the Gumbel keys beta*log_w + G by beta keeps their order and
         # cannot overflow, however large beta is; the shift keeps huge equal
         # scores from swallowing the noise.
-        keys_N = _log_weight_shape(scores_N, mode) + gumbel_N / beta
-    n_possible = int(np.isfinite(keys_N).sum())
+        # In place (both are fresh arrays): scaling the noise keeps its order, which the fill below uses.
+        keys_N = _log_weight_shape(scores_N, mode)
+        gumbel_N /= beta
+        keys_N += gumbel_N
+    n_possible = len(keys_N) - int(np.isneginf(keys_N).sum())
     if n_possible >= batch_size:
         return _top_keys(keys_N, batch_size).astype(np.intp)
     # Power mode with too few positive scores (or softmax scores more than
