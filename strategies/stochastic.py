@@ -28,18 +28,18 @@ MODES = ("power", "softmax", "softrank")
 def _log_weight_shape(scores_N: np.ndarray, mode: str) -> np.ndarray:
     """``log(weight) / beta``, shifted so the largest is 0 (-inf for a zero score in power mode)."""
     if mode == "power":
-        base_N = np.full(len(scores_N), -np.inf)
-        positive = scores_N > 0
-        if positive.any():
-            base_N[positive] = np.log(scores_N[positive])
+        with np.errstate(divide="ignore"):
+            base_N = np.log(scores_N)  # log 0 = -inf: a zero score is never drawn before a positive one
     elif mode == "softmax":
         base_N = scores_N.copy()
     else:
         # softrank: a stable sort on -s ranks equal scores by index.
         order_N = np.argsort(-scores_N, kind="stable")
-        ranks_N = np.empty(len(scores_N))
-        ranks_N[order_N] = np.arange(1, len(scores_N) + 1)
-        base_N = -np.log(ranks_N)
+        base_N = np.empty(len(scores_N))
+        base_N[order_N] = np.arange(1.0, len(scores_N) + 1)
+        del order_N
+        np.log(base_N, out=base_N)
+        np.negative(base_N, out=base_N)
     peak = base_N.max()
     if np.isfinite(peak):
         base_N -= peak
