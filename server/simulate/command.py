@@ -114,7 +114,8 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
               help="Cap the training split (the pool) at this many items, stratified, per seed.")
 @click.option("--k-samples", type=click.IntRange(1), default=20, show_default=True,
               help="Posterior samples for BALD-type strategies (as the server's retrain).")
-@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True, help="Processes to run seeds in.")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes; the (strategy, seed) runs are spread over them.")
 @click.option("--peers", "with_peers", is_flag=True,
               help="Also run modAL's and BaaL's corresponding strategies on the same fits.")
 @click.option("--out", "out_dir", default="simulation", show_default=True, type=click.Path(file_okay=False))

@@ -108,7 +108,9 @@ def load_dataset(source: str, *, label_column: str = "label", text_column=None, 
     if not os.path.isfile(source):
         raise DataError(f"no such file or folder: {source} (or name a bundled set: sklearn:digits, "
                         f"{', '.join('sklearn:' + n for n in SKLEARN_TABULAR)})")
-    return _from_records(read_table(source, fmt), os.path.basename(source), label_column, text_column,
+    # Parent folder too: "ag_news/test.csv" says more than "test.csv" in titles and tables.
+    name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(source))), os.path.basename(source))
+    return _from_records(read_table(source, fmt), name, label_column, text_column,
                          image_column, feature_columns, exclude_columns,
                          image_root=os.path.dirname(os.path.abspath(source)))
 
