@@ -183,7 +183,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
             model = fit_model(config.model, config.model_params, X_train[labeled], y,
                               random_state=round_seed) if can_fit(y) else None
             fit_seconds, acquire_seconds = time.perf_counter() - start, 0.0
-        fallback = max(set(y_labeled), key=y_labeled.count)
+        fallback = max(sorted(set(y_labeled)), key=y_labeled.count)  # sorted: set order varies by process
         accuracy, macro_f1 = evaluate(model, X_test, y_test, setup.classes, fallback)
         rows.append({"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
                      "macro_f1": macro_f1, "fit_seconds": fit_seconds, "acquire_seconds": acquire_seconds})
