@@ -91,7 +91,8 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
 @click.argument("data")
 @click.option("--label-column", default="label", show_default=True)
 @click.option("--text-column", default=None, help="Text items from this column (comma-separate several to join them).")
-@click.option("--image-column", default=None, help="Image items: the column of file paths (relative to the file's folder).")
+@click.option("--image-column", default=None,
+              help="Image items: the column of file paths (relative to the file's folder).")
 @click.option("--feature-columns", default=None,
               help="Tabular items from these comma-separated columns (default: every column but the label).")
 @click.option("--exclude-columns", default=None, help="Columns never used as tabular features (e.g. an id).")
@@ -106,7 +107,8 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
 @click.option("--initial", type=click.IntRange(1), default=20, show_default=True,
               help="Labels revealed before the first round (stratified, one per class when possible).")
 @click.option("--batch", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--budget", type=click.IntRange(2), default=500, show_default=True, help="Labels in all, initial included.")
+@click.option("--budget", type=click.IntRange(2), default=500, show_default=True,
+              help="Labels in all, initial included.")
 @click.option("--seeds", type=click.IntRange(1), default=5, show_default=True, help="Seeds 0..N-1.")
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
               show_default=True)

@@ -47,7 +47,7 @@ def _stratified_take(labels: np.ndarray, n: int, rng: np.random.Generator, minim
 
 
 def holdout_split(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) positions: ``fraction`` of each class held out, at least one item of each class kept for training."""
+    """(train, test) positions: ``fraction`` of each class held out, at least one of each class kept to train on."""
     if not 0 < fraction < 1:
         raise ValueError(f"the test fraction must be between 0 and 1, got {fraction}")
     labels = np.asarray(labels).astype(str)
