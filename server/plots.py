@@ -11,6 +11,8 @@ from typing import Sequence
 
 # Colour-blind-safe (Okabe-Ito), in the order series are drawn.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+LINESTYLES = ("-", "--", ":", "-.")
+LEGEND_INSIDE_MAX = 8
 
 
 def _pyplot():
@@ -48,8 +50,10 @@ def learning_curves(series: Sequence[dict], *, reference: tuple[float, str] | No
             if not x:
                 continue
             colour = PALETTE[i % len(PALETTE)]
+            # Past the palette, the dash pattern tells lines of the same colour apart.
+            dashes = LINESTYLES[(i // len(PALETTE)) % len(LINESTYLES)]
             ax.plot(x, y, marker="o" if len(x) < 30 else None, markersize=3.5, linewidth=1.8, color=colour,
-                    label=s.get("name"))
+                    linestyle=dashes, label=s.get("name"))
             std = s.get("std")
             if std is not None:
                 sd = [0.0 if math.isnan(v) else v for v in _finite(std)]
@@ -73,7 +77,12 @@ def learning_curves(series: Sequence[dict], *, reference: tuple[float, str] | No
             ax.text(0.5, 0.5, empty_message, transform=ax.transAxes, ha="center", va="center", fontsize=15,
                     color="#666666")
         elif any(s.get("name") for s in series) or reference is not None:
-            ax.legend(loc="lower right", frameon=False)
+            if drawn > LEGEND_INSIDE_MAX:
+                # Many lines: the legend goes beside the axes instead of over the curves.
+                ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize="small",
+                          ncol=1 + drawn // 18)
+            else:
+                ax.legend(loc="lower right", frameon=False)
         if title:
             ax.set_title(title)
         fig.tight_layout()

@@ -49,18 +49,28 @@ def fit_model(model_spec: str, model_params: dict, X, y, random_state=None):
 
 
 def _held_out_split(y, rng: np.random.Generator, fraction=0.2):
-    """Train/validation indices for influence: stratified, every class kept in training."""
+    """Train/validation indices for influence: stratified, every class kept in training.
+
+    A class with two or more labels gives at least one to validation, so small
+    seed sets (two per class) still have a held-out gradient.
+    """
     y = np.asarray(y)
     val = []
-    for cls in np.unique(y):
-        idx = np.flatnonzero(y == cls)
+    for cls in np.unique(y.astype(str)):
+        idx = np.flatnonzero(y.astype(str) == cls)
         rng.shuffle(idx)
-        n_val = int(round(fraction * len(idx)))
-        n_val = min(n_val, len(idx) - 1)
+        n_val = 0 if len(idx) < 2 else min(max(1, int(round(fraction * len(idx)))), len(idx) - 1)
         val.extend(idx[:n_val])
     val = np.array(sorted(val), dtype=int)
     train = np.setdiff1d(np.arange(len(y)), val)
     return train, val
+
+
+def _can_hold_out(y) -> bool:
+    """Whether a held-out split leaves at least two classes to fit and one item to validate on."""
+    y = np.asarray(y).astype(str)
+    _, counts = np.unique(y, return_counts=True)
+    return len(counts) >= 2 and counts.max() >= 2
 
 
 def model_outputs(model, strategy, X_pool, *, X_labeled=None, y_labeled=None, model_spec=None,
@@ -136,6 +146,9 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
     t0 = time.perf_counter()
     model = fit_model(model_spec, model_params, X_labeled, y, random_state=int(rng.integers(2**31)))
     t1 = time.perf_counter()
+    if LINEAR_HEAD in strategy.needs and not _can_hold_out(y):
+        # Influence needs labeled items the head was not fit on; until some class has two, pick at random.
+        return cold_start(strategy, X_pool, batch_size, rng)
     outputs = model_outputs(model, strategy, X_pool, X_labeled=X_labeled, y_labeled=y, model_spec=model_spec,
                             model_params=model_params, k_samples=k_samples, rng=rng)
     selection = strategy.select(outputs, batch_size, random_state=rng)

@@ -135,3 +135,22 @@ def test_multi_label_project_retrains_one_vs_rest(app, client, make_project):
     for item in queue:
         assert set(item["prediction"]["probs"]) == {"money", "call", "love"}
         assert set(item["prediction"]["labels"]) <= {"money", "call", "love"}
+
+
+def test_influence_holds_out_one_item_of_a_class_with_two_labels():
+    import numpy as np
+
+    from server.learning.acquire import _held_out_split, run_round
+
+    y = np.array(["a", "a", "b", "b", "c"], dtype=object)
+    train, val = _held_out_split(y, np.random.default_rng(0))
+    assert sorted(y[val]) == ["a", "b"] and set(y[train]) == {"a", "b", "c"}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    result = run_round(model_spec="logreg", model_params={}, strategy_name="influence", strategy_params={},
+                       X_labeled=X[:5], y_labeled=y, X_pool=X[5:], batch_size=3, random_state=0)
+    assert not result.cold_start and result.strategy == "influence" and len(set(result.indices)) == 3
+    single = run_round(model_spec="logreg", model_params={}, strategy_name="influence", strategy_params={},
+                       X_labeled=X[:2], y_labeled=np.array(["a", "b"], dtype=object), X_pool=X[5:], batch_size=3,
+                       random_state=0)
+    assert single.cold_start  # nothing to hold out yet: a random batch, not an error
