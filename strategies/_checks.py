@@ -43,19 +43,49 @@ def _finite_float_array(name: str, array, ndim: int) -> np.ndarray:
 
 def check_probs(name: str, probs, ndim: int) -> np.ndarray:
     """Validate a probability array whose last axis is classes; returns it as float (no copy if possible)."""
-    arr = _finite_float_array(name, probs, ndim)
+    arr = check_probs_shape(name, probs, ndim)
+    check_probs_values(name, arr)
+    return arr
+
+
+def check_probs_shape(name: str, probs, ndim: int) -> np.ndarray:
+    """The shape and dtype half of :func:`check_probs`; values are checked by :func:`check_probs_values`.
+
+    Split so that a strategy streaming over a large array in blocks can check
+    each block while it is in cache instead of making extra passes over memory.
+    """
+    arr = np.asarray(probs)
+    if arr.ndim != ndim:
+        raise StrategyInputError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise StrategyInputError(f"{name} must be real numbers, got dtype {arr.dtype}")
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
     if arr.shape[-1] < 1:
         raise StrategyInputError(f"{name} needs at least one class column, got shape {arr.shape}")
-    if arr.size and arr.min() < 0:
+    return arr
+
+
+def check_probs_values(name: str, arr: np.ndarray) -> None:
+    """No NaN, nothing negative, rows summing to 1 (two passes: a min and a row sum)."""
+    if not arr.size:
+        return
+    smallest = arr.min()  # NaN anywhere makes the min NaN; -inf is negative
+    if np.isnan(smallest):
+        raise StrategyInputError(f"{name} contains NaN or infinite values")
+    if smallest < 0:
         raise StrategyInputError(f"{name} has negative entries; pass probabilities, not logits")
     # A matrix-vector product sums rows several times faster than arr.sum(axis=-1) (pairwise summation).
+    # +inf entries make a row sum infinite, so this also catches them.
     sums = arr @ np.ones(arr.shape[-1], dtype=arr.dtype)
-    if sums.size and np.max(np.abs(sums - 1.0)) > ROW_SUM_TOL:
+    worst = np.max(np.abs(sums - 1.0))
+    if not np.isfinite(worst):
+        raise StrategyInputError(f"{name} contains NaN or infinite values")
+    if worst > ROW_SUM_TOL:
         raise StrategyInputError(
             f"{name} rows must sum to 1 (worst row sums to {sums.flat[np.argmax(np.abs(sums - 1.0))]:.6g}); "
             "apply a softmax yourself if these are logits"
         )
-    return arr
 
 
 def check_scores(name: str, scores) -> np.ndarray:

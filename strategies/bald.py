@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import StrategyInputError, as_rng, check_batch, check_probs
+from ._checks import StrategyInputError, as_rng, check_batch, check_probs, check_probs_shape, check_probs_values
 
 # Elements per temporary block: small enough to stay in cache-friendly sizes,
 # large enough that the per-block Python overhead is noise.
@@ -33,11 +33,12 @@ def _sum_xlogx(x: np.ndarray, axes: str) -> np.ndarray:
     return total
 
 
-def _entropy_terms(probs_N_K_C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _entropy_terms(probs_N_K_C: np.ndarray, validate: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``H[mean_k p]`` and ``mean_k H[p_k]`` per item, as float64.
 
     Works block by block in the input dtype so the temporaries stay small and
-    a float32 input is not doubled in memory.
+    a float32 input is not doubled in memory. With ``validate``, each block's
+    values are checked while it is in cache (no separate passes over the array).
     """
     n_items, n_samples, n_classes = probs_N_K_C.shape
     total_N = np.empty(n_items)
@@ -48,6 +49,8 @@ def _entropy_terms(probs_N_K_C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ones_K = np.full(n_samples, 1.0 / n_samples, dtype=probs_N_K_C.dtype)
     for start in range(0, n_items, step):
         block_b_K_C = probs_N_K_C[start:start + step]
+        if validate:
+            check_probs_values("probs_N_K_C", block_b_K_C)
         # matmul with a weight vector averages over K far faster than .mean(axis=1).
         mean_b_C = ones_K @ block_b_K_C
         total_N[start:start + step] = -_sum_xlogx(mean_b_C, "nc")
@@ -57,8 +60,8 @@ def _entropy_terms(probs_N_K_C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def bald(probs_N_K_C) -> np.ndarray:
     """``H[mean_k p] - mean_k H[p_k]`` per item, clamped at 0 (rounding can dip below)."""
-    probs_N_K_C = check_probs("probs_N_K_C", probs_N_K_C, 3)
-    total_N, expected_N = _entropy_terms(probs_N_K_C)
+    probs_N_K_C = check_probs_shape("probs_N_K_C", probs_N_K_C, 3)
+    total_N, expected_N = _entropy_terms(probs_N_K_C, validate=True)
     return np.maximum(total_N - expected_N, 0.0)
 
 
