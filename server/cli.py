@@ -278,9 +278,11 @@ def demo_command(host, port, no_serve):
         project_id = projects.create(db, {"name": name, "labels": ["ham", "spam"], "strategy": "power_bald",
                                           "model": "logreg", "batch_size": 10, "retrain_every": 10})
         project = store.get_project(db.reader, project_id)
-        # Texts only: the demo is for labeling, so the collection's own labels stay out.
+        # Texts only: the demo is for labeling, so the collection's own labels stay out of the items.
         options = ingest.ImportOptions(text_column="SMS", id_column=None, label_column=None)
-        imported, _ = import_file(db, project, os.path.join(DEMO_DIR, "sms_spam.tsv"), options, "tsv")
+        records = [{"SMS": r["SMS"]} for r in read_records(project, os.path.join(DEMO_DIR, "sms_spam.tsv"),
+                                                             options, "tsv")]
+        imported, _ = store.insert_items(db, project["id"], ingest.to_rows(records, project, options))
         click.echo(f"created project {name} (id {project_id}) with {imported} SMS messages "
                    "(SMS Spam Collection, Almeida & Gomez Hidalgo, CC BY 4.0)")
     app = current_app._get_current_object()

@@ -65,7 +65,9 @@ def test_demo_creates_the_sms_project(runner, app):
     assert projects[0]["name"] == "sms-spam-demo" and projects[0]["items"] == 5574
     stats = client.get(f"/api/projects/{projects[0]['id']}/stats").json
     assert stats["history"][0]["status"] == "cold_start"
-    assert len(client.get(f"/api/projects/{projects[0]['id']}/queue?n=10").json) == 10
+    queue = client.get(f"/api/projects/{projects[0]['id']}/queue?n=10").json
+    assert len(queue) == 10
+    assert all(set(item["data"]) == {"text"} for item in queue)  # the gold labels are not shown
 
 
 def test_strategies_lists_every_registered_name(runner):
