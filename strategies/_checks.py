@@ -28,7 +28,8 @@ def as_rng(random_state) -> np.random.Generator:
     )
 
 
-def _finite_float_array(name: str, array, ndim: int) -> np.ndarray:
+def _float_array(name: str, array, ndim: int) -> np.ndarray:
+    """``array`` as float32/float64 with ``ndim`` dimensions (values unchecked)."""
     arr = np.asarray(array)
     if arr.ndim != ndim:
         raise StrategyInputError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
@@ -36,6 +37,11 @@ def _finite_float_array(name: str, array, ndim: int) -> np.ndarray:
         raise StrategyInputError(f"{name} must be real numbers, got dtype {arr.dtype}")
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
+    return arr
+
+
+def _finite_float_array(name: str, array, ndim: int) -> np.ndarray:
+    arr = _float_array(name, array, ndim)
     if not np.all(np.isfinite(arr)):
         raise StrategyInputError(f"{name} contains NaN or infinite values")
     return arr
@@ -54,13 +60,7 @@ def check_probs_shape(name: str, probs, ndim: int) -> np.ndarray:
     Split so that a strategy streaming over a large array in blocks can check
     each block while it is in cache instead of making extra passes over memory.
     """
-    arr = np.asarray(probs)
-    if arr.ndim != ndim:
-        raise StrategyInputError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise StrategyInputError(f"{name} must be real numbers, got dtype {arr.dtype}")
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float64)
+    arr = _float_array(name, probs, ndim)
     if arr.shape[-1] < 1:
         raise StrategyInputError(f"{name} needs at least one class column, got shape {arr.shape}")
     return arr
