@@ -11,6 +11,7 @@ import numpy as np
 
 # Probabilities coming out of float32 models drift by ~1e-6 per row.
 ROW_SUM_TOL = 1e-4
+NEGATIVE_MESSAGE = "{name} has negative entries; pass probabilities, not logits"
 
 
 class StrategyInputError(ValueError):
@@ -66,24 +67,30 @@ def check_probs_shape(name: str, probs, ndim: int) -> np.ndarray:
     return arr
 
 
-def check_probs_values(name: str, arr: np.ndarray) -> None:
-    """No NaN, nothing negative, rows summing to 1 (two passes: a min and a row sum)."""
+def check_probs_values(name: str, arr: np.ndarray, negatives: bool = True) -> None:
+    """No NaN, nothing negative, rows summing to 1 (two passes: a min and a row sum).
+
+    ``negatives=False`` skips the min pass, for a caller that detects negative
+    entries another way (BALD sees them as NaN logarithms).
+    """
     if not arr.size:
         return
-    smallest = arr.min()  # NaN anywhere makes the min NaN; -inf is negative
-    if np.isnan(smallest):
-        raise StrategyInputError(f"{name} contains NaN or infinite values")
-    if smallest < 0:
-        raise StrategyInputError(f"{name} has negative entries; pass probabilities, not logits")
+    if negatives:
+        smallest = arr.min()  # NaN anywhere makes the min NaN; -inf is negative
+        if np.isnan(smallest):
+            raise StrategyInputError(f"{name} contains NaN or infinite values")
+        if smallest < 0:
+            raise StrategyInputError(NEGATIVE_MESSAGE.format(name=name))
     # A matrix-vector product sums rows several times faster than arr.sum(axis=-1) (pairwise summation).
-    # +inf entries make a row sum infinite, so this also catches them.
+    # NaN or +inf entries make a row sum NaN or infinite, so this also catches them.
     sums = arr @ np.ones(arr.shape[-1], dtype=arr.dtype)
-    worst = np.max(np.abs(sums - 1.0))
-    if not np.isfinite(worst):
+    high, low = sums.max(), sums.min()
+    if not (np.isfinite(high) and np.isfinite(low)):
         raise StrategyInputError(f"{name} contains NaN or infinite values")
-    if worst > ROW_SUM_TOL:
+    if high - 1.0 > ROW_SUM_TOL or 1.0 - low > ROW_SUM_TOL:
+        worst = high if high - 1.0 > 1.0 - low else low
         raise StrategyInputError(
-            f"{name} rows must sum to 1 (worst row sums to {sums.flat[np.argmax(np.abs(sums - 1.0))]:.6g}); "
+            f"{name} rows must sum to 1 (worst row sums to {worst:.6g}); "
             "apply a softmax yourself if these are logits"
         )
 

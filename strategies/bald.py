@@ -13,7 +13,8 @@ import numbers
 
 import numpy as np
 
-from ._checks import StrategyInputError, as_rng, check_batch, check_probs, check_probs_shape, check_probs_values
+from ._checks import (NEGATIVE_MESSAGE, StrategyInputError, as_rng, check_batch, check_probs, check_probs_shape,
+                      check_probs_values)
 
 # Elements per temporary block: small enough to stay in cache-friendly sizes,
 # large enough that the per-block Python overhead is noise.
@@ -26,9 +27,12 @@ def _sum_xlogx(x: np.ndarray, axes: str) -> np.ndarray:
         logs = np.log(x)
         total = np.einsum(f"{axes},{axes}->{axes[0]}", x, logs)
     # A zero entry makes its row nan (0 * -inf); redo only those rows the careful way.
+    # So does a negative one (its log is nan): this is where BALD's input check finds them.
     bad = np.isnan(total)
     if bad.any():
         rows = x[bad]
+        if (rows < 0).any():
+            raise StrategyInputError(NEGATIVE_MESSAGE.format(name="probs_N_K_C"))
         total[bad] = np.einsum(f"{axes},{axes}->{axes[0]}", rows, np.log(np.where(rows > 0, rows, 1.0)))
     return total
 
@@ -50,7 +54,8 @@ def _entropy_terms(probs_N_K_C: np.ndarray, validate: bool = False) -> tuple[np.
     for start in range(0, n_items, step):
         block_b_K_C = probs_N_K_C[start:start + step]
         if validate:
-            check_probs_values("probs_N_K_C", block_b_K_C)
+            # Negative entries are caught by _sum_xlogx below, without a min pass here.
+            check_probs_values("probs_N_K_C", block_b_K_C, negatives=False)
         # matmul with a weight vector averages over K far faster than .mean(axis=1).
         mean_b_C = ones_K @ block_b_K_C
         total_N[start:start + step] = -_sum_xlogx(mean_b_C, "nc")
