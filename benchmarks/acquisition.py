@@ -43,7 +43,7 @@ from strategies import dpp as our_dpp  # noqa: E402
 from strategies import influence as our_influence  # noqa: E402
 from strategies import stochastic as our_stochastic  # noqa: E402
 from strategies import uncertainty as our_uncertainty  # noqa: E402
-from strategies.registry import ModelOutputs  # noqa: E402
+from strategies.registry import LinearHead, ModelOutputs  # noqa: E402
 from strategies.registry import get as get_strategy  # noqa: E402
 
 # Aims from issue 2.
@@ -117,25 +117,12 @@ def dpp_quality(probs_N_C: np.ndarray) -> np.ndarray:
     return 0.05 + our_uncertainty.entropy(probs_N_C) / np.log(probs_N_C.shape[1])
 
 
-@dataclass
-class InfluenceInputs:
-    W_C_D: np.ndarray
-    X_train_N_D: np.ndarray
-    y_train_N: np.ndarray
-    X_val_M_D: np.ndarray
-    y_val_M: np.ndarray
-    X_pool_P_D: np.ndarray
-    l2: float
-
-    def args(self):
-        return (self.W_C_D, self.X_train_N_D, self.y_train_N, self.X_val_M_D, self.y_val_M,
-                self.X_pool_P_D, self.l2)
-
-    def nbytes(self) -> int:
-        return nbytes(*self.args()[:-1])
+def head_args(head: LinearHead) -> tuple:
+    """``influence_scores``' positional arguments, in its order."""
+    return (head.W_C_D, head.X_train_N_D, head.y_train_N, head.X_val_M_D, head.y_val_M, head.X_pool_P_D, head.l2)
 
 
-def make_influence(rng: np.random.Generator, d: int, labeled: int, pool: int, c: int) -> InfluenceInputs:
+def make_influence(rng: np.random.Generator, d: int, labeled: int, pool: int, c: int) -> LinearHead:
     """A linear head over d features (the last a constant 1); labels from a noisy teacher.
 
     W is a shrunk teacher, not the fitted optimum: the cost of the exact
@@ -150,7 +137,7 @@ def make_influence(rng: np.random.Generator, d: int, labeled: int, pool: int, c:
     X_lab = features(labeled)
     y_lab = np.argmax(X_lab @ teacher_C_D.T + rng.gumbel(size=(labeled, c)), axis=1)
     n_val = int(round(0.2 * labeled))
-    return InfluenceInputs(W_C_D=0.5 * teacher_C_D, X_train_N_D=X_lab[n_val:], y_train_N=y_lab[n_val:],
+    return LinearHead(W_C_D=0.5 * teacher_C_D, X_train_N_D=X_lab[n_val:], y_train_N=y_lab[n_val:],
                            X_val_M_D=X_lab[:n_val], y_val_M=y_lab[:n_val], X_pool_P_D=features(pool),
                            l2=1.0)
 
@@ -279,7 +266,7 @@ def main(argv=None) -> int:
         "influence_scores",
         f"D={s.influence_dim} train={len(head.y_train_N):,} val={len(head.y_val_M)} "
         f"pool={s.influence_pool:,} C={s.c}",
-        lambda: our_influence.influence_scores(*head.args()), head.nbytes(), repeats)
+        lambda: our_influence.influence_scores(*head_args(head)), nbytes(*head_args(head)[:-1]), repeats)
     rows.append(ours_influence)
     time_aims["influence_scores"] = INFLUENCE_SECONDS_AIM
 
