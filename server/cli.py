@@ -52,7 +52,8 @@ def init_db_command():
 @click.option("--item-type", type=click.Choice(["text", "image", "tabular"]), default="text", show_default=True)
 @click.option("--strategy", default="power_bald", show_default=True, help="See `assay strategies`.")
 @click.option("--model", default="logreg", show_default=True,
-              help="logreg, ensemble, mlp, an import path package.module:factory, or an assay.models entry point.")
+              help="logreg, ensemble, mlp, an import path package.module:factory (any: this is the operator's "
+                   "command line), or an assay.models entry point.")
 @click.option("--batch-size", type=int, default=10, show_default=True)
 @click.option("--retrain-every", type=int, default=10, show_default=True)
 @click.option("--overlap", type=int, default=1, show_default=True, help="Distinct annotators per item.")
@@ -256,10 +257,25 @@ def serve_app(app, host: str, port: int, threads: int = 8):
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--allow-model", multiple=True, metavar="PKG.MOD:FACTORY",
+              help="An import path web users may name as a project's model (repeatable; adds to ASSAY_MODELS).")
+@click.option("--allow-featurizer", multiple=True, metavar="PKG.MOD:FACTORY",
+              help="An import path web users may name as a featurizer (repeatable; adds to ASSAY_FEATURIZERS).")
 @with_appcontext
-def serve_command(host, port, threads):
+def serve_command(host, port, threads, allow_model, allow_featurizer):
     """Run the production (waitress) server."""
-    serve_app(current_app._get_current_object(), host, port, threads)
+    app = current_app._get_current_object()
+    allow(app, allow_model, allow_featurizer)
+    serve_app(app, host, port, threads)
+
+
+def allow(app, models=(), featurizers=()) -> None:
+    """Register import paths that projects created over HTTP may name (the operator's choice)."""
+    from .plugins import parse_list
+
+    for key, extra in (("MODELS", models), ("FEATURIZERS", featurizers)):
+        if extra:
+            app.config[key] = sorted(parse_list(app.config.get(key)) | parse_list(extra))
 
 
 @click.command("demo")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import strategies
 
-from . import store
+from . import plugins, store
 from .errors import BadRequest
 
 ITEM_TYPES = ("text", "image", "tabular")
@@ -109,13 +109,18 @@ def check_model_serves(fields: dict) -> None:
                          "for multi-label use e.g. power_entropy, margin, bald or random")
 
 
-def create(db, fields: dict) -> int:
+def create(db, fields: dict, policy: plugins.LoadPolicy = plugins.OPERATOR) -> int:
+    """A new project's id. ``policy`` says which import paths it may name (any, by default: the CLI)."""
+    if not isinstance(fields, dict):
+        raise BadRequest("project fields must be a JSON object")
+    plugins.check_fields(fields, policy)
     fields = validate(fields)
     check_model_serves(fields)
     return store.create_project(db, fields)
 
 
-def update(db, project: dict, fields: dict) -> dict:
+def update(db, project: dict, fields: dict, policy: plugins.LoadPolicy = plugins.OPERATOR) -> dict:
+    plugins.check_fields(fields, policy, project)
     fields = validate(fields, partial=True)
     merged = {**project, **fields}
     if {"strategy", "model", "strategy_params", "model_params", "multi_label"} & set(fields):

@@ -1,9 +1,9 @@
 """Project routes: create, list, show, change, stats."""
 from __future__ import annotations
 
-from flask import jsonify
+from flask import current_app, jsonify
 
-from .. import projects, store
+from .. import plugins, projects, store
 from ..auth import current_user, require
 from ..learning import maybe_retrain
 from ..stats import project_stats
@@ -18,8 +18,13 @@ def create_project():
         from ..errors import Forbidden
 
         raise Forbidden(f"{user.name} may not create projects; that needs the owner role on all projects")
-    project_id = projects.create(db, json_object())
+    project_id = projects.create(db, json_object(), _load_policy())
     return jsonify({"id": project_id}), 201
+
+
+def _load_policy() -> plugins.LoadPolicy:
+    # A web user picks among the code the operator registered; only the CLI names any import path.
+    return plugins.LoadPolicy.from_config(current_app.config)
 
 
 @bp.get("/projects")
@@ -40,7 +45,7 @@ def show_project(project_id: int):
 def update_project(project_id: int):
     require("configure", project_id)
     db = get_db()
-    project = projects.update(db, store.get_project(db.reader, project_id), json_object())
+    project = projects.update(db, store.get_project(db.reader, project_id), json_object(), _load_policy())
     return jsonify(projects.public(project, db.reader))
 
 

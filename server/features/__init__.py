@@ -16,11 +16,14 @@ tabular    ``columns`` (default) :class:`TabularFeaturizer`: standardized number
 =========  ==================  ==================================================
 
 A name ``package.module:factory`` loads a custom featurizer: ``factory(**params)``
-must return an object with ``fit`` and ``transform`` as above.
+must return an object with ``fit`` and ``transform`` as above. So does the name
+of an entry point in the group ``assay.featurizers``. Over HTTP only registered
+import paths are accepted (see :mod:`server.plugins`).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 
 from .base import Featurizer, FeaturizerError, MissingExtraError, dumps, loads
 from .image import ImageFeaturizer
@@ -33,6 +36,7 @@ FEATURIZERS = {
     "tabular": {"columns": TabularFeaturizer},
 }
 DEFAULTS = {"text": "tfidf", "image": "pixels", "tabular": "columns"}
+ENTRY_POINT_GROUP = "assay.featurizers"
 ALIASES = {"tfidf_svd": "tfidf", "lsa": "tfidf", "sentence": "minilm", "all-minilm-l6-v2": "minilm"}
 
 
@@ -45,10 +49,11 @@ def make_featurizer(item_type: str, name: str | None = None, **params):
         origin = f"featurizer {name!r}"
     else:
         key = ALIASES.get(name, name) if name else DEFAULTS[item_type]
-        factory = FEATURIZERS[item_type].get(key)
+        factory = FEATURIZERS[item_type].get(key) or _load_entry_point(key)
         if factory is None:
             raise FeaturizerError(f"unknown {item_type} featurizer {name!r}; choose one of "
-                                  f"{sorted(FEATURIZERS[item_type])} or 'package.module:factory'")
+                                  f"{sorted(FEATURIZERS[item_type])}, an entry point in the group "
+                                  f"{ENTRY_POINT_GROUP!r}, or 'package.module:factory'")
         if factory is SentenceEmbedding and not embeddings_available():
             raise MissingExtraError(EMBEDDINGS_HINT)
         origin = f"{item_type} featurizer {key!r}"
@@ -59,6 +64,16 @@ def make_featurizer(item_type: str, name: str | None = None, **params):
     if not (callable(getattr(featurizer, "fit", None)) and callable(getattr(featurizer, "transform", None))):
         raise FeaturizerError(f"{origin} returned a {type(featurizer).__name__}, which lacks fit/transform")
     return featurizer
+
+
+def _load_entry_point(name: str):
+    found = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        return None
+    try:
+        return found[0].load()
+    except Exception as exc:  # noqa: BLE001 - any failure to import a plug-in is the plug-in's
+        raise FeaturizerError(f"featurizer entry point {name!r} ({found[0].value}) failed to load: {exc}") from None
 
 
 def _load_factory(spec: str):

@@ -52,7 +52,8 @@ def test_duplicate_project_name_conflicts(client, make_project):
     assert r.status_code == 409 and "already exists" in r.json["error"]
 
 
-def test_strategy_the_model_cannot_serve_is_refused_at_creation(client):
+def test_strategy_the_model_cannot_serve_is_refused_at_creation(app, client):
+    app.config["MODELS"] = "sklearn.linear_model:LogisticRegression"
     r = client.post("/api/projects", json={"name": "x", "labels": ["a", "b"], "strategy": "bald",
                                            "model": "sklearn.linear_model:LogisticRegression"})
     assert r.status_code == 400

@@ -8,6 +8,12 @@ from tests.data import load_sms
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _registered(app):
+    # Over HTTP only import paths the operator registered may load (ASSAY_MODELS).
+    app.config["MODELS"] = "examples.byom:sklearn_pipeline,examples.byom:torch_mlp"
+
+
 # Thresholds: well above the 0.5 of chance on 30 balanced labels (a 24-item training fold for the torch net).
 @pytest.mark.parametrize("model, strategy, min_accuracy", [("examples.byom:sklearn_pipeline", "margin", 0.8),
                                                            ("examples.byom:torch_mlp", "power_bald", 0.65)])

@@ -8,6 +8,13 @@ from tests.data import load_sms
 pytestmark = pytest.mark.slow
 
 
+
+@pytest.fixture(autouse=True)
+def _registered(app):
+    # Over HTTP only import paths the operator registered may load (ASSAY_MODELS).
+    app.config["MODELS"] = ",".join(f"tests.plugin_models:{name}" for name in ("pca_logreg", "raising", "sleepy",
+                                                                               "nan_model"))
+
 def _seeded_project(client, make_project, name, model, n_items=120, **fields):
     """A project with SMS items, 30 of them imported with their labels (15 spam, 15 ham)."""
     pid = make_project(name, model=model, strategy="margin", batch_size=5, retrain_every=5, **fields)
@@ -55,7 +62,8 @@ def test_a_model_that_raises_is_recorded_and_the_project_keeps_serving(app, clie
 def test_a_model_past_the_timeout_is_stopped_and_a_good_model_works_after(tmp_path, make_project):
     from server import create_app
 
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.sqlite"), "RETRAIN_TIMEOUT": 8.0})
+    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.sqlite"), "RETRAIN_TIMEOUT": 8.0,
+                      "MODELS": "tests.plugin_models:sleepy"})
     client = app.test_client()
     try:
         r = client.post("/api/projects", json={"name": "sleepy", "labels": ["ham", "spam"], "strategy": "margin",

@@ -1,0 +1,14 @@
+"""A module whose import is visible: tests check that a web request never imports an unregistered path."""
+from sklearn.linear_model import LogisticRegression
+
+IMPORTED = True
+
+
+def model(**params):
+    return LogisticRegression(**params)
+
+
+def featurizer(**params):
+    from server.features import TfidfSVD
+
+    return TfidfSVD(**params)
