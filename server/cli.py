@@ -149,7 +149,9 @@ def export_command(project, fmt, output, all_annotations):
         proj = store.get_project(db.reader, project)
     except AssayError as exc:
         _fail(exc)
-    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"], every_annotation=all_annotations), fmt)
+    keys = store.export_data_keys(db.reader, proj["id"]) if fmt == "csv" else ()
+    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"], every_annotation=all_annotations), fmt,
+                               keys)
     if output is None:
         for chunk in chunks:
             sys.stdout.write(chunk)

@@ -33,28 +33,49 @@ def iter_jsonl(project: dict, records: Iterable[dict]) -> Iterator[str]:
         yield json.dumps(_row(project, rec), ensure_ascii=False) + "\n"
 
 
-def iter_csv(project: dict, records: Iterable[dict]) -> Iterator[str]:
+DATA_PREFIX = "data."
+
+
+def csv_columns(project: dict, data_keys: Iterable[str]) -> list[str]:
+    """The CSV header: export's own columns, then every item field as ``data.<field>``.
+
+    The prefix keeps an item field named like one of export's own columns (an
+    imported ``label`` say) from ever being mistaken for the answer; it is the
+    name ``pandas.json_normalize`` gives the JSONL's nested ``data`` too.
+    """
+    label_key = "labels" if project["multi_label"] else "label"
+    return ["id", "item_id", *(DATA_PREFIX + k for k in data_keys), label_key, "annotator", "timestamp"]
+
+
+def _csv_value(value):
+    if isinstance(value, bool) or value is None or not isinstance(value, (int, float)):
+        if isinstance(value, (dict, list)):
+            value = json.dumps(value, ensure_ascii=False)
+        return safe_cell(value)
+    return value
+
+
+def iter_csv(project: dict, records: Iterable[dict], data_keys: Iterable[str]) -> Iterator[str]:
+    """CSV rows under a header made from ``data_keys``: every field any exported item has, in a stable order.
+
+    The caller collects the keys first (one cheap pass in the store), so a field
+    only later rows carry is never dropped while the rows still stream.
+    """
+    data_keys = list(data_keys)
     buf = io.StringIO()
     writer = csv.writer(buf)
-    label_key = "labels" if project["multi_label"] else "label"
-    data_keys: list[str] | None = None
+    writer.writerow([safe_cell(c) for c in csv_columns(project, data_keys)])
+    yield buf.getvalue()
     for rec in records:
+        buf.seek(0)
+        buf.truncate()
         row = _row(project, rec)
-        if data_keys is None:
-            # Columns come from the first row; text projects always lead with "text".
-            data_keys = list(row["data"].keys())
-            writer.writerow(["id", "item_id", *data_keys, label_key, "annotator", "timestamp"])
         label = "|".join(row["labels"]) if project["multi_label"] else row["label"]
         values = [row["id"], row["item_id"], *(row["data"].get(k) for k in data_keys), label, row["annotator"],
                   row["timestamp"]]
-        writer.writerow([safe_cell(v) if not isinstance(v, (int, float)) else v for v in values])
-        yield buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
-    if data_keys is None:
-        writer.writerow(["id", "item_id", "text", label_key, "annotator", "timestamp"])
+        writer.writerow([_csv_value(v) for v in values])
         yield buf.getvalue()
 
 
-def stream(project: dict, records: Iterable[dict], fmt: str) -> Iterator[str]:
-    return iter_csv(project, records) if fmt == "csv" else iter_jsonl(project, records)
+def stream(project: dict, records: Iterable[dict], fmt: str, data_keys: Iterable[str] = ("text",)) -> Iterator[str]:
+    return iter_csv(project, records, data_keys) if fmt == "csv" else iter_jsonl(project, records)

@@ -564,6 +564,22 @@ def iter_export(conn: sqlite3.Connection, project_id: int, every_annotation: boo
     yield from _export_batch(conn, batch)
 
 
+def export_data_keys(conn: sqlite3.Connection, project_id: int) -> list[str]:
+    """Every data field of the labeled items, ordered by the first item that has it, then its place there."""
+    firsts = conn.execute(
+        "SELECT j.key, min(i.id) FROM items i, json_each(i.data) j WHERE i.project_id = ? AND i.n_labels > 0"
+        " GROUP BY j.key",
+        (project_id,),
+    ).fetchall()
+    first_data = item_data(conn, sorted({item_id for _, item_id in firsts}))
+
+    def place(pair):
+        key, item_id = pair
+        return item_id, list(first_data[item_id]).index(key)
+
+    return [key for key, _ in sorted(firsts, key=place)]
+
+
 def _external_ids(conn, item_ids: list[int]) -> dict[int, str | None]:
     out = {}
     for start in range(0, len(item_ids), 900):

@@ -95,7 +95,8 @@ def export_labels(project_id: int):
         raise BadRequest("annotations must be 'resolved' (one row per item) or 'all' (every answer)")
     records = store.iter_export(db.reader, project_id, every_annotation=every == "all")
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    return Response(stream_with_context(export.stream(project, records, fmt)), mimetype=mimetype,
+    keys = store.export_data_keys(db.reader, project_id) if fmt == "csv" else ()
+    return Response(stream_with_context(export.stream(project, records, fmt, keys)), mimetype=mimetype,
                     headers={"Content-Disposition": _attachment(f"{project['name']}-labels.{fmt}")})
 
 

@@ -199,7 +199,7 @@ def test_label_skip_undo_and_export_match(client, make_project):
     assert all(r["annotator"] == "local" and r["timestamp"] and r["data"]["text"] for r in rows)
     csv_text = client.get(f"/api/projects/{pid}/export?format=csv").data.decode()
     lines = csv_text.strip().splitlines()
-    assert lines[0] == "id,item_id,text,label,annotator,timestamp" and len(lines) == 4
+    assert lines[0] == "id,item_id,data.text,label,annotator,timestamp" and len(lines) == 4
     # The undone item comes back to the queue.
     assert ids[3] in {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=6").json}
 
@@ -324,3 +324,49 @@ def test_progress_counts_are_kept_in_step_by_the_database(client, make_project, 
     stats = _stats(client, pid)
     assert (stats["items"], stats["labeled"], stats["skipped"], stats["unlabeled"]) == tuple(full)
     assert stats["label_counts"] == {"ham": 1, "spam": sum(1 for k in range(8) if k % 3 and k not in (1, 2))}
+
+
+def _csv_export(client, pid):
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(client.get(f"/api/projects/{pid}/export?format=csv").data.decode())))
+
+
+def test_csv_export_neutralizes_the_header_too(client, make_project):
+    pid = make_project()
+    evil = "=cmd|' /C calc'!A0"
+    client.post(f"/api/projects/{pid}/items", json=[{"id": "1", "text": "t", evil: "x"}, {"id": "2", "text": "u"}])
+    client.post(f"/api/projects/{pid}/annotations", json={"item_id": 1, "label": "spam"})
+    header, *rows = _csv_export(client, pid)
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in header), header
+    assert "data." + evil in header
+
+
+def test_csv_export_keeps_columns_only_later_rows_have(client, make_project):
+    pid = make_project()
+    items = [{"id": "1", "text": "first"}, {"id": "2", "text": "second", "note": "only here"},
+             {"id": "3", "lang": "fr", "text": "troisième"}]
+    client.post(f"/api/projects/{pid}/items", json=items)
+    ids = {i["data"]["text"]: i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=3").json}
+    for text in ("first", "second", "troisième"):
+        client.post(f"/api/projects/{pid}/annotations", json={"item_id": ids[text], "label": "ham"})
+    header, *rows = _csv_export(client, pid)
+    assert header == ["id", "item_id", "data.text", "data.note", "data.lang", "label", "annotator", "timestamp"]
+    by_id = {r[0]: dict(zip(header, r)) for r in rows}
+    assert by_id["2"]["data.note"] == "only here" and by_id["3"]["data.lang"] == "fr"
+    assert by_id["1"]["data.note"] == "" and by_id["3"]["data.text"] == "troisième"
+
+
+def test_an_item_field_named_label_never_passes_for_the_answer(app, client, make_project):
+    from server import store
+
+    pid = make_project()
+    # An item whose own data has a "label" field (e.g. a code from the source data set).
+    store.insert_items(app.extensions["assay.db"], pid, [("1", {"text": "t", "label": "2"}, None)])
+    client.post(f"/api/projects/{pid}/annotations", json={"item_id": 1, "label": "spam"})
+    header, row = _csv_export(client, pid)
+    assert header.count("label") == 1
+    assert dict(zip(header, row))["label"] == "spam" and dict(zip(header, row))["data.label"] == "2"
+    row = json.loads(client.get(f"/api/projects/{pid}/export?format=jsonl").data.decode())
+    assert row["label"] == "spam" and row["data"]["label"] == "2"

@@ -28,7 +28,7 @@ def test_create_import_export_round_trip(runner, tmp_path, app):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["id"]: r["label"] for r in rows} == {"1": "spam", "2": "ham"}
     result = runner.invoke(args=["export", "sms", "--format", "csv"])
-    assert result.output.splitlines()[0] == "id,item_id,text,label,annotator,timestamp"
+    assert result.output.splitlines()[0] == "id,item_id,data.text,label,annotator,timestamp"
 
 
 def test_import_of_the_tab_separated_sms_file(runner):

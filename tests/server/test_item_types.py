@@ -120,4 +120,4 @@ def test_tabular_labels_given_in_the_browser_flow(app, client, make_project, tmp
     assert stats["labeled"] == 30 and stats["history"][-1]["status"] in ("ok", "cold_start")
     csv_text = client.get(f"/api/projects/{pid}/export?format=csv").data.decode()
     header = csv_text.splitlines()[0].split(",")
-    assert header[:3] == ["id", "item_id", "age"] and header[-3:] == ["label", "annotator", "timestamp"]
+    assert header[:3] == ["id", "item_id", "data.age"] and header[-3:] == ["label", "annotator", "timestamp"]
