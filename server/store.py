@@ -192,17 +192,36 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
         item = conn.execute("SELECT n_done FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone()
         if item is None:
             raise NotFound(f"project {project_id} has no item {item_id}")
-        if overlap is not None and item["n_done"] >= overlap:
-            mine = conn.execute("SELECT 1 FROM annotations WHERE item_id = ? AND annotator = ? AND undone_at IS NULL",
-                                (item_id, annotator)).fetchone()
-            if mine is None:
-                raise Conflict(f"item {item_id} already has the {overlap} answer(s) this project wants "
-                               f"(overlap {overlap}), probably given after your lease on it ran out; "
-                               "your answer was not stored")
+        if overlap is not None:
+            _check_answer_slot(conn, item_id, annotator, item["n_done"], overlap)
         annotation_id = _insert_annotation(conn, project_id, item_id, annotator, label, skipped, source=source,
                                            duration_ms=duration_ms, idempotency_key=idempotency_key)
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (annotation_id,)).fetchone()
         return _annotation_row(row), True
+
+
+def _check_answer_slot(conn, item_id: int, annotator: str, n_done: int, overlap: int) -> None:
+    """Refuse (409) an answer that would take a place others hold: answered, or leased to them.
+
+    An annotator who already answered the item, or holds a live lease on it,
+    always may (again). Reviewers settle disagreements through review, not here.
+    """
+    mine = conn.execute(
+        "SELECT 1 FROM annotations WHERE item_id = ? AND annotator = ? AND undone_at IS NULL"
+        " UNION ALL SELECT 1 FROM leases WHERE item_id = ? AND annotator = ? AND expires_at > ?",
+        (item_id, annotator, item_id, annotator, time.time()),
+    ).fetchone()
+    if mine is not None:
+        return
+    if n_done >= overlap:
+        raise Conflict(f"item {item_id} already has the {overlap} answer(s) this project wants "
+                       f"(overlap {overlap}), probably given after your lease on it ran out; "
+                       "your answer was not stored")
+    leased = conn.execute("SELECT count(*) FROM leases WHERE item_id = ? AND annotator != ? AND expires_at > ?",
+                          (item_id, annotator, time.time())).fetchone()[0]
+    if n_done + leased >= overlap:
+        raise Conflict(f"item {item_id} is reserved for another annotator (it is in their queue); your answer "
+                       "was not stored. Answer the items your own queue pull returned")
 
 
 def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str) -> dict:

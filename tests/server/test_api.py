@@ -289,11 +289,13 @@ def test_featurizer_setting_is_checked_at_creation(client):
                                               "featurizer": "tfidf"}).status_code == 201
 
 
-def test_a_late_answer_on_an_item_someone_else_finished_is_refused(client, make_project):
+def test_a_late_answer_on_an_item_someone_else_finished_is_refused(app, client, make_project):
     pid = make_project()
     client.post(f"/api/projects/{pid}/items", json=_items(3))
     ann, bob = {"X-Assay-Annotator": "ann"}, {"X-Assay-Annotator": "bob"}
+    app.config["LEASE_SECONDS"] = -1.0  # ann's lease is over at once, so bob may take the item
     item = client.get(f"/api/projects/{pid}/queue?n=1", headers=ann).json[0]["id"]
+    app.config["LEASE_SECONDS"] = 600.0
     assert client.post(f"/api/projects/{pid}/annotations", json={"item_id": item, "label": "ham"},
                        headers=bob).status_code == 201
     assert item not in {i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=3", headers=ann).json}
