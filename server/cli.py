@@ -164,6 +164,45 @@ def export_command(project, fmt, output, all_annotations):
     click.echo(f"wrote {output}", err=True)
 
 
+@click.command("delete-project")
+@click.argument("project")
+@click.option("--yes", is_flag=True, help="Do not ask to type the project's name.")
+@with_appcontext
+def delete_project_command(project, yes):
+    """Delete a project with its items and every label (export first what you need)."""
+    db = _db()
+    try:
+        proj = store.get_project(db.reader, project)
+    except AssayError as exc:
+        _fail(exc)
+    if not yes:
+        counts = store.counts(db.reader, proj["id"])
+        typed = click.prompt(f"project {proj['name']} has {counts['total']} items and {counts['labeled']} labeled; "
+                             "type its name to delete it for good", default="", show_default=False)
+        if typed != proj["name"]:
+            raise click.ClickException("the name did not match; nothing was deleted")
+    app = current_app._get_current_object()
+    out = projects.delete(db, proj, cache_root=app.config["CACHE_DIR"], media_root=app.config["MEDIA_DIR"])
+    click.echo(f"deleted project {out['deleted']}: {out['items']} items, {out['labeled']} of them labeled")
+
+
+@click.command("delete-items")
+@click.argument("project")
+@click.argument("item_ids", nargs=-1, required=True, type=int)
+@click.option("--with-labels", is_flag=True, help="Also delete items that carry labels (their labels go too).")
+@with_appcontext
+def delete_items_command(project, item_ids, with_labels):
+    """Delete items by id (the "item_id" of export); all or none."""
+    db = _db()
+    try:
+        proj = store.get_project(db.reader, project)
+        out = projects.delete_items(db, proj, list(item_ids), with_labels=with_labels,
+                                    cache_root=current_app.config["CACHE_DIR"])
+    except AssayError as exc:
+        _fail(exc)
+    click.echo(f"deleted {out['deleted']} items ({out['labeled']} of them labeled)")
+
+
 @click.command("create-user")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["owner", "annotator", "reviewer"]), default="annotator", show_default=True)
@@ -313,7 +352,8 @@ def demo_command(host, port, no_serve):
 
 
 def init_app(app):
-    for command in (init_db_command, create_project_command, strategies_command, import_command, export_command,
+    for command in (init_db_command, create_project_command, delete_project_command, delete_items_command,
+                    strategies_command, import_command, export_command,
                     serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
                     list_tokens_command, simulate_command):
         app.cli.add_command(command)

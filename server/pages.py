@@ -77,7 +77,7 @@ def _live_context(project: dict) -> dict:
     return {"project": project, "stats": stats, "versions": versions,
             "percent": round(100.0 * stats["labeled"] / items, 1) if items else 0.0,
             "can_import": user.may("import", project["id"]), "can_export": user.may("export", project["id"]),
-            "can_review": user.may("review", project["id"])}
+            "can_review": user.may("review", project["id"]), "can_configure": user.may("configure", project["id"])}
 
 
 @bp.get("/projects/<int:project_id>")

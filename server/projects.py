@@ -134,6 +134,33 @@ def update(db, project: dict, fields: dict, policy: plugins.LoadPolicy = plugins
     return store.get_project(db.reader, project["id"])
 
 
+def delete(db, project: dict, *, cache_root: str, media_root: str) -> dict:
+    """Delete a project and everything of it: rows, cached features and stored images."""
+    import shutil
+
+    from .learning import featcache
+    from .media import project_dir
+
+    gone = store.delete_project(db, project["id"])
+    featcache.drop(cache_root, project["id"])
+    shutil.rmtree(project_dir(media_root, project["id"]), ignore_errors=True)
+    return {"deleted": project["name"], "items": gone["total"], "labeled": gone["labeled"]}
+
+
+def delete_items(db, project: dict, item_ids, *, with_labels: bool, cache_root: str) -> dict:
+    """Delete some items of a project: all or none; labeled ones only when asked."""
+    from .learning import featcache
+
+    if not isinstance(item_ids, list) or not item_ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in item_ids):
+        raise BadRequest("ids must be a non-empty list of item ids (the \"id\" the queue and export give)")
+    if not isinstance(with_labels, bool):
+        raise BadRequest("with_labels must be true or false")
+    out = store.delete_items(db, project["id"], item_ids, with_labels=with_labels)
+    featcache.invalidate(cache_root, project["id"])
+    return out
+
+
 def public(project: dict, conn) -> dict:
     """A project as the API shows it."""
     counts = store.counts(conn, project["id"])

@@ -51,6 +51,23 @@ def update_project(db: Database, project_id: int, fields: dict) -> None:
         conn.execute(f"UPDATE projects SET {assignments} WHERE id = ?", (*values.values(), project_id))
 
 
+def delete_project(db: Database, project_id: int, chunk: int = 2000) -> dict:
+    """Delete a project with its items, answers, queue, leases and model versions; returns what went.
+
+    Items go in chunks, each its own transaction, so labels posted to other
+    projects meanwhile never wait long for the writer. A crash part-way leaves
+    the project with fewer items, and deleting it again finishes the job.
+    """
+    gone = counts(db.reader, project_id)
+    while True:
+        with db.write() as conn:
+            cur = conn.execute("DELETE FROM items WHERE id IN (SELECT id FROM items WHERE project_id = ? LIMIT ?)",
+                               (project_id, chunk))
+            if cur.rowcount == 0:
+                conn.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+                return gone
+
+
 def get_project(conn: sqlite3.Connection, key) -> dict:
     """A project by id or by name."""
     row = None
@@ -117,6 +134,38 @@ def insert_items(db: Database, project_id: int, rows: Iterable[tuple[str | None,
     if progress is not None:
         progress((imported + skipped) % 1000)
     return imported, skipped
+
+
+def delete_items(db: Database, project_id: int, item_ids: list[int], *, with_labels: bool = False) -> dict:
+    """Delete items of one project in one transaction: all of them, or none.
+
+    Items that carry live labels are deleted only ``with_labels``: an
+    acknowledged label is never dropped by accident.
+    """
+    item_ids = sorted(set(item_ids))
+    with db.write() as conn:
+        found, labeled = set(), 0
+        for chunk in _chunks(item_ids):
+            marks = ",".join("?" * len(chunk))
+            for item_id, n_labels in conn.execute(
+                    f"SELECT id, n_labels FROM items WHERE project_id = ? AND id IN ({marks})", (project_id, *chunk)):
+                found.add(item_id)
+                labeled += n_labels > 0
+        missing = [i for i in item_ids if i not in found]
+        if missing:
+            raise NotFound(f"project {project_id} has no item(s) {missing[:10]}; nothing was deleted")
+        if labeled and not with_labels:
+            raise Conflict(f"{labeled} of these items carry labels; nothing was deleted. Export them first if "
+                           "you need them, then delete with_labels=true (CLI: --with-labels)")
+        for chunk in _chunks(item_ids):
+            conn.execute(f"DELETE FROM items WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        return {"deleted": len(item_ids), "labeled": labeled}
+
+
+def _chunks(values: list, size: int = 900):
+    # SQLite caps the number of bound parameters per statement.
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def get_item(conn: sqlite3.Connection, project_id: int, item_id: int) -> dict:
@@ -341,17 +390,21 @@ def iter_items_data(conn: sqlite3.Connection, project_id: int, item_ids: list[in
 def replace_queue(db: Database, project_id: int, rows: list[dict], version: dict | None) -> int | None:
     """Record a model version and swap in its queue in one transaction. Returns the version number."""
     with db.write() as conn:
+        if conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is None:
+            return None  # deleted while its retrain ran
         number = None
         if version is not None:
             number = record_model_version(conn, project_id, version)
         if rows is not None:
             conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
+            # Items deleted while the retrain ran are skipped, not a foreign-key failure.
             conn.executemany(
                 "INSERT OR IGNORE INTO queue (project_id, item_id, rank, score, strategy, model_version, prediction)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
                 [
                     (project_id, r["item_id"], rank, r.get("score"), r["strategy"], number,
-                     json.dumps(r["prediction"]) if r.get("prediction") is not None else None)
+                     json.dumps(r["prediction"]) if r.get("prediction") is not None else None,
+                     r["item_id"], project_id)
                     for rank, r in enumerate(rows)
                 ],
             )

@@ -73,6 +73,8 @@ SPEC = {
                           "retraining": {"type": "boolean"}, "strategy": {"type": "string"},
                           "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
                           "history": {"type": "array", "items": {"type": "object"}}}},
+            "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},
+                                                                "labeled": {"type": "integer"}}},
             "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},
                                                                 "skipped": {"type": "integer"}}},
         },
@@ -92,6 +94,30 @@ SPEC = {
             "patch": {"summary": "Change a project's settings",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
                       "responses": {"200": _json(_ref("Project")), "400": _ERROR, "404": _ERROR}},
+            "delete": {"summary": "Delete the project with its items and every label (owner only)",
+                       "parameters": [{"name": "confirm", "in": "query", "required": True,
+                                       "description": "the project's name", "schema": {"type": "string"}}],
+                       "responses": {"200": _json({"type": "object", "properties": {
+                           "deleted": {"type": "string"}, "items": {"type": "integer"},
+                           "labeled": {"type": "integer"}}}), "400": _ERROR, "403": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/items/{item_id}": {
+            "parameters": [_PID, {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "delete": {"summary": "Delete one item (owner only); one with labels only with with_labels=true",
+                       "parameters": [{"name": "with_labels", "in": "query",
+                                       "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}}],
+                       "responses": {"200": _json(_ref("DeleteResult")), "403": _ERROR, "404": _ERROR,
+                                     "409": _ERROR}},
+        },
+        "/api/projects/{id}/items/delete": {
+            "parameters": [_PID],
+            "post": {"summary": "Delete several items, all or none (owner only)",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                         "type": "object", "required": ["ids"], "properties": {
+                             "ids": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
+                             "with_labels": {"type": "boolean", "default": False}}}}}},
+                     "responses": {"200": _json(_ref("DeleteResult")), "400": _ERROR, "403": _ERROR, "404": _ERROR,
+                                   "409": _ERROR}},
         },
         "/api/projects/{id}/items": {
             "parameters": [_PID],

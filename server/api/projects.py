@@ -1,10 +1,11 @@
-"""Project routes: create, list, show, change, stats."""
+"""Project routes: create, list, show, change, stats, retrain, delete (the project or some of its items)."""
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 
 from .. import plugins, projects, store
 from ..auth import current_user, require
+from ..errors import BadRequest, Forbidden
 from ..learning import maybe_retrain
 from ..stats import project_stats
 from . import bp, get_db, get_retrain, json_object
@@ -15,8 +16,6 @@ def create_project():
     db = get_db()
     user = current_user()
     if not user.is_admin:
-        from ..errors import Forbidden
-
         raise Forbidden(f"{user.name} may not create projects; that needs the owner role on all projects")
     project_id = projects.create(db, json_object(), _load_policy())
     return jsonify({"id": project_id}), 201
@@ -71,3 +70,38 @@ def retrain(project_id: int):
     if not maybe_retrain(service, db.reader, project) and not service.busy(project_id):
         service.request(project_id)
     return jsonify({"retraining": True}), 202
+
+
+@bp.delete("/projects/<int:project_id>")
+def delete_project(project_id: int):
+    """Delete a project and all of it. ``?confirm=<its name>`` guards against a slip of the id."""
+    require("configure", project_id)
+    db = get_db()
+    project = store.get_project(db.reader, project_id)
+    if request.args.get("confirm") != project["name"]:
+        raise BadRequest(f"deleting project {project_id} removes its items and every label for good; "
+                         f"add ?confirm={project['name']} (its name) to confirm, after exporting what you need")
+    return jsonify(projects.delete(db, project, cache_root=current_app.config["CACHE_DIR"],
+                                   media_root=current_app.config["MEDIA_DIR"]))
+
+
+@bp.delete("/projects/<int:project_id>/items/<int:item_id>")
+def delete_item(project_id: int, item_id: int):
+    """Delete one item; one that carries labels only with ``?with_labels=true``."""
+    require("configure", project_id)
+    return _delete_items(project_id, [item_id], request.args.get("with_labels", "false") == "true")
+
+
+@bp.post("/projects/<int:project_id>/items/delete")
+def delete_items(project_id: int):
+    """Delete several items at once: ``{"ids": [...], "with_labels": false}``; all or none."""
+    require("configure", project_id)
+    body = json_object()
+    return _delete_items(project_id, body.get("ids"), body.get("with_labels", False))
+
+
+def _delete_items(project_id: int, item_ids, with_labels):
+    db = get_db()
+    project = store.get_project(db.reader, project_id)
+    return jsonify(projects.delete_items(db, project, item_ids, with_labels=with_labels,
+                                         cache_root=current_app.config["CACHE_DIR"]))

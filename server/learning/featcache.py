@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import tempfile
 
 import numpy as np
@@ -33,10 +34,31 @@ def _atomic_write(path: str, write) -> None:
         raise
 
 
+def project_cache_dir(cache_root: str, project_id: int) -> str:
+    return os.path.join(cache_root, f"project-{project_id}")
+
+
+def drop(cache_root: str, project_id: int) -> None:
+    """Forget a deleted project's features."""
+    shutil.rmtree(project_cache_dir(cache_root, project_id), ignore_errors=True)
+
+
+def invalidate(cache_root: str, project_id: int) -> None:
+    """Make the next retrain featurize every item afresh.
+
+    After items are deleted, SQLite may give a deleted item's id to a new one,
+    and the cache would take the old features for it.
+    """
+    try:
+        os.remove(os.path.join(project_cache_dir(cache_root, project_id), "featurizer.pkl"))
+    except FileNotFoundError:
+        pass
+
+
 class FeatureCache:
     def __init__(self, cache_root: str, project: dict, media_root: str | None = None):
         self.project = project
-        self.dir = os.path.join(cache_root, f"project-{project['id']}")
+        self.dir = project_cache_dir(cache_root, project["id"])
         self.media_root = media_root
         os.makedirs(self.dir, exist_ok=True)
 
@@ -56,7 +78,9 @@ class FeatureCache:
         return state, ids, X
 
     def _spec(self):
-        return {"item_type": self.project["item_type"], "featurizer": self.project.get("featurizer")}
+        # created_at: a project made after another was deleted may get its id, never its features.
+        return {"item_type": self.project["item_type"], "featurizer": self.project.get("featurizer"),
+                "created_at": self.project.get("created_at")}
 
     def _new_featurizer(self):
         params = {}

@@ -69,5 +69,57 @@
     }
   });
 
+  // Deleting: the server checks the typed name and refuses labeled items unless asked; we show its message.
+  async function send(url, options, statusEl) {
+    statusEl.className = "status";
+    statusEl.textContent = "Deleting…";
+    try {
+      const res = await fetch(url, { ...options, headers: { Accept: "application/json", ...CSRF, ...(options.headers || {}) } });
+      const body = await res.json().catch(() => null);
+      if (!res.ok) {
+        statusEl.className = "status error";
+        statusEl.textContent = body && body.error ? body.error : `HTTP ${res.status}`;
+        return null;
+      }
+      return body;
+    } catch (err) {
+      statusEl.className = "status error";
+      statusEl.textContent = `Network error: ${err.message}`;
+      return null;
+    }
+  }
+
+  const delItems = document.getElementById("delete-items-form");
+  if (delItems) delItems.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const statusEl = document.getElementById("delete-items-status");
+    const ids = delItems.elements.ids.value.split(/[\s,]+/).filter(Boolean).map(Number);
+    const withLabels = delItems.elements.with_labels.checked;
+    if (!window.confirm(`Delete ${ids.length} item${ids.length === 1 ? "" : "s"}${withLabels ? " and their labels" : ""}?`)) return;
+    const body = await send(delItems.action, { method: "POST", body: JSON.stringify({ ids, with_labels: withLabels }),
+                                               headers: { "Content-Type": "application/json" } }, statusEl);
+    if (body) {
+      statusEl.className = "status ok";
+      statusEl.textContent = `Deleted ${body.deleted} item${body.deleted === 1 ? "" : "s"}` +
+        (body.labeled ? ` (${body.labeled} labeled)` : "") + ".";
+      delItems.reset();
+      refresh();
+    }
+  });
+
+  const delProject = document.getElementById("delete-project-form");
+  if (delProject) delProject.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const statusEl = document.getElementById("delete-project-status");
+    const typed = delProject.elements.confirm.value;
+    if (typed !== delProject.dataset.name) {
+      statusEl.className = "status error";
+      statusEl.textContent = "The name does not match; nothing was deleted.";
+      return;
+    }
+    const url = `${delProject.action}?confirm=${encodeURIComponent(typed)}`;
+    if (await send(url, { method: "DELETE" }, statusEl)) window.location.assign(delProject.dataset.home);
+  });
+
   schedule();
 })();

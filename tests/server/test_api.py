@@ -275,6 +275,19 @@ def test_openapi_document_is_valid_and_lists_the_routes(client):
         assert path in spec["paths"]
 
 
+def test_openapi_describes_every_api_route(app, client):
+    import re
+
+    spec = client.get("/api/openapi.json").json
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).replace("{project_id}", "{id}")
+        assert path in spec["paths"], f"{rule.rule} is not in the OpenAPI document"
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in spec["paths"][path], f"{method} {rule.rule} is not in the OpenAPI document"
+
+
 def test_featurizer_setting_is_checked_at_creation(client):
     r = client.post("/api/projects", json={"name": "f1", "labels": ["a", "b"], "featurizer": "nope"})
     assert r.status_code == 400 and "nope" in r.json["error"]
