@@ -32,12 +32,16 @@ def project_dir(media_root: str, project_id: int) -> str:
 
 
 def _check_image(raw: bytes, name: str) -> str:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from .features.image import ImageTooLarge, open_image
 
     try:
-        with Image.open(io.BytesIO(raw)) as img:
+        with open_image(io.BytesIO(raw), name) as img:
             img.verify()
             fmt = (img.format or "").lower()
+    except ImageTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadRequest(f"{name} is not a readable image ({exc})") from None
     return {"jpeg": "jpg"}.get(fmt, fmt or "img")

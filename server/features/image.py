@@ -10,6 +10,26 @@ from PIL import Image, UnidentifiedImageError
 from .base import Featurizer, FeaturizerError, field_values
 
 ON_ERROR = ("raise", "warn", "zero")
+# Decoding a 20000x20000 image takes 400 MB or more; 50 megapixels covers any camera photo.
+MAX_PIXELS = 50_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header claims more pixels than MAX_PIXELS (a decompression bomb, or just huge)."""
+
+
+def open_image(source, name=None) -> Image.Image:
+    """``Image.open`` that refuses images beyond MAX_PIXELS before any pixel is decoded."""
+    name = name if name is not None else source
+    try:
+        img = Image.open(source)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name} has more than {MAX_PIXELS} pixels; shrink it and import it again") from None
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise ImageTooLarge(f"{name} is {img.width}x{img.height} pixels, more than the limit of {MAX_PIXELS}; "
+                            "shrink it and import it again")
+    return img
 
 
 class ImageFeaturizer(Featurizer):
@@ -60,7 +80,7 @@ class ImageFeaturizer(Featurizer):
             path = None
             try:
                 path = self._path(value)
-                with Image.open(path) as img:
+                with open_image(path) as img:
                     img = img.convert(self.mode)
                     if img.size != (width, height):
                         img = img.resize((width, height), Image.Resampling.BILINEAR)

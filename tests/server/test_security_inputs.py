@@ -1,0 +1,65 @@
+"""Hostile inputs from the adversarial review (issue 9): each answers a 4xx that says what was wrong."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+
+def _png(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims width x height pixels (a decompression bomb's calling card)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (1, 1)).save(buf, format="PNG")
+    raw = bytearray(buf.getvalue())
+    # IHDR starts at byte 8: length (4), type (4), width (4), height (4), ...; its CRC follows the 13 data bytes.
+    raw[16:24] = struct.pack(">II", width, height)
+    raw[29:33] = struct.pack(">I", zlib.crc32(bytes(raw[12:29])))
+    return bytes(raw)
+
+
+BOMB = _png(20000, 20000)
+
+
+def _image_project(make_project, name="pics"):
+    return make_project(name, labels=["a", "b"], item_type="image")
+
+
+# -- decompression bombs ------------------------------------------------------
+
+def test_oversized_png_upload_is_refused_naming_the_file(client, make_project):
+    pid = _image_project(make_project)
+    r = client.post(f"/api/projects/{pid}/items", data={"file": (io.BytesIO(BOMB), "huge.png")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 413 and "huge.png" in r.json["error"] and "pixels" in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}/stats").json["unlabeled"] == 0
+
+
+def test_oversized_png_in_a_zip_is_refused_naming_the_entry(client, make_project):
+    import zipfile
+
+    pid = _image_project(make_project)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("a/fine.png", _png(1, 1))
+        archive.writestr("b/bomb.png", BOMB)
+    r = client.post(f"/api/projects/{pid}/items", data={"file": (io.BytesIO(buf.getvalue()), "pics.zip")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 413 and "b/bomb.png" in r.json["error"], r.json
+
+
+def test_featurizer_treats_an_oversized_image_as_unreadable(tmp_path):
+    from PIL import Image
+
+    from server.features.image import ImageFeaturizer
+
+    Image.new("L", (4, 4), 200).save(tmp_path / "ok.png")
+    (tmp_path / "bomb.png").write_bytes(BOMB)
+    items = [{"image": "ok.png"}, {"image": "bomb.png"}]
+    with pytest.warns(RuntimeWarning, match="bomb.png"):
+        X = ImageFeaturizer(size=(4, 4), root=str(tmp_path)).fit(items).transform(items)
+    assert X.shape == (2, 16) and np.all(np.isfinite(X))
