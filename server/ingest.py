@@ -15,6 +15,15 @@ from .errors import BadRequest, PayloadTooLarge
 FORMATS = ("csv", "tsv", "jsonl", "json")
 # Columns that hold bookkeeping, never item content.
 _LABEL_SPLIT = "|"
+TOO_DEEP = "{what} is nested too deeply to read; items are flat objects like {{\"text\": \"...\"}}"
+
+
+def loads(text: str, what: str):
+    """json.loads whose RecursionError (JSON nested thousands deep) is the sender's mistake, not ours."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadRequest(TOO_DEEP.format(what=what)) from None
 
 
 @dataclass
@@ -59,7 +68,7 @@ def parse_records(raw: bytes, fmt: str) -> list[dict]:
         raise BadRequest("the file is empty")
     if fmt == "json":
         try:
-            data = json.loads(text)
+            data = loads(text, "the JSON file")
         except json.JSONDecodeError as exc:
             raise BadRequest(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
         return _as_records(data)
@@ -69,7 +78,7 @@ def parse_records(raw: bytes, fmt: str) -> list[dict]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = loads(line, f"line {lineno}")
             except json.JSONDecodeError as exc:
                 raise BadRequest(f"malformed JSON on line {lineno}: {exc.msg}") from None
             if not isinstance(obj, dict):
@@ -138,30 +147,38 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
     allowed = project["labels"]
     rows = []
     for n, record in enumerate(records, 1):
-        external_id = record.get(id_column) if id_column else None
-        if external_id is not None:
-            external_id = str(external_id).strip() or None
-        label = None
-        if label_column is not None:
-            label = _parse_label(record.get(label_column), project, n, allowed)
-        if content_column is not None:
-            value = record.get(content_column)
-            if not isinstance(value, str) or not value.strip():
-                raise BadRequest(f"row {n}: {content_column!r} is missing or empty")
-            data = {content_column if item_type == "image" else "text": value}
-        else:
-            data = {}
-        for key, value in record.items():
-            if key in (id_column, label_column, content_column):
-                continue
-            data[key] = _scalar(value)
-        if item_type == "tabular" and not data:
-            raise BadRequest(f"row {n} has no feature columns")
-        if options.max_item_bytes and len(json.dumps(data, ensure_ascii=False)) > options.max_item_bytes:
-            raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
-                                  "(ASSAY_MAX_ITEM_BYTES)")
-        rows.append((external_id, data, label))
+        try:
+            rows.append(_to_row(n, record, project, options, item_type, allowed, id_column, label_column,
+                                content_column))
+        except RecursionError:  # a value nested a few hundred deep parses but does not serialize
+            raise BadRequest(TOO_DEEP.format(what=f"row {n}")) from None
     return rows
+
+
+def _to_row(n, record, project, options, item_type, allowed, id_column, label_column, content_column):
+    external_id = record.get(id_column) if id_column else None
+    if external_id is not None:
+        external_id = str(external_id).strip() or None
+    label = None
+    if label_column is not None:
+        label = _parse_label(record.get(label_column), project, n, allowed)
+    if content_column is not None:
+        value = record.get(content_column)
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"row {n}: {content_column!r} is missing or empty")
+        data = {content_column if item_type == "image" else "text": value}
+    else:
+        data = {}
+    for key, value in record.items():
+        if key in (id_column, label_column, content_column):
+            continue
+        data[key] = _scalar(value)
+    if item_type == "tabular" and not data:
+        raise BadRequest(f"row {n} has no feature columns")
+    if options.max_item_bytes and len(json.dumps(data, ensure_ascii=False)) > options.max_item_bytes:
+        raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
+                              "(ASSAY_MAX_ITEM_BYTES)")
+    return external_id, data, label
 
 
 def _parse_label(value, project: dict, n: int, allowed: list[str]):

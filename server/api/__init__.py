@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import AssayError, BadRequest
+from ..ingest import TOO_DEEP
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -18,7 +19,10 @@ def get_retrain():
 
 
 def json_body() -> dict | list:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the parser recurses per level: [[[[...]]]] 100,000 deep exhausts the stack
+        raise BadRequest(TOO_DEEP.format(what="the JSON body")) from None
     if data is None:
         raise BadRequest("the request body must be JSON (Content-Type: application/json)")
     return data

@@ -33,7 +33,10 @@ def import_request(db, project: dict) -> dict:
         fmt = request.values.get("format") or ingest.guess_format(upload.filename, raw[:4096])
         records = ingest.parse_records(raw, fmt)
     elif request.is_json:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            raise BadRequest(ingest.TOO_DEEP.format(what="the JSON body")) from None
         if data is None:
             raise BadRequest("malformed JSON body; send a JSON list of objects like [{\"text\": \"...\"}]")
         records = ingest._as_records(data)

@@ -63,3 +63,33 @@ def test_featurizer_treats_an_oversized_image_as_unreadable(tmp_path):
     with pytest.warns(RuntimeWarning, match="bomb.png"):
         X = ImageFeaturizer(size=(4, 4), root=str(tmp_path)).fit(items).transform(items)
     assert X.shape == (2, 16) and np.all(np.isfinite(X))
+
+
+# -- JSON nested 100,000 deep ---------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def test_deeply_nested_annotation_body_is_a_400(client, make_project):
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/annotations", data='{"item_id": 1, "label": ' + DEEP + "}",
+                    content_type="application/json")
+    assert r.status_code == 400 and "nested too deeply" in r.json["error"], r.json
+
+
+@pytest.mark.parametrize("how", ["json body", "jsonl file", "json file", "jsonl body"])
+def test_deeply_nested_import_is_a_400(client, make_project, how):
+    pid = make_project()
+    url = f"/api/projects/{pid}/items"
+    if how == "json body":
+        r = client.post(url, data='[{"text": "a", "x": ' + DEEP + "}]", content_type="application/json")
+    elif how == "jsonl body":
+        r = client.post(url, data='{"text": "a"}\n{"text": "b", "x": ' + DEEP + "}\n",
+                        content_type="application/x-ndjson")
+    else:
+        name, body = ("a.jsonl", '{"text": "a"}\n{"text": "b", "x": ' + DEEP + "}\n") if how == "jsonl file" \
+            else ("a.json", '[{"text": "a", "x": ' + DEEP + "}]")
+        r = client.post(url, data={"file": (io.BytesIO(body.encode()), name)}, content_type="multipart/form-data")
+    assert r.status_code == 400 and "nested too deeply" in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}/stats").json["unlabeled"] == 0
+
