@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass
 
 from .errors import BadRequest, PayloadTooLarge
@@ -33,6 +34,8 @@ class ImportOptions:
     label_column: str | None = "label"
     image_column: str = "image"
     max_item_bytes: int | None = None
+    # Image projects: every image path must name a file inside this folder (the project's media store).
+    media_dir: str | None = None
 
 
 def guess_format(filename: str | None, head: bytes) -> str:
@@ -166,6 +169,8 @@ def _to_row(n, record, project, options, item_type, allowed, id_column, label_co
         value = record.get(content_column)
         if not isinstance(value, str) or not value.strip():
             raise BadRequest(f"row {n}: {content_column!r} is missing or empty")
+        if item_type == "image" and options.media_dir is not None:
+            _check_stored(value, options.media_dir, n)
         data = {content_column if item_type == "image" else "text": value}
     else:
         data = {}
@@ -179,6 +184,21 @@ def _to_row(n, record, project, options, item_type, allowed, id_column, label_co
         raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
                               "(ASSAY_MAX_ITEM_BYTES)")
     return external_id, data, label
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether path, with symlinks and .. resolved, lies inside folder."""
+    real_folder = os.path.realpath(folder)
+    return os.path.commonpath([os.path.realpath(path), real_folder]) == real_folder
+
+
+def _check_stored(value: str, media_dir: str, n: int) -> None:
+    # The retrain worker opens these paths: one naming /etc/passwd would make it read server files.
+    path = os.path.join(media_dir, value)
+    if os.path.isabs(value) or not inside(path, media_dir) or not os.path.isfile(path):
+        raise BadRequest(f"row {n}: image {value!r} is not a file in the project's media store; images must "
+                         "live there: upload the image files or a zip of them, then refer to them by the "
+                         "names the import gave them")
 
 
 def _parse_label(value, project: dict, n: int, allowed: list[str]):

@@ -11,19 +11,20 @@ from ..errors import BadRequest
 from . import bp, get_db, get_retrain
 
 
-def import_options(source) -> ingest.ImportOptions:
+def import_options(source, project_id: int) -> ingest.ImportOptions:
     return ingest.ImportOptions(
         text_column=source.get("text_column") or "text",
         id_column=source.get("id_column") or "id",
         label_column=source.get("label_column") or "label",
         image_column=source.get("image_column") or "image",
         max_item_bytes=int(current_app.config["MAX_ITEM_BYTES"]),
+        media_dir=media.project_dir(current_app.config["MEDIA_DIR"], project_id),
     )
 
 
 def import_request(db, project: dict) -> dict:
     """Import from a JSON body, an uploaded file (multipart field "file") or a raw CSV/TSV/JSONL body."""
-    options = import_options({**request.args, **request.form})
+    options = import_options({**request.args, **request.form}, project["id"])
     uploads = request.files.getlist("file")
     upload = uploads[0] if uploads else None
     if project["item_type"] == "image" and uploads and _is_image_upload(uploads):

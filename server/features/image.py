@@ -40,8 +40,8 @@ class ImageFeaturizer(Featurizer):
     size : (width, height) of the resized image; 8x8 suits digit-sized images,
         28x28 small photos or scans.
     mode : "L" (grayscale) or "RGB".
-    root : directory that relative paths are resolved against (default: the
-        working directory).
+    root : directory that paths are resolved against, and that they must stay
+        inside (symlinks and .. resolved); default: the working directory, any path.
     standardize : subtract each pixel's mean and divide by its standard
         deviation over the fitted images (constant pixels are only centered).
     on_error : an unreadable image "raise"s, or becomes an all-mean row with a
@@ -60,8 +60,14 @@ class ImageFeaturizer(Featurizer):
 
     def _path(self, value) -> str:
         path = os.fspath(value)
-        if self.root is not None and not os.path.isabs(path):
-            path = os.path.join(self.root, path)
+        if self.root is None:
+            return path
+        # With a root, items name files inside it: an item saying /etc/passwd or ../../secret_key
+        # (a hostile import) must not make the featurizer read the server's own files.
+        path = os.path.join(self.root, path)
+        real_root = os.path.realpath(self.root)
+        if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+            raise ValueError(f"{value!r} is outside the image root {self.root}")
         return path
 
     def _pixels(self, items) -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -93,3 +93,64 @@ def test_deeply_nested_import_is_a_400(client, make_project, how):
     assert r.status_code == 400 and "nested too deeply" in r.json["error"], r.json
     assert client.get(f"/api/projects/{pid}/stats").json["unlabeled"] == 0
 
+
+
+# -- image paths outside the import's folder or the media store ----------------
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../secret_key", "../project-2/x.png"])
+def test_json_import_refuses_image_paths_outside_the_media_store(app, client, make_project, path):
+    pid = _image_project(make_project)
+    r = client.post(f"/api/projects/{pid}/items", json=[{"image": path}])
+    assert r.status_code == 400 and "media store" in r.json["error"] and "upload" in r.json["error"], r.json
+    r = client.post(f"/api/projects/{pid}/items", data={"file": (io.BytesIO(f"image\n{path}\n".encode()), "p.csv")},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400 and "media store" in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}/stats").json["unlabeled"] == 0
+
+
+def test_json_import_may_name_images_already_uploaded(client, make_project):
+    pid = _image_project(make_project)
+    client.post(f"/api/projects/{pid}/items", data={"file": (io.BytesIO(_png(2, 2)), "a.png")},
+                content_type="multipart/form-data")
+    stored = client.get(f"/api/projects/{pid}/queue?n=1").json[0]["data"]["image"]
+    r = client.post(f"/api/projects/{pid}/items", json=[{"id": "again", "image": stored}])
+    assert r.status_code == 200 and r.json["imported"] == 1, r.json
+
+
+def test_cli_csv_of_paths_must_stay_in_the_csv_folder(app, runner, make_project, tmp_path):
+    _image_project(make_project)
+    (tmp_path / "outside.png").write_bytes(_png(2, 2))
+    folder = tmp_path / "list"
+    folder.mkdir()
+    (folder / "inside.png").write_bytes(_png(2, 2))
+    for bad in ("../outside.png", str(tmp_path / "outside.png")):
+        (folder / "list.csv").write_text(f"image\ninside.png\n{bad}\n")
+        result = runner.invoke(args=["import", "pics", str(folder / "list.csv")])
+        assert result.exit_code != 0 and "outside" in result.output and "CSV's folder" in result.output, result.output
+    (folder / "list.csv").write_text("image\ninside.png\n")
+    assert "imported 1" in runner.invoke(args=["import", "pics", str(folder / "list.csv")]).output
+
+
+def test_cli_folder_import_refuses_links_out_of_the_folder(app, runner, make_project, tmp_path):
+    _image_project(make_project)
+    (tmp_path / "secret.png").write_bytes(_png(2, 2))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "ok.png").write_bytes(_png(3, 3))
+    (folder / "sneaky.png").symlink_to(tmp_path / "secret.png")
+    result = runner.invoke(args=["import", "pics", str(folder)])
+    assert result.exit_code != 0 and "sneaky.png" in result.output and "outside" in result.output, result.output
+
+
+def test_featurizer_with_a_root_reads_nothing_outside_it(tmp_path):
+    from PIL import Image
+
+    from server.features.image import ImageFeaturizer
+
+    root = tmp_path / "media"
+    root.mkdir()
+    Image.new("L", (4, 4), 10).save(root / "ok.png")
+    Image.new("L", (4, 4), 250).save(tmp_path / "private.png")
+    items = [{"image": "ok.png"}, {"image": str(tmp_path / "private.png")}, {"image": "../private.png"}]
+    with pytest.warns(RuntimeWarning, match="2 of 3 images could not be read"):
+        ImageFeaturizer(size=(4, 4), root=str(root)).fit(items)
