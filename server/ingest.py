@@ -1,7 +1,7 @@
 """Reading import files (CSV, TSV, JSONL, a JSON list) into validated item rows.
 
 Everything is parsed and checked before anything is written, so a bad file
-changes nothing: the caller inserts the returned rows in one transaction.
+changes nothing: the caller then inserts the returned rows (store.insert_items).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import io
 import json
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .errors import BadRequest, PayloadTooLarge
 
@@ -53,44 +54,62 @@ def guess_format(filename: str | None, head: bytes) -> str:
     return "tsv" if first_line.count(b"\t") > first_line.count(b",") else "csv"
 
 
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(
-            f"the file is not UTF-8 (bad byte at position {exc.start}); re-save it as UTF-8 and import again"
-        ) from None
+def _binary(source) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
 
 
-def parse_records(raw: bytes, fmt: str) -> list[dict]:
-    """Rows of a file as dicts of column -> value. Raises BadRequest with the line at fault."""
+def parse_records(source: bytes | BinaryIO, fmt: str) -> list[dict]:
+    """Rows of a file (bytes, or a binary file read line by line) as dicts of column -> value.
+
+    Raises BadRequest with the line at fault.
+    """
     if fmt not in FORMATS:
         raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    text = _decode(raw)
+    text = io.TextIOWrapper(_binary(source), encoding="utf-8-sig", newline="")
+    try:
+        if fmt == "json":
+            return _parse_json(text.read())
+        if fmt == "jsonl":
+            return _parse_jsonl(text)
+        return _parse_table(text, fmt)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the file is not UTF-8 ({exc.reason}); re-save it as UTF-8 and import again") from None
+    finally:
+        text.detach()  # the caller owns the file
+
+
+def _parse_json(text: str) -> list[dict]:
+    # A JSON list is one document: the json module has no incremental parser, so this one is read whole.
     if not text.strip():
         raise BadRequest("the file is empty")
-    if fmt == "json":
+    try:
+        data = loads(text, "the JSON file")
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    return _as_records(data)
+
+
+def _parse_jsonl(lines) -> list[dict]:
+    records = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
-            data = loads(text, "the JSON file")
+            obj = loads(line, f"line {lineno}")
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-        return _as_records(data)
-    if fmt == "jsonl":
-        records = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = loads(line, f"line {lineno}")
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"malformed JSON on line {lineno}: {exc.msg}") from None
-            if not isinstance(obj, dict):
-                raise BadRequest(f"line {lineno} is not a JSON object; each line must be {{\"text\": ...}}")
-            records.append(obj)
-        return records
+            raise BadRequest(f"malformed JSON on line {lineno}: {exc.msg}") from None
+        if not isinstance(obj, dict):
+            raise BadRequest(f"line {lineno} is not a JSON object; each line must be {{\"text\": ...}}")
+        records.append(obj)
+    if not records:
+        raise BadRequest("the file is empty")
+    return records
+
+
+def _parse_table(lines, fmt: str) -> list[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
     # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+    reader = csv.reader(lines, delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
                         skipinitialspace=fmt == "csv")
     try:

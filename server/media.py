@@ -74,9 +74,10 @@ def _label_from_parts(parts: list[str], labels: list[str]):
     return None
 
 
-def records_from_zip(media_root: str, project: dict, raw: bytes) -> list[dict]:
+def records_from_zip(media_root: str, project: dict, raw) -> list[dict]:
+    """Images of a zip archive, given as bytes or a seekable binary file."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
+        archive = zipfile.ZipFile(io.BytesIO(raw) if isinstance(raw, (bytes, bytearray)) else raw)
     except zipfile.BadZipFile:
         raise BadRequest("the upload is not a valid zip archive") from None
     entries = [e for e in archive.infolist() if not e.is_dir()]

@@ -66,8 +66,9 @@ def init_app(app):
     def _http_error(exc: HTTPException):
         message = exc.description or exc.name
         if exc.code == 413:
-            limit = current_app.config.get("MAX_CONTENT_LENGTH")
-            message = f"the upload is larger than the limit of {limit} bytes"
+            setting = getattr(request, "size_setting", "MAX_CONTENT_LENGTH")
+            message = (f"the request body is larger than the limit of {request.max_content_length} bytes "
+                       f"for this route (setting ASSAY_{setting})")
         if request.path.startswith("/api/"):
             return jsonify({"error": message, "status": exc.code}), exc.code
         from ..pages import error_page

@@ -154,3 +154,41 @@ def test_featurizer_with_a_root_reads_nothing_outside_it(tmp_path):
     items = [{"image": "ok.png"}, {"image": str(tmp_path / "private.png")}, {"image": "../private.png"}]
     with pytest.warns(RuntimeWarning, match="2 of 3 images could not be read"):
         ImageFeaturizer(size=(4, 4), root=str(root)).fit(items)
+
+
+# -- request body limits ----------------------------------------------------------
+
+def test_a_20_mb_label_is_refused_with_the_json_limit(client, make_project):
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=[{"text": "a"}])
+    body = '{"item_id": 1, "label": "' + "x" * (20 * 2**20) + '"}'
+    r = client.post(f"/api/projects/{pid}/annotations", data=body, content_type="application/json")
+    assert r.status_code == 413 and "MAX_JSON_BYTES" in r.json["error"] and str(2**20) in r.json["error"], r.json
+    r = client.post("/api/projects", data='{"name": "' + "n" * (2 * 2**20) + '", "labels": ["a", "b"]}',
+                    content_type="application/json")
+    assert r.status_code == 413
+
+
+def test_imports_keep_the_large_limit_and_stream_the_body(client, make_project):
+    pid = make_project()
+    n = 40_000  # about 1.7 MB: beyond the JSON limit, well within the upload one
+    body = "id,text\n" + "".join(f"{i},message number {i} with some words\n" for i in range(n))
+    assert len(body) > 2**20
+    r = client.post(f"/api/projects/{pid}/items", data=body.encode(), content_type="text/csv")
+    assert r.status_code == 200 and r.json["imported"] == n, r.json
+    payload = [{"id": f"j{i}", "text": f"json item {i} " + "w" * 30} for i in range(30_000)]
+    r = client.post(f"/api/projects/{pid}/items", json=payload)
+    assert r.status_code == 200 and r.json["imported"] == 30_000, r.json
+
+
+def test_an_import_beyond_the_upload_limit_names_its_setting(tmp_path):
+    from server import create_app
+
+    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "a.sqlite"), "MAX_CONTENT_LENGTH": 50_000})
+    try:
+        client = app.test_client()
+        pid = client.post("/api/projects", json={"name": "p", "labels": ["a", "b"]}).json["id"]
+        r = client.post(f"/api/projects/{pid}/items", data=b"text\n" + b"hello\n" * 20_000, content_type="text/csv")
+        assert r.status_code == 413 and "ASSAY_MAX_CONTENT_LENGTH" in r.json["error"], r.json
+    finally:
+        app.extensions["assay.retrain"].shutdown()
