@@ -86,6 +86,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     database = dbmod.Database(app.config["DATABASE"])
     database.migrate()
+    from . import store
+
+    store.discard_dead_imports(database)
     app.extensions["assay.db"] = database
     app.extensions["assay.retrain"] = RetrainService(
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),

@@ -192,3 +192,91 @@ def test_an_import_beyond_the_upload_limit_names_its_setting(tmp_path):
         assert r.status_code == 413 and "ASSAY_MAX_CONTENT_LENGTH" in r.json["error"], r.json
     finally:
         app.extensions["assay.retrain"].shutdown()
+
+
+# -- large imports hold the writer one chunk at a time -------------------------------
+
+def test_a_label_posted_during_a_large_import_does_not_wait_for_it(app, client, make_project, monkeypatch):
+    import threading
+    import time
+
+    from server import store
+
+    pid = make_project()
+    client.post(f"/api/projects/{pid}/items", json=[{"id": "first", "text": "label me"}])
+    item_id = client.get(f"/api/projects/{pid}/queue?n=1").json[0]["id"]
+    inserting, timings = threading.Event(), {}
+    real_insert = store.insert_items
+
+    def timed_insert(*args, **kwargs):
+        inserting.set()
+        t0 = time.perf_counter()
+        try:
+            return real_insert(*args, **kwargs)
+        finally:
+            timings["insert"] = time.perf_counter() - t0
+
+    monkeypatch.setattr(store, "insert_items", timed_insert)
+    body = "id,text\n" + "".join(f"{i},generated message {i} about item {i % 97}\n" for i in range(100_000))
+    result = {}
+    importer = threading.Thread(target=lambda: result.update(
+        r=app.test_client().post(f"/api/projects/{pid}/items", data=body.encode(), content_type="text/csv")))
+    importer.start()
+    assert inserting.wait(120)
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": item_id, "label": "ham"})
+    label_seconds = time.perf_counter() - t0
+    importer.join(300)
+    assert r.status_code == 201 and result["r"].json == {"imported": 100_000, "skipped": 0}
+    assert label_seconds < 0.2 * timings["insert"], (label_seconds, timings)
+
+
+def test_an_import_failing_half_way_leaves_nothing(app, make_project):
+    from server import store
+
+    pid = make_project()
+    db = app.extensions["assay.db"]
+    rows = [(f"r{i}", {"text": f"t{i}"}, "ham" if i % 2 else None) for i in range(50)]
+    rows[35] = ("bad", {"text": {1, 2}}, None)  # not JSON: the fourth chunk fails after three committed
+    with pytest.raises(TypeError):
+        store.insert_items(db, pid, rows, chunk=10)
+    assert store.count_items(db.reader, pid) == 0
+    assert store.insert_items(db, pid, rows[:30], chunk=10) == (30, 0)
+    assert store.insert_items(db, pid, rows[:40:2] + rows[:5], chunk=7) == (5, 20)
+
+
+def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    from server import create_app, store
+
+    db_path = str(tmp_path / "assay.sqlite")
+    script = textwrap.dedent(f"""
+        import os
+        from server import create_app, projects, store
+        app = create_app({{"TESTING": True, "DATABASE": {db_path!r}}})
+        db = app.extensions["assay.db"]
+        pid = projects.create(db, {{"name": "p", "labels": ["a", "b"]}})
+        store.insert_items(db, pid, [("keep", {{"text": "earlier import"}}, None)])
+        done = []
+        def die_after_three_chunks(n):
+            done.append(n)
+            if len(done) == 3:
+                os._exit(9)  # no cleanup, no finally: like a kill -9 or a power cut
+        store.insert_items(db, pid, [(str(i), {{"text": str(i)}}, "a") for i in range(100)],
+                           progress=die_after_three_chunks, chunk=10)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(__import__("pathlib").Path(__file__).parents[2]),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    app = create_app({"TESTING": True, "DATABASE": db_path})
+    try:
+        db = app.extensions["assay.db"]
+        assert store.count_items(db.reader, 1) == 1
+        assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0
+    finally:
+        app.extensions["assay.retrain"].shutdown()
+        app.extensions["assay.db"].close()
