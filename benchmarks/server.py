@@ -113,6 +113,67 @@ def load(port, project_id, clients, seconds, labels):
 
 
 
+def labels_during_import(port, project_id, import_rows, seconds):
+    """Label p50/p99 (one annotator, pull 5 then label them) for `seconds` alone, then while an
+    import of `import_rows` short texts runs over HTTP. Returns (alone, during, import wall seconds)."""
+    def label_for(stop_when):
+        c, posts = Client(port, "import-bench"), []
+        while not stop_when():
+            status, data, _ = c.request("GET", f"/api/projects/{project_id}/queue?n=5")
+            for item in json.loads(data) if status == 200 else []:
+                posts.append(c.request("POST", f"/api/projects/{project_id}/annotations",
+                                       {"item_id": item["id"], "label": "ham"})[2])
+        return posts
+
+    deadline = time.time() + seconds
+    alone = label_for(lambda: time.time() > deadline)
+    body = "\n".join(json.dumps({"id": f"imp{i}", "text": f"imported message {i} about topic {i % 101}"})
+                     for i in range(import_rows)).encode()
+    finished = threading.Event()
+    wall = {}
+
+    def run_import():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        t0 = time.perf_counter()
+        conn.request("POST", f"/api/projects/{project_id}/items", body=body,
+                     headers={"Content-Type": "application/x-ndjson", "X-Assay-Annotator": "admin"})
+        resp = conn.getresponse()
+        resp.read()
+        wall["seconds"], wall["status"] = time.perf_counter() - t0, resp.status
+        finished.set()
+
+    importer = threading.Thread(target=run_import)
+    importer.start()
+    during = label_for(finished.is_set)
+    importer.join()
+    return alone, during, wall
+
+
+def import_bench(args):
+    """Only the label-latency-during-an-import measurement, on a small project."""
+    tmp = tempfile.mkdtemp(prefix="assay-bench-import-")
+    env = {**os.environ, "ASSAY_DATABASE": os.path.join(tmp, "assay.sqlite"), "ASSAY_INSTANCE_PATH": tmp}
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--threads", "16"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_http(port)
+        c = Client(port, "admin")
+        status, data, _ = c.request("POST", "/api/projects", {"name": "imports", "labels": ["ham", "spam"],
+                                                              "retrain_every": 100_000})
+        assert status == 201, data
+        pid = json.loads(data)["id"]
+        c.request("POST", f"/api/projects/{pid}/items", [{"id": f"seed{i}", "text": f"seed {i}"} for i in range(5000)])
+        alone, during, wall = labels_during_import(port, pid, args.import_rows, args.seconds)
+    finally:
+        server.terminate()
+        server.wait(20)
+    print(f"| POST annotation p50 / p99 (ms), alone | {pct(alone, 50):.1f} / {pct(alone, 99):.1f} ({len(alone)} labels) |")
+    print(f"| POST annotation p50 / p99 (ms), during a {args.import_rows:,}-row import | "
+          f"{pct(during, 50):.1f} / {pct(during, 99):.1f} ({len(during)} labels, max {max(during) * 1000:.0f}) |")
+    print(f"| the import itself (s, HTTP status {wall['status']}) | {wall['seconds']:.2f} |")
+
+
 def bare_floor(tmp, clients, seconds):
     proc, port = start_bare(tmp)
     try:
@@ -148,7 +209,13 @@ def main():
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--strategy", default="power_bald")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--import-rows", type=int, default=150_000,
+                        help="rows of the import that labels are timed against")
+    parser.add_argument("--import-only", action="store_true",
+                        help="only time labels alone and during an import of --import-rows rows")
     args = parser.parse_args()
+    if args.import_only:
+        return import_bench(args)
     if args.quick:
         args.items, args.labels, args.seconds = 10_000, 300, 5.0
 
@@ -218,6 +285,7 @@ def main():
         stats = json.loads(c.request("GET", f"/api/projects/{pid}/stats")[1])
         retrains = [v for v in stats["history"][n_versions:] if v["status"] == "ok"]
         v2 = retrains[0] if retrains else stats["history"][-1]
+        imp_alone, imp_during, imp_wall = labels_during_import(port, pid, args.import_rows, min(args.seconds, 5))
         server.terminate()
         server.wait(20)
     finally:
@@ -248,6 +316,9 @@ def main():
     print(f"| acquisition (s), pool {v2['pool_size']:,} | {v2['acquire_seconds']:.2f} ({args.strategy}) | "
           f"{modal_acq:.2f} (modAL margin) | {v2['acquire_seconds'] / modal_acq:.1f}x |")
     print(f"| retrain total incl. CV accuracy (s) | {v2['total_seconds']:.2f} | | |")
+    print(f"| POST annotation p50 / p99 (ms), one annotator alone / during a {args.import_rows:,}-row import "
+          f"({imp_wall['seconds']:.1f} s) | {pct(imp_alone, 50):.1f} / {pct(imp_alone, 99):.1f} -> "
+          f"{pct(imp_during, 50):.1f} / {pct(imp_during, 99):.1f} | | |")
     print()
     retrain_ok = v2["fit_seconds"] + v2["acquire_seconds"]
     print(f"during the load: {len(retrains)} retrains finished, one was running in "

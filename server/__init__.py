@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from flask import Flask
+from flask import Flask, Request, current_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -15,12 +15,36 @@ DEFAULTS = {
     "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies
     "CV_FOLDS": 5,
     "WORKER_THREADS": 1,  # math threads of the retrain worker; the rest of the machine serves requests
-    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,  # bytes per request (uploads): 413 beyond
+    "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,  # bytes per item import (file uploads): 413 beyond
+    "MAX_JSON_BYTES": 1024 * 1024,  # bytes per request on every other route (labels, settings): 413 beyond
     "MAX_ITEM_BYTES": 1024 * 1024,  # bytes per imported item: 413 beyond
     "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
     "RATE_BURST": 500.0,
     "SEED": None,
 }
+
+
+# Routes that take files; every other one reads small JSON or forms, so one annotator posting
+# a 20 MB "label" is refused instead of growing the server by hundreds of MB.
+UPLOAD_ENDPOINTS = frozenset({"api.import_items"})
+
+
+class AssayRequest(Request):
+    @property
+    def size_setting(self) -> str:
+        """The config key that limits this request's body."""
+        return "MAX_CONTENT_LENGTH" if self.endpoint in UPLOAD_ENDPOINTS else "MAX_JSON_BYTES"
+
+    @property
+    def max_content_length(self) -> int | None:
+        if self._max_content_length is not None or not current_app:
+            return super().max_content_length
+        limit = current_app.config.get(self.size_setting)
+        return int(limit) if limit is not None else None
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -31,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_relative_config=True,
         template_folder=os.path.join(ROOT, "templates"),
     )
+    app.request_class = AssayRequest
     app.config.from_mapping(DEFAULTS)
     app.config["DATABASE"] = os.path.join(app.instance_path, "assay.sqlite")
     if test_config is None:
@@ -61,6 +86,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     database = dbmod.Database(app.config["DATABASE"])
     database.migrate()
+    from . import store
+
+    store.discard_dead_imports(database)
     app.extensions["assay.db"] = database
     app.extensions["assay.retrain"] = RetrainService(
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),

@@ -128,7 +128,8 @@ def import_command(project, file, text_column, id_column, label_column, image_co
     db = _db()
     try:
         proj = store.get_project(db.reader, project)
-        options = ingest.ImportOptions(text_column, id_column, label_column, image_column)
+        options = ingest.ImportOptions(text_column, id_column, label_column, image_column,
+                                       media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]))
         imported, skipped = import_file(db, proj, file, options, fmt)
     except AssayError as exc:
         _fail(exc)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 
 import sqlite_utils
 
@@ -48,6 +49,8 @@ class Database:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.RLock()
+        self._waiting = 0  # threads queued for the writer
+        self._waiting_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -71,7 +74,14 @@ class Database:
         BEGIN IMMEDIATE takes SQLite's write lock up front, so the transaction
         cannot fail half-way for another process holding it (the worker's cache).
         """
-        with self._write_lock:
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self._write_lock.acquire()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        try:
             if self._writer is None:
                 self._writer = _connect(self.path)
             conn = self._writer
@@ -86,6 +96,19 @@ class Database:
                 raise
             else:
                 conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
+
+    def let_others_write(self, timeout: float = 1.0) -> None:
+        """Between the chunks of a long write: let writes already queued go first.
+
+        The lock is not fair: a thread releasing it and taking it again at once
+        would starve everyone queued behind it, so a label would wait for the
+        whole import instead of one chunk.
+        """
+        deadline = time.monotonic() + timeout
+        while self._waiting and time.monotonic() < deadline:
+            time.sleep(0.0005)
 
     def sqlite_utils(self, conn: sqlite3.Connection | None = None) -> sqlite_utils.Database:
         return sqlite_utils.Database(conn or self.reader)

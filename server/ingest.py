@@ -1,20 +1,31 @@
 """Reading import files (CSV, TSV, JSONL, a JSON list) into validated item rows.
 
 Everything is parsed and checked before anything is written, so a bad file
-changes nothing: the caller inserts the returned rows in one transaction.
+changes nothing: the caller then inserts the returned rows (store.insert_items).
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .errors import BadRequest, PayloadTooLarge
 
 FORMATS = ("csv", "tsv", "jsonl", "json")
 # Columns that hold bookkeeping, never item content.
 _LABEL_SPLIT = "|"
+TOO_DEEP = "{what} is nested too deeply to read; items are flat objects like {{\"text\": \"...\"}}"
+
+
+def loads(text: str, what: str):
+    """json.loads whose RecursionError (JSON nested thousands deep) is the sender's mistake, not ours."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise BadRequest(TOO_DEEP.format(what=what)) from None
 
 
 @dataclass
@@ -24,6 +35,8 @@ class ImportOptions:
     label_column: str | None = "label"
     image_column: str = "image"
     max_item_bytes: int | None = None
+    # Image projects: every image path must name a file inside this folder (the project's media store).
+    media_dir: str | None = None
 
 
 def guess_format(filename: str | None, head: bytes) -> str:
@@ -41,44 +54,62 @@ def guess_format(filename: str | None, head: bytes) -> str:
     return "tsv" if first_line.count(b"\t") > first_line.count(b",") else "csv"
 
 
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(
-            f"the file is not UTF-8 (bad byte at position {exc.start}); re-save it as UTF-8 and import again"
-        ) from None
+def _binary(source) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
 
 
-def parse_records(raw: bytes, fmt: str) -> list[dict]:
-    """Rows of a file as dicts of column -> value. Raises BadRequest with the line at fault."""
+def parse_records(source: bytes | BinaryIO, fmt: str) -> list[dict]:
+    """Rows of a file (bytes, or a binary file read line by line) as dicts of column -> value.
+
+    Raises BadRequest with the line at fault.
+    """
     if fmt not in FORMATS:
         raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    text = _decode(raw)
+    text = io.TextIOWrapper(_binary(source), encoding="utf-8-sig", newline="")
+    try:
+        if fmt == "json":
+            return _parse_json(text.read())
+        if fmt == "jsonl":
+            return _parse_jsonl(text)
+        return _parse_table(text, fmt)
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the file is not UTF-8 ({exc.reason}); re-save it as UTF-8 and import again") from None
+    finally:
+        text.detach()  # the caller owns the file
+
+
+def _parse_json(text: str) -> list[dict]:
+    # A JSON list is one document: the json module has no incremental parser, so this one is read whole.
     if not text.strip():
         raise BadRequest("the file is empty")
-    if fmt == "json":
+    try:
+        data = loads(text, "the JSON file")
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    return _as_records(data)
+
+
+def _parse_jsonl(lines) -> list[dict]:
+    records = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
         try:
-            data = json.loads(text)
+            obj = loads(line, f"line {lineno}")
         except json.JSONDecodeError as exc:
-            raise BadRequest(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-        return _as_records(data)
-    if fmt == "jsonl":
-        records = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"malformed JSON on line {lineno}: {exc.msg}") from None
-            if not isinstance(obj, dict):
-                raise BadRequest(f"line {lineno} is not a JSON object; each line must be {{\"text\": ...}}")
-            records.append(obj)
-        return records
+            raise BadRequest(f"malformed JSON on line {lineno}: {exc.msg}") from None
+        if not isinstance(obj, dict):
+            raise BadRequest(f"line {lineno} is not a JSON object; each line must be {{\"text\": ...}}")
+        records.append(obj)
+    if not records:
+        raise BadRequest("the file is empty")
+    return records
+
+
+def _parse_table(lines, fmt: str) -> list[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
     # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
+    reader = csv.reader(lines, delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
                         skipinitialspace=fmt == "csv")
     try:
@@ -138,30 +169,55 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
     allowed = project["labels"]
     rows = []
     for n, record in enumerate(records, 1):
-        external_id = record.get(id_column) if id_column else None
-        if external_id is not None:
-            external_id = str(external_id).strip() or None
-        label = None
-        if label_column is not None:
-            label = _parse_label(record.get(label_column), project, n, allowed)
-        if content_column is not None:
-            value = record.get(content_column)
-            if not isinstance(value, str) or not value.strip():
-                raise BadRequest(f"row {n}: {content_column!r} is missing or empty")
-            data = {content_column if item_type == "image" else "text": value}
-        else:
-            data = {}
-        for key, value in record.items():
-            if key in (id_column, label_column, content_column):
-                continue
-            data[key] = _scalar(value)
-        if item_type == "tabular" and not data:
-            raise BadRequest(f"row {n} has no feature columns")
-        if options.max_item_bytes and len(json.dumps(data, ensure_ascii=False)) > options.max_item_bytes:
-            raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
-                                  "(ASSAY_MAX_ITEM_BYTES)")
-        rows.append((external_id, data, label))
+        try:
+            rows.append(_to_row(n, record, project, options, item_type, allowed, id_column, label_column,
+                                content_column))
+        except RecursionError:  # a value nested a few hundred deep parses but does not serialize
+            raise BadRequest(TOO_DEEP.format(what=f"row {n}")) from None
     return rows
+
+
+def _to_row(n, record, project, options, item_type, allowed, id_column, label_column, content_column):
+    external_id = record.get(id_column) if id_column else None
+    if external_id is not None:
+        external_id = str(external_id).strip() or None
+    label = None
+    if label_column is not None:
+        label = _parse_label(record.get(label_column), project, n, allowed)
+    if content_column is not None:
+        value = record.get(content_column)
+        if not isinstance(value, str) or not value.strip():
+            raise BadRequest(f"row {n}: {content_column!r} is missing or empty")
+        if item_type == "image" and options.media_dir is not None:
+            _check_stored(value, options.media_dir, n)
+        data = {content_column if item_type == "image" else "text": value}
+    else:
+        data = {}
+    for key, value in record.items():
+        if key in (id_column, label_column, content_column):
+            continue
+        data[key] = _scalar(value)
+    if item_type == "tabular" and not data:
+        raise BadRequest(f"row {n} has no feature columns")
+    if options.max_item_bytes and len(json.dumps(data, ensure_ascii=False)) > options.max_item_bytes:
+        raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
+                              "(ASSAY_MAX_ITEM_BYTES)")
+    return external_id, data, label
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether path, with symlinks and .. resolved, lies inside folder."""
+    real_folder = os.path.realpath(folder)
+    return os.path.commonpath([os.path.realpath(path), real_folder]) == real_folder
+
+
+def _check_stored(value: str, media_dir: str, n: int) -> None:
+    # The retrain worker opens these paths: one naming /etc/passwd would make it read server files.
+    path = os.path.join(media_dir, value)
+    if os.path.isabs(value) or not inside(path, media_dir) or not os.path.isfile(path):
+        raise BadRequest(f"row {n}: image {value!r} is not a file in the project's media store; images must "
+                         "live there: upload the image files or a zip of them, then refer to them by the "
+                         "names the import gave them")
 
 
 def _parse_label(value, project: dict, n: int, allowed: list[str]):

@@ -17,6 +17,7 @@ import zipfile
 from flask import Blueprint, abort, current_app, send_from_directory
 
 from .errors import BadRequest, PayloadTooLarge
+from .ingest import inside
 
 IMAGE_EXTENSIONS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
 MAX_FILES = 200_000
@@ -32,12 +33,16 @@ def project_dir(media_root: str, project_id: int) -> str:
 
 
 def _check_image(raw: bytes, name: str) -> str:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from .features.image import ImageTooLarge, open_image
 
     try:
-        with Image.open(io.BytesIO(raw)) as img:
+        with open_image(io.BytesIO(raw), name) as img:
             img.verify()
             fmt = (img.format or "").lower()
+    except ImageTooLarge as exc:
+        raise PayloadTooLarge(str(exc)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadRequest(f"{name} is not a readable image ({exc})") from None
     return {"jpeg": "jpg"}.get(fmt, fmt or "img")
@@ -69,9 +74,10 @@ def _label_from_parts(parts: list[str], labels: list[str]):
     return None
 
 
-def records_from_zip(media_root: str, project: dict, raw: bytes) -> list[dict]:
+def records_from_zip(media_root: str, project: dict, raw) -> list[dict]:
+    """Images of a zip archive, given as bytes or a seekable binary file."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
+        archive = zipfile.ZipFile(io.BytesIO(raw) if isinstance(raw, (bytes, bytearray)) else raw)
     except zipfile.BadZipFile:
         raise BadRequest("the upload is not a valid zip archive") from None
     entries = [e for e in archive.infolist() if not e.is_dir()]
@@ -113,6 +119,9 @@ def records_from_folder(media_root: str, project: dict, folder: str) -> list[dic
                 continue
             full = os.path.join(dirpath, filename)
             rel_name = os.path.relpath(full, folder).replace(os.sep, "/")
+            if not inside(full, folder):
+                raise BadRequest(f"{rel_name} is a link to a file outside {folder}; images must live inside "
+                                 "the folder being imported: copy them in")
             with open(full, "rb") as fh:
                 rel = store_image(media_root, project["id"], fh.read(MAX_IMAGE_BYTES + 1), rel_name)
             parts = rel_name.split("/")
@@ -124,7 +133,7 @@ def records_from_folder(media_root: str, project: dict, folder: str) -> list[dic
 
 
 def records_from_csv_paths(media_root: str, project: dict, csv_path: str, image_column: str) -> list[dict]:
-    """A CSV whose image column holds paths relative to the CSV's folder (or absolute)."""
+    """A CSV whose image column holds paths relative to the CSV's folder, and inside it."""
     base = os.path.dirname(os.path.abspath(csv_path))
     with open(csv_path, encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -133,7 +142,10 @@ def records_from_csv_paths(media_root: str, project: dict, csv_path: str, image_
     out = []
     for n, row in enumerate(rows, 1):
         path = row[image_column]
-        full = path if os.path.isabs(path) else os.path.join(base, path)
+        full = os.path.join(base, path)
+        if not inside(full, base):
+            raise BadRequest(f"row {n}: image {path!r} is outside {base}; images must live in the CSV's folder "
+                             "or below it, named by paths relative to it")
         if not os.path.isfile(full):
             raise BadRequest(f"row {n}: image file {path!r} not found")
         with open(full, "rb") as fh:

@@ -209,8 +209,30 @@ def _counters(db):
         UPDATE project_counts SET revision = revision + 1 WHERE project_id = new.project_id; END""")
 
 
+def _imports(db):
+    """Imports run in chunks, each its own transaction; an import that never finished is undone.
+
+    ``items.import_id`` names the import that brought an item. An ``imports``
+    row without ``finished_at`` whose process (``pid``) is gone is one that died
+    half-way: its items are deleted at the next start (store.discard_dead_imports).
+    """
+    db.execute(
+        """
+        CREATE TABLE imports (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            pid INTEGER NOT NULL,
+            started_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            finished_at TEXT
+        )
+        """
+    )
+    db.execute("ALTER TABLE items ADD COLUMN import_id INTEGER")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
     ("0003_counters", _counters),
+    ("0004_imports", _imports),
 ]

@@ -6,6 +6,7 @@ writes take the :class:`~server.db.Database` and run inside ``db.write()``.
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import time
@@ -104,35 +105,50 @@ def existing_external_ids(conn: sqlite3.Connection, project_id: int) -> set[str]
     return {r[0] for r in rows}
 
 
-def insert_items(db: Database, project_id: int, rows: Iterable[tuple[str | None, dict, object]],
-                 seed_annotator: str = "import", progress=None) -> tuple[int, int]:
-    """Insert (external_id, data, label-or-None) rows in one transaction.
+IMPORT_CHUNK = 2000  # rows per write transaction: a label waits for one chunk, not the whole file
+
+
+def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dict, object]],
+                 seed_annotator: str = "import", progress=None, chunk: int = IMPORT_CHUNK) -> tuple[int, int]:
+    """Insert validated (external_id, data, label-or-None) rows, IMPORT_CHUNK rows per transaction.
 
     Rows whose external id is already in the project (or earlier in the same
     batch) are skipped, so re-importing a file is harmless. Returns (imported, skipped).
+
+    Items of a running import are visible (they can be pulled and labeled) as
+    soon as their chunk commits. If the import fails half-way its items are
+    deleted again; if the process dies half-way they are deleted at the next
+    start (discard_dead_imports), together with any answers given on them.
     """
+    import_id = _begin_import(db, project_id)
     imported = skipped = 0
     rng = random.Random()
+    try:
+        for start in range(0, len(rows), chunk):
+            db.let_others_write()
+            with db.write() as conn:
+                for external_id, data, label in rows[start:start + chunk]:
+                    cur = conn.execute(
+                        "INSERT INTO items (project_id, external_id, data, shuffle, import_id) VALUES (?, ?, ?, ?, ?)"
+                        " ON CONFLICT (project_id, external_id) DO NOTHING",
+                        (project_id, external_id, json.dumps(data, ensure_ascii=False),
+                         rng.randrange(SHUFFLE_RANGE), import_id),
+                    )
+                    if not cur.rowcount:
+                        skipped += 1
+                        continue
+                    if label is not None:
+                        _insert_annotation(conn, project_id, cur.lastrowid, seed_annotator, label, False,
+                                           source="import")
+                    imported += 1
+            if progress is not None:
+                progress(len(rows[start:start + chunk]))
+    except BaseException:
+        _discard_import(db, import_id)
+        raise
     with db.write() as conn:
-        seen = existing_external_ids(conn, project_id)
-        for external_id, data, label in rows:
-            if external_id is not None:
-                if external_id in seen:
-                    skipped += 1
-                    continue
-                seen.add(external_id)
-            cur = conn.execute(
-                "INSERT INTO items (project_id, external_id, data, shuffle) VALUES (?, ?, ?, ?)",
-                (project_id, external_id, json.dumps(data, ensure_ascii=False), rng.randrange(SHUFFLE_RANGE)),
-            )
-            if label is not None:
-                _insert_annotation(conn, project_id, cur.lastrowid, seed_annotator, label, False,
-                                   source="import")
-            imported += 1
-            if progress is not None and (imported + skipped) % 1000 == 0:
-                progress(1000)
-    if progress is not None:
-        progress((imported + skipped) % 1000)
+        conn.execute("UPDATE imports SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?",
+                     (import_id,))
     return imported, skipped
 
 
@@ -166,6 +182,43 @@ def _chunks(values: list, size: int = 900):
     # SQLite caps the number of bound parameters per statement.
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+def _begin_import(db: Database, project_id: int) -> int:
+    with db.write() as conn:
+        return conn.execute("INSERT INTO imports (project_id, pid) VALUES (?, ?)",
+                            (project_id, os.getpid())).lastrowid
+
+
+def _discard_import(db: Database, import_id: int, chunk: int = IMPORT_CHUNK) -> None:
+    """Delete an unfinished import's items (and, by cascade, answers on them), a chunk at a time."""
+    while True:
+        with db.write() as conn:
+            gone = conn.execute("DELETE FROM items WHERE id IN (SELECT id FROM items WHERE import_id = ? LIMIT ?)",
+                                (import_id, chunk)).rowcount
+            if not gone:
+                conn.execute("DELETE FROM imports WHERE id = ?", (import_id,))
+                return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def discard_dead_imports(db: Database) -> int:
+    """Undo imports whose process died before they finished (a file imports whole or not at all)."""
+    rows = db.reader.execute("SELECT id, pid FROM imports WHERE finished_at IS NULL").fetchall()
+    # Our own pid at start-up is a previous run's (containers restart with the same small pids).
+    dead = [r[0] for r in rows if r[1] == os.getpid() or not _alive(r[1])]
+    for import_id in dead:
+        _discard_import(db, import_id)
+    return len(dead)
 
 
 def get_item(conn: sqlite3.Connection, project_id: int, item_id: int) -> dict:

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import AssayError, BadRequest
+from ..ingest import TOO_DEEP
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -18,7 +19,10 @@ def get_retrain():
 
 
 def json_body() -> dict | list:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # the parser recurses per level: [[[[...]]]] 100,000 deep exhausts the stack
+        raise BadRequest(TOO_DEEP.format(what="the JSON body")) from None
     if data is None:
         raise BadRequest("the request body must be JSON (Content-Type: application/json)")
     return data
@@ -62,8 +66,9 @@ def init_app(app):
     def _http_error(exc: HTTPException):
         message = exc.description or exc.name
         if exc.code == 413:
-            limit = current_app.config.get("MAX_CONTENT_LENGTH")
-            message = f"the upload is larger than the limit of {limit} bytes"
+            setting = getattr(request, "size_setting", "MAX_CONTENT_LENGTH")
+            message = (f"the request body is larger than the limit of {request.max_content_length} bytes "
+                       f"for this route (setting ASSAY_{setting})")
         if request.path.startswith("/api/"):
             return jsonify({"error": message, "status": exc.code}), exc.code
         from ..pages import error_page

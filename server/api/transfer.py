@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 
@@ -11,44 +13,58 @@ from ..errors import BadRequest
 from . import bp, get_db, get_retrain
 
 
-def import_options(source) -> ingest.ImportOptions:
+def import_options(source, project_id: int) -> ingest.ImportOptions:
     return ingest.ImportOptions(
         text_column=source.get("text_column") or "text",
         id_column=source.get("id_column") or "id",
         label_column=source.get("label_column") or "label",
         image_column=source.get("image_column") or "image",
         max_item_bytes=int(current_app.config["MAX_ITEM_BYTES"]),
+        media_dir=media.project_dir(current_app.config["MEDIA_DIR"], project_id),
     )
 
 
 def import_request(db, project: dict) -> dict:
     """Import from a JSON body, an uploaded file (multipart field "file") or a raw CSV/TSV/JSONL body."""
-    options = import_options({**request.args, **request.form})
+    options = import_options({**request.args, **request.form}, project["id"])
     uploads = request.files.getlist("file")
-    upload = uploads[0] if uploads else None
     if project["item_type"] == "image" and uploads and _is_image_upload(uploads):
         records = _image_records(project, uploads)
-    elif upload is not None:
-        raw = upload.read()
-        fmt = request.values.get("format") or ingest.guess_format(upload.filename, raw[:4096])
-        records = ingest.parse_records(raw, fmt)
-    elif request.is_json:
-        data = request.get_json(silent=True)
-        if data is None:
-            raise BadRequest("malformed JSON body; send a JSON list of objects like [{\"text\": \"...\"}]")
-        records = ingest._as_records(data)
+    elif uploads:
+        # Werkzeug has already spooled the upload to a temporary file beyond 500 kB; parse it from there.
+        upload = uploads[0]
+        records = _parse(upload.stream, request.values.get("format"), upload.filename)
     else:
-        raw = request.get_data()
-        if not raw:
-            raise BadRequest("send a JSON list of items, a CSV/TSV/JSONL body, or a file in the field \"file\"")
-        fmt = request.values.get("format") or _format_from_mimetype(request.mimetype) or \
-            ingest.guess_format(None, raw[:4096])
-        records = ingest.parse_records(raw, fmt)
+        with _spooled_body() as body:
+            if not body.tell():
+                raise BadRequest("send a JSON list of items, a CSV/TSV/JSONL body, or a file in the field \"file\"")
+            body.seek(0)
+            fmt = request.values.get("format") or ("json" if request.is_json else None) or \
+                _format_from_mimetype(request.mimetype)
+            records = _parse(body, fmt, None)
     rows = ingest.to_rows(records, project, options)
     imported, skipped = store.insert_items(db, project["id"], rows)
     # Featurize the new items and refresh the queue in the background.
     get_retrain().request(project["id"])
     return {"imported": imported, "skipped": skipped}
+
+
+def _spooled_body():
+    """The raw request body copied to a temporary file (on disk beyond 1 MiB), never held whole in memory.
+
+    The request stream stops at the request's size limit with a 413.
+    """
+    body = tempfile.SpooledTemporaryFile(max_size=2**20)
+    shutil.copyfileobj(request.stream, body, 2**16)
+    return body
+
+
+def _parse(fh, fmt: str | None, filename: str | None) -> list[dict]:
+    if not fmt:
+        head = fh.read(4096)
+        fh.seek(0)
+        fmt = ingest.guess_format(filename, head)
+    return ingest.parse_records(fh, fmt)
 
 
 def _is_image_upload(uploads) -> bool:
@@ -60,10 +76,10 @@ def _image_records(project: dict, uploads) -> list[dict]:
     root = current_app.config["MEDIA_DIR"]
     records = []
     for upload in uploads:
-        raw = upload.read()
         if (upload.filename or "").lower().endswith(".zip"):
-            records.extend(media.records_from_zip(root, project, raw))
+            records.extend(media.records_from_zip(root, project, upload.stream))
         else:
+            raw = upload.stream.read(media.MAX_IMAGE_BYTES + 1)
             rel = media.store_image(root, project["id"], raw, upload.filename)
             records.append({"id": upload.filename, "image": rel, "name": upload.filename})
     return records

@@ -10,6 +10,26 @@ from PIL import Image, UnidentifiedImageError
 from .base import Featurizer, FeaturizerError, field_values
 
 ON_ERROR = ("raise", "warn", "zero")
+# Decoding a 20000x20000 image takes 400 MB or more; 50 megapixels covers any camera photo.
+MAX_PIXELS = 50_000_000
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header claims more pixels than MAX_PIXELS (a decompression bomb, or just huge)."""
+
+
+def open_image(source, name=None) -> Image.Image:
+    """``Image.open`` that refuses images beyond MAX_PIXELS before any pixel is decoded."""
+    name = name if name is not None else source
+    try:
+        img = Image.open(source)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(f"{name} has more than {MAX_PIXELS} pixels; shrink it and import it again") from None
+    if img.width * img.height > MAX_PIXELS:
+        img.close()
+        raise ImageTooLarge(f"{name} is {img.width}x{img.height} pixels, more than the limit of {MAX_PIXELS}; "
+                            "shrink it and import it again")
+    return img
 
 
 class ImageFeaturizer(Featurizer):
@@ -20,8 +40,8 @@ class ImageFeaturizer(Featurizer):
     size : (width, height) of the resized image; 8x8 suits digit-sized images,
         28x28 small photos or scans.
     mode : "L" (grayscale) or "RGB".
-    root : directory that relative paths are resolved against (default: the
-        working directory).
+    root : directory that paths are resolved against, and that they must stay
+        inside (symlinks and .. resolved); default: the working directory, any path.
     standardize : subtract each pixel's mean and divide by its standard
         deviation over the fitted images (constant pixels are only centered).
     on_error : an unreadable image "raise"s, or becomes an all-mean row with a
@@ -40,8 +60,14 @@ class ImageFeaturizer(Featurizer):
 
     def _path(self, value) -> str:
         path = os.fspath(value)
-        if self.root is not None and not os.path.isabs(path):
-            path = os.path.join(self.root, path)
+        if self.root is None:
+            return path
+        # With a root, items name files inside it: an item saying /etc/passwd or ../../secret_key
+        # (a hostile import) must not make the featurizer read the server's own files.
+        path = os.path.join(self.root, path)
+        real_root = os.path.realpath(self.root)
+        if os.path.commonpath([os.path.realpath(path), real_root]) != real_root:
+            raise ValueError(f"{value!r} is outside the image root {self.root}")
         return path
 
     def _pixels(self, items) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -60,7 +86,7 @@ class ImageFeaturizer(Featurizer):
             path = None
             try:
                 path = self._path(value)
-                with Image.open(path) as img:
+                with open_image(path) as img:
                     img = img.convert(self.mode)
                     if img.size != (width, height):
                         img = img.resize((width, height), Image.Resampling.BILINEAR)
