@@ -20,7 +20,8 @@ def _safe_next(target: str | None) -> str:
 def login():
     error = None
     if request.method == "POST":
-        if request.form.get("csrf_token") != session.get("csrf_token"):
+        # The token also stops login CSRF: a foreign page logging the browser in to the attacker's account.
+        if not auth.csrf_ok(request.form.get("csrf_token")):
             error = "the form expired; please try again"
         else:
             name = request.form.get("name", "")

@@ -147,6 +147,14 @@ def csrf_token() -> str:
     return token
 
 
+def csrf_ok(sent: str | None) -> bool:
+    """Whether ``sent`` is this session's CSRF token. No token on either side never matches:
+    a cross-site form arrives with neither, and None == None would let it through. Compared as bytes:
+    compare_digest refuses str with non-ASCII characters, and a hostile form may send them."""
+    expected = session.get("csrf_token")
+    return bool(sent) and bool(expected) and hmac.compare_digest(str(sent).encode(), str(expected).encode())
+
+
 def check_csrf() -> None:
     """Refuse a state-changing browser request that does not prove it came from our own page."""
     if request.method in SAFE_METHODS:
@@ -154,9 +162,7 @@ def check_csrf() -> None:
     user = resolve_user()
     if user is not None and user.via == "token":
         return  # bearer tokens are not sent by browsers on their own, so no CSRF risk
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
-    expected = session.get("csrf_token")
-    if sent and expected and hmac.compare_digest(sent, expected):
+    if csrf_ok(request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")):
         return
     if not current_app.config.get("AUTH"):
         # Without accounts, scripts post without a token; refuse only what a foreign web page could send.

@@ -1,0 +1,67 @@
+"""Login sessions against the attacks of issue 9: login CSRF, cookie flags, replay after logout, name probing."""
+from __future__ import annotations
+
+import re
+import statistics
+import time
+
+import pytest
+
+from server import auth, create_app, store
+
+
+@pytest.fixture
+def accounts(tmp_path):
+    """An app with accounts on, one project, an annotator with a password and one with tokens only."""
+    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "AUTH": True, "RATE_LIMIT": 0})
+    db = app.extensions["assay.db"]
+    from server import projects
+
+    pid = projects.create(db, {"name": "one", "labels": ["x", "y"], "strategy": "margin"})
+    store.insert_items(db, pid, [(str(i), {"text": f"text {i}"}, None) for i in range(4)])
+    for name, password in (("alice", "alice-pw"), ("tokens-only", None)):
+        user_id = store.create_user(db, name, auth.hash_password(password) if password else None)
+        store.grant(db, user_id, pid, "annotator")
+    yield app, pid
+    app.extensions["assay.retrain"].shutdown()
+    db.close()
+
+
+def _csrf(client) -> str:
+    page = client.get("/login")
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.data.decode()).group(1)
+
+
+def _login(client, name="alice", password="alice-pw"):
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": _csrf(client)})
+
+
+def _session_cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def _replay(app, cookie: str):
+    """A fresh browser that holds only a copy of someone's session cookie."""
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other
+
+
+# -- 5: login CSRF ---------------------------------------------------------------------
+
+def test_login_without_a_csrf_token_is_refused(accounts):
+    app, pid = accounts
+    client = app.test_client()
+    # A cross-site form: no session cookie, no token. None == None must not count as a match.
+    r = client.post("/login", data={"name": "alice", "password": "alice-pw"})
+    assert r.status_code == 401 and b"the form expired" in r.data
+    assert client.get("/api/projects").status_code == 401
+    r = client.post("/login", data={"name": "alice", "password": "alice-pw", "csrf_token": ""})
+    assert r.status_code == 401
+    _csrf(client)  # now the session holds a token, but the form sends another
+    r = client.post("/login", data={"name": "alice", "password": "alice-pw", "csrf_token": "forged"})
+    assert r.status_code == 401 and client.get("/api/projects").status_code == 401
+    r = client.post("/login", data={"name": "alice", "password": "alice-pw", "csrf_token": "é"})
+    assert r.status_code == 401  # not a 500 from compare_digest on non-ASCII text
+    assert _login(client).status_code == 302
+    assert client.get("/api/projects").status_code == 200
