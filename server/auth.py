@@ -15,7 +15,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import store
@@ -138,6 +139,21 @@ def require(action: str, project_id: int | None) -> User:
         raise Forbidden(f"{user.name} is {role} on project {project_id}; {action} needs "
                         f"{' or '.join(sorted(PERMISSIONS[action]))}")
     return user
+
+
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the cookie marked Secure whenever the site is served over https.
+
+    SESSION_COOKIE_SECURE is one static switch, and on a plain-http loopback install a Secure cookie
+    would never come back. So: Secure when the request came over https, or when the settings say the
+    site is https (ASSAY_PREFERRED_URL_SCHEME=https or ASSAY_SESSION_COOKIE_SECURE=true, for a proxy
+    that ends TLS and forwards plain http).
+    """
+
+    def get_cookie_secure(self, app) -> bool:
+        if app.config.get("SESSION_COOKIE_SECURE") or app.config.get("PREFERRED_URL_SCHEME") == "https":
+            return True
+        return has_request_context() and request.is_secure
 
 
 def csrf_token() -> str:

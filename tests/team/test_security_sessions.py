@@ -65,3 +65,36 @@ def test_login_without_a_csrf_token_is_refused(accounts):
     assert r.status_code == 401  # not a 500 from compare_digest on non-ASCII text
     assert _login(client).status_code == 302
     assert client.get("/api/projects").status_code == 200
+
+
+# -- 6: cookie flags -------------------------------------------------------------------
+
+def _set_cookie(response) -> str:
+    [cookie] = [v for v in response.headers.getlist("Set-Cookie") if v.startswith("session=")]
+    return cookie
+
+
+def test_session_cookie_is_samesite_lax_and_httponly(accounts):
+    app, pid = accounts
+    cookie = _set_cookie(_login(app.test_client()))
+    assert "SameSite=Lax" in cookie and "HttpOnly" in cookie
+    assert "Secure" not in cookie  # plain http (loopback): a Secure cookie would never come back
+
+
+def test_session_cookie_is_secure_over_https(accounts):
+    app, pid = accounts
+    client = app.test_client()
+    page = client.get("/login", base_url="https://localhost")
+    cookie = _set_cookie(page)
+    assert "Secure" in cookie and "SameSite=Lax" in cookie and "HttpOnly" in cookie
+
+
+def test_session_cookie_is_secure_when_the_site_says_https(tmp_path):
+    # Behind a proxy that ends TLS the request looks like http; the setting says what the users see.
+    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "AUTH": True,
+                      "PREFERRED_URL_SCHEME": "https"})
+    try:
+        assert "Secure" in _set_cookie(app.test_client().get("/login"))
+    finally:
+        app.extensions["assay.retrain"].shutdown()
+        app.extensions["assay.db"].close()
