@@ -30,9 +30,7 @@ def login():
             except NotFound:
                 user = None
             if user is not None and auth.password_ok(user, request.form.get("password", "")):
-                session.clear()
-                session["user_id"] = user["id"]
-                auth.csrf_token()
+                auth.start_session(user)
                 return redirect(_safe_next(request.args.get("next")))
             error = "wrong name or password"
     return render_template("login.html", error=error, csrf_token=auth.csrf_token(),
@@ -41,5 +39,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    user = auth.resolve_user()
+    if user is not None and user.via == "session":
+        # Clearing this cookie is not enough: a copy of it (another tab's, a stolen one) would still verify.
+        store.end_sessions(current_app.extensions["assay.db"], user.id)
     session.clear()
     return redirect(url_for("accounts.login"))

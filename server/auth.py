@@ -88,6 +88,26 @@ def _load_user(row: dict, via: str) -> User:
     return User(row["name"], row["id"], store.roles_of(_db().reader, row["id"]), via)
 
 
+def _session_user() -> User | None:
+    """The login session's user, unless the session was ended since it began (logout, a new password)."""
+    try:
+        row = store.get_user(_db().reader, int(session["user_id"]))
+    except NotFound:
+        row = None
+    if row is None or session.get("generation") != row["session_generation"]:
+        session.clear()
+        return None
+    return _load_user(row, "session")
+
+
+def start_session(user: dict) -> None:
+    """Log the browser in as ``user``: a fresh session (no fixation), its generation, a new CSRF token."""
+    session.clear()
+    session["user_id"] = user["id"]
+    session["generation"] = user["session_generation"]
+    csrf_token()
+
+
 def resolve_user() -> User | None:
     """The requester, or None when authentication is on and they have not shown who they are."""
     if "assay_user" in g:
@@ -109,10 +129,7 @@ def resolve_user() -> User | None:
                 raise Unauthorized("that API token is unknown or revoked; `assay create-token NAME` makes a new one")
             user = _load_user(row, "token")
         elif session.get("user_id") is not None:
-            try:
-                user = _load_user(store.get_user(_db().reader, int(session["user_id"])), "session")
-            except NotFound:
-                session.clear()
+            user = _session_user()
     g.assay_user = user
     return user
 

@@ -98,3 +98,61 @@ def test_session_cookie_is_secure_when_the_site_says_https(tmp_path):
     finally:
         app.extensions["assay.retrain"].shutdown()
         app.extensions["assay.db"].close()
+
+
+# -- 7: sessions end at logout ----------------------------------------------------------
+
+def test_session_cookie_stops_working_after_logout(accounts):
+    app, pid = accounts
+    client = app.test_client()
+    assert _login(client).status_code == 302
+    stolen = _session_cookie(client)
+    assert _replay(app, stolen).get("/api/projects").status_code == 200
+    with client.session_transaction() as session:
+        token = session["csrf_token"]
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/api/projects").status_code == 401
+    # The copy kept from before the logout is dead too (a signed cookie alone would still verify).
+    replay = _replay(app, stolen)
+    assert replay.get("/api/projects").status_code == 401
+    assert replay.get(f"/projects/{pid}/annotate").status_code == 302
+    # Logging in again works, with a new session.
+    assert _login(client).status_code == 302 and client.get("/api/projects").status_code == 200
+
+
+def test_changing_the_password_ends_existing_sessions(accounts):
+    app, pid = accounts
+    client = app.test_client()
+    assert _login(client).status_code == 302
+    result = app.test_cli_runner().invoke(args=["create-user", "alice", "--role", "annotator", "--project", "one",
+                                                "--password", "new-pw"])
+    assert result.exit_code == 0, result.output
+    assert client.get("/api/projects").status_code == 401
+    assert _login(client, password="new-pw").status_code == 302
+
+
+def test_ending_a_users_sessions_leaves_their_tokens_and_other_users_alone(accounts):
+    app, pid = accounts
+    db = app.extensions["assay.db"]
+    alice, other = app.test_client(), app.test_client()
+    assert _login(alice).status_code == 302
+    user_id = store.create_user(db, "bob", auth.hash_password("bob-pw"))
+    store.grant(db, user_id, pid, "annotator")
+    assert _login(other, "bob", "bob-pw").status_code == 302
+    token = auth.new_token()
+    store.add_token(db, store.get_user(db.reader, "alice")["id"], auth.hash_token(token), token[:12])
+    store.end_sessions(db, store.get_user(db.reader, "alice")["id"])
+    assert alice.get("/api/projects").status_code == 401
+    assert other.get("/api/projects").status_code == 200
+    assert app.test_client().get("/api/projects", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_end_sessions_command_logs_a_user_out_everywhere(accounts):
+    app, pid = accounts
+    first, second = app.test_client(), app.test_client()
+    assert _login(first).status_code == 302 and _login(second).status_code == 302
+    result = app.test_cli_runner().invoke(args=["end-sessions", "alice"])
+    assert result.exit_code == 0 and "ended alice's login sessions" in result.output
+    assert first.get("/api/projects").status_code == 401 and second.get("/api/projects").status_code == 401
+    result = app.test_cli_runner().invoke(args=["end-sessions", "nobody"])
+    assert result.exit_code != 0 and "create-user" in result.output
