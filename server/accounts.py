@@ -29,7 +29,7 @@ def login():
                 user = store.get_user(current_app.extensions["assay.db"].reader, name)
             except NotFound:
                 user = None
-            if user is not None and auth.password_ok(user, request.form.get("password", "")):
+            if auth.password_ok(user, request.form.get("password", "")):  # as slow for unknown names
                 auth.start_session(user)
                 return redirect(_safe_next(request.args.get("next")))
             error = "wrong name or password"

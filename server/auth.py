@@ -9,6 +9,7 @@ requests made with a session must carry its CSRF token.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -76,8 +77,18 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-def password_ok(user: dict, password: str) -> bool:
-    return bool(user.get("password_hash")) and check_password_hash(user["password_hash"], password)
+@functools.cache
+def _dummy_hash() -> str:
+    # Made by the same method as real hashes (werkzeug's default), so checking against it costs the same.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def password_ok(user: dict | None, password: str) -> bool:
+    """Whether ``password`` is the user's. One hash check whether or not the user exists or has a
+    password: otherwise a fast refusal would tell anyone which user names exist."""
+    stored = (user or {}).get("password_hash")
+    matches = check_password_hash(stored or _dummy_hash(), password)
+    return bool(stored) and matches
 
 
 def _db():

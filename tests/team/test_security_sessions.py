@@ -156,3 +156,28 @@ def test_end_sessions_command_logs_a_user_out_everywhere(accounts):
     assert first.get("/api/projects").status_code == 401 and second.get("/api/projects").status_code == 401
     result = app.test_cli_runner().invoke(args=["end-sessions", "nobody"])
     assert result.exit_code != 0 and "create-user" in result.output
+
+
+# -- 8: login timing does not tell which names exist ------------------------------------------
+
+def _median_login_seconds(client, name: str, csrf: str, n: int = 5) -> float:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        r = client.post("/login", data={"name": name, "password": "not-the-password", "csrf_token": csrf})
+        times.append(time.perf_counter() - start)
+        assert r.status_code == 401
+    return statistics.median(times)
+
+
+def test_login_takes_as_long_for_unknown_names(accounts):
+    app, pid = accounts
+    client = app.test_client()
+    csrf = _csrf(client)
+    _median_login_seconds(client, "nobody", csrf, n=1)  # warm up (the first unknown name builds the dummy hash)
+    known = _median_login_seconds(client, "alice", csrf)
+    unknown = _median_login_seconds(client, "nobody-at-all", csrf)
+    no_password = _median_login_seconds(client, "tokens-only", csrf)
+    # Before the fix: about 150 ms against 3 ms. Allow plenty of slack for a busy machine.
+    for other in (unknown, no_password):
+        assert max(known, other) / min(known, other) < 3, (known, unknown, no_password)
