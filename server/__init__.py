@@ -63,8 +63,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.from_prefixed_env("ASSAY")
     else:
         app.config.from_mapping(test_config)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's own defaults hold these keys (SAMESITE as None), so setdefault would change nothing.
+    # Lax keeps the session cookie off cross-site POSTs and subrequests; a setting of "Strict" is kept.
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script of ours reads it, so an injected one must not
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.setdefault("CACHE_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "cache"))
     app.config.setdefault("MEDIA_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "media"))
@@ -81,7 +84,9 @@ def create_app(test_config: dict | None = None) -> Flask:
             super().__init__(map, **kwargs)
 
     app.url_map.converters["int"] = SQLiteInt
-    from . import accounts, api, db as dbmod, guard, media, pages
+    from . import accounts, api, auth, db as dbmod, guard, media, pages
+
+    app.session_interface = auth.SessionCookies()
     from .learning.worker import RetrainService
 
     database = dbmod.Database(app.config["DATABASE"])

@@ -20,7 +20,8 @@ def _safe_next(target: str | None) -> str:
 def login():
     error = None
     if request.method == "POST":
-        if request.form.get("csrf_token") != session.get("csrf_token"):
+        # The token also stops login CSRF: a foreign page logging the browser in to the attacker's account.
+        if not auth.csrf_ok(request.form.get("csrf_token")):
             error = "the form expired; please try again"
         else:
             name = request.form.get("name", "")
@@ -28,10 +29,8 @@ def login():
                 user = store.get_user(current_app.extensions["assay.db"].reader, name)
             except NotFound:
                 user = None
-            if user is not None and auth.password_ok(user, request.form.get("password", "")):
-                session.clear()
-                session["user_id"] = user["id"]
-                auth.csrf_token()
+            if auth.password_ok(user, request.form.get("password", "")):  # as slow for unknown names
+                auth.start_session(user)
                 return redirect(_safe_next(request.args.get("next")))
             error = "wrong name or password"
     return render_template("login.html", error=error, csrf_token=auth.csrf_token(),
@@ -40,5 +39,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    user = auth.resolve_user()
+    if user is not None and user.via == "session":
+        # Clearing this cookie is not enough: a copy of it (another tab's, a stolen one) would still verify.
+        store.end_sessions(current_app.extensions["assay.db"], user.id)
     session.clear()
     return redirect(url_for("accounts.login"))

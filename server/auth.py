@@ -9,13 +9,15 @@ requests made with a session must carry its CSRF token.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
 
-from flask import current_app, g, request, session
+from flask import current_app, g, has_request_context, request, session
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import store
@@ -75,8 +77,18 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password)
 
 
-def password_ok(user: dict, password: str) -> bool:
-    return bool(user.get("password_hash")) and check_password_hash(user["password_hash"], password)
+@functools.cache
+def _dummy_hash() -> str:
+    # Made by the same method as real hashes (werkzeug's default), so checking against it costs the same.
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def password_ok(user: dict | None, password: str) -> bool:
+    """Whether ``password`` is the user's. One hash check whether or not the user exists or has a
+    password: otherwise a fast refusal would tell anyone which user names exist."""
+    stored = (user or {}).get("password_hash")
+    matches = check_password_hash(stored or _dummy_hash(), password)
+    return bool(stored) and matches
 
 
 def _db():
@@ -85,6 +97,26 @@ def _db():
 
 def _load_user(row: dict, via: str) -> User:
     return User(row["name"], row["id"], store.roles_of(_db().reader, row["id"]), via)
+
+
+def _session_user() -> User | None:
+    """The login session's user, unless the session was ended since it began (logout, a new password)."""
+    try:
+        row = store.get_user(_db().reader, int(session["user_id"]))
+    except NotFound:
+        row = None
+    if row is None or session.get("generation") != row["session_generation"]:
+        session.clear()
+        return None
+    return _load_user(row, "session")
+
+
+def start_session(user: dict) -> None:
+    """Log the browser in as ``user``: a fresh session (no fixation), its generation, a new CSRF token."""
+    session.clear()
+    session["user_id"] = user["id"]
+    session["generation"] = user["session_generation"]
+    csrf_token()
 
 
 def resolve_user() -> User | None:
@@ -108,10 +140,7 @@ def resolve_user() -> User | None:
                 raise Unauthorized("that API token is unknown or revoked; `assay create-token NAME` makes a new one")
             user = _load_user(row, "token")
         elif session.get("user_id") is not None:
-            try:
-                user = _load_user(store.get_user(_db().reader, int(session["user_id"])), "session")
-            except NotFound:
-                session.clear()
+            user = _session_user()
     g.assay_user = user
     return user
 
@@ -140,11 +169,34 @@ def require(action: str, project_id: int | None) -> User:
     return user
 
 
+class SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the cookie marked Secure whenever the site is served over https.
+
+    SESSION_COOKIE_SECURE is one static switch, and on a plain-http loopback install a Secure cookie
+    would never come back. So: Secure when the request came over https, or when the settings say the
+    site is https (ASSAY_PREFERRED_URL_SCHEME=https or ASSAY_SESSION_COOKIE_SECURE=true, for a proxy
+    that ends TLS and forwards plain http).
+    """
+
+    def get_cookie_secure(self, app) -> bool:
+        if app.config.get("SESSION_COOKIE_SECURE") or app.config.get("PREFERRED_URL_SCHEME") == "https":
+            return True
+        return has_request_context() and request.is_secure
+
+
 def csrf_token() -> str:
     token = session.get("csrf_token")
     if not token:
         token = session["csrf_token"] = secrets.token_urlsafe(32)
     return token
+
+
+def csrf_ok(sent: str | None) -> bool:
+    """Whether ``sent`` is this session's CSRF token. No token on either side never matches:
+    a cross-site form arrives with neither, and None == None would let it through. Compared as bytes:
+    compare_digest refuses str with non-ASCII characters, and a hostile form may send them."""
+    expected = session.get("csrf_token")
+    return bool(sent) and bool(expected) and hmac.compare_digest(str(sent).encode(), str(expected).encode())
 
 
 def check_csrf() -> None:
@@ -154,9 +206,7 @@ def check_csrf() -> None:
     user = resolve_user()
     if user is not None and user.via == "token":
         return  # bearer tokens are not sent by browsers on their own, so no CSRF risk
-    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")
-    expected = session.get("csrf_token")
-    if sent and expected and hmac.compare_digest(sent, expected):
+    if csrf_ok(request.headers.get("X-CSRF-Token") or request.form.get("csrf_token")):
         return
     if not current_app.config.get("AUTH"):
         # Without accounts, scripts post without a token; refuse only what a foreign web page could send.

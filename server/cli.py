@@ -280,6 +280,20 @@ def list_tokens_command(name):
         click.echo(f"{t['prefix']}  created {t['created_at']}  " + (f"revoked {t['revoked_at']}" if t["revoked_at"] else "live"))
 
 
+@click.command("end-sessions")
+@click.argument("name")
+@with_appcontext
+def end_sessions_command(name):
+    """Log a user out of every browser (a lost laptop, a departed annotator); their API tokens stay."""
+    db = _db()
+    try:
+        user = store.get_user(db.reader, name)
+    except AssayError as exc:
+        _fail(exc)
+    store.end_sessions(db, user["id"])
+    click.echo(f"ended {name}'s login sessions; `assay revoke-token` stops their API tokens")
+
+
 def serve_app(app, host: str, port: int, threads: int = 8):
     if not is_loopback(host) and not app.config.get("AUTH"):
         raise click.ClickException(
@@ -356,7 +370,7 @@ def init_app(app):
     for command in (init_db_command, create_project_command, delete_project_command, delete_items_command,
                     strategies_command, import_command, export_command,
                     serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
-                    list_tokens_command, simulate_command):
+                    list_tokens_command, end_sessions_command, simulate_command):
         app.cli.add_command(command)
 
 

@@ -230,9 +230,19 @@ def _imports(db):
     db.execute("ALTER TABLE items ADD COLUMN import_id INTEGER")
 
 
+def _session_generation(db):
+    """A counter per user that each login session records when it begins.
+
+    A signed session cookie cannot be taken back, so ending sessions (logout, a new
+    password) bumps the counter, and a session from an older generation is refused.
+    """
+    db.execute("ALTER TABLE users ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
     ("0003_counters", _counters),
     ("0004_imports", _imports),
+    ("0005_session_generation", _session_generation),
 ]

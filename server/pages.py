@@ -96,6 +96,8 @@ def annotate(project_id: int):
     project = _project(project_id, "annotate")
     config = {
         "project_id": project["id"],
+        "user": auth.current_user().name,  # the page's unsent answers are kept per user (annotate.js)
+        "auth": bool(current_app.config.get("AUTH")),
         "labels": project["labels"],
         "multi_label": project["multi_label"],
         "item_type": project["item_type"],

@@ -772,8 +772,16 @@ def get_user(conn: sqlite3.Connection, key) -> dict:
 
 
 def set_password(db: Database, user_id: int, password_hash: str) -> None:
+    """A new password also ends the user's login sessions: whoever knew the old one may hold one."""
     with db.write() as conn:
-        conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+        conn.execute("UPDATE users SET password_hash = ?, session_generation = session_generation + 1 WHERE id = ?",
+                     (password_hash, user_id))
+
+
+def end_sessions(db: Database, user_id: int) -> None:
+    """Ends every login session of a user (API tokens are untouched): sessions carry the generation they began in."""
+    with db.write() as conn:
+        conn.execute("UPDATE users SET session_generation = session_generation + 1 WHERE id = ?", (user_id,))
 
 
 def grant(db: Database, user_id: int, project_id: int | None, role: str) -> None:

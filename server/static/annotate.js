@@ -11,7 +11,11 @@
   const CSRF = csrfMeta ? { "X-CSRF-Token": csrfMeta.content } : {};
   const config = JSON.parse(document.getElementById("assay-config").textContent);
   const $ = (id) => document.getElementById(id);
-  const OUTBOX_KEY = `assay-outbox-${config.project_id}`;
+  // One outbox per user and project: answers queued under one login must never go out under another
+  // (a login that ran out, then someone else logs in on this browser). session.js drops a user's
+  // outboxes at logout by this prefix.
+  const OUTBOX_KEY = `assay-outbox:${config.user}:${config.project_id}`;
+  const LEGACY_KEY = `assay-outbox-${config.project_id}`; // before outboxes were per user: owner unknown
   const MAX_RETRY_MS = 15000;
 
   const state = {
@@ -20,6 +24,7 @@
     seen: new Set(), // ids this page has held: a refill never shows one twice
     history: [], // answers of this page, newest last: [{item, op}] (what undo walks back)
     outbox: loadOutbox(), // ops not yet confirmed by the server, in order
+    loggedOut: false, // the logout form went out: nothing more may be written for this user
     sending: false,
     retryDelay: 0,
     retryTimer: null,
@@ -32,6 +37,7 @@
 
   function loadOutbox() {
     try {
+      adoptLegacyOutbox();
       const ops = JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]");
       return Array.isArray(ops) ? ops : [];
     } catch (_) {
@@ -39,8 +45,18 @@
     }
   }
 
+  function adoptLegacyOutbox() {
+    // An outbox saved by the old per-project key: without accounts it can only be this page's
+    // (everyone is "local"); with accounts nobody can tell whose it is, so it is dropped unsent.
+    const legacy = localStorage.getItem(LEGACY_KEY);
+    if (legacy === null) return;
+    if (!config.auth && localStorage.getItem(OUTBOX_KEY) === null) localStorage.setItem(OUTBOX_KEY, legacy);
+    localStorage.removeItem(LEGACY_KEY);
+  }
+
   function saveOutbox() {
     try {
+      if (state.loggedOut) return; // session.js has dropped this user's outboxes; a late save must not restore one
       if (state.outbox.length) localStorage.setItem(OUTBOX_KEY, JSON.stringify(state.outbox));
       else localStorage.removeItem(OUTBOX_KEY);
     } catch (_) {
@@ -78,7 +94,7 @@
   }
 
   async function pump() {
-    if (state.sending) return;
+    if (state.sending || state.loggedOut) return;
     clearTimeout(state.retryTimer);
     state.retryTimer = null;
     state.sending = true;
@@ -462,6 +478,10 @@
   $("undo").addEventListener("click", undo);
   if ($("submit")) $("submit").addEventListener("click", submitMulti);
   window.addEventListener("online", pump);
+  document.addEventListener("assay:logout", () => {
+    state.loggedOut = true;
+    clearTimeout(state.retryTimer);
+  });
 
   renderOutbox();
   refill();

@@ -91,13 +91,13 @@ def test_unsent_answers_are_kept_retried_and_not_double_counted(page, live_serve
     wait_for_item(page, not_id=second["id"])  # the UI moves on although nothing is confirmed
     page.wait_for_selector("#outbox:not([hidden])")
     assert page.text_content("#outbox") == "2 unsent, retrying"
-    outbox = json.loads(page.evaluate(f"localStorage.getItem('assay-outbox-{pid}')"))
+    outbox = json.loads(page.evaluate(f"localStorage.getItem('assay-outbox:local:{pid}')"))
     assert [op["item_id"] for op in outbox] == [int(first["id"]), int(second["id"])]
 
     lose["on"] = False
     page.wait_for_selector("#outbox", state="hidden", timeout=20_000)
     assert lose["lost"] >= 1
-    assert page.evaluate(f"localStorage.getItem('assay-outbox-{pid}')") is None
+    assert page.evaluate(f"localStorage.getItem('assay-outbox:local:{pid}')") is None
     stats = api.get(f"/api/projects/{pid}/stats")
     assert stats["labeled"] == 2 and stats["label_counts"] == {"ham": 1, "spam": 1}
     assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == {int(first["id"]): "ham",
@@ -125,7 +125,7 @@ def test_unsent_answers_survive_a_reload(page, live_server, sms_project):
     assert shown["id"] != first["id"]
     wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 1, what="the resent label")
     assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == {int(first["id"]): "spam"}
-    assert page.evaluate(f"localStorage.getItem('assay-outbox-{pid}')") is None
+    assert page.evaluate(f"localStorage.getItem('assay-outbox:local:{pid}')") is None
     assert page.js_errors == []
 
 

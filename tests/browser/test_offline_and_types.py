@@ -38,9 +38,13 @@ def test_labels_made_offline_arrive_once_after_the_network_returns(page, auth_se
     page.context.set_offline(False)
     page.wait_for_selector("#outbox", state="hidden", timeout=30_000)
 
-    rows = db.reader.execute(
-        "SELECT item_id, label FROM annotations WHERE project_id = ? AND annotator = 'olga' AND undone_at IS NULL"
-        " ORDER BY id", (pid,)).fetchall()
+    def stored():
+        return db.reader.execute(
+            "SELECT item_id, label FROM annotations WHERE project_id = ? AND annotator = 'olga' AND undone_at IS NULL"
+            " ORDER BY id", (pid,)).fetchall()
+
+    # The badge hides once a send succeeds, while the rest of the outbox may still be on its way.
+    rows = wait_for(lambda: len(stored()) >= 4 and stored(), timeout=30, what="olga's four answers")
     expected = list(zip([int(s["id"]) for s in shown[:4]], ['"ham"', '"spam"', '"ham"', '"spam"']))
     assert [(r[0], r[1]) for r in rows] == expected  # every label once, in order
     assert page.js_errors == []
