@@ -6,6 +6,7 @@ changes nothing: the caller then inserts the returned rows (store.insert_items).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -32,11 +33,32 @@ def loads(text: str, what: str):
 class ImportOptions:
     text_column: str = "text"
     id_column: str | None = "id"
-    label_column: str | None = "label"
+    # Off unless asked for: many data sets (AG News, ...) have a "label" column of codes, not the project's labels.
+    label_column: str | None = None
     image_column: str = "image"
     max_item_bytes: int | None = None
     # Image projects: every image path must name a file inside this folder (the project's media store).
     media_dir: str | None = None
+    # Errors name the options as the caller typed them: --text-column on the command line, text_column over HTTP.
+    cli: bool = False
+
+    def option(self, name: str) -> str:
+        return "--" + name.replace("_", "-") if self.cli else name
+
+
+def optional_column(value: str | None, default: str | None = None) -> str | None:
+    """A column option: not given means the default; empty or "none" means no such column."""
+    if value is None:
+        return default
+    value = value.strip()
+    return None if value.lower() in ("", "none") else value
+
+
+def with_folder_labels(options: ImportOptions, records: list[dict]) -> ImportOptions:
+    """Images sorted into a folder per label arrive labeled: the folders are the user asking for it."""
+    if options.label_column is None and any("label" in r for r in records):
+        return dataclasses.replace(options, label_column="label")
+    return options
 
 
 def guess_format(filename: str | None, head: bytes) -> str:
@@ -159,13 +181,17 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
     item_type = project["item_type"]
     columns = set().union(*(r.keys() for r in records))
     id_column = options.id_column if options.id_column in columns else None
-    label_column = options.label_column if options.label_column in columns else None
     content_column = {"text": options.text_column, "image": options.image_column}.get(item_type)
     if content_column is not None and content_column not in columns:
         raise BadRequest(
             f"no column {content_column!r} in the file (columns: {sorted(columns)}); "
-            f"name the {item_type} column with --{item_type}-column / {item_type}_column"
+            f"set {options.option(item_type + '_column')} to the column that holds the {item_type}"
         )
+    label_column = options.label_column
+    if label_column is not None and label_column not in columns:
+        raise BadRequest(f"no column {label_column!r} in the file to read labels from (columns: {sorted(columns)}); "
+                         f"set {options.option('label_column')} to the column that holds the project's labels, "
+                         "or leave it empty to import without labels")
     allowed = project["labels"]
     rows = []
     for n, record in enumerate(records, 1):
@@ -183,7 +209,7 @@ def _to_row(n, record, project, options, item_type, allowed, id_column, label_co
         external_id = str(external_id).strip() or None
     label = None
     if label_column is not None:
-        label = _parse_label(record.get(label_column), project, n, allowed)
+        label = _parse_label(record.get(label_column), project, n, allowed, options)
     if content_column is not None:
         value = record.get(content_column)
         if not isinstance(value, str) or not value.strip():
@@ -220,16 +246,22 @@ def _check_stored(value: str, media_dir: str, n: int) -> None:
                          "names the import gave them")
 
 
-def _parse_label(value, project: dict, n: int, allowed: list[str]):
+def _label_hint(options: ImportOptions) -> str:
+    return (f" (labels are read from the column {options.label_column!r} because "
+            f"{options.option('label_column')} names it; leave it empty to import without labels)")
+
+
+def _parse_label(value, project: dict, n: int, allowed: list[str], options: ImportOptions):
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if project["multi_label"]:
         values = value if isinstance(value, list) else [v.strip() for v in str(value).split(_LABEL_SPLIT) if v.strip()]
         unknown = [v for v in values if v not in allowed]
         if unknown:
-            raise BadRequest(f"row {n}: unknown label(s) {unknown}; the project's labels are {allowed}")
+            raise BadRequest(f"row {n}: unknown label(s) {unknown}; the project's labels are {allowed}"
+                             + _label_hint(options))
         return sorted(set(values), key=allowed.index)
     value = str(value).strip()
     if value not in allowed:
-        raise BadRequest(f"row {n}: unknown label {value!r}; the project's labels are {allowed}")
+        raise BadRequest(f"row {n}: unknown label {value!r}; the project's labels are {allowed}" + _label_hint(options))
     return value

@@ -40,6 +40,7 @@ def test_import_form_uploads_a_file_and_shows_errors(page, live_server, sms_proj
     page.goto(f"{live_server.url}/projects/{pid}")
 
     page.set_input_files("#import-form input[type=file]", str(good))
+    page.fill("#import-form input[name=label_column]", "label")
     page.click("#import-form button[type=submit]")
     page.wait_for_selector("#import-status.ok")
     assert page.text_content("#import-status") == "Imported 3 items."
@@ -65,7 +66,7 @@ def test_trained_model_shows_in_annotate_and_overview(page, live_server, sms_dat
     assert {label for label, _ in rows[:30]} == {"ham", "spam"}
     items = [{"id": f"sms{i}", "text": text, **({"label": label} if i < 30 else {})}
              for i, (label, text) in enumerate(rows)]
-    assert api.post(f"/api/projects/{pid}/items", items) == {"imported": 80, "skipped": 0}
+    assert api.post(f"/api/projects/{pid}/items?label_column=label", items) == {"imported": 80, "skipped": 0}
     assert live_server.app.extensions["assay.retrain"].wait_idle(90)
     history = api.get(f"/api/projects/{pid}/stats")["history"]
     assert [v["status"] for v in history] == ["ok"], history

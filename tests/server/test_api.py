@@ -102,7 +102,7 @@ def _upload(client, pid, content: bytes, filename: str, **fields):
 ])
 def test_import_every_format_with_seed_labels(client, make_project, filename, content):
     pid = make_project()
-    r = _upload(client, pid, content, filename)
+    r = _upload(client, pid, content, filename, label_column="label")
     assert r.status_code == 200, r.json
     assert r.json == {"imported": 3, "skipped": 0}
     stats = _stats(client, pid)
@@ -110,6 +110,32 @@ def test_import_every_format_with_seed_labels(client, make_project, filename, co
     assert stats["label_counts"] == {"ham": 1, "spam": 1}
     rows = [json.loads(line) for line in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
     assert {r["id"]: r["label"] for r in rows} == {"1": "ham", "2": "spam"}
+
+
+AG_NEWS = b'label,title\n2,"Wall St. Bears Claw Back"\n3,"Carlyle Looks Toward"\n'
+
+
+@pytest.mark.parametrize("query", ["", "&label_column=", "&label_column=none", "&label_column=None"])
+def test_a_label_column_is_read_only_when_asked_for(client, make_project, query):
+    """AG News' label column holds codes (1-4), not the project's labels: by default it is item data."""
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items?text_column=title{query}", data=AG_NEWS, content_type="text/csv")
+    assert r.status_code == 200 and r.json == {"imported": 2, "skipped": 0}, r.json
+    assert _stats(client, pid)["labeled"] == 0
+    items = client.get(f"/api/projects/{pid}/queue?n=5").json
+    assert sorted(i["data"]["label"] for i in items) == ["2", "3"]
+
+
+def test_a_label_column_asked_for_must_exist_and_hold_the_projects_labels(client, make_project):
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items?text_column=title&label_column=label", data=AG_NEWS,
+                    content_type="text/csv")
+    assert r.status_code == 400 and "unknown label '2'" in r.json["error"]
+    assert "leave it empty to import without labels" in r.json["error"] and "--" not in r.json["error"]
+    r = client.post(f"/api/projects/{pid}/items?text_column=title&label_column=topic", data=AG_NEWS,
+                    content_type="text/csv")
+    assert r.status_code == 400 and "no column 'topic'" in r.json["error"] and "label_column" in r.json["error"]
+    assert _stats(client, pid)["items"] == 0
 
 
 def test_import_raw_csv_body_with_custom_columns(client, make_project):
@@ -134,7 +160,7 @@ def test_import_raw_csv_body_with_custom_columns(client, make_project):
 def test_bad_files_are_refused_and_change_nothing(client, make_project, filename, content, fragment):
     pid = make_project()
     client.post(f"/api/projects/{pid}/items", json=_items(2))
-    r = _upload(client, pid, content, filename)
+    r = _upload(client, pid, content, filename, label_column="label")
     assert r.status_code == 400
     assert fragment in r.json["error"]
     stats = _stats(client, pid)
@@ -324,7 +350,8 @@ def test_a_late_answer_on_an_item_someone_else_finished_is_refused(app, client, 
 def test_progress_counts_are_kept_in_step_by_the_database(client, make_project, app):
     """The counters the triggers keep agree with a full count after labels, skips, undos and relabels."""
     pid = make_project()
-    client.post(f"/api/projects/{pid}/items", json=_items(12) + [{"id": "s", "text": "seed", "label": "ham"}])
+    client.post(f"/api/projects/{pid}/items?label_column=label",
+                json=_items(12) + [{"id": "s", "text": "seed", "label": "ham"}])
     ids = [i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=8").json]
     for k, item_id in enumerate(ids):
         body = {"item_id": item_id, "skip": True} if k % 3 == 0 else {"item_id": item_id, "label": "spam"}

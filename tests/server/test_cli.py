@@ -17,7 +17,7 @@ def test_create_import_export_round_trip(runner, tmp_path, app):
     pid = int(result.output.strip())
     data = tmp_path / "items.csv"
     data.write_text("id,text,label\n1,free prize now,spam\n2,see you at lunch,ham\n3,call me,\n")
-    result = runner.invoke(args=["import", "sms", str(data)])
+    result = runner.invoke(args=["import", "sms", str(data), "--label-column", "label"])
     assert result.exit_code == 0, result.output
     assert "imported 3, skipped 0" in result.output
     result = runner.invoke(args=["import", str(pid), str(data)])
@@ -36,6 +36,19 @@ def test_import_of_the_tab_separated_sms_file(runner):
     result = runner.invoke(args=["import", "sms", SMS_PATH, "--text-column", "SMS", "--label-column", "Label"])
     assert result.exit_code == 0, result.output
     assert "imported 5574" in result.output
+
+
+def test_import_reads_labels_only_with_label_column(runner, tmp_path, app):
+    runner.invoke(args=["create-project", "news", "--labels", "world,sports"])
+    data = tmp_path / "ag.csv"
+    data.write_text('label,title\n2,"Wall St. Bears Claw Back"\n3,"Carlyle Looks Toward"\n')
+    result = runner.invoke(args=["import", "news", str(data), "--text-column", "title"])
+    assert result.exit_code == 0 and "imported 2" in result.output, result.output
+    result = runner.invoke(args=["import", "news", str(data), "--text-column", "title", "--label-column", "label",
+                                 "--id-column", "none"])
+    assert result.exit_code != 0 and "unknown label '2'" in result.output
+    assert "--label-column names it" in result.output
+    assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0
 
 
 def test_cli_errors_are_messages_not_tracebacks(runner, tmp_path):
