@@ -130,10 +130,12 @@ def _parse_jsonl(lines) -> list[dict]:
 
 def _parse_table(lines, fmt: str) -> list[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
-    # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields.
-    reader = csv.reader(lines, delimiter=delimiter,
+    physical = _LineLog(lines)
+    # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields. strict: a closing quote
+    # must end its field, so an unclosed quote that pairs with a later field's opening quote is an error.
+    reader = csv.reader(physical, delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
-                        skipinitialspace=fmt == "csv")
+                        skipinitialspace=fmt == "csv", strict=fmt == "csv")
     try:
         header = next(reader)
     except StopIteration:
@@ -143,20 +145,81 @@ def _parse_table(lines, fmt: str) -> list[dict]:
     header = [h.strip() for h in header]
     if len(set(header)) != len(header):
         raise BadRequest(f"duplicate column names in the header: {header}")
+    physical.new_record()
     records = []
     try:
         for row in reader:
+            start, spanned = physical.start, physical.new_record()
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
                 raise BadRequest(
                     f"line {reader.line_num} has {len(row)} fields but the header has {len(header)}"
                     + (" (is the file tab-separated? name it .tsv)" if delimiter == "," and len(row) == 1 else "")
+                    + (f"; it starts on line {start} with a quote that runs on: {_UNCLOSED}"
+                       if reader.line_num > start else "")
                 )
+            if reader.line_num > start and len(header) >= 3:
+                _check_swallowed_rows(spanned, start, len(header), delimiter)
             records.append(dict(zip(header, row)))
     except csv.Error as exc:
+        start = physical.start
+        if "unexpected end of data" in str(exc):
+            raise BadRequest(f"line {start} opens a quote that is never closed: the field runs to the end of "
+                             f"the file. {_UNCLOSED}") from None
+        if "expected after" in str(exc):
+            raise BadRequest(f"line {start} opens a quoted field that does not end where it should (on line "
+                             f"{reader.line_num}: {exc}). {_UNCLOSED}") from None
         raise BadRequest(f"cannot parse line {reader.line_num}: {exc}") from None
     return records
+
+
+_UNCLOSED = ("A quoted field must end with a quote followed by the delimiter or the end of the line, and a quote "
+             "inside it is written twice (\"\"); a quoted field may span lines, but not swallow whole rows. "
+             "Close or remove the quote and import again")
+
+
+class _LineLog:
+    """The lines the csv reader takes, kept for the current record, so a record can be checked against them."""
+
+    def __init__(self, lines):
+        self._lines = iter(lines)
+        self.record: list[str] = []
+        self.start = 1  # the line the current record starts on
+        self._n = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._n += 1
+        if not self.record:
+            self.start = self._n
+        self.record.append(line)
+        return line
+
+    def new_record(self) -> list[str]:
+        """The lines of the record just read; the next line starts a new one."""
+        done, self.record = self.record, []
+        return done
+
+
+def _check_swallowed_rows(lines: list[str], start: int, width: int, delimiter: str) -> None:
+    """Refuse a quoted field whose inner lines each read as a whole row: that is an unclosed quote, not prose.
+
+    A real multi-line text rarely has a line with exactly the header's number of fields; a row swallowed by a
+    missing closing quote always does. Only with three or more columns: one comma in a line of prose is common.
+    """
+    for offset, line in enumerate(lines[1:], 1):
+        try:
+            fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+        except (csv.Error, StopIteration):
+            continue
+        if len(fields) == width:
+            raise BadRequest(f"line {start} opens a quoted field that swallows line {start + offset}, which reads "
+                             f"as a row of its own ({width} fields): is a closing quote missing on line {start}? "
+                             + _UNCLOSED)
 
 
 def _as_records(data) -> list[dict]:

@@ -156,6 +156,10 @@ def test_import_raw_csv_body_with_custom_columns(client, make_project):
     ("a.csv", b"id,text,label\n1,fine,ham\n2,also fine,spam\n3,bad,eggs\n", "unknown label 'eggs'"),
     ("a.csv", b"id,text\n1,hello,extra\n", "fields"),
     ("a.csv", b"id,text\n1,\n", "empty"),
+    # An unclosed quote: running to the end, pairing with a later quote, or swallowing a whole row.
+    ("a.csv", b'id,text,label\n1,"hello,ham\n2,world,spam\n3,foo,ham\n', "line 2 opens a quote that is never closed"),
+    ("a.csv", b'id,text,label\n1,hi,ham\n2,"win,spam\n3,"see you",ham\n', "line 3 opens a quoted field"),
+    ("a.csv", b'id,text,label\n1,hi,ham\n2,"win,spam\n3,see you",ham\n', "swallows line 4"),
 ])
 def test_bad_files_are_refused_and_change_nothing(client, make_project, filename, content, fragment):
     pid = make_project()
@@ -165,6 +169,16 @@ def test_bad_files_are_refused_and_change_nothing(client, make_project, filename
     assert fragment in r.json["error"]
     stats = _stats(client, pid)
     assert stats["unlabeled"] == 2 and stats["labeled"] == 0
+
+
+def test_a_properly_quoted_field_may_span_lines(client, make_project):
+    pid = make_project()
+    body = b'id,text,label\r\n1,"Dear John,\r\nthanks, see you\r\nBob",ham\r\n2,"two\n\nparagraphs",spam\r\n3,x,\r\n'
+    r = _upload(client, pid, body, "a.csv", label_column="label")
+    assert r.status_code == 200 and r.json == {"imported": 3, "skipped": 0}, r.json
+    rows = [json.loads(line) for line in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
+    assert {r["id"]: r["data"]["text"] for r in rows} == {"1": "Dear John,\r\nthanks, see you\r\nBob",
+                                                          "2": "two\n\nparagraphs"}
 
 
 def test_import_without_body_is_a_clear_error(client, make_project):
