@@ -100,7 +100,7 @@ def read_records(project: dict, path: str, options: ingest.ImportOptions, fmt: s
     with open(path, "rb") as fh:
         raw = fh.read()
     fmt = fmt or ingest.guess_format(path, raw[:4096])
-    return ingest.parse_records(raw, fmt)
+    return ingest.parse_records(raw, fmt, path)
 
 
 def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None,

@@ -80,13 +80,60 @@ def _binary(source) -> BinaryIO:
     return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
 
 
-def parse_records(source: bytes | BinaryIO, fmt: str) -> list[dict]:
+_TABLES = "save it as CSV (or export it to CSV or JSONL) and import that"
+_IMAGES = "images go into an image project, as image files or a zip or folder of them"
+# (magic bytes at the start, what the file is, what to do): checked before decoding, so a spreadsheet or a
+# picture gets a useful answer instead of "not UTF-8 (bad byte at position 0)".
+_BINARY = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", _IMAGES),
+    (b"\xff\xd8\xff", "a JPEG image", _IMAGES),
+    (b"GIF87a", "a GIF image", _IMAGES),
+    (b"GIF89a", "a GIF image", _IMAGES),
+    (b"%PDF-", "a PDF document", "copy its text into a CSV, TSV or JSONL file with one item per row"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls) or another old Office file", _TABLES),
+    (b"\x1f\x8b", "a gzip-compressed file", "decompress it (gunzip) and import the file inside"),
+    (b"PAR1", "a Parquet file", "export it to CSV or JSONL first (e.g. pandas.read_parquet(f).to_csv(...))"),
+    (b"SQLite format 3\x00", "an SQLite database", "export a table to CSV first (sqlite3 -header -csv DB 'select ...')"),
+    (b"\xff\xfe", "UTF-16 text", "re-save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text", "re-save it as UTF-8"),
+)
+_ZIPPED = ((".xlsx", b"xl/", "an Excel workbook (.xlsx)", _TABLES),
+           (".ods", b"opendocument.spreadsheet", "a spreadsheet (.ods)", _TABLES),
+           (".docx", b"word/", "a Word document (.docx)", "copy its text into a CSV, TSV or JSONL file"),
+           ("", b"", "a zip archive", "unzip it and import the file inside; zips of images go into an image project"))
+
+
+def refuse_binary(head: bytes, filename: str | None = None) -> None:
+    """Raise BadRequest naming the format when the file's first bytes show it is not text."""
+    for magic, what, todo in _BINARY:
+        if head.startswith(magic):
+            raise BadRequest(f"this is {what}, not CSV, TSV, JSONL or JSON; {todo}")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        name = (filename or "").lower()
+        for ext, marker, what, todo in _ZIPPED:
+            if (ext and name.endswith(ext)) or marker in head:
+                raise BadRequest(f"this is {what}, not CSV, TSV, JSONL or JSON; {todo}")
+
+
+def _check_head(raw, filename: str | None) -> None:
+    if isinstance(raw, (bytes, bytearray)):
+        refuse_binary(bytes(raw[:4096]), filename)
+        return
+    if raw.seekable():
+        where = raw.tell()
+        head = raw.read(4096)
+        raw.seek(where)
+        refuse_binary(head, filename)
+
+
+def parse_records(source: bytes | BinaryIO, fmt: str, filename: str | None = None) -> list[dict]:
     """Rows of a file (bytes, or a binary file read line by line) as dicts of column -> value.
 
     Raises BadRequest with the line at fault.
     """
     if fmt not in FORMATS:
         raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    _check_head(source, filename)
     text = io.TextIOWrapper(_binary(source), encoding="utf-8-sig", newline="")
     try:
         if fmt == "json":

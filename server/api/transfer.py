@@ -65,7 +65,7 @@ def _parse(fh, fmt: str | None, filename: str | None) -> list[dict]:
         head = fh.read(4096)
         fh.seek(0)
         fmt = ingest.guess_format(filename, head)
-    return ingest.parse_records(fh, fmt)
+    return ingest.parse_records(fh, fmt, filename)
 
 
 def _is_image_upload(uploads) -> bool:

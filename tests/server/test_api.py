@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import pytest
 
@@ -179,6 +180,37 @@ def test_a_properly_quoted_field_may_span_lines(client, make_project):
     rows = [json.loads(line) for line in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
     assert {r["id"]: r["data"]["text"] for r in rows} == {"1": "Dear John,\r\nthanks, see you\r\nBob",
                                                           "2": "two\n\nparagraphs"}
+
+
+def _xlsx() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("filename, content, fragment", [
+    ("cat.png", b"\x89PNG\r\n\x1a\n" + bytes(40), "this is a PNG image"),
+    ("data.csv", b"\xff\xd8\xff\xe0" + bytes(40), "this is a JPEG image"),
+    ("book.xlsx", None, "this is an Excel workbook (.xlsx)"),
+    ("data.csv.gz", b"\x1f\x8b\x08" + bytes(40), "gzip"),
+    ("t.parquet", b"PAR1" + bytes(40), "Parquet"),
+    ("db.sqlite", b"SQLite format 3\x00" + bytes(40), "SQLite database"),
+    ("doc.pdf", b"%PDF-1.7\n" + bytes(40), "PDF document"),
+])
+def test_binary_files_are_named_not_called_bad_utf8(client, make_project, filename, content, fragment):
+    pid = make_project()
+    r = _upload(client, pid, content if content is not None else _xlsx(), filename)
+    assert r.status_code == 400 and fragment in r.json["error"], r.json
+    assert "UTF-8" not in r.json["error"]
+    if filename == "cat.png":
+        assert "images go into an image project" in r.json["error"]
+    if filename == "book.xlsx":
+        assert "save it as CSV" in r.json["error"]
+    # A raw body without a name is recognized too.
+    r = client.post(f"/api/projects/{pid}/items", data=content or _xlsx(), content_type="text/csv")
+    assert r.status_code == 400 and fragment in r.json["error"], r.json
 
 
 def test_import_without_body_is_a_clear_error(client, make_project):

@@ -64,6 +64,18 @@ def test_cli_errors_are_messages_not_tracebacks(runner, tmp_path):
     assert result.exit_code != 0 and "unknown strategy" in result.output
 
 
+def test_cli_names_a_binary_file_instead_of_calling_it_bad_utf8(runner, tmp_path):
+    import zipfile
+
+    runner.invoke(args=["create-project", "p", "--labels", "a,b"])
+    book = tmp_path / "data.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    result = runner.invoke(args=["import", "p", str(book)])
+    assert result.exit_code != 0 and "this is an Excel workbook (.xlsx)" in result.output, result.output
+    assert "UTF-8" not in result.output and "Traceback" not in result.output
+
+
 def test_serve_refuses_a_public_address_without_auth(runner):
     result = runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "5999"])
     assert result.exit_code != 0 and "refusing" in result.output
