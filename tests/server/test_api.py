@@ -213,6 +213,13 @@ def test_binary_files_are_named_not_called_bad_utf8(client, make_project, filena
     assert r.status_code == 400 and fragment in r.json["error"], r.json
 
 
+def test_import_errors_name_the_request_fields_not_cli_flags(client, make_project):
+    pid = make_project()
+    r = _upload(client, pid, b"id,body\n1,hello\n", "a.csv")
+    assert r.status_code == 400 and "set text_column to the column that holds the text" in r.json["error"]
+    assert "--" not in r.json["error"]
+
+
 def test_import_without_body_is_a_clear_error(client, make_project):
     pid = make_project()
     r = client.post(f"/api/projects/{pid}/items", data=b"", content_type="text/csv")

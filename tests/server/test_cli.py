@@ -59,6 +59,7 @@ def test_cli_errors_are_messages_not_tracebacks(runner, tmp_path):
     bad.write_text("id,body\n1,x\n")
     result = runner.invoke(args=["import", "p", str(bad)])
     assert result.exit_code != 0 and "no column 'text'" in result.output
+    assert "set --text-column to the column that holds the text" in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(args=["create-project", "q", "--labels", "a,b", "--strategy", "nope"])
     assert result.exit_code != 0 and "unknown strategy" in result.output
