@@ -158,18 +158,26 @@ def export_command(project, fmt, output, all_annotations):
     except AssayError as exc:
         _fail(exc)
     keys = store.export_data_keys(db.reader, proj["id"]) if fmt == "csv" else ()
-    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"], every_annotation=all_annotations), fmt,
-                               keys)
+    written = [0]
+
+    def counted(records):
+        for record in records:
+            written[0] += 1
+            yield record
+
+    records = store.iter_export(db.reader, proj["id"], every_annotation=all_annotations)
+    chunks = export_mod.stream(proj, counted(records), fmt, keys)
     if output is None:
         for chunk in chunks:
             sys.stdout.write(chunk)
-        return
-    n = 0
-    with open(output, "w", encoding="utf-8", newline="") as fh:
-        for chunk in chunks:
-            fh.write(chunk)
-            n += 1
-    click.echo(f"wrote {output}", err=True)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+    # An empty project gives an empty file: say so, rather than leave a 0-byte file to puzzle over.
+    n = written[0]
+    click.echo(f"wrote {n} row{'' if n == 1 else 's'} to {output or 'standard output'}"
+               + (" (nothing is labeled yet)" if n == 0 else ""), err=True)
 
 
 @click.command("delete-project")

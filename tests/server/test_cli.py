@@ -25,10 +25,21 @@ def test_create_import_export_round_trip(runner, tmp_path, app):
     out = tmp_path / "labels.jsonl"
     result = runner.invoke(args=["export", "sms", "--format", "jsonl", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert f"wrote 2 rows to {out}" in result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["id"]: r["label"] for r in rows} == {"1": "spam", "2": "ham"}
     result = runner.invoke(args=["export", "sms", "--format", "csv"])
-    assert result.output.splitlines()[0] == "id,item_id,data.text,label,annotator,timestamp"
+    assert result.stdout.splitlines()[0] == "id,item_id,data.text,label,annotator,timestamp"
+    assert len(result.stdout.splitlines()) == 3 and "wrote 2 rows to standard output" in result.stderr
+
+
+def test_export_of_nothing_labeled_says_so(runner, tmp_path):
+    runner.invoke(args=["create-project", "empty", "--labels", "a,b"])
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"labels.{fmt}"
+        result = runner.invoke(args=["export", "empty", "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"wrote 0 rows to {out} (nothing is labeled yet)" in result.output
 
 
 def test_import_of_the_tab_separated_sms_file(runner):
