@@ -238,7 +238,7 @@ def main():
     body = "\n".join(json.dumps(r) for r in pool).encode()
     t0 = time.perf_counter()
     rows = ingest.to_rows(ingest.parse_records(body, "jsonl"), store.get_project(db.reader, pid),
-                          ingest.ImportOptions())
+                          ingest.ImportOptions(label_column="label"))
     store.insert_items(db, pid, rows)
     import_seconds = time.perf_counter() - t0
     app.extensions["assay.retrain"].shutdown()

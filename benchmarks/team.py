@@ -108,7 +108,7 @@ def prepare(base: str, n_seed: int, n_annotators: int) -> tuple[int, dict]:
             for i, (text, label) in enumerate(load_texts())]
     records = ingest.parse_records("\n".join(json.dumps(r) for r in rows).encode(), "jsonl")
     store.insert_items(db, project_id, ingest.to_rows(records, store.get_project(db.reader, project_id),
-                                                    ingest.ImportOptions()))
+                                                    ingest.ImportOptions(label_column="label")))
     tokens = {}
     cli("create-user", "boss", "--role", "owner", "--password", "")
     tokens["boss"] = cli("create-token", "boss").splitlines()[-1]

@@ -56,6 +56,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=os.path.join(ROOT, "templates"),
     )
     app.request_class = AssayRequest
+    # Items keep their fields in the file's order (a table's columns as the file has them); Flask would sort them.
+    app.json.sort_keys = False
     app.config.from_mapping(DEFAULTS)
     app.config["DATABASE"] = os.path.join(app.instance_path, "assay.sqlite")
     if test_config is None:

@@ -100,12 +100,14 @@ def read_records(project: dict, path: str, options: ingest.ImportOptions, fmt: s
     with open(path, "rb") as fh:
         raw = fh.read()
     fmt = fmt or ingest.guess_format(path, raw[:4096])
-    return ingest.parse_records(raw, fmt)
+    return ingest.parse_records(raw, fmt, path)
 
 
 def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None,
                 echo=True) -> tuple[int, int]:
     records = read_records(project, path, options, fmt)
+    if project["item_type"] == "image" and (os.path.isdir(path) or path.lower().endswith(".zip")):
+        options = ingest.with_folder_labels(options, records)
     rows = ingest.to_rows(records, project, options)
     if not echo:
         return store.insert_items(db, project["id"], rows)
@@ -118,8 +120,11 @@ def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt
 @click.argument("project")
 @click.argument("file", type=click.Path(exists=True, dir_okay=True))
 @click.option("--text-column", default="text", show_default=True)
-@click.option("--id-column", default="id", show_default=True, help="External id; re-imports skip known ids.")
-@click.option("--label-column", default="label", show_default=True, help="Existing labels (a seed set), if any.")
+@click.option("--id-column", default="id", show_default=True,
+              help="External id; re-imports skip known ids. 'none' for no id column.")
+@click.option("--label-column", default=None,
+              help="A column of existing labels (a seed set), read only when given; default: none. Images in a "
+                   "folder per label are labeled by their folder.")
 @click.option("--image-column", default="image", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default=None, help="Default: from the name.")
 @with_appcontext
@@ -128,8 +133,10 @@ def import_command(project, file, text_column, id_column, label_column, image_co
     db = _db()
     try:
         proj = store.get_project(db.reader, project)
-        options = ingest.ImportOptions(text_column, id_column, label_column, image_column,
-                                       media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]))
+        options = ingest.ImportOptions(text_column, ingest.optional_column(id_column),
+                                       ingest.optional_column(label_column), image_column,
+                                       media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]),
+                                       cli=True)
         imported, skipped = import_file(db, proj, file, options, fmt)
     except AssayError as exc:
         _fail(exc)
@@ -151,18 +158,26 @@ def export_command(project, fmt, output, all_annotations):
     except AssayError as exc:
         _fail(exc)
     keys = store.export_data_keys(db.reader, proj["id"]) if fmt == "csv" else ()
-    chunks = export_mod.stream(proj, store.iter_export(db.reader, proj["id"], every_annotation=all_annotations), fmt,
-                               keys)
+    written = [0]
+
+    def counted(records):
+        for record in records:
+            written[0] += 1
+            yield record
+
+    records = store.iter_export(db.reader, proj["id"], every_annotation=all_annotations)
+    chunks = export_mod.stream(proj, counted(records), fmt, keys)
     if output is None:
         for chunk in chunks:
             sys.stdout.write(chunk)
-        return
-    n = 0
-    with open(output, "w", encoding="utf-8", newline="") as fh:
-        for chunk in chunks:
-            fh.write(chunk)
-            n += 1
-    click.echo(f"wrote {output}", err=True)
+    else:
+        with open(output, "w", encoding="utf-8", newline="") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+    # An empty project gives an empty file: say so, rather than leave a 0-byte file to puzzle over.
+    n = written[0]
+    click.echo(f"wrote {n} row{'' if n == 1 else 's'} to {output or 'standard output'}"
+               + (" (nothing is labeled yet)" if n == 0 else ""), err=True)
 
 
 @click.command("delete-project")

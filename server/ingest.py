@@ -6,6 +6,7 @@ changes nothing: the caller then inserts the returned rows (store.insert_items).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -32,11 +33,32 @@ def loads(text: str, what: str):
 class ImportOptions:
     text_column: str = "text"
     id_column: str | None = "id"
-    label_column: str | None = "label"
+    # Off unless asked for: many data sets (AG News, ...) have a "label" column of codes, not the project's labels.
+    label_column: str | None = None
     image_column: str = "image"
     max_item_bytes: int | None = None
     # Image projects: every image path must name a file inside this folder (the project's media store).
     media_dir: str | None = None
+    # Errors name the options as the caller typed them: --text-column on the command line, text_column over HTTP.
+    cli: bool = False
+
+    def option(self, name: str) -> str:
+        return "--" + name.replace("_", "-") if self.cli else name
+
+
+def optional_column(value: str | None, default: str | None = None) -> str | None:
+    """A column option: not given means the default; empty or "none" means no such column."""
+    if value is None:
+        return default
+    value = value.strip()
+    return None if value.lower() in ("", "none") else value
+
+
+def with_folder_labels(options: ImportOptions, records: list[dict]) -> ImportOptions:
+    """Images sorted into a folder per label arrive labeled: the folders are the user asking for it."""
+    if options.label_column is None and any("label" in r for r in records):
+        return dataclasses.replace(options, label_column="label")
+    return options
 
 
 def guess_format(filename: str | None, head: bytes) -> str:
@@ -58,13 +80,60 @@ def _binary(source) -> BinaryIO:
     return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
 
 
-def parse_records(source: bytes | BinaryIO, fmt: str) -> list[dict]:
+_TABLES = "save it as CSV (or export it to CSV or JSONL) and import that"
+_IMAGES = "images go into an image project, as image files or a zip or folder of them"
+# (magic bytes at the start, what the file is, what to do): checked before decoding, so a spreadsheet or a
+# picture gets a useful answer instead of "not UTF-8 (bad byte at position 0)".
+_BINARY = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", _IMAGES),
+    (b"\xff\xd8\xff", "a JPEG image", _IMAGES),
+    (b"GIF87a", "a GIF image", _IMAGES),
+    (b"GIF89a", "a GIF image", _IMAGES),
+    (b"%PDF-", "a PDF document", "copy its text into a CSV, TSV or JSONL file with one item per row"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls) or another old Office file", _TABLES),
+    (b"\x1f\x8b", "a gzip-compressed file", "decompress it (gunzip) and import the file inside"),
+    (b"PAR1", "a Parquet file", "export it to CSV or JSONL first (e.g. pandas.read_parquet(f).to_csv(...))"),
+    (b"SQLite format 3\x00", "an SQLite database", "export a table to CSV first (sqlite3 -header -csv DB 'select ...')"),
+    (b"\xff\xfe", "UTF-16 text", "re-save it as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text", "re-save it as UTF-8"),
+)
+_ZIPPED = ((".xlsx", b"xl/", "an Excel workbook (.xlsx)", _TABLES),
+           (".ods", b"opendocument.spreadsheet", "a spreadsheet (.ods)", _TABLES),
+           (".docx", b"word/", "a Word document (.docx)", "copy its text into a CSV, TSV or JSONL file"),
+           ("", b"", "a zip archive", "unzip it and import the file inside; zips of images go into an image project"))
+
+
+def refuse_binary(head: bytes, filename: str | None = None) -> None:
+    """Raise BadRequest naming the format when the file's first bytes show it is not text."""
+    for magic, what, todo in _BINARY:
+        if head.startswith(magic):
+            raise BadRequest(f"this is {what}, not CSV, TSV, JSONL or JSON; {todo}")
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        name = (filename or "").lower()
+        for ext, marker, what, todo in _ZIPPED:
+            if (ext and name.endswith(ext)) or marker in head:
+                raise BadRequest(f"this is {what}, not CSV, TSV, JSONL or JSON; {todo}")
+
+
+def _check_head(raw, filename: str | None) -> None:
+    if isinstance(raw, (bytes, bytearray)):
+        refuse_binary(bytes(raw[:4096]), filename)
+        return
+    if raw.seekable():
+        where = raw.tell()
+        head = raw.read(4096)
+        raw.seek(where)
+        refuse_binary(head, filename)
+
+
+def parse_records(source: bytes | BinaryIO, fmt: str, filename: str | None = None) -> list[dict]:
     """Rows of a file (bytes, or a binary file read line by line) as dicts of column -> value.
 
     Raises BadRequest with the line at fault.
     """
     if fmt not in FORMATS:
         raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    _check_head(source, filename)
     text = io.TextIOWrapper(_binary(source), encoding="utf-8-sig", newline="")
     try:
         if fmt == "json":
@@ -108,10 +177,12 @@ def _parse_jsonl(lines) -> list[dict]:
 
 def _parse_table(lines, fmt: str) -> list[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
-    # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields.
-    reader = csv.reader(lines, delimiter=delimiter,
+    physical = _LineLog(lines)
+    # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields. strict: a closing quote
+    # must end its field, so an unclosed quote that pairs with a later field's opening quote is an error.
+    reader = csv.reader(physical, delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
-                        skipinitialspace=fmt == "csv")
+                        skipinitialspace=fmt == "csv", strict=fmt == "csv")
     try:
         header = next(reader)
     except StopIteration:
@@ -121,20 +192,81 @@ def _parse_table(lines, fmt: str) -> list[dict]:
     header = [h.strip() for h in header]
     if len(set(header)) != len(header):
         raise BadRequest(f"duplicate column names in the header: {header}")
+    physical.new_record()
     records = []
     try:
         for row in reader:
+            start, spanned = physical.start, physical.new_record()
             if not row or all(not cell.strip() for cell in row):
                 continue
             if len(row) != len(header):
                 raise BadRequest(
                     f"line {reader.line_num} has {len(row)} fields but the header has {len(header)}"
                     + (" (is the file tab-separated? name it .tsv)" if delimiter == "," and len(row) == 1 else "")
+                    + (f"; it starts on line {start} with a quote that runs on: {_UNCLOSED}"
+                       if reader.line_num > start else "")
                 )
+            if reader.line_num > start and len(header) >= 3:
+                _check_swallowed_rows(spanned, start, len(header), delimiter)
             records.append(dict(zip(header, row)))
     except csv.Error as exc:
+        start = physical.start
+        if "unexpected end of data" in str(exc):
+            raise BadRequest(f"line {start} opens a quote that is never closed: the field runs to the end of "
+                             f"the file. {_UNCLOSED}") from None
+        if "expected after" in str(exc):
+            raise BadRequest(f"line {start} opens a quoted field that does not end where it should (on line "
+                             f"{reader.line_num}: {exc}). {_UNCLOSED}") from None
         raise BadRequest(f"cannot parse line {reader.line_num}: {exc}") from None
     return records
+
+
+_UNCLOSED = ("A quoted field must end with a quote followed by the delimiter or the end of the line, and a quote "
+             "inside it is written twice (\"\"); a quoted field may span lines, but not swallow whole rows. "
+             "Close or remove the quote and import again")
+
+
+class _LineLog:
+    """The lines the csv reader takes, kept for the current record, so a record can be checked against them."""
+
+    def __init__(self, lines):
+        self._lines = iter(lines)
+        self.record: list[str] = []
+        self.start = 1  # the line the current record starts on
+        self._n = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._n += 1
+        if not self.record:
+            self.start = self._n
+        self.record.append(line)
+        return line
+
+    def new_record(self) -> list[str]:
+        """The lines of the record just read; the next line starts a new one."""
+        done, self.record = self.record, []
+        return done
+
+
+def _check_swallowed_rows(lines: list[str], start: int, width: int, delimiter: str) -> None:
+    """Refuse a quoted field whose inner lines each read as a whole row: that is an unclosed quote, not prose.
+
+    A real multi-line text rarely has a line with exactly the header's number of fields; a row swallowed by a
+    missing closing quote always does. Only with three or more columns: one comma in a line of prose is common.
+    """
+    for offset, line in enumerate(lines[1:], 1):
+        try:
+            fields = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+        except (csv.Error, StopIteration):
+            continue
+        if len(fields) == width:
+            raise BadRequest(f"line {start} opens a quoted field that swallows line {start + offset}, which reads "
+                             f"as a row of its own ({width} fields): is a closing quote missing on line {start}? "
+                             + _UNCLOSED)
 
 
 def _as_records(data) -> list[dict]:
@@ -159,13 +291,17 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
     item_type = project["item_type"]
     columns = set().union(*(r.keys() for r in records))
     id_column = options.id_column if options.id_column in columns else None
-    label_column = options.label_column if options.label_column in columns else None
     content_column = {"text": options.text_column, "image": options.image_column}.get(item_type)
     if content_column is not None and content_column not in columns:
         raise BadRequest(
             f"no column {content_column!r} in the file (columns: {sorted(columns)}); "
-            f"name the {item_type} column with --{item_type}-column / {item_type}_column"
+            f"set {options.option(item_type + '_column')} to the column that holds the {item_type}"
         )
+    label_column = options.label_column
+    if label_column is not None and label_column not in columns:
+        raise BadRequest(f"no column {label_column!r} in the file to read labels from (columns: {sorted(columns)}); "
+                         f"set {options.option('label_column')} to the column that holds the project's labels, "
+                         "or leave it empty to import without labels")
     allowed = project["labels"]
     rows = []
     for n, record in enumerate(records, 1):
@@ -183,7 +319,7 @@ def _to_row(n, record, project, options, item_type, allowed, id_column, label_co
         external_id = str(external_id).strip() or None
     label = None
     if label_column is not None:
-        label = _parse_label(record.get(label_column), project, n, allowed)
+        label = _parse_label(record.get(label_column), project, n, allowed, options)
     if content_column is not None:
         value = record.get(content_column)
         if not isinstance(value, str) or not value.strip():
@@ -220,16 +356,22 @@ def _check_stored(value: str, media_dir: str, n: int) -> None:
                          "names the import gave them")
 
 
-def _parse_label(value, project: dict, n: int, allowed: list[str]):
+def _label_hint(options: ImportOptions) -> str:
+    return (f" (labels are read from the column {options.label_column!r} because "
+            f"{options.option('label_column')} names it; leave it empty to import without labels)")
+
+
+def _parse_label(value, project: dict, n: int, allowed: list[str], options: ImportOptions):
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if project["multi_label"]:
         values = value if isinstance(value, list) else [v.strip() for v in str(value).split(_LABEL_SPLIT) if v.strip()]
         unknown = [v for v in values if v not in allowed]
         if unknown:
-            raise BadRequest(f"row {n}: unknown label(s) {unknown}; the project's labels are {allowed}")
+            raise BadRequest(f"row {n}: unknown label(s) {unknown}; the project's labels are {allowed}"
+                             + _label_hint(options))
         return sorted(set(values), key=allowed.index)
     value = str(value).strip()
     if value not in allowed:
-        raise BadRequest(f"row {n}: unknown label {value!r}; the project's labels are {allowed}")
+        raise BadRequest(f"row {n}: unknown label {value!r}; the project's labels are {allowed}" + _label_hint(options))
     return value

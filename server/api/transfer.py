@@ -16,8 +16,8 @@ from . import bp, get_db, get_retrain
 def import_options(source, project_id: int) -> ingest.ImportOptions:
     return ingest.ImportOptions(
         text_column=source.get("text_column") or "text",
-        id_column=source.get("id_column") or "id",
-        label_column=source.get("label_column") or "label",
+        id_column=ingest.optional_column(source.get("id_column"), "id"),
+        label_column=ingest.optional_column(source.get("label_column")),
         image_column=source.get("image_column") or "image",
         max_item_bytes=int(current_app.config["MAX_ITEM_BYTES"]),
         media_dir=media.project_dir(current_app.config["MEDIA_DIR"], project_id),
@@ -30,6 +30,7 @@ def import_request(db, project: dict) -> dict:
     uploads = request.files.getlist("file")
     if project["item_type"] == "image" and uploads and _is_image_upload(uploads):
         records = _image_records(project, uploads)
+        options = ingest.with_folder_labels(options, records)
     elif uploads:
         # Werkzeug has already spooled the upload to a temporary file beyond 500 kB; parse it from there.
         upload = uploads[0]
@@ -64,7 +65,7 @@ def _parse(fh, fmt: str | None, filename: str | None) -> list[dict]:
         head = fh.read(4096)
         fh.seek(0)
         fmt = ingest.guess_format(filename, head)
-    return ingest.parse_records(fh, fmt)
+    return ingest.parse_records(fh, fmt, filename)
 
 
 def _is_image_upload(uploads) -> bool:

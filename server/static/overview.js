@@ -40,6 +40,16 @@
     schedule();
   }
 
+  // The API names its options as query fields (text_column); here they are the form's fields, named as labeled.
+  function inFormWords(message) {
+    let out = message;
+    for (const input of form.querySelectorAll("[name$='_column']")) {
+      const label = input.closest("label");
+      if (label) out = out.split(input.name).join(`“${label.firstChild.textContent.trim()}”`);
+    }
+    return out;
+  }
+
   if (form) form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const data = new FormData(form);
@@ -54,15 +64,13 @@
         status.className = "status ok";
         status.textContent = `Imported ${body.imported} item${body.imported === 1 ? "" : "s"}` +
           (body.skipped ? `, skipped ${body.skipped} already present` : "") + ".";
-        result.className = "result";
-      } else {
-        status.className = "status error";
-        status.textContent = "The import failed; nothing was added.";
-        result.className = "result error";
+        refresh();
+        return;
       }
-      result.textContent = body ? JSON.stringify(body, null, 2) : `HTTP ${res.status}`;
+      status.className = "status error";
+      status.textContent = "The import failed; nothing was added.";
+      result.textContent = body && body.error ? inFormWords(body.error) : `The server answered HTTP ${res.status}.`;
       result.hidden = false;
-      if (res.ok) refresh();
     } catch (err) {
       status.className = "status error";
       status.textContent = `Network error: ${err.message}`;

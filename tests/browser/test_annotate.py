@@ -211,3 +211,16 @@ def test_tabular_and_image_items_render_without_markup(page, live_server):
     assert page.get_attribute("#item-body img.item-image", "src") == f"/projects/{img}/media/ab12cd.png"
     assert page.text_content("#item-body details.item-extra summary") == "1 more field"
     assert page.js_errors == []
+
+
+def test_tabular_items_show_columns_in_the_files_order(page, live_server):
+    api = live_server.api
+    pid = api.post("/api/projects", {"name": "ordered-table", "labels": ["low", "high"], "item_type": "tabular",
+                                     "strategy": "margin"})["id"]
+    api.post(f"/api/projects/{pid}/items", data=b"workclass,age,occupation,education\nPrivate,39,Sales,Bachelors\n",
+             content_type="text/csv")
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    wait_for_item(page)
+    keys = page.eval_on_selector_all("#item-body .item-table tr", "rows => rows.map(r => r.cells[0].textContent)")
+    assert keys == ["workclass", "age", "occupation", "education"]
+    assert page.js_errors == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import pytest
 
@@ -102,7 +103,7 @@ def _upload(client, pid, content: bytes, filename: str, **fields):
 ])
 def test_import_every_format_with_seed_labels(client, make_project, filename, content):
     pid = make_project()
-    r = _upload(client, pid, content, filename)
+    r = _upload(client, pid, content, filename, label_column="label")
     assert r.status_code == 200, r.json
     assert r.json == {"imported": 3, "skipped": 0}
     stats = _stats(client, pid)
@@ -110,6 +111,32 @@ def test_import_every_format_with_seed_labels(client, make_project, filename, co
     assert stats["label_counts"] == {"ham": 1, "spam": 1}
     rows = [json.loads(line) for line in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
     assert {r["id"]: r["label"] for r in rows} == {"1": "ham", "2": "spam"}
+
+
+AG_NEWS = b'label,title\n2,"Wall St. Bears Claw Back"\n3,"Carlyle Looks Toward"\n'
+
+
+@pytest.mark.parametrize("query", ["", "&label_column=", "&label_column=none", "&label_column=None"])
+def test_a_label_column_is_read_only_when_asked_for(client, make_project, query):
+    """AG News' label column holds codes (1-4), not the project's labels: by default it is item data."""
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items?text_column=title{query}", data=AG_NEWS, content_type="text/csv")
+    assert r.status_code == 200 and r.json == {"imported": 2, "skipped": 0}, r.json
+    assert _stats(client, pid)["labeled"] == 0
+    items = client.get(f"/api/projects/{pid}/queue?n=5").json
+    assert sorted(i["data"]["label"] for i in items) == ["2", "3"]
+
+
+def test_a_label_column_asked_for_must_exist_and_hold_the_projects_labels(client, make_project):
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items?text_column=title&label_column=label", data=AG_NEWS,
+                    content_type="text/csv")
+    assert r.status_code == 400 and "unknown label '2'" in r.json["error"]
+    assert "leave it empty to import without labels" in r.json["error"] and "--" not in r.json["error"]
+    r = client.post(f"/api/projects/{pid}/items?text_column=title&label_column=topic", data=AG_NEWS,
+                    content_type="text/csv")
+    assert r.status_code == 400 and "no column 'topic'" in r.json["error"] and "label_column" in r.json["error"]
+    assert _stats(client, pid)["items"] == 0
 
 
 def test_import_raw_csv_body_with_custom_columns(client, make_project):
@@ -130,15 +157,67 @@ def test_import_raw_csv_body_with_custom_columns(client, make_project):
     ("a.csv", b"id,text,label\n1,fine,ham\n2,also fine,spam\n3,bad,eggs\n", "unknown label 'eggs'"),
     ("a.csv", b"id,text\n1,hello,extra\n", "fields"),
     ("a.csv", b"id,text\n1,\n", "empty"),
+    # An unclosed quote: running to the end, pairing with a later quote, or swallowing a whole row.
+    ("a.csv", b'id,text,label\n1,"hello,ham\n2,world,spam\n3,foo,ham\n', "line 2 opens a quote that is never closed"),
+    ("a.csv", b'id,text,label\n1,hi,ham\n2,"win,spam\n3,"see you",ham\n', "line 3 opens a quoted field"),
+    ("a.csv", b'id,text,label\n1,hi,ham\n2,"win,spam\n3,see you",ham\n', "swallows line 4"),
 ])
 def test_bad_files_are_refused_and_change_nothing(client, make_project, filename, content, fragment):
     pid = make_project()
     client.post(f"/api/projects/{pid}/items", json=_items(2))
-    r = _upload(client, pid, content, filename)
+    r = _upload(client, pid, content, filename, label_column="label")
     assert r.status_code == 400
     assert fragment in r.json["error"]
     stats = _stats(client, pid)
     assert stats["unlabeled"] == 2 and stats["labeled"] == 0
+
+
+def test_a_properly_quoted_field_may_span_lines(client, make_project):
+    pid = make_project()
+    body = b'id,text,label\r\n1,"Dear John,\r\nthanks, see you\r\nBob",ham\r\n2,"two\n\nparagraphs",spam\r\n3,x,\r\n'
+    r = _upload(client, pid, body, "a.csv", label_column="label")
+    assert r.status_code == 200 and r.json == {"imported": 3, "skipped": 0}, r.json
+    rows = [json.loads(line) for line in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
+    assert {r["id"]: r["data"]["text"] for r in rows} == {"1": "Dear John,\r\nthanks, see you\r\nBob",
+                                                          "2": "two\n\nparagraphs"}
+
+
+def _xlsx() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("filename, content, fragment", [
+    ("cat.png", b"\x89PNG\r\n\x1a\n" + bytes(40), "this is a PNG image"),
+    ("data.csv", b"\xff\xd8\xff\xe0" + bytes(40), "this is a JPEG image"),
+    ("book.xlsx", None, "this is an Excel workbook (.xlsx)"),
+    ("data.csv.gz", b"\x1f\x8b\x08" + bytes(40), "gzip"),
+    ("t.parquet", b"PAR1" + bytes(40), "Parquet"),
+    ("db.sqlite", b"SQLite format 3\x00" + bytes(40), "SQLite database"),
+    ("doc.pdf", b"%PDF-1.7\n" + bytes(40), "PDF document"),
+])
+def test_binary_files_are_named_not_called_bad_utf8(client, make_project, filename, content, fragment):
+    pid = make_project()
+    r = _upload(client, pid, content if content is not None else _xlsx(), filename)
+    assert r.status_code == 400 and fragment in r.json["error"], r.json
+    assert "UTF-8" not in r.json["error"]
+    if filename == "cat.png":
+        assert "images go into an image project" in r.json["error"]
+    if filename == "book.xlsx":
+        assert "save it as CSV" in r.json["error"]
+    # A raw body without a name is recognized too.
+    r = client.post(f"/api/projects/{pid}/items", data=content or _xlsx(), content_type="text/csv")
+    assert r.status_code == 400 and fragment in r.json["error"], r.json
+
+
+def test_import_errors_name_the_request_fields_not_cli_flags(client, make_project):
+    pid = make_project()
+    r = _upload(client, pid, b"id,body\n1,hello\n", "a.csv")
+    assert r.status_code == 400 and "set text_column to the column that holds the text" in r.json["error"]
+    assert "--" not in r.json["error"]
 
 
 def test_import_without_body_is_a_clear_error(client, make_project):
@@ -324,7 +403,8 @@ def test_a_late_answer_on_an_item_someone_else_finished_is_refused(app, client, 
 def test_progress_counts_are_kept_in_step_by_the_database(client, make_project, app):
     """The counters the triggers keep agree with a full count after labels, skips, undos and relabels."""
     pid = make_project()
-    client.post(f"/api/projects/{pid}/items", json=_items(12) + [{"id": "s", "text": "seed", "label": "ham"}])
+    client.post(f"/api/projects/{pid}/items?label_column=label",
+                json=_items(12) + [{"id": "s", "text": "seed", "label": "ham"}])
     ids = [i["id"] for i in client.get(f"/api/projects/{pid}/queue?n=8").json]
     for k, item_id in enumerate(ids):
         body = {"item_id": item_id, "skip": True} if k % 3 == 0 else {"item_id": item_id, "label": "spam"}

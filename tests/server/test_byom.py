@@ -27,7 +27,7 @@ def test_readme_models_retrain_in_the_server(app, client, model, strategy, min_a
     ham = [i for i, x in enumerate(rows) if x["label"] == "ham"][:15]
     payload = [{"id": str(i), "text": x["text"], **({"label": x["label"]} if i in spam + ham else {})}
                for i, x in enumerate(rows)]
-    client.post(f"/api/projects/{pid}/items", json=payload)
+    client.post(f"/api/projects/{pid}/items?label_column=label", json=payload)
     assert app.extensions["assay.retrain"].wait_idle(180)
     last = client.get(f"/api/projects/{pid}/stats").json["history"][-1]
     assert last["status"] == "ok", last

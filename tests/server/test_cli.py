@@ -17,7 +17,7 @@ def test_create_import_export_round_trip(runner, tmp_path, app):
     pid = int(result.output.strip())
     data = tmp_path / "items.csv"
     data.write_text("id,text,label\n1,free prize now,spam\n2,see you at lunch,ham\n3,call me,\n")
-    result = runner.invoke(args=["import", "sms", str(data)])
+    result = runner.invoke(args=["import", "sms", str(data), "--label-column", "label"])
     assert result.exit_code == 0, result.output
     assert "imported 3, skipped 0" in result.output
     result = runner.invoke(args=["import", str(pid), str(data)])
@@ -25,10 +25,21 @@ def test_create_import_export_round_trip(runner, tmp_path, app):
     out = tmp_path / "labels.jsonl"
     result = runner.invoke(args=["export", "sms", "--format", "jsonl", "-o", str(out)])
     assert result.exit_code == 0, result.output
+    assert f"wrote 2 rows to {out}" in result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["id"]: r["label"] for r in rows} == {"1": "spam", "2": "ham"}
     result = runner.invoke(args=["export", "sms", "--format", "csv"])
-    assert result.output.splitlines()[0] == "id,item_id,data.text,label,annotator,timestamp"
+    assert result.stdout.splitlines()[0] == "id,item_id,data.text,label,annotator,timestamp"
+    assert len(result.stdout.splitlines()) == 3 and "wrote 2 rows to standard output" in result.stderr
+
+
+def test_export_of_nothing_labeled_says_so(runner, tmp_path):
+    runner.invoke(args=["create-project", "empty", "--labels", "a,b"])
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"labels.{fmt}"
+        result = runner.invoke(args=["export", "empty", "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert f"wrote 0 rows to {out} (nothing is labeled yet)" in result.output
 
 
 def test_import_of_the_tab_separated_sms_file(runner):
@@ -36,6 +47,19 @@ def test_import_of_the_tab_separated_sms_file(runner):
     result = runner.invoke(args=["import", "sms", SMS_PATH, "--text-column", "SMS", "--label-column", "Label"])
     assert result.exit_code == 0, result.output
     assert "imported 5574" in result.output
+
+
+def test_import_reads_labels_only_with_label_column(runner, tmp_path, app):
+    runner.invoke(args=["create-project", "news", "--labels", "world,sports"])
+    data = tmp_path / "ag.csv"
+    data.write_text('label,title\n2,"Wall St. Bears Claw Back"\n3,"Carlyle Looks Toward"\n')
+    result = runner.invoke(args=["import", "news", str(data), "--text-column", "title"])
+    assert result.exit_code == 0 and "imported 2" in result.output, result.output
+    result = runner.invoke(args=["import", "news", str(data), "--text-column", "title", "--label-column", "label",
+                                 "--id-column", "none"])
+    assert result.exit_code != 0 and "unknown label '2'" in result.output
+    assert "--label-column names it" in result.output
+    assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0
 
 
 def test_cli_errors_are_messages_not_tracebacks(runner, tmp_path):
@@ -46,9 +70,22 @@ def test_cli_errors_are_messages_not_tracebacks(runner, tmp_path):
     bad.write_text("id,body\n1,x\n")
     result = runner.invoke(args=["import", "p", str(bad)])
     assert result.exit_code != 0 and "no column 'text'" in result.output
+    assert "set --text-column to the column that holds the text" in result.output
     assert "Traceback" not in result.output
     result = runner.invoke(args=["create-project", "q", "--labels", "a,b", "--strategy", "nope"])
     assert result.exit_code != 0 and "unknown strategy" in result.output
+
+
+def test_cli_names_a_binary_file_instead_of_calling_it_bad_utf8(runner, tmp_path):
+    import zipfile
+
+    runner.invoke(args=["create-project", "p", "--labels", "a,b"])
+    book = tmp_path / "data.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    result = runner.invoke(args=["import", "p", str(book)])
+    assert result.exit_code != 0 and "this is an Excel workbook (.xlsx)" in result.output, result.output
+    assert "UTF-8" not in result.output and "Traceback" not in result.output
 
 
 def test_serve_refuses_a_public_address_without_auth(runner):

@@ -70,7 +70,7 @@ def test_image_project_from_a_csv_of_paths(app, runner, make_project, tmp_path):
         for name, label in truth.items():
             writer.writerow([f"imgs/{name}", label if int(name[6:10]) < 5 else ""])
     make_project("paths", labels=[str(d) for d in range(10)], item_type="image")
-    result = runner.invoke(args=["import", "paths", str(listing)])
+    result = runner.invoke(args=["import", "paths", str(listing), "--label-column", "label"])
     assert result.exit_code == 0 and "imported 20" in result.output, result.output
     client = app.test_client()
     assert client.get("/api/projects/1/stats").json["labeled"] == 5

@@ -95,7 +95,8 @@ def test_every_kind_of_strategy_runs_in_the_server(app, client, make_project, st
     seed = set(spam + ham)
     payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seed else {})}
                for i, r in enumerate(rows)]
-    assert client.post(f"/api/projects/{pid}/items", json=payload).json == {"imported": 200, "skipped": 0}
+    assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json == {"imported": 200,
+                                                                                                "skipped": 0}
     assert app.extensions["assay.retrain"].wait_idle(120)
     stats = client.get(f"/api/projects/{pid}/stats").json
     assert [v["status"] for v in stats["history"]] == ["ok"], stats["history"]
@@ -124,7 +125,7 @@ def test_multi_label_project_retrains_one_vs_rest(app, client, make_project):
     for p in payload:
         if "labels" in p:
             p["label"] = p.pop("labels")
-    assert client.post(f"/api/projects/{pid}/items", json=payload).json["imported"] == 300
+    assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 300
     assert app.extensions["assay.retrain"].wait_idle(120)
     stats = client.get(f"/api/projects/{pid}/stats").json
     last = stats["history"][-1]

@@ -24,7 +24,7 @@ def _seeded_project(client, make_project, name, model, n_items=120, **fields):
     chosen = spam + ham + [i for i in range(n_items) if i not in spam and i not in ham][: n_items - 30]
     payload = [{"id": str(i), "text": rows[i]["text"], **({"label": rows[i]["label"]} if i in spam + ham else {})}
                for i in chosen]
-    assert client.post(f"/api/projects/{pid}/items", json=payload).json["imported"] == n_items
+    assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == n_items
     return pid
 
 
@@ -72,7 +72,7 @@ def test_a_model_past_the_timeout_is_stopped_and_a_good_model_works_after(tmp_pa
         rows = load_sms(200)
         payload = [{"id": str(i), "text": r["text"], "label": r["label"]} for i, r in enumerate(rows[:40])]
         payload += [{"id": str(i), "text": r["text"]} for i, r in enumerate(rows[40:], 40)]
-        client.post(f"/api/projects/{pid}/items", json=payload)
+        client.post(f"/api/projects/{pid}/items?label_column=label", json=payload)
         service = app.extensions["assay.retrain"]
         assert service.wait_idle(60)
         stats = client.get(f"/api/projects/{pid}/stats").json
