@@ -205,6 +205,20 @@ def test_tabular_and_image_items_render_without_markup(page, live_server):
 
     img = api.post("/api/projects", {"name": "pictures", "labels": ["cat", "dog"], "item_type": "image",
                                      "strategy": "margin"})["id"]
+    # Over HTTP an image path must name a file already in the project's media store.
+    import io
+    import os
+
+    from PIL import Image
+
+    from server.media import project_dir
+
+    folder = project_dir(live_server.app.config["MEDIA_DIR"], img)
+    os.makedirs(folder, exist_ok=True)
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), 128).save(buf, format="PNG")
+    with open(os.path.join(folder, "ab12cd.png"), "wb") as fh:
+        fh.write(buf.getvalue())
     api.post(f"/api/projects/{img}/items", [{"image": "ab12cd.png", "source": "shelter"}])
     page.goto(f"{live_server.url}/projects/{img}/annotate")
     wait_for_item(page)
