@@ -47,6 +47,9 @@ def load_texts():
         with open(AG_NEWS, encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 news.append(row["description"])
+    else:
+        print(f"note: {AG_NEWS} is missing (the shared data beside the clone); "
+              "the benchmark uses the SMS messages only", file=sys.stderr)
     return sms, news
 
 
@@ -228,7 +231,7 @@ def main():
 
     # Import through the same path as `assay import` (parse, validate, one transaction).
     sys.path.insert(0, ROOT)
-    from server import create_app, ingest, projects, store
+    from server import close_app, create_app, ingest, projects, store
 
     app = create_app({"DATABASE": db_path})
     db = app.extensions["assay.db"]
@@ -241,8 +244,7 @@ def main():
                           ingest.ImportOptions(label_column="label"))
     store.insert_items(db, pid, rows)
     import_seconds = time.perf_counter() - t0
-    app.extensions["assay.retrain"].shutdown()
-    db.close()
+    close_app(app)
     print(f"import of {args.items:,} texts (parse + validate + insert): {import_seconds:.2f} s")
 
     server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--threads", "16"],

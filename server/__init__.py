@@ -115,6 +115,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
+def close_app(app: Flask, timeout: float = 30.0) -> None:
+    """Shut an app down: stop and join its retrain thread and worker process, then close its database.
+
+    The order matters: the dispatcher thread reads the database, and closing an SQLite connection
+    while another thread uses it can crash the interpreter. If the thread does not stop in time the
+    database is left open (and RuntimeError raised) rather than closed under it.
+    """
+    service = app.extensions.get("assay.retrain")
+    if service is not None and not service.shutdown(timeout):
+        raise RuntimeError(f"the retrain thread of {app.config['DATABASE']} did not stop within {timeout:g} s; "
+                           "its database was left open")
+    database = app.extensions.get("assay.db")
+    if database is not None:
+        database.close()
+
+
 def _instance_secret(instance_path: str) -> str:
     """A per-install secret kept in the instance folder, so sessions survive restarts."""
     path = os.path.join(instance_path, "secret_key")

@@ -1,6 +1,9 @@
 """Shared fixtures: the real data sets, and a Flask app on a temporary database (flaskr style)."""
 from __future__ import annotations
 
+import threading
+import weakref
+
 import pytest
 
 from tests.data import load_sms
@@ -11,15 +14,43 @@ def sms():
     return load_sms
 
 
+def _leftovers(services):
+    """The services whose dispatcher thread or worker process is still running."""
+    return [s for s in services if s.alive()]
+
+
+@pytest.fixture(autouse=True)
+def no_retrain_thread_outlives_its_app():
+    """Every app a test makes (directly or through a function-scoped fixture) is shut down by the end of the
+    test, with its `assay-retrain` thread and worker process gone. (Session-scoped apps, such as the browser
+    tests' live servers, were made before the test and are checked at the end of the session.)"""
+    from server.learning.worker import live_services
+
+    before = weakref.WeakSet(live_services())
+    yield
+    made_here = [s for s in live_services() if s not in before]
+    left = _leftovers(made_here) + _leftovers(s for s in live_services() if s._stopped)
+    assert not left, (f"{len(left)} retrain service(s) still running after the test: an app was not shut down "
+                      "with server.close_app (its thread would use the database after it is closed)")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_retrain_thread_at_the_end():
+    yield
+    from server.learning.worker import THREAD_NAME
+
+    alive = [t for t in threading.enumerate() if t.name == THREAD_NAME]
+    assert not alive, f"{len(alive)} {THREAD_NAME} thread(s) alive at the end of the session"
+
+
 @pytest.fixture
 def app(tmp_path):
-    from server import create_app
+    from server import close_app, create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "SEED": 0,
                       "RETRAIN_TIMEOUT": 120.0})
     yield app
-    app.extensions["assay.retrain"].shutdown()
-    app.extensions["assay.db"].close()
+    close_app(app)
 
 
 @pytest.fixture

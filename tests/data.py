@@ -1,12 +1,16 @@
-"""Paths to the real data sets and small loaders, shared by the tests."""
+"""Paths to the real data sets shipped in the repository, and small loaders, for the tests.
+
+The tests read nothing outside the repository (no ``../shared``): see tests/datasets/README.md.
+"""
 from __future__ import annotations
 
 import csv
 import os
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 SMS_PATH = os.path.join(REPO, "server", "demo", "sms_spam.tsv")
+# The first 2,000 rows of UCI Adult's adult.data, with its header line (CC BY 4.0).
+ADULT_PATH = os.path.join(REPO, "tests", "datasets", "adult_2000.csv")
 
 
 def load_sms(n: int | None = None) -> list[dict]:
@@ -15,4 +19,19 @@ def load_sms(n: int | None = None) -> list[dict]:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)
         rows = [{"label": label, "text": text} for label, text in reader]
+    return rows[:n] if n else rows
+
+
+def adult_lines(n: int) -> list[str]:
+    """The header line and the first ``n`` rows of the shipped Adult subset, as in the file."""
+    with open(ADULT_PATH, encoding="utf-8") as fh:
+        lines = [line for _, line in zip(range(n + 1), fh)]
+    assert len(lines) == n + 1, f"{ADULT_PATH} has fewer than {n} rows"
+    return lines
+
+
+def load_adult(n: int | None = None) -> list[dict]:
+    """Rows of the shipped Adult subset as csv.DictReader reads them (every value a string, with its income)."""
+    with open(ADULT_PATH, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, skipinitialspace=True))
     return rows[:n] if n else rows

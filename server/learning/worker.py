@@ -13,11 +13,19 @@ import multiprocessing as mp
 import threading
 import time
 import traceback
+import weakref
 
 from .. import store
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
+THREAD_NAME = "assay-retrain"
+# Every service not yet garbage-collected: lets tests check that none leaves a thread or a process behind.
+_SERVICES: "weakref.WeakSet[RetrainService]" = weakref.WeakSet()
+
+
+def live_services() -> list["RetrainService"]:
+    return list(_SERVICES)
 
 
 def _worker_main(conn, threads: int = 1, niceness: int = 10):
@@ -83,6 +91,7 @@ class RetrainService:
         self._stopped = False
         self._proc_lock = threading.Lock()  # guards starting and stopping the worker process
         self.jobs_done = 0
+        _SERVICES.add(self)
 
     # -- called from request threads --------------------------------------
     def request(self, project_id: int) -> None:
@@ -93,7 +102,7 @@ class RetrainService:
             if project_id not in self._pending:
                 self._pending.append(project_id)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="assay-retrain", daemon=True)
+                self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 
@@ -120,12 +129,31 @@ class RetrainService:
                 self._cond.wait(left)
         return True
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Stop for good: drop waiting jobs, kill the worker process and join the dispatcher thread.
+
+        A job in progress is abandoned (its results are only written when it completes). Returns
+        whether the thread and the process are gone; only then may the caller close the database
+        the thread reads (closing an SQLite connection another thread is using can crash the process).
+        """
         with self._cond:
             self._stopped = True
             self._pending.clear()
             self._cond.notify_all()
+            thread = self._thread
         self._stop_process()
+        if thread is not None and thread is not threading.current_thread():
+            # Without its process the thread is at most one poll (0.5 s) or one SQLite call from returning.
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("the retrain dispatcher thread did not stop within %g s", timeout)
+                return False
+        return not self.alive()
+
+    def alive(self) -> bool:
+        """Whether the dispatcher thread or the worker process is still running."""
+        thread, proc = self._thread, self._process
+        return bool((thread is not None and thread.is_alive()) or (proc is not None and proc.is_alive()))
 
     # -- the dispatcher thread -----------------------------------------------
     def _loop(self):

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
 CHROMIUM = "/usr/bin/chromium"
-SMS_FILE = os.path.join(SHARED_DATA, "sms_spam", "SMSSpamCollection")
+# The SMS Spam Collection as shipped for the demo (the tests read only data in the repository).
+SMS_FILE = os.path.join(REPO, "server", "demo", "sms_spam.tsv")
 ARTIFACTS = os.path.join(REPO, "test-artifacts")
 
 
@@ -69,8 +69,9 @@ def serve(tmp, **config):
     finally:
         server.shutdown()
         thread.join(10)
-        app.extensions["assay.retrain"].shutdown()
-        app.extensions["assay.db"].close()
+        from server import close_app
+
+        close_app(app)
 
 
 @pytest.fixture(scope="session")

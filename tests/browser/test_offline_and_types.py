@@ -1,16 +1,14 @@
 """A logged-in annotator labels through a network cut; real digit images and Adult rows on the page."""
 from __future__ import annotations
 
-import csv
 import io
-import os
 import zipfile
 
 import numpy as np
 from browser_helpers import wait_for, wait_for_item
-from conftest import SHARED_DATA
 
 from server import auth, projects, store
+from tests.data import load_adult
 
 
 def test_labels_made_offline_arrive_once_after_the_network_returns(page, auth_server, screenshot):
@@ -103,8 +101,7 @@ def test_adult_rows_are_shown_as_a_table(page, live_server, screenshot):
     api = live_server.api
     pid = api.post("/api/projects", {"name": "adult-browser", "labels": ["<=50K", ">50K"], "item_type": "tabular",
                                      "strategy": "margin"})["id"]
-    with open(os.path.join(SHARED_DATA, "adult", "adult.data"), encoding="utf-8") as fh:
-        rows = [row for _, row in zip(range(30), csv.DictReader(fh, skipinitialspace=True))]
+    rows = load_adult(30)
     api.post(f"/api/projects/{pid}/items", [{k: v for k, v in r.items() if k != "income"} for r in rows])
     page.goto(f"{live_server.url}/projects/{pid}/annotate")
     wait_for_item(page)

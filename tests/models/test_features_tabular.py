@@ -1,25 +1,18 @@
 """Tabular featurizer on the UCI Adult census rows."""
 from __future__ import annotations
 
-import csv
-import os
-
 import numpy as np
 import pytest
 
 from server.features import FeaturizerError, TabularFeaturizer, dumps, loads, make_featurizer
 from server.models import LogisticRegression
-from tests.data import SHARED_DATA
-
-ADULT = os.path.join(SHARED_DATA, "adult", "adult.data")
+from tests.data import load_adult
 
 
 @pytest.fixture(scope="module")
 def adult():
     """The first 2,000 rows as a CSV import would store them: every value a string, '?' for missing."""
-    with open(ADULT, encoding="utf-8") as fh:
-        reader = csv.DictReader(fh, skipinitialspace=True)
-        rows = [row for _, row in zip(range(2000), reader)]
+    rows = load_adult(2000)
     labels = np.array([row.pop("income") for row in rows])
     return rows, labels
 

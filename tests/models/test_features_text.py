@@ -19,14 +19,12 @@ from server.features import (
     make_featurizer,
 )
 from server.models import LogisticRegression
-from tests.data import SHARED_DATA
-
-SMS = os.path.join(SHARED_DATA, "sms_spam", "SMSSpamCollection")
+from tests.data import SMS_PATH
 
 
 @pytest.fixture(scope="module")
 def sms():
-    with open(SMS, encoding="utf-8") as fh:
+    with open(SMS_PATH, encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)
         rows = [row for _, row in zip(range(2000), reader)]

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 
 import numpy as np
 import pytest
 
-from tests.data import SHARED_DATA
+from tests.data import adult_lines, load_adult
 
 pytestmark = pytest.mark.slow
 
@@ -77,11 +76,8 @@ def test_image_project_from_a_csv_of_paths(app, runner, make_project, tmp_path):
 
 
 def test_tabular_project_from_adult(app, client, make_project, tmp_path):
-    source = os.path.join(SHARED_DATA, "adult", "adult.data")
-    with open(source, encoding="utf-8") as fh:
-        lines = [next(fh) for _ in range(301)]
     small = tmp_path / "adult.csv"
-    small.write_text("".join(lines))
+    small.write_text("".join(adult_lines(300)))
     pid = make_project("adult", labels=["<=50K", ">50K"], item_type="tabular", strategy="margin", retrain_every=30)
     with open(small, "rb") as fh:
         r = client.post(f"/api/projects/{pid}/items?label_column=income&id_column=none",
@@ -104,9 +100,7 @@ def test_tabular_project_from_adult(app, client, make_project, tmp_path):
 
 
 def test_tabular_labels_given_in_the_browser_flow(app, client, make_project, tmp_path):
-    source = os.path.join(SHARED_DATA, "adult", "adult.data")
-    with open(source, encoding="utf-8") as fh:
-        rows = list(csv.DictReader((next(fh) for _ in range(201)), skipinitialspace=True))
+    rows = load_adult(200)
     pid = make_project("adult2", labels=["<=50K", ">50K"], item_type="tabular", strategy="power_entropy",
                        retrain_every=30)
     payload = [{k: v for k, v in row.items() if k != "income"} for row in rows]

@@ -60,7 +60,7 @@ def test_a_model_that_raises_is_recorded_and_the_project_keeps_serving(app, clie
 
 
 def test_a_model_past_the_timeout_is_stopped_and_a_good_model_works_after(tmp_path, make_project):
-    from server import create_app
+    from server import close_app, create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.sqlite"), "RETRAIN_TIMEOUT": 8.0,
                       "MODELS": "tests.plugin_models:sleepy"})
@@ -84,7 +84,7 @@ def test_a_model_past_the_timeout_is_stopped_and_a_good_model_works_after(tmp_pa
         assert service.wait_idle(120)
         assert client.get(f"/api/projects/{pid}/stats").json["history"][-1]["status"] == "ok"
     finally:
-        app.extensions["assay.retrain"].shutdown()
+        close_app(app)
 
 
 def test_a_model_returning_nan_is_caught_with_a_clear_message(app, client, make_project):

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from server import create_app
+from server import close_app, create_app
 
 
 @pytest.fixture
@@ -36,8 +36,7 @@ def team(tmp_path):
     for name in ("alice", "rita", "bob"):
         tokens[name] = cli("create-token", name)
     yield app, client, tokens, cli, p1, p2
-    app.extensions["assay.retrain"].shutdown()
-    app.extensions["assay.db"].close()
+    close_app(app)
 
 
 def _h(tokens, name):
@@ -166,22 +165,31 @@ def test_auth_off_refuses_cross_site_posts(client, make_project):
     assert r.status_code == 200
 
 
-def _limited_app(tmp_path, **config):
-    return create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), **config})
+@pytest.fixture
+def limited_app(tmp_path):
+    """``limited_app(**config)``: an app with these limits, shut down after the test."""
+    apps = []
+
+    def make(**config):
+        apps.append(create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), **config}))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        close_app(app)
 
 
-def test_rate_limit_answers_429_with_retry_after(tmp_path):
-    app = _limited_app(tmp_path, RATE_LIMIT=1.0, RATE_BURST=3.0)
+def test_rate_limit_answers_429_with_retry_after(limited_app):
+    app = limited_app(RATE_LIMIT=1.0, RATE_BURST=3.0)
     client = app.test_client()
     codes = [client.get("/api/projects").status_code for _ in range(5)]
     assert codes[:3] == [200, 200, 200] and codes[-1] == 429
     r = client.get("/api/projects")
     assert r.is_json and "too many requests" in r.json["error"] and int(r.headers["Retry-After"]) >= 1
-    app.extensions["assay.retrain"].shutdown()
 
 
-def test_upload_and_item_size_limits_answer_413(tmp_path):
-    app = _limited_app(tmp_path, MAX_CONTENT_LENGTH=10_000, MAX_ITEM_BYTES=500)
+def test_upload_and_item_size_limits_answer_413(limited_app):
+    app = limited_app(MAX_CONTENT_LENGTH=10_000, MAX_ITEM_BYTES=500)
     client = app.test_client()
     pid = client.post("/api/projects", json={"name": "p", "labels": ["a", "b"]}).json["id"]
     big = b"id,text\n" + b"".join(b"%d,hello\n" % i for i in range(2000))
@@ -191,7 +199,6 @@ def test_upload_and_item_size_limits_answer_413(tmp_path):
     r = client.post(f"/api/projects/{pid}/items", json=[{"text": "ok"}, {"text": "x" * 600}])
     assert r.status_code == 413 and "row 2" in r.json["error"]
     assert client.get(f"/api/projects/{pid}/stats").json["unlabeled"] == 0
-    app.extensions["assay.retrain"].shutdown()
 
 
 def test_huge_csv_line_is_refused_with_a_message(client, make_project):
