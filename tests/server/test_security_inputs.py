@@ -182,7 +182,7 @@ def test_imports_keep_the_large_limit_and_stream_the_body(client, make_project):
 
 
 def test_an_import_beyond_the_upload_limit_names_its_setting(tmp_path):
-    from server import create_app
+    from server import close_app, create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "a.sqlite"), "MAX_CONTENT_LENGTH": 50_000})
     try:
@@ -191,7 +191,7 @@ def test_an_import_beyond_the_upload_limit_names_its_setting(tmp_path):
         r = client.post(f"/api/projects/{pid}/items", data=b"text\n" + b"hello\n" * 20_000, content_type="text/csv")
         assert r.status_code == 413 and "ASSAY_MAX_CONTENT_LENGTH" in r.json["error"], r.json
     finally:
-        app.extensions["assay.retrain"].shutdown()
+        close_app(app)
 
 
 # -- large imports hold the writer one chunk at a time -------------------------------
@@ -251,7 +251,7 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
     import sys
     import textwrap
 
-    from server import create_app, store
+    from server import close_app, create_app, store
 
     db_path = str(tmp_path / "assay.sqlite")
     script = textwrap.dedent(f"""
@@ -278,5 +278,4 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
         assert store.count_items(db.reader, 1) == 1
         assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0
     finally:
-        app.extensions["assay.retrain"].shutdown()
-        app.extensions["assay.db"].close()
+        close_app(app)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server import auth, create_app, store
+from server import auth, close_app, create_app, store
 
 
 @pytest.fixture
@@ -23,8 +23,7 @@ def accounts(tmp_path):
         user_id = store.create_user(db, name, auth.hash_password(password) if password else None)
         store.grant(db, user_id, pid, "annotator")
     yield app, pid
-    app.extensions["assay.retrain"].shutdown()
-    db.close()
+    close_app(app)
 
 
 def _csrf(client) -> str:
