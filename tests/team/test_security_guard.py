@@ -1,0 +1,88 @@
+"""Holes from the adversarial review (issue 9), each kept closed by a test that failed before its fix."""
+from __future__ import annotations
+
+import http.client
+
+import pytest
+
+from server import create_app
+
+EVIL = "evil.example:5000"
+
+
+@pytest.fixture
+def make_app(tmp_path):
+    """create_app on a temporary database with extra config; every app made is shut down afterwards."""
+    apps = []
+
+    def make(**config):
+        app = create_app({"TESTING": True, "DATABASE": str(tmp_path / f"assay{len(apps)}.sqlite"), "SEED": 0,
+                          **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["assay.retrain"].shutdown()
+        app.extensions["assay.db"].close()
+
+
+# -- 2. DNS rebinding with auth off --------------------------------------------------------------------
+
+
+def test_a_rebound_foreign_page_is_refused_before_it_can_change_anything(make_app):
+    """evil.example resolved to 127.0.0.1: Origin and Host agree, so only the Host name gives it away."""
+    client = make_app().test_client()
+    r = client.post("/api/projects", json={"name": "pwned", "labels": ["a", "b"]}, base_url=f"http://{EVIL}",
+                    headers={"Origin": f"http://{EVIL}"})
+    assert r.status_code == 421, r.get_data(as_text=True)
+    assert r.is_json and "ASSAY_ALLOWED_HOSTS" in r.json["error"] and "ASSAY_AUTH" in r.json["error"]
+    # Reads too: a rebound page must not read the labels either.
+    assert client.get("/api/projects", base_url=f"http://{EVIL}").status_code == 421
+    page = client.get("/", base_url=f"http://{EVIL}")
+    assert page.status_code == 421 and "ASSAY_ALLOWED_HOSTS" in page.get_data(as_text=True)
+    assert client.get("/api/projects").json == []
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:5000", "LOCALHOST.:5000", "assay.localhost:8080",
+                                  "127.0.0.1", "127.0.0.1:5000", "127.9.9.9:80", "[::1]:5000", "[::1]"])
+def test_loopback_hosts_are_answered(make_app, host):
+    client = make_app().test_client()
+    assert client.get("/api/projects", base_url=f"http://{host}").status_code == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1.evil.example", "localhost.evil.example:5000", "10.0.0.5:5000",
+                                  "0.0.0.0:5000", "[::2]:5000"])
+def test_names_that_only_look_local_are_refused(make_app, host):
+    client = make_app().test_client()
+    assert client.get("/api/projects", base_url=f"http://{host}").status_code == 421
+
+
+@pytest.mark.parametrize("allowed", ["box.lan, labeler.example.org", ["box.lan", "labeler.example.org"]])
+def test_allowed_hosts_are_answered_with_auth_off(make_app, allowed):
+    client = make_app(ALLOWED_HOSTS=allowed).test_client()
+    assert client.get("/api/projects", base_url="http://box.lan:5000").status_code == 200
+    assert client.get("/api/projects", base_url="http://Labeler.example.org").status_code == 200
+    assert client.get("/api/projects", base_url=f"http://{EVIL}").status_code == 421
+
+
+def test_with_auth_on_any_host_may_ask_and_must_log_in(make_app):
+    client = make_app(AUTH=True, RATE_LIMIT=0).test_client()
+    assert client.get("/api/projects", base_url="http://assay.example.org").status_code == 401
+
+
+def test_the_served_process_refuses_a_foreign_host_header(assay_server):
+    """The same through waitress, as deployed: the raw Host header decides."""
+    server = assay_server()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", "/api/projects", body=b'{"name": "pwned", "labels": ["a", "b"]}',
+                     headers={"Host": f"evil.example:{server.port}", "Origin": f"http://evil.example:{server.port}",
+                              "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 421, resp.read()
+        resp.read()
+    finally:
+        conn.close()
+    status, projects = server.client().get("/api/projects")
+    assert status == 200 and projects == []
