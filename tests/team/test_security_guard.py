@@ -86,3 +86,35 @@ def test_the_served_process_refuses_a_foreign_host_header(assay_server):
         conn.close()
     status, projects = server.client().get("/api/projects")
     assert status == 200 and projects == []
+
+
+# -- 3. `assay run --host 0.0.0.0` with auth off ---------------------------------------------------------
+
+
+def _assay(app, *args):
+    """The real `assay` group (Flask's default commands and all) on ``app``, through click's runner."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+
+    from server.cli import cli
+
+    return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app), catch_exceptions=False)
+
+
+def test_assay_run_cannot_listen_beyond_loopback_without_auth(make_app, monkeypatch):
+    started = []
+    fake = lambda *a, **kw: started.append((a, kw))  # noqa: E731  (a server that never blocks)
+    monkeypatch.setattr("flask.cli.run_simple", fake)
+    monkeypatch.setattr("werkzeug.serving.run_simple", fake)
+    result = _assay(make_app(), "run", "--host", "0.0.0.0", "--port", "5998")
+    assert result.exit_code != 0 and started == [], result.output
+    # `serve` is the way to run it, and it keeps the loopback rule.
+    result = _assay(make_app(), "serve", "--host", "0.0.0.0", "--port", "5998")
+    assert result.exit_code != 0 and "refusing to listen on 0.0.0.0" in result.output
+
+
+def test_assay_help_lists_serve_and_no_unguarded_run(make_app):
+    result = _assay(make_app(), "--help")
+    assert result.exit_code == 0
+    commands = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    assert "serve" in commands and "run" not in commands, commands
