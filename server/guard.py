@@ -101,12 +101,12 @@ def init_app(app):
         except Unauthorized as exc:
             user, refused = None, exc
         if limiter is not None:
-            # A bucket per known user; everyone else (a wrong token included) shares their address's bucket,
-            # so inventing a new token per request buys nothing.
+            # A bucket per known user; everyone else shares their address's bucket, so inventing a new
+            # token, or with auth off a new X-Assay-Annotator name, per request buys nothing.
             if user is not None and user.via != "local":
                 key = f"user:{user.id}"
             else:
-                key = f"addr:{request.remote_addr}:{user.name if user is not None else ''}"
+                key = f"addr:{request.remote_addr}"
             wait = limiter.take(key)
             if wait > 0:
                 exc = TooManyRequests(f"too many requests; slow down and retry in {wait:.1f} s "

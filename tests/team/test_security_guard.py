@@ -118,3 +118,19 @@ def test_assay_help_lists_serve_and_no_unguarded_run(make_app):
     assert result.exit_code == 0
     commands = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
     assert "serve" in commands and "run" not in commands, commands
+
+
+# -- 12. Rate limit with auth off ----------------------------------------------------------------------------
+
+
+def test_a_new_annotator_name_per_request_does_not_escape_the_rate_limit(make_app):
+    client = make_app(RATE_LIMIT=0.1, RATE_BURST=3.0).test_client()  # refills in 10 s: timing cannot matter
+    codes = [client.get("/api/projects", headers={"X-Assay-Annotator": f"name{i}"}).status_code for i in range(8)]
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429] * 5, codes
+
+
+def test_other_addresses_keep_their_own_bucket(make_app):
+    client = make_app(RATE_LIMIT=0.1, RATE_BURST=2.0).test_client()
+    first = [client.get("/api/projects", environ_base={"REMOTE_ADDR": "127.0.0.2"}).status_code for _ in range(3)]
+    other = client.get("/api/projects", environ_base={"REMOTE_ADDR": "127.0.0.3"}).status_code
+    assert first == [200, 200, 429] and other == 200
