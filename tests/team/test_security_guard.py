@@ -134,3 +134,89 @@ def test_other_addresses_keep_their_own_bucket(make_app):
     first = [client.get("/api/projects", environ_base={"REMOTE_ADDR": "127.0.0.2"}).status_code for _ in range(3)]
     other = client.get("/api/projects", environ_base={"REMOTE_ADDR": "127.0.0.3"}).status_code
     assert first == [200, 200, 429] and other == 200
+
+
+# -- 15. Media caching, MIME sniffing, framing, CSP ------------------------------------------------------------
+
+CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (8, 8), color=90).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _owner_token(app, name="admin") -> dict:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-user", name, "--role", "owner", "--password", ""])
+    assert result.exit_code == 0, result.output
+    return {"Authorization": f"Bearer {runner.invoke(args=['create-token', name]).output.strip()}"}
+
+
+def _image_project(client, headers=None) -> tuple[int, str]:
+    import io
+
+    pid = client.post("/api/projects", json={"name": "imgs", "labels": ["a", "b"], "item_type": "image"},
+                      headers=headers).json["id"]
+    r = client.post(f"/api/projects/{pid}/items", data={"file": (io.BytesIO(_png()), "one.png")},
+                    content_type="multipart/form-data", headers=headers)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return pid, client.get(f"/api/projects/{pid}/queue?n=1", headers=headers).json[0]["data"]["image"]
+
+
+def _assert_hardened(response):
+    assert response.headers.get("X-Content-Type-Options") == "nosniff", response.request.path
+    assert response.headers.get("X-Frame-Options") == "DENY", response.request.path
+    assert response.headers.get("Content-Security-Policy") == CSP, response.request.path
+
+
+def test_every_response_forbids_sniffing_and_framing_and_carries_the_csp(make_app):
+    client = make_app().test_client()
+    pid, image = _image_project(client)
+    for path in ("/", f"/projects/{pid}", f"/projects/{pid}/annotate", f"/projects/{pid}/review",
+                 f"/projects/{pid}/live", f"/projects/{pid}/learning-curve.png", f"/projects/{pid}/media/{image}",
+                 "/api/projects", "/static/assay.css", "/projects/999", "/api/projects/999", "/login"):
+        r = client.get(path)
+        assert r.status_code in (200, 404), (path, r.status_code)
+        _assert_hardened(r)
+    _assert_hardened(client.get("/", base_url="http://evil.example"))  # refusals too
+
+
+def test_media_is_cached_privately_with_auth_on(make_app):
+    app = make_app(AUTH=True, RATE_LIMIT=0)
+    client, headers = app.test_client(), _owner_token(app)
+    pid, image = _image_project(client, headers)
+    for path in (f"/projects/{pid}/media/{image}", f"/projects/{pid}/learning-curve.png?v=0"):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 200, path
+        assert r.cache_control.private and not r.cache_control.public, (path, r.headers["Cache-Control"])
+        _assert_hardened(r)
+    # Without accounts nothing is private, so media may be cached by anyone for a day.
+    client = make_app().test_client()
+    pid, image = _image_project(client)
+    r = client.get(f"/projects/{pid}/media/{image}")
+    assert r.cache_control.public and r.cache_control.max_age == 86400
+
+
+def test_pages_have_nothing_inline_the_csp_would_block():
+    """The CSP allows no inline script or style: templates must not need any."""
+    import glob
+    import os
+    import re
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for path in glob.glob(os.path.join(root, "templates", "*.html")):
+        html = open(path, encoding="utf-8").read()
+        name = os.path.basename(path)
+        assert not re.search(r"\sstyle\s*=", html, re.I), f"{name}: a style= attribute"
+        assert not re.search(r"<style", html, re.I), f"{name}: a <style> element"
+        assert not re.search(r"\son[a-z]+\s*=", html, re.I), f"{name}: an inline event handler"
+        assert "javascript:" not in html.lower(), f"{name}: a javascript: URL"
+        for tag in re.findall(r"<script\b[^>]*>", html, re.I):
+            assert "src=" in tag or 'type="application/json"' in tag, f"{name}: an inline script {tag}"
