@@ -224,7 +224,8 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="assay-bench-")
     db_path = os.path.join(tmp, "assay.sqlite")
-    env = {**os.environ, "ASSAY_DATABASE": db_path, "ASSAY_INSTANCE_PATH": tmp}
+    # With auth off every loopback client shares its address's rate-limit bucket; this measures the server, not it.
+    env = {**os.environ, "ASSAY_DATABASE": db_path, "ASSAY_INSTANCE_PATH": tmp, "ASSAY_RATE_LIMIT": "0"}
     port = free_port()
     print(f"# {args.items:,} items, {args.labels:,} seed labels, {args.clients} clients, {args.seconds:g} s, "
           f"strategy {args.strategy}; temp dir {tmp}")

@@ -10,6 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DEFAULTS = {
     "AUTH": False,
+    # With AUTH off, the host names (besides loopback ones) requests may be addressed to: comma-separated or a list.
+    "ALLOWED_HOSTS": [],
     "RETRAIN_TIMEOUT": 300.0,  # seconds before a retrain is killed
     "LEASE_SECONDS": 600.0,  # how long a pulled item stays reserved for its annotator
     "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies

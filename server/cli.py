@@ -1,4 +1,8 @@
-"""The ``assay`` command: a FlaskGroup, so Flask's own commands (routes, shell) work too."""
+"""The ``assay`` command: a FlaskGroup, so Flask's own commands (routes, shell) work too.
+
+Flask's ``run`` is left out: it would start the development server on any
+address with authentication off, past the loopback rule ``serve`` keeps.
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -8,7 +12,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 
 from . import export as export_mod
 from . import ingest, media, projects, store
@@ -395,8 +399,10 @@ def _create_app():
     return create_app()
 
 
-cli = FlaskGroup(create_app=_create_app, add_default_commands=True, add_version_option=False,
+cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                  help="Assay: active-learning annotation server.")
+cli.add_command(routes_command)
+cli.add_command(shell_command)
 
 
 def main():

@@ -39,6 +39,10 @@ class Conflict(AssayError):
     status = 409
 
 
+class MisdirectedRequest(AssayError):
+    status = 421
+
+
 class PayloadTooLarge(AssayError):
     status = 413
 

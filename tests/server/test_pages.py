@@ -47,7 +47,7 @@ def test_index_lists_projects_with_progress(client, project):
     for label in ("ham", "spam", "unsure"):
         assert f'<span class="chip">{label}</span>' in html
     assert "3</strong> / 10 labeled (30.0%)" in html
-    assert 'style="width: 30.0%"' in html
+    assert 'data-percent="30.0"' in html and "/static/bars.js" in html
     assert "no model yet" in html and "margin" in html
     assert 'id="create-project"' in html and "/static/projects.js" in html
 
