@@ -94,18 +94,21 @@ def overview_live(project_id: int):
 @bp.get("/projects/<int:project_id>/annotate")
 def annotate(project_id: int):
     project = _project(project_id, "annotate")
+    user = auth.current_user()
     config = {
         "project_id": project["id"],
-        "user": auth.current_user().name,  # the page's unsent answers are kept per user (annotate.js)
+        "user": user.name,  # the page's unsent answers are kept per user (annotate.js)
         "auth": bool(current_app.config.get("AUTH")),
         "labels": project["labels"],
         "multi_label": project["multi_label"],
         "item_type": project["item_type"],
         "api": f"/api/projects/{project['id']}",
         "media": f"/projects/{project['id']}/media/",
+        "items": store.counts(_db().reader, project["id"])["total"],  # 0: "no items yet", not "all labeled"
         **PREFETCH,
     }
-    return render_template("annotate.html", project=project, config=config)
+    return render_template("annotate.html", project=project, config=config,
+                           can_import=user.may("import", project["id"]))
 
 
 @bp.get("/projects/<int:project_id>/review")

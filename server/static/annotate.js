@@ -192,6 +192,7 @@
     const card = $("item");
     const waiting = !item && state.fetching; // more may be on the way: not "done" yet
     $("done").hidden = Boolean(item) || waiting;
+    renderDone();
     card.hidden = !item && !waiting;
     $("labels").hidden = !item;
     document.querySelector(".controls").hidden = !item && state.history.length === 0;
@@ -210,6 +211,14 @@
     renderBody(item);
     renderPrediction(item.prediction);
     renderPicked(item);
+  }
+
+  function renderDone() {
+    // An empty project is not a finished one: it needs an import, not a rest. (An item already
+    // seen proves items exist even before the next stats poll counts them.)
+    const empty = state.seen.size === 0 && (state.stats ? state.stats.items : config.items) === 0;
+    $("done-empty").hidden = !empty;
+    $("done-all").hidden = empty;
   }
 
   function mediaUrl(path) {
@@ -407,6 +416,7 @@
       const p = stats.retrain_progress || {};
       parts.push(`retraining${p.stage ? ` (${p.stage})` : ""}…`);
     }
+    renderDone();
     const line = $("progress");
     line.textContent = parts.join(" · ");
     line.classList.toggle("busy", Boolean(stats.retraining));
