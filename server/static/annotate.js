@@ -166,7 +166,10 @@
     } finally {
       state.fetching = false;
     }
-    if (!state.current) showNext();
+    if (state.current) return;
+    // An empty pull leaves the next try to the stats poll: showNext would refill at once, and again.
+    if (state.buffer.length) showNext();
+    else show(null);
   }
 
   function refillIfLow() {

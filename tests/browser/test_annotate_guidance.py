@@ -48,3 +48,13 @@ def test_an_empty_project_says_no_items_yet_and_links_to_the_import_form(page, l
     done = page.inner_text("#done")
     assert "Nothing left to label" in done and "No items yet" not in done
     assert page.js_errors == []
+
+
+def test_a_page_with_nothing_to_show_asks_for_items_only_with_the_stats_poll(page, live_server):
+    pid = _project(live_server.api, ["ham", "spam"])
+    pulls = []
+    page.on("request", lambda r: pulls.append(r.url) if "/queue" in r.url else None)
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    page.wait_for_selector("#done:not([hidden])")
+    page.wait_for_timeout(2000)
+    assert len(pulls) <= 3, f"{len(pulls)} queue pulls in 2 s with nothing to label"
