@@ -17,6 +17,10 @@
   const OUTBOX_KEY = `assay-outbox:${config.user}:${config.project_id}`;
   const LEGACY_KEY = `assay-outbox-${config.project_id}`; // before outboxes were per user: owner unknown
   const MAX_RETRY_MS = 15000;
+  // The label each key picks (projects.label_keys chose them); either case of a letter works, so
+  // Shift or Caps Lock never gets in the way.
+  const KEYMAP = new Map();
+  config.keys.forEach((key, i) => { if (key !== null) KEYMAP.set(key.toLowerCase(), config.labels[i]); });
 
   const state = {
     current: null, // {item, shownAt, chosen: Set of labels (multi-label)}
@@ -467,13 +471,10 @@
       return;
     }
     if (e.repeat) return; // a held key must not answer a run of items
-    if (/^[0-9]$/.test(e.key)) {
-      // 1-9 pick the first nine labels; 0 picks the tenth (as on a keyboard's number row).
-      const label = config.labels[e.key === "0" ? 9 : Number(e.key) - 1];
-      if (label !== undefined) {
-        e.preventDefault();
-        pick(label);
-      }
+    const label = KEYMAP.get(e.key.toLowerCase());
+    if (label !== undefined) {
+      e.preventDefault();
+      pick(label);
     } else if (e.key === "s" || e.key === "S") {
       e.preventDefault();
       skip();

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import count
 
-from browser_helpers import wait_for_item
+from browser_helpers import export_rows, wait_for, wait_for_item
 
 _names = count(1)
 
@@ -58,3 +58,52 @@ def test_a_page_with_nothing_to_show_asks_for_items_only_with_the_stats_poll(pag
     page.wait_for_selector("#done:not([hidden])")
     page.wait_for_timeout(2000)
     assert len(pulls) <= 3, f"{len(pulls)} queue pulls in 2 s with nothing to label"
+
+
+# -- keys -------------------------------------------------------------------------
+
+def test_digit_labels_are_picked_by_their_own_digit(page, live_server):
+    api = live_server.api
+    digits = [str(d) for d in range(10)]
+    pid = _project(api, digits, n_items=3)
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    item = wait_for_item(page)
+    kbd = page.eval_on_selector_all(".label-button", "bs => bs.map(b => [b.dataset.label, b.querySelector('kbd').textContent])")
+    assert kbd == [[d, d] for d in digits]
+    assert "Keys 0–9 pick a label" in _hint(page)
+    answered = {}
+    for key in ("1", "0", "9"):
+        page.keyboard.press(key)
+        answered[int(item["id"])] = key
+        if len(answered) < 3:
+            item = wait_for_item(page, not_id=item["id"])
+    wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 3, what="3 labels")
+    assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == answered
+    assert page.js_errors == []
+
+
+def test_the_key_hint_names_only_keys_that_exist(page, live_server):
+    pid = _project(live_server.api, ["negative", "neutral", "positive"], n_items=1)
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    wait_for_item(page)
+    hint = _hint(page)
+    assert "Keys 1–3 pick a label" in hint and "1–9" not in hint
+    assert page.locator(".label-button kbd").all_text_contents() == ["1", "2", "3"]
+
+
+def test_a_project_can_set_its_own_keys(page, live_server):
+    api = live_server.api
+    pid = _project(api, ["ham", "spam"], n_items=2, keys=["j", "k"])
+    page.goto(f"{live_server.url}/projects/{pid}/annotate")
+    first = wait_for_item(page)
+    assert page.locator(".label-button kbd").all_text_contents() == ["j", "k"]
+    assert "Keys j, k pick a label" in _hint(page)
+    page.keyboard.press("1")  # not a key of this project: nothing happens
+    page.keyboard.press("K")  # letters work with Shift or Caps Lock too
+    second = wait_for_item(page, not_id=first["id"])
+    page.keyboard.press("j")
+    page.wait_for_selector("#done:not([hidden])")
+    wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 2, what="2 labels")
+    assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == {int(first["id"]): "spam",
+                                                                      int(second["id"]): "ham"}
+    assert page.js_errors == []
