@@ -110,7 +110,8 @@ def annotate(project_id: int):
         **PREFETCH,
     }
     return render_template("annotate.html", project=project, config=config, keys=keys,
-                           keys_hint=projects.keys_hint(keys), can_import=user.may("import", project["id"]))
+                           keys_hint=projects.keys_hint(keys), can_import=user.may("import", project["id"]),
+                           can_configure=user.may("configure", project["id"]))
 
 
 @bp.get("/projects/<int:project_id>/review")

@@ -427,8 +427,14 @@
     const line = $("progress");
     line.textContent = parts.join(" · ");
     line.classList.toggle("busy", Boolean(stats.retraining));
-    if (stats.last_error) line.title = `last retrain failed: ${stats.last_error}`;
-    else line.removeAttribute("title");
+    renderModelError(stats.last_error);
+  }
+
+  function renderModelError(error) {
+    // In plain sight: annotators who cannot see that the model fails keep labeling random items.
+    $("model-error").hidden = !error;
+    const text = $("model-error-text");
+    if (error && text.textContent !== error) text.textContent = error;
   }
 
   // -- messages --------------------------------------------------------------------

@@ -2,8 +2,10 @@
 and a model that fails in the server."""
 from __future__ import annotations
 
+import sys
 from itertools import count
 
+import pytest
 from browser_helpers import export_rows, wait_for, wait_for_item
 
 _names = count(1)
@@ -106,4 +108,70 @@ def test_a_project_can_set_its_own_keys(page, live_server):
     wait_for(lambda: api.get(f"/api/projects/{pid}/stats")["labeled"] == 2, what="2 labels")
     assert {r["item_id"]: r["label"] for r in export_rows(api, pid)} == {int(first["id"]): "spam",
                                                                       int(second["id"]): "ham"}
+    assert page.js_errors == []
+
+
+# -- a model that fails in the server ---------------------------------------------------
+
+MODEL_SOURCE = """
+from sklearn.linear_model import LogisticRegression
+
+
+def make():
+    return LogisticRegression(max_iter=200)
+"""
+
+
+@pytest.fixture
+def server_without_the_model(tmp_path):
+    """A server whose worker cannot import a model the project was created with (as from a CLI shell
+    with PYTHONPATH set, and a server started without it)."""
+    from conftest import serve
+    from server import projects
+
+    module = f"shell_only_model_{next(_names)}"
+    (tmp_path / f"{module}.py").write_text(MODEL_SOURCE)
+    with serve(tmp_path) as live:
+        sys.path.insert(0, str(tmp_path))
+        try:
+            pid = projects.create(live.app.extensions["assay.db"], {
+                "name": "shell-only", "labels": ["ham", "spam"], "strategy": "margin",
+                "model": f"{module}:make", "retrain_every": 1000})
+        finally:
+            # The worker process starts later, with the server's own sys.path: the module is not on it.
+            sys.path.remove(str(tmp_path))
+            sys.modules.pop(module, None)
+        yield live, pid, module
+
+
+def test_a_failing_model_shows_a_banner_that_says_what_to_do(page, server_without_the_model, screenshot):
+    live, pid, module = server_without_the_model
+    api = live.api
+    page.goto(f"{live.url}/projects/{pid}/annotate")
+    page.wait_for_selector("#done:not([hidden])")
+    assert page.is_hidden("#model-error")
+
+    # Labeled items arrive with the import, which starts a retrain; it fails in the worker.
+    rows = [{"text": f"win a prize now {i}", "label": "spam"} for i in range(6)]
+    rows += [{"text": f"see you at lunch {i}", "label": "ham"} for i in range(6)]
+    rows += [{"text": f"an unlabeled message {i}"} for i in range(10)]
+    api.post(f"/api/projects/{pid}/items", rows)
+    assert live.app.extensions["assay.retrain"].wait_idle(120)
+    stats = api.get(f"/api/projects/{pid}/stats")
+    assert stats["history"][-1]["status"] == "failed"
+    assert "not importable in the server's environment" in stats["last_error"]
+    assert "PYTHONPATH" in stats["last_error"]
+
+    banner = page.wait_for_selector("#model-error:not([hidden])", timeout=20_000)
+    text = banner.text_content()
+    assert "retrain failed" in text.lower()
+    assert module in text and "PYTHONPATH" in text
+    wait_for_item(page)  # labeling goes on meanwhile
+    screenshot(page, "annotate-model-error.png")
+
+    # Once a retrain works again, the banner goes away by itself.
+    api.call("PATCH", f"/api/projects/{pid}", {"model": "logreg"})
+    api.post(f"/api/projects/{pid}/retrain")
+    assert live.app.extensions["assay.retrain"].wait_idle(120)
+    page.wait_for_selector("#model-error", state="hidden", timeout=20_000)
     assert page.js_errors == []
