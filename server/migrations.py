@@ -239,10 +239,19 @@ def _session_generation(db):
     db.execute("ALTER TABLE users ADD COLUMN session_generation INTEGER NOT NULL DEFAULT 0")
 
 
+def _project_keys(db):
+    """The keys that pick a project's labels on the annotate page, when the project chooses them.
+
+    A JSON list with one single-character key per label; NULL: the page's default keys.
+    """
+    db.execute("ALTER TABLE projects ADD COLUMN keys TEXT")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
     ("0003_counters", _counters),
     ("0004_imports", _imports),
     ("0005_session_generation", _session_generation),
+    ("0006_project_keys", _project_keys),
 ]

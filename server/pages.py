@@ -8,7 +8,7 @@ from __future__ import annotations
 import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
-from . import auth, store
+from . import auth, projects, store
 from .stats import project_stats
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
@@ -94,18 +94,24 @@ def overview_live(project_id: int):
 @bp.get("/projects/<int:project_id>/annotate")
 def annotate(project_id: int):
     project = _project(project_id, "annotate")
+    user = auth.current_user()
+    keys = projects.label_keys(project)
     config = {
         "project_id": project["id"],
-        "user": auth.current_user().name,  # the page's unsent answers are kept per user (annotate.js)
+        "user": user.name,  # the page's unsent answers are kept per user (annotate.js)
         "auth": bool(current_app.config.get("AUTH")),
         "labels": project["labels"],
+        "keys": keys,  # one per label; None: click only
         "multi_label": project["multi_label"],
         "item_type": project["item_type"],
         "api": f"/api/projects/{project['id']}",
         "media": f"/projects/{project['id']}/media/",
+        "items": store.counts(_db().reader, project["id"])["total"],  # 0: "no items yet", not "all labeled"
         **PREFETCH,
     }
-    return render_template("annotate.html", project=project, config=config)
+    return render_template("annotate.html", project=project, config=config, keys=keys,
+                           keys_hint=projects.keys_hint(keys), can_import=user.may("import", project["id"]),
+                           can_configure=user.may("configure", project["id"]))
 
 
 @bp.get("/projects/<int:project_id>/review")

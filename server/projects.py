@@ -10,6 +10,10 @@ ITEM_TYPES = ("text", "image", "tabular")
 MAX_LABELS = 50
 DEFAULTS = {"multi_label": False, "item_type": "text", "strategy": "power_bald", "model": "logreg",
             "batch_size": 10, "retrain_every": 10, "overlap": 1, "strategy_params": {}, "model_params": {}}
+# Single characters the annotate page binds itself (annotate.js: s skips; Enter, Backspace and
+# Ctrl+Z are not single characters), so no label may have them.
+RESERVED_KEYS = ("s",)
+NUMBER_ROW = "1234567890"  # the default keys, in label order, as on a keyboard
 
 
 def _positive_int(name, value, low=1, high=100_000):
@@ -20,7 +24,7 @@ def _positive_int(name, value, low=1, high=100_000):
 
 def validate(fields: dict, *, partial: bool = False) -> dict:
     """Checked and normalized project fields; BadRequest says what is wrong and how to fix it."""
-    known = set(DEFAULTS) | {"name", "labels", "featurizer"}
+    known = set(DEFAULTS) | {"name", "labels", "featurizer", "keys"}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise BadRequest(f"unknown project field(s) {unknown}; known fields: {sorted(known)}")
@@ -64,7 +68,61 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
             raise BadRequest(str(exc)) from None
     if out.get("featurizer") is not None:
         _check_featurizer(out.get("item_type", "text"), out["featurizer"])
+    if out.get("keys") is not None:
+        out["keys"] = _check_keys(out["keys"])
+        if "labels" in out:
+            check_keys_fit(out["keys"], out["labels"])
     return out
+
+
+def _check_keys(keys) -> list[str]:
+    if not isinstance(keys, list):
+        raise BadRequest("keys must be a list of single characters, one per label in the labels' order, "
+                         "e.g. [\"j\", \"k\"], or null for the default keys")
+    for key in keys:
+        if not isinstance(key, str) or len(key) != 1 or not key.isprintable() or key.isspace():
+            raise BadRequest(f"keys must be single characters (a letter, a digit or a sign, not a space), got {key!r}")
+    folded = [key.lower() for key in keys]
+    if len(set(folded)) != len(folded):
+        raise BadRequest(f"keys must be distinct, a letter in either case counting once, got {keys}")
+    taken = sorted(set(folded) & set(RESERVED_KEYS))
+    if taken:
+        raise BadRequest(f"key {taken[0]!r} is taken: the annotate page skips an item with it; pick another key")
+    return keys
+
+
+def check_keys_fit(keys, labels) -> None:
+    if keys is not None and len(keys) != len(labels):
+        raise BadRequest(f"keys has {len(keys)} entries but the project has {len(labels)} labels: give one key per "
+                         "label, in the labels' order (send keys with the labels), or keys: null for the default keys")
+
+
+def label_keys(project: dict) -> list[str | None]:
+    """The key that picks each label on the annotate page; None where only a click does.
+
+    The project's own ``keys`` win. Otherwise labels that are single letters or digits are their
+    own keys (in a digits project 1 picks "1"), unless two differ only in case or one is a key the
+    page keeps; else the number row picks the first ten labels in order.
+    """
+    labels = project["labels"]
+    if project.get("keys"):
+        return list(project["keys"])
+    folded = [label.lower() for label in labels]
+    if (all(len(label) == 1 and (label.isalpha() or label.isdigit()) for label in labels)
+            and len(set(folded)) == len(folded) and not set(folded) & set(RESERVED_KEYS)):
+        return list(labels)
+    return [NUMBER_ROW[i] if i < len(NUMBER_ROW) else None for i in range(len(labels))]
+
+
+def keys_hint(keys: list[str | None]) -> str:
+    """The keys as the page's hint names them: "1–3", "1–9 and 0", "0–9", "a–e", or "j, k"."""
+    present = [key for key in keys if key is not None]
+    run = "".join(present).lower()
+    if run == NUMBER_ROW:
+        return "1–9 and 0"
+    if len(present) >= 3 and any(run in row for row in (NUMBER_ROW, "0123456789", "abcdefghijklmnopqrstuvwxyz")):
+        return f"{present[0]}–{present[-1]}"
+    return ", ".join(present)
 
 
 def _check_featurizer(item_type: str, name) -> None:
@@ -123,6 +181,8 @@ def update(db, project: dict, fields: dict, policy: plugins.LoadPolicy = plugins
     plugins.check_fields(fields, policy, project)
     fields = validate(fields, partial=True)
     merged = {**project, **fields}
+    if {"labels", "keys"} & set(fields):
+        check_keys_fit(merged.get("keys"), merged["labels"])
     if {"strategy", "model", "strategy_params", "model_params", "multi_label"} & set(fields):
         check_model_serves(merged)
     if "labels" in fields and fields["labels"] != project["labels"]:
@@ -167,6 +227,7 @@ def public(project: dict, conn) -> dict:
     out = {k: project[k] for k in ("id", "name", "labels", "multi_label", "item_type", "strategy", "strategy_params",
                                    "model", "model_params", "batch_size", "retrain_every", "overlap", "created_at")}
     out["featurizer"] = project.get("featurizer")
+    out["keys"] = project.get("keys")
     out["items"] = counts["total"]
     out["labeled"] = counts["labeled"]
     return out

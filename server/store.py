@@ -17,12 +17,18 @@ from .db import Database
 from .errors import BadRequest, Conflict, NotFound
 
 PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
-                  "model_params", "featurizer", "batch_size", "retrain_every", "overlap")
-JSON_FIELDS = ("labels", "strategy_params", "model_params")
+                  "model_params", "featurizer", "batch_size", "retrain_every", "overlap", "keys")
+JSON_FIELDS = ("labels", "strategy_params", "model_params", "keys")
 SHUFFLE_RANGE = 2**62
 
 
 # -- projects ---------------------------------------------------------------
+
+def _project_values(fields: dict) -> dict:
+    # A JSON field set to None is stored as NULL (keys: the default), not as the text "null".
+    return {k: (json.dumps(v) if k in JSON_FIELDS and v is not None else v)
+            for k, v in fields.items() if k in PROJECT_FIELDS}
+
 
 def _project_row(row: sqlite3.Row) -> dict:
     project = dict(row)
@@ -33,7 +39,7 @@ def _project_row(row: sqlite3.Row) -> dict:
 
 
 def create_project(db: Database, fields: dict) -> int:
-    values = {k: (json.dumps(v) if k in JSON_FIELDS else v) for k, v in fields.items() if k in PROJECT_FIELDS}
+    values = _project_values(fields)
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     with db.write() as conn:
@@ -44,7 +50,7 @@ def create_project(db: Database, fields: dict) -> int:
 
 
 def update_project(db: Database, project_id: int, fields: dict) -> None:
-    values = {k: (json.dumps(v) if k in JSON_FIELDS else v) for k, v in fields.items() if k in PROJECT_FIELDS}
+    values = _project_values(fields)
     if not values:
         return
     assignments = ", ".join(f"{k} = ?" for k in values)

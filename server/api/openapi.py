@@ -43,6 +43,12 @@ SPEC = {
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
                     "retrain_every": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 10},
                     "overlap": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1},
+                    "keys": {"type": "array", "nullable": True, "default": None,
+                             "items": {"type": "string", "minLength": 1, "maxLength": 1},
+                             "description": "the keys that pick the labels on the annotate page, one per label in "
+                                            "the labels' order, distinct in either case, never 's' (it skips); "
+                                            "null: labels that are single letters or digits are their own keys, "
+                                            "else 1-9 and 0 pick the first ten"},
                 },
             },
             "Project": {"type": "object", "properties": {
@@ -50,7 +56,9 @@ SPEC = {
                 "labels": {"type": "array", "items": {"type": "string"}}, "multi_label": {"type": "boolean"},
                 "item_type": {"type": "string"}, "strategy": {"type": "string"}, "model": {"type": "string"},
                 "batch_size": {"type": "integer"}, "retrain_every": {"type": "integer"},
-                "overlap": {"type": "integer"}, "items": {"type": "integer"}, "labeled": {"type": "integer"}}},
+                "overlap": {"type": "integer"},
+                "keys": {"type": "array", "items": {"type": "string"}, "nullable": True},
+                "items": {"type": "integer"}, "labeled": {"type": "integer"}}},
             "QueueItem": {"type": "object", "required": ["id", "data", "strategy"], "properties": {
                 "id": {"type": "integer"}, "data": {"type": "object"},
                 "prediction": {"type": "object", "nullable": True},

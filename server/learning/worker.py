@@ -67,9 +67,37 @@ def _worker_main(conn, threads: int = 1, niceness: int = 10):
         try:
             result = run_job(*args, progress=progress)
         except BaseException as exc:  # report everything: a plug-in model can raise anything
-            conn.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            conn.send(("error", failure_message(exc), traceback.format_exc()))
         else:
             conn.send(("result", result))
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a failed job records for people to read: the error, and for an import failure where to fix it.
+
+    The usual cause is a custom model or featurizer that the CLI's shell can import (a PYTHONPATH
+    set there, a package installed in another environment) but the server's worker cannot.
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    missing = _import_error(exc)
+    if missing is None:
+        return text
+    what = f"module {missing.name!r} is" if missing.name else "a module the model or featurizer needs is"
+    return (f"{text} — {what} not importable in the server's environment, which may differ from the shell "
+            "where the CLI imported it: install the package there, or set PYTHONPATH for the server process "
+            "and restart it; then retrain.")
+
+
+def _import_error(exc: BaseException | None) -> ImportError | None:
+    # Model and featurizer loaders re-raise import failures as their own errors ("from None"), which
+    # still keeps the ImportError as the context.
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, ImportError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class RetrainService:

@@ -17,6 +17,10 @@
   const OUTBOX_KEY = `assay-outbox:${config.user}:${config.project_id}`;
   const LEGACY_KEY = `assay-outbox-${config.project_id}`; // before outboxes were per user: owner unknown
   const MAX_RETRY_MS = 15000;
+  // The label each key picks (projects.label_keys chose them); either case of a letter works, so
+  // Shift or Caps Lock never gets in the way.
+  const KEYMAP = new Map();
+  config.keys.forEach((key, i) => { if (key !== null) KEYMAP.set(key.toLowerCase(), config.labels[i]); });
 
   const state = {
     current: null, // {item, shownAt, chosen: Set of labels (multi-label)}
@@ -166,7 +170,10 @@
     } finally {
       state.fetching = false;
     }
-    if (!state.current) showNext();
+    if (state.current) return;
+    // An empty pull leaves the next try to the stats poll: showNext would refill at once, and again.
+    if (state.buffer.length) showNext();
+    else show(null);
   }
 
   function refillIfLow() {
@@ -192,6 +199,7 @@
     const card = $("item");
     const waiting = !item && state.fetching; // more may be on the way: not "done" yet
     $("done").hidden = Boolean(item) || waiting;
+    renderDone();
     card.hidden = !item && !waiting;
     $("labels").hidden = !item;
     document.querySelector(".controls").hidden = !item && state.history.length === 0;
@@ -210,6 +218,14 @@
     renderBody(item);
     renderPrediction(item.prediction);
     renderPicked(item);
+  }
+
+  function renderDone() {
+    // An empty project is not a finished one: it needs an import, not a rest. (An item already
+    // seen proves items exist even before the next stats poll counts them.)
+    const empty = state.seen.size === 0 && (state.stats ? state.stats.items : config.items) === 0;
+    $("done-empty").hidden = !empty;
+    $("done-all").hidden = empty;
   }
 
   function mediaUrl(path) {
@@ -407,11 +423,18 @@
       const p = stats.retrain_progress || {};
       parts.push(`retraining${p.stage ? ` (${p.stage})` : ""}…`);
     }
+    renderDone();
     const line = $("progress");
     line.textContent = parts.join(" · ");
     line.classList.toggle("busy", Boolean(stats.retraining));
-    if (stats.last_error) line.title = `last retrain failed: ${stats.last_error}`;
-    else line.removeAttribute("title");
+    renderModelError(stats.last_error);
+  }
+
+  function renderModelError(error) {
+    // In plain sight: annotators who cannot see that the model fails keep labeling random items.
+    $("model-error").hidden = !error;
+    const text = $("model-error-text");
+    if (error && text.textContent !== error) text.textContent = error;
   }
 
   // -- messages --------------------------------------------------------------------
@@ -454,13 +477,10 @@
       return;
     }
     if (e.repeat) return; // a held key must not answer a run of items
-    if (/^[0-9]$/.test(e.key)) {
-      // 1-9 pick the first nine labels; 0 picks the tenth (as on a keyboard's number row).
-      const label = config.labels[e.key === "0" ? 9 : Number(e.key) - 1];
-      if (label !== undefined) {
-        e.preventDefault();
-        pick(label);
-      }
+    const label = KEYMAP.get(e.key.toLowerCase());
+    if (label !== undefined) {
+      e.preventDefault();
+      pick(label);
     } else if (e.key === "s" || e.key === "S") {
       e.preventDefault();
       skip();
