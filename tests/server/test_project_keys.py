@@ -61,7 +61,7 @@ def test_changing_labels_must_keep_one_key_each(client, make_project):
 def test_the_migration_adds_the_column_to_an_existing_database(tmp_path):
     import sqlite3
 
-    from server import create_app
+    from server import close_app, create_app
     from server.migrations import MIGRATIONS
 
     assert MIGRATIONS[-1][0] == "0006_project_keys"
@@ -71,5 +71,4 @@ def test_the_migration_adds_the_column_to_an_existing_database(tmp_path):
         assert "keys" in [row[1] for row in conn.execute("PRAGMA table_info(projects)")]
         assert conn.execute("SELECT 1 FROM migrations WHERE name = '0006_project_keys'").fetchone()
     finally:
-        app.extensions["assay.retrain"].shutdown()
-        app.extensions["assay.db"].close()
+        close_app(app)

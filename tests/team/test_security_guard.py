@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from server import create_app
+from server import close_app, create_app
 
 EVIL = "evil.example:5000"
 
@@ -26,8 +26,7 @@ def make_app(tmp_path):
 
     yield make
     for app in apps:
-        app.extensions["assay.retrain"].shutdown()
-        app.extensions["assay.db"].close()
+        close_app(app)
 
 
 # -- 2. DNS rebinding with auth off --------------------------------------------------------------------
