@@ -1,15 +1,12 @@
 """A live Assay server in a thread and Debian's Chromium driven by Playwright."""
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
 import os
-import threading
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
+from browser_helpers import serve
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CHROMIUM = "/usr/bin/chromium"
@@ -26,52 +23,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
             if not os.path.exists(CHROMIUM):
                 item.add_marker(skip)
-
-
-class Api:
-    """Just enough of an HTTP client to set up and check through the real API."""
-
-    def __init__(self, base: str):
-        self.base = base
-
-    def call(self, method: str, path: str, body=None, *, data: bytes | None = None,
-             content_type: str = "application/json"):
-        if body is not None:
-            data = json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": content_type} if data is not None else {})
-        with urllib.request.urlopen(req, timeout=30) as res:
-            raw = res.read().decode()
-            return json.loads(raw) if res.headers.get_content_type() == "application/json" else raw
-
-    def get(self, path):
-        return self.call("GET", path)
-
-    def post(self, path, body=None, **kwargs):
-        return self.call("POST", path, body, **kwargs)
-
-
-@contextlib.contextmanager
-def serve(tmp, **config):
-    """create_app on a temporary database, served by werkzeug in a thread on a free loopback port."""
-    from werkzeug.serving import make_server
-
-    from server import create_app
-
-    app = create_app({"TESTING": True, "DATABASE": str(tmp / "assay.sqlite"), "SEED": 0, "RETRAIN_TIMEOUT": 60.0,
-                      **config})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="assay-test-server", daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield SimpleNamespace(url=base, app=app, api=Api(base))
-    finally:
-        server.shutdown()
-        thread.join(10)
-        from server import close_app
-
-        close_app(app)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import sys
 from itertools import count
 
 import pytest
-from browser_helpers import export_rows, wait_for, wait_for_item
+from browser_helpers import export_rows, serve, wait_for, wait_for_item
 
 _names = count(1)
 
@@ -126,7 +126,6 @@ def make():
 def server_without_the_model(tmp_path):
     """A server whose worker cannot import a model the project was created with (as from a CLI shell
     with PYTHONPATH set, and a server started without it)."""
-    from conftest import serve
     from server import projects
 
     module = f"shell_only_model_{next(_names)}"
@@ -155,7 +154,7 @@ def test_a_failing_model_shows_a_banner_that_says_what_to_do(page, server_withou
     rows = [{"text": f"win a prize now {i}", "label": "spam"} for i in range(6)]
     rows += [{"text": f"see you at lunch {i}", "label": "ham"} for i in range(6)]
     rows += [{"text": f"an unlabeled message {i}"} for i in range(10)]
-    api.post(f"/api/projects/{pid}/items", rows)
+    api.post(f"/api/projects/{pid}/items?label_column=label", rows)
     assert live.app.extensions["assay.retrain"].wait_idle(120)
     stats = api.get(f"/api/projects/{pid}/stats")
     assert stats["history"][-1]["status"] == "failed"

@@ -23,7 +23,7 @@ def _retrain_threads(service):
 @pytest.fixture
 def fresh_app(tmp_path):
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "SEED": 0,
-                      "RETRAIN_TIMEOUT": 120.0})
+                      "RETRAIN_TIMEOUT": 120.0, "MODELS": "tests.plugin_models:sleepy"})
     yield app
     close_app(app)  # a second close is harmless: the tests below close it themselves
 
@@ -38,7 +38,7 @@ def _project(client, model="logreg", n=60, labeled=0):
     payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seeded else {})}
                for i, r in enumerate(rows)]
     if payload:
-        assert client.post(f"/api/projects/{pid}/items", json=payload).status_code == 200
+        assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).status_code == 200
     return pid
 
 
