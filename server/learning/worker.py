@@ -165,16 +165,33 @@ class RetrainService:
                     return
                 project_id = self._pending.pop(0)
                 self._running = project_id
+            again = False
             try:
-                self._run(project_id)
+                again = self._run(project_id) and self._labels_arrived_meanwhile(project_id)
             except Exception:  # the dispatcher must survive anything
                 log.exception("retrain of project %s failed in the dispatcher", project_id)
             finally:
                 with self._cond:
                     self._running = None
+                    # Queued in the same step that ends the job, so wait_idle never sees a gap between the two.
+                    if again and not self._stopped and project_id not in self._pending:
+                        self._pending.append(project_id)
                     self._progress.pop(project_id, None)
                     self.jobs_done += 1
                     self._cond.notify_all()
+
+    def _labels_arrived_meanwhile(self, project_id: int) -> bool:
+        """Whether enough labels came in while the job ran to retrain again.
+
+        Their triggers came while the project was busy and were dropped, and no later
+        label may come to make up for them (the end of a burst).
+        """
+        from . import wants_retrain  # the package imports this module's users, not the reverse
+
+        try:
+            return wants_retrain(self.db.reader, store.get_project(self.db.reader, project_id))
+        except Exception:  # e.g. the project was deleted meanwhile
+            return False
 
     def _ensure_process(self) -> bool:
         with self._proc_lock:
@@ -214,7 +231,9 @@ class RetrainService:
         proc.join(5)
         conn.close()
 
-    def _run(self, project_id: int):
+    def _run(self, project_id: int) -> bool:
+        """Run one job. Returns whether it recorded a model version (a good or a failed one): only
+        then may the dispatcher look again, or a job that records nothing would repeat forever."""
         started = time.perf_counter()
         try:
             project = store.get_project(self.db.reader, project_id)
@@ -259,10 +278,11 @@ class RetrainService:
         kind, payload = outcome
         if kind == "result":
             store.replace_queue(self.db, project_id, payload["queue"], payload["version"])
-            return
+            return True
         # The failure is recorded on a model version; the queue is left as it was.
         labeled = store.counts(self.db.reader, project_id)["labeled"]
         store.replace_queue(self.db, project_id, None, {
             "status": kind, "model": project["model"], "strategy": project["strategy"], "n_labels": labeled,
             "error": payload, "total_seconds": time.perf_counter() - started,
         })
+        return True

@@ -155,3 +155,36 @@ def test_influence_holds_out_one_item_of_a_class_with_two_labels():
                        X_labeled=X[:2], y_labeled=np.array(["a", "b"], dtype=object), X_pool=X[5:], batch_size=3,
                        random_state=0)
     assert single.cold_start  # nothing to hold out yet: a random batch, not an error
+
+
+def test_labels_that_arrive_during_a_retrain_start_another_when_it_ends(app, client):
+    """A trigger that comes while a retrain runs is not lost: the finished retrain checks again."""
+    # A model that takes a while to fit, so the labels below surely arrive after the job has read its labels.
+    app.config["MODELS"] = "tests.plugin_models:sleepy"
+    pid = client.post("/api/projects", json={
+        "name": "burst", "labels": ["ham", "spam"], "strategy": "margin", "batch_size": 5, "retrain_every": 10,
+        "model": "tests.plugin_models:sleepy", "model_params": {"seconds": 0.3}}).json["id"]
+    rows = load_sms(200)
+    r = client.post(f"/api/projects/{pid}/items", json=[{"id": str(i), "text": r["text"]} for i, r in enumerate(rows)])
+    assert r.json["imported"] == 200
+    service = app.extensions["assay.retrain"]
+    assert service.wait_idle(120)  # featurizing + cold-start queue
+    label_of = {i + 1: r["label"] for i, r in enumerate(rows)}
+    spam = [i for i in label_of if label_of[i] == "spam"]
+    ham = [i for i in label_of if label_of[i] == "ham"]
+
+    def give(item_ids):
+        for item_id in item_ids:
+            r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": item_id, "label": label_of[item_id]})
+            assert r.status_code == 201
+
+    give(spam[:5] + ham[:5])  # both classes, so the first retrain fits a model
+    deadline = time.monotonic() + 60
+    while (service.progress(pid) or {}).get("stage") != "fitting":  # it has read its labels
+        assert time.monotonic() < deadline, client.get(f"/api/projects/{pid}/stats").json
+        time.sleep(0.02)
+    give(ham[5:20])
+    assert service.wait_idle(120)
+    history = client.get(f"/api/projects/{pid}/stats").json["history"]
+    assert [v["n_labels"] for v in history] == [0, 10, 25], history
+    assert history[-1]["status"] == "ok"
