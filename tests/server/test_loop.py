@@ -188,3 +188,47 @@ def test_labels_that_arrive_during_a_retrain_start_another_when_it_ends(app, cli
     history = client.get(f"/api/projects/{pid}/stats").json["history"]
     assert [v["n_labels"] for v in history] == [0, 10, 25], history
     assert history[-1]["status"] == "ok"
+
+
+def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, client, make_project):
+    """A page prefetches more than a batch: beyond it the queue goes on by the strategy's own score,
+    with the model's prediction, instead of running dry into random items with no prediction."""
+    pid = make_project("deep", strategy="power_margin", batch_size=5)
+    rows = load_sms(200)
+    seed = set([i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
+               + [i for i, r in enumerate(rows) if r["label"] == "ham"][:14])
+    payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seed else {})}
+               for i, r in enumerate(rows)]
+    assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 200
+    assert app.extensions["assay.retrain"].wait_idle(120)
+    from server.store import queue_rows
+
+    queue = queue_rows(app.extensions["assay.db"].reader, pid)
+    assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
+    assert [q["strategy"] for q in queue[:5]] == ["power_margin"] * 5  # the batch, chosen as before
+    deep = queue[5:]
+    assert {q["strategy"] for q in deep} == {"margin (beyond the batch)"}
+    assert [q["score"] for q in deep] == sorted((q["score"] for q in deep), reverse=True)
+    items = client.get(f"/api/projects/{pid}/queue?n=40").json
+    assert len(items) == 40
+    assert all(i["model_version"] == 1 and i["prediction"]["label"] in ("ham", "spam") for i in items), \
+        [(i["strategy"], i["prediction"]) for i in items]
+
+
+@pytest.mark.parametrize("strategy, beyond", [("margin", "margin"), ("softmax_bald", "bald"), ("random", "random"),
+                                              ("batchbald", "margin"), ("dpp", "margin")])
+def test_a_round_ranks_the_rest_of_the_pool_by_a_per_item_score(strategy, beyond):
+    from server.learning.acquire import run_round
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = np.array(["a" if x[0] > 0 else "b" for x in X[:30]], dtype=object)
+    kwargs = dict(model_spec="logreg", model_params={}, strategy_name=strategy, strategy_params={},
+                  X_labeled=X[:30], y_labeled=y, X_pool=X[30:], batch_size=5, random_state=0)
+    shallow = run_round(**kwargs)
+    deep = run_round(**kwargs, depth=100)
+    assert list(deep.indices) == list(shallow.indices) and len(shallow.more_indices) == 0  # the batch is untouched
+    assert len(deep.more_indices) == 95 and not set(deep.more_indices) & set(deep.indices)
+    assert len(set(deep.more_indices)) == 95 and deep.more_strategy == f"{beyond} (beyond the batch)"
+    assert list(deep.more_scores) == sorted(deep.more_scores, reverse=True)
+    assert deep.more_probs.shape == (95, 2)
