@@ -213,6 +213,12 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
     assert len(items) == 40
     assert all(i["model_version"] == 1 and i["prediction"]["label"] in ("ham", "spam") for i in items), \
         [(i["strategy"], i["prediction"]) for i in items]
+    # What a labeling page asks when a new model lands: the queue's word on the items it holds.
+    ids = [i["id"] for i in items[:3]] + [1_000_000]
+    fresh = client.get(f"/api/projects/{pid}/predictions?ids={','.join(map(str, ids))}").json["items"]
+    assert set(fresh) == {str(i) for i in ids[:3]}
+    assert all(fresh[str(i["id"])]["prediction"] == i["prediction"] for i in items[:3])
+    assert client.get(f"/api/projects/{pid}/predictions?ids=1,x").status_code == 400
 
 
 @pytest.mark.parametrize("strategy, beyond", [("margin", "margin"), ("softmax_bald", "bald"), ("random", "random"),
