@@ -16,6 +16,9 @@ DEFAULTS = {
     "LEASE_SECONDS": 600.0,  # how long a pulled item stays reserved for its annotator
     "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies
     "CV_FOLDS": 5,
+    # Items the queue ranks after each retrain (the batch, then the rest by a per-item score); None means
+    # max(20 x batch_size, 500). Capped by the pool.
+    "QUEUE_DEPTH": None,
     "WORKER_THREADS": 1,  # math threads of the retrain worker; the rest of the machine serves requests
     "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,  # bytes per item import (file uploads): 413 beyond
     "MAX_JSON_BYTES": 1024 * 1024,  # bytes per request on every other route (labels, settings): 413 beyond
@@ -102,7 +105,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["assay.retrain"] = RetrainService(
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),
         settings={"k_samples": int(app.config["K_SAMPLES"]), "cv_folds": int(app.config["CV_FOLDS"]),
-                  "seed": app.config["SEED"]},
+                  "seed": app.config["SEED"], "queue_depth": app.config["QUEUE_DEPTH"]},
         worker_threads=int(app.config["WORKER_THREADS"]),
     )
     app.register_blueprint(api.bp)

@@ -321,6 +321,8 @@ def serve_app(app, host: str, port: int, threads: int = 8):
     from waitress import serve
 
     click.echo(f"Assay is serving on http://{host}:{port}/  (Ctrl+C stops it)")
+    # The worker's imports (seconds) are done in the background now, not when the first labels arrive.
+    app.extensions["assay.retrain"].warm()
     try:
         serve(app, host=host, port=port, threads=threads, ident="assay", channel_timeout=60,
               clear_untrusted_proxy_headers=True)

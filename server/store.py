@@ -609,6 +609,21 @@ def release_leases(db: Database, project_id: int, annotator: str, item_ids: list
                              [(project_id, annotator, i) for i in item_ids])
 
 
+def queue_predictions(conn: sqlite3.Connection, project_id: int, item_ids: list[int]) -> dict[int, dict]:
+    """What the current queue says about these items (those it holds): prediction, score, strategy, version."""
+    out = {}
+    for chunk in _chunks(list(item_ids)):
+        marks = ", ".join("?" for _ in chunk)
+        for row in conn.execute(
+                f"SELECT item_id, score, strategy, model_version, prediction FROM queue"
+                f" WHERE project_id = ? AND item_id IN ({marks})", (project_id, *chunk)):
+            out[row["item_id"]] = {
+                "prediction": json.loads(row["prediction"]) if row["prediction"] else None,
+                "score": row["score"], "strategy": row["strategy"], "model_version": row["model_version"],
+            }
+    return out
+
+
 def queue_rows(conn: sqlite3.Connection, project_id: int) -> list[dict]:
     rows = conn.execute("SELECT * FROM queue WHERE project_id = ? ORDER BY rank", (project_id,)).fetchall()
     return [dict(r) for r in rows]

@@ -28,6 +28,26 @@ def queue(project_id: int):
     return jsonify(items)
 
 
+@bp.get("/projects/<int:project_id>/predictions")
+def predictions(project_id: int):
+    """The current queue's prediction for items a labeling page already holds (``?ids=1,2,3``).
+
+    A page prefetches items; when a new model lands it asks again, so the items it shows
+    carry the newest model's prediction. Items the queue does not hold are left out.
+    """
+    require("annotate", project_id)
+    db = get_db()
+    store.get_project(db.reader, project_id)
+    try:
+        ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip()]
+    except ValueError:
+        raise BadRequest("ids must be item ids separated by commas") from None
+    if len(ids) > 2 * MAX_PULL:
+        raise BadRequest(f"ask for at most {2 * MAX_PULL} ids at once")
+    found = store.queue_predictions(db.reader, project_id, ids)
+    return jsonify({"items": {str(i): found[i] for i in ids if i in found}})
+
+
 @bp.post("/projects/<int:project_id>/annotations")
 def annotate(project_id: int):
     user = require("annotate", project_id)

@@ -146,6 +146,15 @@ SPEC = {
                     "responses": {"200": _json({"type": "array", "items": _ref("QueueItem")}), "400": _ERROR,
                                   "404": _ERROR}},
         },
+        "/api/projects/{id}/predictions": {
+            "parameters": [_PID],
+            "get": {"summary": "The current queue's prediction, score and model version for items already pulled "
+                               "(those the queue holds); a labeling page asks again when a new model lands",
+                    "parameters": [{"name": "ids", "in": "query", "required": True,
+                                    "schema": {"type": "string"}, "description": "item ids, comma-separated"}],
+                    "responses": {"200": _json({"type": "object", "properties": {"items": {"type": "object"}}}),
+                                  "400": _ERROR, "404": _ERROR}},
+        },
         "/api/projects/{id}/annotations": {
             "parameters": [_PID],
             "post": {"summary": "Label, multi-label or skip an item",

@@ -10,14 +10,16 @@ def maybe_retrain(service, conn, project: dict) -> bool:
     Also starts the first job of a project (featurizing and the cold-start queue)
     once it has items. Returns whether one was requested.
     """
-    project_id = project["id"]
-    if service.busy(project_id):
+    if service.busy(project["id"]) or not wants_retrain(conn, project):
         return False
-    last = store.latest_version(conn, project_id)
-    counts = store.counts(conn, project_id)
+    service.request(project["id"])
+    return True
+
+
+def wants_retrain(conn, project: dict) -> bool:
+    """Whether the project has items and no model yet, or ``retrain_every`` labels beyond its last version."""
+    last = store.latest_version(conn, project["id"])
+    counts = store.counts(conn, project["id"])
     if counts["total"] == 0:
         return False
-    if last is None or counts["labeled"] - last["n_labels"] >= int(project["retrain_every"]):
-        service.request(project_id)
-        return True
-    return False
+    return last is None or counts["labeled"] - last["n_labels"] >= int(project["retrain_every"])

@@ -33,6 +33,11 @@ class RoundResult:
     probs_B_C: np.ndarray | None = None  # predictions for the chosen items (per label for multi-label)
     fit_seconds: float = 0.0
     acquire_seconds: float = 0.0
+    # The rest of the pool ranked beyond the batch (when asked for a queue deeper than it): see _beyond.
+    more_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    more_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    more_probs: np.ndarray | None = None
+    more_strategy: str = ""
 
 
 def can_fit(y) -> bool:
@@ -127,19 +132,23 @@ def cold_start(strategy, X_pool, batch_size, rng) -> RoundResult:
 
 def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str, strategy_params: dict | None,
               X_labeled, y_labeled, X_pool, batch_size: int, multi_label: bool = False, label_names=None,
-              random_state=None, k_samples: int = K_SAMPLES) -> RoundResult:
+              random_state=None, k_samples: int = K_SAMPLES, depth: int = 0) -> RoundResult:
     """Fit on (X_labeled, y_labeled) and choose ``batch_size`` pool rows.
 
     ``y_labeled`` holds class names for single-label projects, and lists of
     names for multi-label ones (then each label gets a one-vs-rest model and
     the per-label scores are summed).
+
+    With ``depth`` beyond the batch, the round also ranks up to ``depth - batch_size``
+    more pool rows by a per-item score (``more_*``), so a server's queue outlasts a
+    batch while the next retrain runs. The batch itself is chosen exactly as without.
     """
     rng = np.random.default_rng(random_state)
     strategy = strategies.get(strategy_name, **(strategy_params or {}))
     batch_size = min(int(batch_size), len(X_pool))
     if multi_label:
         return _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
-                                label_names, rng, k_samples)
+                                label_names, rng, k_samples, depth)
     y = np.asarray(y_labeled, dtype=object)
     if not can_fit(y):
         return cold_start(strategy, X_pool, batch_size, rng)
@@ -154,13 +163,57 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
     selection = strategy.select(outputs, batch_size, random_state=rng)
     probs = outputs.probs_N_C[selection.indices] if outputs.probs_N_C is not None else \
         model.predict_proba(X_pool[selection.indices])
-    t2 = time.perf_counter()
-    return RoundResult(selection.indices, selection.scores, strategy.name, False, model, list(model.classes_),
-                       probs, t1 - t0, t2 - t1)
+    result = RoundResult(selection.indices, selection.scores, strategy.name, False, model, list(model.classes_),
+                         probs, t1 - t0)
+    if depth > batch_size:
+        scores_N, result.more_strategy = _deep_scores(strategy, outputs, model, X_pool, rng)
+        result.more_indices = _beyond(scores_N, selection.indices, depth - batch_size)
+        result.more_scores = scores_N[result.more_indices]
+        result.more_probs = outputs.probs_N_C[result.more_indices] if outputs.probs_N_C is not None else \
+            model.predict_proba(X_pool[result.more_indices])
+    result.acquire_seconds = time.perf_counter() - t1
+    return result
+
+
+def _base_score_name(strategy) -> str:
+    """The score a by-score strategy ranks on: "bald" for power_bald, "margin" for margin."""
+    mode, _, base = strategy.name.partition("_")
+    return base if mode in strategies.registry.MODES and base else strategy.name
+
+
+def _deep_scores(strategy, outputs: ModelOutputs, model, X_pool, rng) -> tuple[np.ndarray, str]:
+    """A per-item score for the whole pool to rank the queue beyond the batch, and its label.
+
+    The strategy's own score when it selects by one (already cheap: computed for the
+    batch anyway); random stays random; for the rest (batch-aware, diversity or
+    influence scores, costly or meaningless item by item) the model's margin.
+    """
+    if strategy.by_score:
+        return np.asarray(strategy.score(outputs), dtype=float), f"{_base_score_name(strategy)} (beyond the batch)"
+    if strategy.name == "random":
+        return rng.random(outputs.pool_size), "random (beyond the batch)"
+    if outputs.probs_N_C is not None:
+        probs = outputs.probs_N_C
+    elif outputs.probs_N_K_C is not None:
+        probs = outputs.probs_N_K_C.mean(axis=1)
+    else:
+        probs = model.predict_proba(X_pool)
+    return np.asarray(strategies.uncertainty.margin(probs), dtype=float), "margin (beyond the batch)"
+
+
+def _beyond(scores_N: np.ndarray, batch: np.ndarray, k: int) -> np.ndarray:
+    """The k best-scored pool rows outside the batch, best first (ties by index)."""
+    scores = np.array(scores_N, dtype=float)
+    scores[np.asarray(batch, dtype=np.intp)] = -np.inf
+    scores[np.isnan(scores)] = -np.inf
+    k = min(int(k), len(scores) - len(batch))
+    if k <= 0:
+        return np.zeros(0, dtype=np.intp)
+    return strategies.registry._top_k(scores, k).astype(np.intp)
 
 
 def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
-                     label_names, rng, k_samples) -> RoundResult:
+                     label_names, rng, k_samples, depth=0) -> RoundResult:
     if not strategy.by_score and strategy.name != "random":
         raise ValueError(f"strategy {strategy.name!r} works on single-label projects only")
     label_names = list(label_names or sorted({v for ys in y_labeled for v in ys}))
@@ -189,9 +242,18 @@ def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X
         selection = strategy.select(ModelOutputs(pool_size=len(X_pool)), batch_size, random_state=rng)
     else:
         selection = strategy.select_by_scores(total, batch_size, random_state=rng)
-    t2 = time.perf_counter()
-    return RoundResult(selection.indices, selection.scores, strategy.name, False, models, label_names,
-                       p_yes[selection.indices], t1 - t0, t2 - t1)
+    result = RoundResult(selection.indices, selection.scores, strategy.name, False, models, label_names,
+                         p_yes[selection.indices], t1 - t0)
+    if depth > batch_size:
+        if strategy.by_score:
+            scores_N, result.more_strategy = total, f"{_base_score_name(strategy)} (beyond the batch)"
+        else:
+            scores_N, result.more_strategy = rng.random(len(X_pool)), "random (beyond the batch)"
+        result.more_indices = _beyond(scores_N, selection.indices, depth - batch_size)
+        result.more_scores = scores_N[result.more_indices]
+        result.more_probs = p_yes[result.more_indices]
+    result.acquire_seconds = time.perf_counter() - t1
+    return result
 
 
 def estimate_accuracy(model_spec: str, model_params: dict | None, X, y, *, multi_label=False, label_names=None,

@@ -64,7 +64,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         strategy_name=project["strategy"], strategy_params=project["strategy_params"],
         X_labeled=X_labeled, y_labeled=y_labeled, X_pool=X_pool, batch_size=project["batch_size"],
         multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
-        k_samples=int(settings.get("k_samples", 20)),
+        k_samples=int(settings.get("k_samples", 20)), depth=queue_depth(settings, project, len(pool_ids)),
     )
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
@@ -73,6 +73,10 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         if result.probs_B_C is not None:
             row["prediction"] = _prediction(result.probs_B_C[rank], result.classes, project["multi_label"])
         queue.append(row)
+    for idx, score, probs in zip(result.more_indices, result.more_scores,
+                                 result.more_probs if result.more_probs is not None else []):
+        queue.append({"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.more_strategy,
+                      "prediction": _prediction(probs, result.classes, project["multi_label"], brief=True)})
     if result.cold_start:
         version.update(status="cold_start", strategy=result.strategy, acquire_seconds=result.acquire_seconds)
     else:
@@ -84,6 +88,15 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     return {"version": version, "queue": queue}
 
 
+def queue_depth(settings: dict, project: dict, pool_size: int) -> int:
+    """How many items the queue ranks: far more than a batch, so annotators (a labeling page prefetches
+    several) keep getting model-chosen items until the next retrain lands, not random ones."""
+    batch = int(project["batch_size"])
+    depth = settings.get("queue_depth")
+    depth = max(20 * batch, 500) if depth in (None, "") else int(depth)
+    return min(max(depth, batch), pool_size)
+
+
 def _add_accuracy(version: dict, project: dict, X_labeled, y_labeled, settings: dict, seed) -> None:
     acc, acc_std, method = estimate_accuracy(
         project["model"], project["model_params"], X_labeled,
@@ -93,11 +106,15 @@ def _add_accuracy(version: dict, project: dict, X_labeled, y_labeled, settings: 
     version.update(accuracy=acc, accuracy_std=acc_std, accuracy_method=method)
 
 
-def _prediction(probs, classes, multi_label: bool) -> dict:
+def _prediction(probs, classes, multi_label: bool, brief: bool = False) -> dict:
+    """The model's prediction as the queue stores it. ``brief`` (rows beyond the batch, possibly
+    thousands) keeps only what the labeling page shows: no per-class table for single-label."""
     probs = np.asarray(probs, dtype=float)
     if multi_label:
         present = {c: round(float(p), 4) for c, p in zip(classes, probs) if np.isfinite(p)}
         return {"labels": [c for c, p in present.items() if p >= 0.5], "probs": present}
     best = int(np.argmax(probs))
+    if brief:
+        return {"label": str(classes[best]), "confidence": round(float(probs[best]), 4)}
     return {"label": str(classes[best]), "confidence": round(float(probs[best]), 4),
             "probs": {str(c): round(float(p), 4) for c, p in zip(classes, probs)}}

@@ -51,6 +51,7 @@ def _worker_main(conn, threads: int = 1, niceness: int = 10):
     except ImportError:
         pass
 
+    _warm_up()
     conn.send(("ready",))
     while True:
         try:
@@ -100,6 +101,24 @@ def _import_error(exc: BaseException | None) -> ImportError | None:
     return None
 
 
+def _warm_up():
+    """Import what a first job would import lazily and fit a tiny model, so it starts at full speed.
+
+    Best effort: a failure here only means the first job pays for it instead.
+    """
+    try:
+        import numpy as np
+        import sklearn.model_selection  # noqa: F401  (cross-validated accuracy)
+
+        from ..models import make_model
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(20, 4))
+        make_model("logreg").fit(X, np.array(["a", "b"] * 10, dtype=object)).predict_proba(X)
+    except Exception:
+        log.debug("warming the retrain worker failed", exc_info=True)
+
+
 class RetrainService:
     def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None,
                  worker_threads: int = 1):
@@ -118,6 +137,8 @@ class RetrainService:
         self._conn = None
         self._stopped = False
         self._proc_lock = threading.Lock()  # guards starting and stopping the worker process
+        self._start_lock = threading.Lock()  # one thread starts the worker and reads its "ready"
+        self._warmer: threading.Thread | None = None
         self.jobs_done = 0
         _SERVICES.add(self)
 
@@ -133,6 +154,18 @@ class RetrainService:
                 self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
                 self._thread.start()
             self._cond.notify_all()
+
+    def warm(self) -> None:
+        """Start the worker process now, in the background, and return at once.
+
+        A worker spends seconds importing numpy, scikit-learn and the models; started
+        with the server, that is done before the first labels trigger the first retrain.
+        """
+        with self._cond:
+            if self._stopped or self._warmer is not None:
+                return
+            self._warmer = threading.Thread(target=self._ensure_process, name="assay-warm", daemon=True)
+            self._warmer.start()
 
     def busy(self, project_id: int) -> bool:
         with self._cond:
@@ -170,6 +203,8 @@ class RetrainService:
             self._cond.notify_all()
             thread = self._thread
         self._stop_process()
+        if self._warmer is not None:
+            self._warmer.join(timeout)  # its wait for "ready" ends with the process
         if thread is not None and thread is not threading.current_thread():
             # Without its process the thread is at most one poll (0.5 s) or one SQLite call from returning.
             thread.join(timeout)
@@ -180,8 +215,9 @@ class RetrainService:
 
     def alive(self) -> bool:
         """Whether the dispatcher thread or the worker process is still running."""
-        thread, proc = self._thread, self._process
-        return bool((thread is not None and thread.is_alive()) or (proc is not None and proc.is_alive()))
+        thread, proc, warmer = self._thread, self._process, self._warmer
+        return bool((thread is not None and thread.is_alive()) or (proc is not None and proc.is_alive())
+                    or (warmer is not None and warmer.is_alive()))
 
     # -- the dispatcher thread -----------------------------------------------
     def _loop(self):
@@ -193,43 +229,63 @@ class RetrainService:
                     return
                 project_id = self._pending.pop(0)
                 self._running = project_id
+            again = False
             try:
-                self._run(project_id)
+                again = self._run(project_id) and self._labels_arrived_meanwhile(project_id)
             except Exception:  # the dispatcher must survive anything
                 log.exception("retrain of project %s failed in the dispatcher", project_id)
             finally:
                 with self._cond:
                     self._running = None
+                    # Queued in the same step that ends the job, so wait_idle never sees a gap between the two.
+                    if again and not self._stopped and project_id not in self._pending:
+                        self._pending.append(project_id)
                     self._progress.pop(project_id, None)
                     self.jobs_done += 1
                     self._cond.notify_all()
 
-    def _ensure_process(self) -> bool:
-        with self._proc_lock:
-            if self._stopped:
-                return False
-            if self._process is not None and self._process.is_alive():
-                return True
-            # spawn, not fork: the server has threads and open SQLite handles.
-            ctx = mp.get_context("spawn")
-            parent, child = ctx.Pipe()
-            self._process = ctx.Process(target=_worker_main, args=(child, self.worker_threads), name="assay-worker",
-                                        daemon=True)
-            self._process.start()
-            child.close()
-            self._conn = parent
-        # Importing numpy, scikit-learn and torch takes seconds; that must not count against a job's timeout.
-        # (Waited for outside the lock, so shutdown can kill a worker that is still starting.)
+    def _labels_arrived_meanwhile(self, project_id: int) -> bool:
+        """Whether enough labels came in while the job ran to retrain again.
+
+        Their triggers came while the project was busy and were dropped, and no later
+        label may come to make up for them (the end of a burst).
+        """
+        from . import wants_retrain  # the package imports this module's users, not the reverse
+
         try:
-            ready = parent.poll(STARTUP_TIMEOUT) and parent.recv() == ("ready",)
-        except (EOFError, OSError):
-            ready = False
-        if not ready:
-            if not self._stopped:
-                log.error("the retrain worker process did not start")
-            self._stop_process()
+            return wants_retrain(self.db.reader, store.get_project(self.db.reader, project_id))
+        except Exception:  # e.g. the project was deleted meanwhile
             return False
-        return True
+
+    def _ensure_process(self) -> bool:
+        # The warm-up thread and the dispatcher may both get here: one starts the process and
+        # waits for it, the other then finds it alive.
+        with self._start_lock:
+            with self._proc_lock:
+                if self._stopped:
+                    return False
+                if self._process is not None and self._process.is_alive():
+                    return True
+                # spawn, not fork: the server has threads and open SQLite handles.
+                ctx = mp.get_context("spawn")
+                parent, child = ctx.Pipe()
+                self._process = ctx.Process(target=_worker_main, args=(child, self.worker_threads),
+                                            name="assay-worker", daemon=True)
+                self._process.start()
+                child.close()
+                self._conn = parent
+            # Importing numpy, scikit-learn and torch takes seconds; that must not count against a job's timeout.
+            # (Waited for outside _proc_lock, so shutdown can kill a worker that is still starting.)
+            try:
+                ready = parent.poll(STARTUP_TIMEOUT) and parent.recv() == ("ready",)
+            except (EOFError, OSError):
+                ready = False
+            if not ready:
+                if not self._stopped:
+                    log.error("the retrain worker process did not start")
+                self._stop_process()
+                return False
+            return True
 
     def _stop_process(self):
         with self._proc_lock:
@@ -242,7 +298,9 @@ class RetrainService:
         proc.join(5)
         conn.close()
 
-    def _run(self, project_id: int):
+    def _run(self, project_id: int) -> bool:
+        """Run one job. Returns whether it recorded a model version (a good or a failed one): only
+        then may the dispatcher look again, or a job that records nothing would repeat forever."""
         started = time.perf_counter()
         try:
             project = store.get_project(self.db.reader, project_id)
@@ -287,10 +345,11 @@ class RetrainService:
         kind, payload = outcome
         if kind == "result":
             store.replace_queue(self.db, project_id, payload["queue"], payload["version"])
-            return
+            return True
         # The failure is recorded on a model version; the queue is left as it was.
         labeled = store.counts(self.db.reader, project_id)["labeled"]
         store.replace_queue(self.db, project_id, None, {
             "status": kind, "model": project["model"], "strategy": project["strategy"], "n_labels": labeled,
             "error": payload, "total_seconds": time.perf_counter() - started,
         })
+        return True

@@ -405,6 +405,7 @@
     try {
       const res = await fetch(`${config.api}/stats`, { headers: { Accept: "application/json" } });
       if (res.ok) renderStats(await res.json());
+      if (state.stats) noteModelVersion(state.stats.model_version);
     } catch (_) {
       // Offline: the next poll tries again.
     }
@@ -435,6 +436,37 @@
     $("model-error").hidden = !error;
     const text = $("model-error-text");
     if (error && text.textContent !== error) text.textContent = error;
+  }
+
+  // -- newer predictions for held items ------------------------------------------------
+
+  let knownModel; // the model version the stats poll last reported (undefined: none yet)
+
+  function noteModelVersion(version) {
+    if (version === knownModel) return;
+    const first = knownModel === undefined;
+    knownModel = version;
+    if (first && !version) return; // no model yet: nothing newer to show
+    refreshPredictions();
+  }
+
+  async function refreshPredictions() {
+    // Prefetched items carry the prediction of the model that ranked them; after a retrain ask for the new one.
+    const held = (state.current ? [state.current.item] : []).concat(state.buffer);
+    if (!held.length) return;
+    try {
+      const ids = held.map((item) => item.id).join(",");
+      const res = await fetch(`${config.api}/predictions?ids=${ids}`, { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      const fresh = (await res.json()).items || {};
+      for (const item of held) if (fresh[item.id]) Object.assign(item, fresh[item.id]);
+    } catch (_) {
+      return; // offline: the items keep the prediction they came with
+    }
+    if (state.current && held.includes(state.current.item)) {
+      renderPrediction(state.current.item.prediction);
+      renderPicked(state.current.item);
+    }
   }
 
   // -- messages --------------------------------------------------------------------

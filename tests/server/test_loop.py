@@ -155,3 +155,86 @@ def test_influence_holds_out_one_item_of_a_class_with_two_labels():
                        X_labeled=X[:2], y_labeled=np.array(["a", "b"], dtype=object), X_pool=X[5:], batch_size=3,
                        random_state=0)
     assert single.cold_start  # nothing to hold out yet: a random batch, not an error
+
+
+def test_labels_that_arrive_during_a_retrain_start_another_when_it_ends(app, client):
+    """A trigger that comes while a retrain runs is not lost: the finished retrain checks again."""
+    # A model that takes a while to fit, so the labels below surely arrive after the job has read its labels.
+    app.config["MODELS"] = "tests.plugin_models:sleepy"
+    pid = client.post("/api/projects", json={
+        "name": "burst", "labels": ["ham", "spam"], "strategy": "margin", "batch_size": 5, "retrain_every": 10,
+        "model": "tests.plugin_models:sleepy", "model_params": {"seconds": 0.3}}).json["id"]
+    rows = load_sms(200)
+    r = client.post(f"/api/projects/{pid}/items", json=[{"id": str(i), "text": r["text"]} for i, r in enumerate(rows)])
+    assert r.json["imported"] == 200
+    service = app.extensions["assay.retrain"]
+    assert service.wait_idle(120)  # featurizing + cold-start queue
+    label_of = {i + 1: r["label"] for i, r in enumerate(rows)}
+    spam = [i for i in label_of if label_of[i] == "spam"]
+    ham = [i for i in label_of if label_of[i] == "ham"]
+
+    def give(item_ids):
+        for item_id in item_ids:
+            r = client.post(f"/api/projects/{pid}/annotations", json={"item_id": item_id, "label": label_of[item_id]})
+            assert r.status_code == 201
+
+    give(spam[:5] + ham[:5])  # both classes, so the first retrain fits a model
+    deadline = time.monotonic() + 60
+    while (service.progress(pid) or {}).get("stage") != "fitting":  # it has read its labels
+        assert time.monotonic() < deadline, client.get(f"/api/projects/{pid}/stats").json
+        time.sleep(0.02)
+    give(ham[5:20])
+    assert service.wait_idle(120)
+    history = client.get(f"/api/projects/{pid}/stats").json["history"]
+    assert [v["n_labels"] for v in history] == [0, 10, 25], history
+    assert history[-1]["status"] == "ok"
+
+
+def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, client, make_project):
+    """A page prefetches more than a batch: beyond it the queue goes on by the strategy's own score,
+    with the model's prediction, instead of running dry into random items with no prediction."""
+    pid = make_project("deep", strategy="power_margin", batch_size=5)
+    rows = load_sms(200)
+    seed = set([i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
+               + [i for i, r in enumerate(rows) if r["label"] == "ham"][:14])
+    payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seed else {})}
+               for i, r in enumerate(rows)]
+    assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 200
+    assert app.extensions["assay.retrain"].wait_idle(120)
+    from server.store import queue_rows
+
+    queue = queue_rows(app.extensions["assay.db"].reader, pid)
+    assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
+    assert [q["strategy"] for q in queue[:5]] == ["power_margin"] * 5  # the batch, chosen as before
+    deep = queue[5:]
+    assert {q["strategy"] for q in deep} == {"margin (beyond the batch)"}
+    assert [q["score"] for q in deep] == sorted((q["score"] for q in deep), reverse=True)
+    items = client.get(f"/api/projects/{pid}/queue?n=40").json
+    assert len(items) == 40
+    assert all(i["model_version"] == 1 and i["prediction"]["label"] in ("ham", "spam") for i in items), \
+        [(i["strategy"], i["prediction"]) for i in items]
+    # What a labeling page asks when a new model lands: the queue's word on the items it holds.
+    ids = [i["id"] for i in items[:3]] + [1_000_000]
+    fresh = client.get(f"/api/projects/{pid}/predictions?ids={','.join(map(str, ids))}").json["items"]
+    assert set(fresh) == {str(i) for i in ids[:3]}
+    assert all(fresh[str(i["id"])]["prediction"] == i["prediction"] for i in items[:3])
+    assert client.get(f"/api/projects/{pid}/predictions?ids=1,x").status_code == 400
+
+
+@pytest.mark.parametrize("strategy, beyond", [("margin", "margin"), ("softmax_bald", "bald"), ("random", "random"),
+                                              ("batchbald", "margin"), ("dpp", "margin")])
+def test_a_round_ranks_the_rest_of_the_pool_by_a_per_item_score(strategy, beyond):
+    from server.learning.acquire import run_round
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    y = np.array(["a" if x[0] > 0 else "b" for x in X[:30]], dtype=object)
+    kwargs = dict(model_spec="logreg", model_params={}, strategy_name=strategy, strategy_params={},
+                  X_labeled=X[:30], y_labeled=y, X_pool=X[30:], batch_size=5, random_state=0)
+    shallow = run_round(**kwargs)
+    deep = run_round(**kwargs, depth=100)
+    assert list(deep.indices) == list(shallow.indices) and len(shallow.more_indices) == 0  # the batch is untouched
+    assert len(deep.more_indices) == 95 and not set(deep.more_indices) & set(deep.indices)
+    assert len(set(deep.more_indices)) == 95 and deep.more_strategy == f"{beyond} (beyond the batch)"
+    assert list(deep.more_scores) == sorted(deep.more_scores, reverse=True)
+    assert deep.more_probs.shape == (95, 2)

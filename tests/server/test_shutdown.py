@@ -93,3 +93,17 @@ def test_a_shut_down_service_starts_no_thread(fresh_app):
     assert service.shutdown() and not service.alive()
     service.request(1)
     assert service._thread is None and not service.busy(1)
+
+
+def test_a_warmed_worker_starts_before_any_retrain_and_stops_with_the_app(fresh_app):
+    """`assay serve` warms the worker at start, so the first retrain does not wait for its imports."""
+    service = fresh_app.extensions["assay.retrain"]
+    started = time.monotonic()
+    service.warm()
+    assert time.monotonic() - started < 1  # returns at once: the server's start is not delayed
+    service._warmer.join(120)
+    process = service._process
+    assert process is not None and process.is_alive() and service._thread is None
+    assert service._ensure_process() and service._process is process  # a job would reuse it
+    close_app(fresh_app)
+    assert not process.is_alive() and not service.alive()
