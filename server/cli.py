@@ -1,10 +1,13 @@
-"""The ``assay`` command: a FlaskGroup, so Flask's own commands (routes, shell) work too.
+"""The ``assay`` command: a FlaskGroup holding Assay's commands only.
 
 Flask's ``run`` is left out: it would start the development server on any
 address with authentication off, past the loopback rule ``serve`` keeps.
+``routes`` and ``shell`` are left out too, so that ``assay --help`` lists only
+what an Assay user needs.
 """
 from __future__ import annotations
 
+import copy
 import errno
 import ipaddress
 import os
@@ -13,7 +16,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from flask.cli import FlaskGroup, with_appcontext
 
 from . import export as export_mod
 from . import ingest, media, projects, store
@@ -446,10 +449,22 @@ def _create_app():
     return create_app()
 
 
+def _hidden(params: list) -> list:
+    """Copies of ``params`` left out of --help.
+
+    FlaskGroup always adds --env-file, --app and --debug. Assay names its own app, so
+    they only puzzle a newcomer; they stay (hidden) because their callbacks load .env
+    files. Copies, since Flask shares these option objects with every FlaskGroup.
+    """
+    out = [copy.copy(p) for p in params]
+    for p in out:
+        p.hidden = True
+    return out
+
+
 cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                  help="Assay: active-learning annotation server.")
-cli.add_command(routes_command)
-cli.add_command(shell_command)
+cli.params = _hidden(cli.params)
 
 
 def main():

@@ -38,3 +38,16 @@ def test_create_project_with_logreg_does_not_import_torch(tmp_path):
     result = run_python(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "False"]
+
+
+def test_help_lists_only_assays_commands_and_options(tmp_path):
+    result = run_python("from server.cli import main; main()", tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.split("Commands:")[1].split()
+    for ours in ("create-project", "import", "export", "serve", "demo", "strategies", "simulate"):
+        assert ours in commands
+    for flasks in ("routes", "shell", "run"):
+        assert flasks not in commands
+    for option in ("--env-file", "--app", "--debug"):
+        assert option not in result.stdout
+    assert run_python("from server.cli import main; main()", tmp_path, "routes").returncode != 0
