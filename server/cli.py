@@ -1,10 +1,14 @@
-"""The ``assay`` command: a FlaskGroup, so Flask's own commands (routes, shell) work too.
+"""The ``assay`` command: a FlaskGroup holding Assay's commands only.
 
 Flask's ``run`` is left out: it would start the development server on any
 address with authentication off, past the loopback rule ``serve`` keeps.
+``routes`` and ``shell`` are left out too, so that ``assay --help`` lists only
+what an Assay user needs.
 """
 from __future__ import annotations
 
+import copy
+import errno
 import ipaddress
 import os
 import socket
@@ -12,7 +16,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
+from flask.cli import FlaskGroup, with_appcontext
 
 from . import export as export_mod
 from . import ingest, media, projects, store
@@ -314,20 +318,65 @@ def end_sessions_command(name):
 
 
 def serve_app(app, host: str, port: int, threads: int = 8):
+    serve_forever(app, listen(app, host, port, threads), host, port)
+
+
+def listen(app, host: str, port: int, threads: int = 8):
+    """A waitress server bound to host:port; a one-line ClickException when it cannot be."""
     if not is_loopback(host) and not app.config.get("AUTH"):
         raise click.ClickException(
             f"refusing to listen on {host}: authentication is off. Set ASSAY_AUTH=true (and create users "
             "with `assay create-user`) to serve beyond this machine, or bind to 127.0.0.1.")
-    from waitress import serve
+    from waitress.server import create_server
 
+    try:
+        _probe_port(host, port)  # before create_server, which leaves its worker threads behind when it fails
+        return create_server(app, host=host, port=port, threads=threads, ident="assay", channel_timeout=60,
+                             clear_untrusted_proxy_headers=True)
+    except OSError as exc:
+        raise click.ClickException(_cannot_listen(host, port, exc)) from None
+
+
+def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
+    """Serve until Ctrl+C; ``then`` is a line printed under the address."""
     click.echo(f"Assay is serving on http://{host}:{port}/  (Ctrl+C stops it)")
+    if then:
+        click.echo(then)
     # The worker's imports (seconds) are done in the background now, not when the first labels arrive.
     app.extensions["assay.retrain"].warm()
     try:
-        serve(app, host=host, port=port, threads=threads, ident="assay", channel_timeout=60,
-              clear_untrusted_proxy_headers=True)
+        server.run()
     finally:
         app.extensions["assay.retrain"].shutdown()
+
+
+def _probe_port(host: str, port: int) -> None:
+    """Bind and release host:port as waitress will (SO_REUSEADDR on every address), or raise OSError."""
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE):
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        free = _free_port_near(host, port)
+        hint = f"try --port {free}" if free else "pick another port with --port"
+        return f"port {port} on {host} is taken (is Assay already running?); stop that program or {hint}"
+    if exc.errno == errno.EACCES:
+        return f"no permission to listen on port {port}; ports below 1024 need root: try --port 5000"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host and --port"
+
+
+def _free_port_near(host: str, port: int, tries: int = 20) -> int | None:
+    for candidate in range(port + 1, min(port + 1 + tries, 65536)):
+        try:
+            _probe_port(host, candidate)
+        except OSError:
+            continue
+        return candidate
+    return None
 
 
 @click.command("serve")
@@ -362,6 +411,9 @@ def allow(app, models=(), featurizers=()) -> None:
 @with_appcontext
 def demo_command(host, port, no_serve):
     """Create the SMS-spam demo project (shipped data, CC BY 4.0) and serve it."""
+    app = current_app._get_current_object()
+    # Take the port first, so that a busy one is reported before the import and the first retrain.
+    server = None if no_serve else listen(app, host, port)
     db = _db()
     name = "sms-spam-demo"
     try:
@@ -378,13 +430,11 @@ def demo_command(host, port, no_serve):
         imported, _ = store.insert_items(db, project["id"], ingest.to_rows(records, project, options))
         click.echo(f"created project {name} (id {project_id}) with {imported} SMS messages "
                    "(SMS Spam Collection, Almeida & Gomez Hidalgo, CC BY 4.0)")
-    app = current_app._get_current_object()
     app.extensions["assay.retrain"].request(project["id"])
     if no_serve:
         app.extensions["assay.retrain"].wait_idle(300)
         return
-    click.echo(f"label at http://{host}:{port}/projects/{project['id']}/annotate")
-    serve_app(app, host, port)
+    serve_forever(app, server, host, port, then=f"label at http://{host}:{port}/projects/{project['id']}/annotate")
 
 
 def init_app(app):
@@ -401,10 +451,22 @@ def _create_app():
     return create_app()
 
 
+def _hidden(params: list) -> list:
+    """Copies of ``params`` left out of --help.
+
+    FlaskGroup always adds --env-file, --app and --debug. Assay names its own app, so
+    they only puzzle a newcomer; they stay (hidden) because their callbacks load .env
+    files. Copies, since Flask shares these option objects with every FlaskGroup.
+    """
+    out = [copy.copy(p) for p in params]
+    for p in out:
+        p.hidden = True
+    return out
+
+
 cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                  help="Assay: active-learning annotation server.")
-cli.add_command(routes_command)
-cli.add_command(shell_command)
+cli.params = _hidden(cli.params)
 
 
 def main():

@@ -63,7 +63,16 @@ def index():
             "accuracy": latest["accuracy"] if latest else None,
             "retraining": _service().progress(project["id"]) is not None,
         })
-    return render_template("index.html", rows=rows, strategies=strategies.available(), can_create=user.is_admin)
+    return render_template("index.html", rows=rows, strategies=_strategy_choices(), defaults=projects.DEFAULTS,
+                           can_create=user.is_admin)
+
+
+def _strategy_choices() -> list[dict]:
+    """Every strategy with its one-line description, the project default first (a newcomer's safe pick)."""
+    default = projects.DEFAULTS["strategy"]
+    names = [default] + [name for name in strategies.available() if name != default]
+    return [{"name": name, "description": strategies.get(name).description, "default": name == default}
+            for name in names]
 
 
 def _live_context(project: dict) -> dict:

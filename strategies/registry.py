@@ -165,14 +165,17 @@ def _top_k(scores_N: np.ndarray, k: int) -> np.ndarray:
 
 SCORES: dict[str, tuple[frozenset[str], Callable[[ModelOutputs], np.ndarray], str]] = {
     "least_confidence": (frozenset({PROBS}), lambda o: _uncertainty.least_confidence(o.probs_N_C),
-                         "1 - max probability"),
+                         "the items whose top label is least probable"),
     "margin": (frozenset({PROBS}), lambda o: _uncertainty.margin(o.probs_N_C),
-               "1 - (top1 - top2 probability)"),
+               "the items closest to a tie between their top two labels"),
     "entropy": (frozenset({PROBS}), lambda o: _uncertainty.entropy(o.probs_N_C),
-                "predictive entropy in nats"),
+                "the items most unsure over all labels (highest entropy)"),
     "bald": (frozenset({SAMPLES}), lambda o: _bald.bald(o.probs_N_K_C),
-             "mutual information between label and model parameters"),
+             "the items whose label would teach the model most (BALD)"),
 }
+
+# How each stochastic mode weighs the score s when drawing a batch (see strategies.stochastic).
+MODE_WEIGHTS = {"power": "s^beta", "softmax": "exp(beta s)", "softrank": "rank^-beta"}
 
 MODES = ("power", "softmax", "softrank")
 
@@ -246,20 +249,21 @@ def register(name: str):
 
 @register("random")
 def _random(**params):
-    return Strategy("random", frozenset(), _run_random, params=params, description="uniform at random")
+    return Strategy("random", frozenset(), _run_random, params=params,
+                    description="items in random order: the baseline the others should beat")
 
 
 for _score_name, (_needs, _fn, _desc) in SCORES.items():
     def _make_top_k(_n=_score_name, _needs=_needs, _fn=_fn, _desc=_desc, **params):
         return Strategy(_n, _needs, _run_top_k(_fn), params=params, scorer=_fn, by_score=True,
-                        description=f"top-k by {_desc}")
+                        description=_desc)
 
     _FACTORIES[_score_name] = _make_top_k
     for _mode in MODES:
         def _make_stochastic(_n=_score_name, _m=_mode, _needs=_needs, _fn=_fn, _desc=_desc, beta=1.0):
             return Strategy(f"{_m}_{_n}", _needs, _run_stochastic(_fn),
                             params={"mode": _m, "beta": float(beta)}, scorer=_fn, by_score=True,
-                            description=f"stochastic ({_m}, beta={beta}) sampling by {_desc}")
+                            description=f"{_desc}, sampled in proportion to {MODE_WEIGHTS[_m]} so a batch is varied")
 
         _FACTORIES[f"{_mode}_{_score_name}"] = _make_stochastic
 
@@ -269,21 +273,21 @@ def _batchbald(num_samples=10_000, candidates=2_000):
     params = {"num_samples": int(num_samples), "candidates": None if candidates is None else int(candidates)}
     return Strategy("batchbald", frozenset({SAMPLES}), _run_batchbald, params=params,
                     scorer=lambda o: _bald.bald(o.probs_N_K_C),
-                    description="greedy BatchBALD (joint mutual information of the batch)")
+                    description="the batch whose labels together teach the model most (BatchBALD); slower than bald")
 
 
 @register("dpp")
 def _dpp_strategy():
     return Strategy("dpp", frozenset({EMBEDDINGS}), _run_dpp, uses=frozenset({PROBS}), cold_start="diversity",
                     scorer=_dpp_quality,
-                    description="greedy MAP of a quality-diversity DPP over embeddings")
+                    description="uncertain items spread over the feature space (a quality-diversity DPP)")
 
 
 @register("influence")
 def _influence_strategy():
     return Strategy("influence", frozenset({LINEAR_HEAD}), _run_top_k(_influence_scores),
                     scorer=_influence_scores,
-                    description="ISAL: expected decrease of held-out loss (exact Hessian)")
+                    description="the items expected to lower the loss on held-out labels most (ISAL influence)")
 
 
 def get(name: str, **params) -> Strategy:

@@ -25,13 +25,22 @@ from strategies import get as get_strategy
 
 from .ensemble import BootstrapEnsemble
 from .logreg import LogisticRegression
-from .mlp import MLPClassifier
 
 ENTRY_POINT_GROUP = "assay.models"
+
+
+def _mlp(**params):
+    # torch takes seconds to import: load it only when a project actually uses the MLP,
+    # so creating or serving a logreg project never pays for it.
+    from .mlp import MLPClassifier
+
+    return MLPClassifier(**params)
+
+
 BUILTIN_FACTORIES = {
     "logreg": LogisticRegression,
     "ensemble": BootstrapEnsemble,
-    "mlp": MLPClassifier,
+    "mlp": _mlp,
 }
 BUILTIN_MODELS = frozenset(BUILTIN_FACTORIES)
 

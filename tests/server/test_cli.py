@@ -113,3 +113,35 @@ def test_strategies_lists_every_registered_name(runner):
     result = runner.invoke(args=["strategies"])
     for name in strategies.available():
         assert name in result.output
+
+
+def _taken_port():
+    """A socket listening on a free loopback port, as another program would."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(runner):
+    with _taken_port() as sock:
+        port = sock.getsockname()[1]
+        result = runner.invoke(args=["serve", "--port", str(port)])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "serving on" not in result.output
+    assert f"port {port} on 127.0.0.1 is taken" in result.output and "try --port " in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_demo_on_a_taken_port_stops_before_importing(runner, app):
+    with _taken_port() as sock:
+        port = sock.getsockname()[1]
+        result = runner.invoke(args=["demo", "--port", str(port)])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.output.strip().splitlines() == [result.output.strip()]
+    assert f"port {port} on 127.0.0.1 is taken" in result.output
+    assert app.test_client().get("/api/projects").json == []

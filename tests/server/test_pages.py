@@ -211,3 +211,21 @@ def test_learning_curves_empty_says_no_model_yet():
 def test_learning_curves_rejects_mismatched_series():
     with pytest.raises(ValueError, match="x has 2 points but y has 3"):
         plots.learning_curves([{"name": "a", "x": [1, 2], "y": [1, 2, 3]}])
+
+
+def test_new_project_form_explains_each_strategy_default_first(client):
+    import html as html_mod
+    import re
+
+    import strategies
+    from server.projects import DEFAULTS
+
+    html = client.get("/").get_data(as_text=True)
+    select = html.split('<select name="strategy">')[1].split("</select>")[0]
+    options = re.findall(r'<option value="([^"]+)"( selected)?>([^<]+)</option>', select)
+    assert sorted(name for name, _, _ in options) == strategies.available()
+    assert options[0][:2] == (DEFAULTS["strategy"], " selected")
+    assert [name for name, selected, _ in options if selected] == [DEFAULTS["strategy"]]
+    for name, _, text in options:
+        description = strategies.get(name).description
+        assert description and text.endswith(" — " + html_mod.escape(description)), text

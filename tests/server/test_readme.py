@@ -1,0 +1,82 @@
+"""The README's tour and API examples, run as a newcomer would: after `assay demo`, on a new database."""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import shlex
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def bash_block_after(heading_text: str) -> list[str]:
+    """The commands of the first ```bash block after ``heading_text``, continuation lines joined."""
+    rest = README[README.index(heading_text):]
+    block = rest.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def without_comment(command: str) -> tuple[str, str]:
+    code, _, comment = command.partition("   #")
+    return code.strip(), comment.strip().lstrip("# ")
+
+
+def as_after_the_demo(runner):
+    """The demo's project and items (ids 1 and 1-5574), without waiting for its first retrain as `demo` does."""
+    demo = ROOT / "server" / "demo" / "sms_spam.tsv"
+    assert runner.invoke(args=["create-project", "sms-spam-demo", "--labels", "ham,spam"]).output.strip() == "1"
+    result = runner.invoke(args=["import", "1", str(demo), "--text-column", "SMS", "--id-column", "none"])
+    assert "imported 5574" in result.output, result.output
+
+
+@pytest.fixture
+def live(app):
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's API examples use curl")
+def test_the_readme_tour_and_api_examples_work_as_written(app, runner, live, tmp_path, monkeypatch):
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)  # the examples name files relative to the clone and write into it
+    as_after_the_demo(runner)
+
+    tour = [without_comment(c) for c in bash_block_after("## A short tour")]
+    assert tour and all(code.startswith("assay ") for code, _ in tour)
+    for code, comment in tour:
+        args = shlex.split(code)[1:]
+        if args[0] == "serve":
+            continue
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, f"{code}: {result.output}"
+        said = re.search(r"prints its id: (\d+)", comment)
+        if said:
+            assert result.output.strip() == said.group(1), code
+
+    api = bash_block_after("Everything the CLI does, the JSON API does too")
+    assert len(api) >= 5 and all(c.startswith("curl ") for c in api)
+    for command in api:
+        code, comment = without_comment(command)
+        code = code.replace("localhost:5000", live).replace("curl -s ", "curl -sS --fail-with-body ", 1)
+        out = subprocess.run(["bash", "-c", code], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"{command}\n{out.stdout}{out.stderr}"
+        if comment.startswith("{") and comment.endswith("}"):
+            assert out.stdout.strip() == comment, command
+        if comment.startswith("[{"):
+            # Before the first model the queue is random, so only its shape is as shown.
+            queue = json.loads(out.stdout)
+            assert queue and all(set(item["data"]) == {"text"} for item in queue), out.stdout
+    rows = (tmp_path / "news-labels.csv").read_text().splitlines()
+    assert any(",5584," in row and ",sports," in row for row in rows), rows
