@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .db import politely
 from .errors import BadRequest, PayloadTooLarge
 
 FORMATS = ("csv", "tsv", "jsonl", "json")
@@ -160,7 +161,7 @@ def _parse_json(text: str) -> list[dict]:
 
 def _parse_jsonl(lines) -> list[dict]:
     records = []
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in enumerate(politely(lines), 1):
         if not line.strip():
             continue
         try:
@@ -195,7 +196,7 @@ def _parse_table(lines, fmt: str) -> list[dict]:
     physical.new_record()
     records = []
     try:
-        for row in reader:
+        for row in politely(reader):
             start, spanned = physical.start, physical.new_record()
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -304,7 +305,7 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
                          "or leave it empty to import without labels")
     allowed = project["labels"]
     rows = []
-    for n, record in enumerate(records, 1):
+    for n, record in enumerate(politely(records), 1):
         try:
             rows.append(_to_row(n, record, project, options, item_type, allowed, id_column, label_column,
                                 content_column))

@@ -11,9 +11,9 @@ import random
 import sqlite3
 import time
 from collections import Counter
-from typing import Iterable, Iterator
+from typing import Iterator
 
-from .db import Database
+from .db import Database, politely
 from .errors import BadRequest, Conflict, NotFound
 
 PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
@@ -111,7 +111,7 @@ def existing_external_ids(conn: sqlite3.Connection, project_id: int) -> set[str]
     return {r[0] for r in rows}
 
 
-IMPORT_CHUNK = 2000  # rows per write transaction: a label waits for one chunk, not the whole file
+IMPORT_CHUNK = 500  # rows per write transaction: a label waits for one chunk, not the whole file
 
 
 def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dict, object]],
@@ -133,7 +133,7 @@ def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dic
         for start in range(0, len(rows), chunk):
             db.let_others_write()
             with db.write() as conn:
-                for external_id, data, label in rows[start:start + chunk]:
+                for external_id, data, label in politely(rows[start:start + chunk]):
                     cur = conn.execute(
                         "INSERT INTO items (project_id, external_id, data, shuffle, import_id) VALUES (?, ?, ?, ?, ?)"
                         " ON CONFLICT (project_id, external_id) DO NOTHING",
