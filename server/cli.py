@@ -34,6 +34,13 @@ def _fail(exc: AssayError):
     raise click.ClickException(exc.message)
 
 
+def _user(name: str) -> dict:
+    try:
+        return store.get_user(_db().reader, name)
+    except AssayError as exc:
+        _fail(exc)
+
+
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -267,10 +274,7 @@ def create_token_command(name):
     from . import auth
 
     db = _db()
-    try:
-        user = store.get_user(db.reader, name)
-    except AssayError as exc:
-        _fail(exc)
+    user = _user(name)
     token = auth.new_token()
     store.add_token(db, user["id"], auth.hash_token(token), token[:12])
     click.echo(token)
@@ -295,10 +299,7 @@ def revoke_token_command(token_or_prefix):
 def list_tokens_command(name):
     """List a user's tokens (prefix, created, revoked)."""
     db = _db()
-    try:
-        user = store.get_user(db.reader, name)
-    except AssayError as exc:
-        _fail(exc)
+    user = _user(name)
     for t in store.list_tokens(db.reader, user["id"]):
         click.echo(f"{t['prefix']}  created {t['created_at']}  " + (f"revoked {t['revoked_at']}" if t["revoked_at"] else "live"))
 
@@ -309,10 +310,7 @@ def list_tokens_command(name):
 def end_sessions_command(name):
     """Log a user out of every browser (a lost laptop, a departed annotator); their API tokens stay."""
     db = _db()
-    try:
-        user = store.get_user(db.reader, name)
-    except AssayError as exc:
-        _fail(exc)
+    user = _user(name)
     store.end_sessions(db, user["id"])
     click.echo(f"ended {name}'s login sessions; `assay revoke-token` stops their API tokens")
 
