@@ -101,8 +101,12 @@ def _load_user(row: dict, via: str) -> User:
 
 def _session_user() -> User | None:
     """The login session's user, unless the session was ended since it began (logout, a new password)."""
+    user_id = session.get("user_id")
     try:
-        row = store.get_user(_db().reader, int(session["user_id"]))
+        # A cookie signed with an older or leaked key could carry anything here: never a 500.
+        if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
+            raise NotFound("no such user")
+        row = store.get_user(_db().reader, user_id)
     except NotFound:
         row = None
     if row is None or session.get("generation") != row["session_generation"]:

@@ -180,3 +180,15 @@ def test_login_takes_as_long_for_unknown_names(accounts):
     # Before the fix: about 150 ms against 3 ms. Allow plenty of slack for a busy machine.
     for other in (unknown, no_password):
         assert max(known, other) / min(known, other) < 3, (known, unknown, no_password)
+
+
+@pytest.mark.parametrize("bad_id", ["abc", 2**70, [1], True, -1])
+def test_a_signed_session_with_a_malformed_user_id_is_logged_out_not_a_500(accounts, bad_id):
+    app, _ = accounts
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["user_id"] = bad_id
+        sess["generation"] = 0
+    r = client.get("/api/projects")
+    assert r.status_code == 401
+    assert client.get("/").status_code == 302
