@@ -74,15 +74,20 @@ def init_db_command():
 @click.option("--overlap", type=int, default=1, show_default=True, help="Distinct annotators per item.")
 @click.option("--featurizer", default=None,
               help="text: tfidf (default) or minilm (needs assay[embeddings]); or package.module:factory.")
+@click.option("--keys", default=None, metavar="K1,K2,...",
+              help="The labeling page's key for each label, in the labels' order (default: single-character "
+                   "labels are their own keys, else 1-9 then 0).")
 @with_appcontext
 def create_project_command(name, labels, multi_label, item_type, strategy, model, batch_size, retrain_every,
-                           overlap, featurizer):
+                           overlap, featurizer, keys):
     """Create a labeling project; prints its id."""
+    fields = {"name": name, "labels": labels, "multi_label": multi_label, "item_type": item_type,
+              "strategy": strategy, "model": model, "batch_size": batch_size, "retrain_every": retrain_every,
+              "overlap": overlap, "featurizer": featurizer}
+    if keys is not None:
+        fields["keys"] = [k.strip() for k in keys.split(",")]
     try:
-        project_id = projects.create(_db(), {
-            "name": name, "labels": labels, "multi_label": multi_label, "item_type": item_type,
-            "strategy": strategy, "model": model, "batch_size": batch_size, "retrain_every": retrain_every,
-            "overlap": overlap, "featurizer": featurizer})
+        project_id = projects.create(_db(), fields)
     except AssayError as exc:
         _fail(exc)
     click.echo(project_id)

@@ -72,3 +72,11 @@ def test_the_migration_adds_the_column_to_an_existing_database(tmp_path):
         assert conn.execute("SELECT 1 FROM migrations WHERE name = '0006_project_keys'").fetchone()
     finally:
         close_app(app)
+
+
+def test_create_project_takes_keys_on_the_command_line(runner, client):
+    out = runner.invoke(args=["create-project", "jk", "--labels", "left,right", "--keys", "j, k"])
+    assert out.exit_code == 0, out.output
+    assert client.get(f"/api/projects/{int(out.output)}").json["keys"] == ["j", "k"]
+    out = runner.invoke(args=["create-project", "bad", "--labels", "left,right", "--keys", "j"])
+    assert out.exit_code != 0 and "one key per label" in out.output
