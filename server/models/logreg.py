@@ -44,7 +44,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets
+from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from strategies._checks import as_rng
@@ -184,7 +184,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
+        check_class_labels(y)
         auto = isinstance(self.l2, str) and self.l2 == "auto"
         if not auto and (isinstance(self.l2, str) or not self.l2 > 0):
             raise ValueError(f"l2 must be 'auto' or positive (it makes the objective strictly convex), "
