@@ -50,7 +50,7 @@ def influence_scores(W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P
     """First-order decrease of the summed validation cross-entropy from adding each pool point.
 
     The model is ``p = softmax(W x)`` fitted on ``sum_i CE(x_i, y_i) + (l2/2) ||W||^2``
-    over the training rows, with no separate bias (append a constant-1 feature to
+    over the training rows, with no separate bias (append a constant feature to
     every X for one). ``W_C_D`` should be that objective's minimiser: the
     influence approximation assumes a zero training gradient.
 

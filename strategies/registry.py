@@ -30,7 +30,7 @@ CAPABILITIES = (PROBS, SAMPLES, EMBEDDINGS, LINEAR_HEAD)
 class LinearHead:
     """A multinomial logistic head ``softmax(W x)`` fitted on ``sum CE + l2/2 ||W||^2``.
 
-    ``X_*`` are the features the head acts on (a constant-1 column included when
+    ``X_*`` are the features the head acts on (a constant column included when
     the model has a bias). The validation rows must be labeled items the head was
     not fitted on: at the optimum the training gradient is only the regularizer's.
     """

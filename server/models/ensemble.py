@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.multiclass import check_classification_targets
+from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from strategies._checks import as_rng
@@ -39,7 +39,7 @@ class BootstrapEnsemble(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False)
-        check_classification_targets(y)
+        check_class_labels(y)
         if int(self.n_members) < 1:
             raise ValueError(f"n_members must be at least 1, got {self.n_members!r}")
         self.classes_, y_N = np.unique(y, return_inverse=True)

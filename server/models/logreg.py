@@ -2,8 +2,17 @@
 
 Fitted on exactly the objective that exact influence (``strategies.influence``)
 assumes, ``sum_i CE(softmax(W phi_i), y_i) + (l2/2) * ||W||^2``, with ``phi_i``
-the features plus a constant 1 (so the bias is penalized like every other
-weight). Two classes get two rows of ``W`` too, not scikit-learn's single
+the features plus a constant ``s`` (``intercept_scaling_``: the bias weight is
+penalized like every other, so the bias ``s w`` has prior precision ``l2/s^2``).
+
+The prior precision is learned from the labeled rows at every fit (``l2="auto"``):
+MacKay's evidence fixed point ``l2 <- gamma / ||W||^2``, ``gamma = sum_j
+lambda_j / (lambda_j + l2)`` over the eigenvalues of the data Hessian at the MAP
+(its Kronecker approximation, one ``C x C`` and one ``D x D`` eigendecomposition),
+alternating with warm-started refits. A fixed prior collapses on many classes: on
+clinc150 (150 intents, unit-norm TF-IDF+SVD rows) ``l2=1`` gave 0.40 test accuracy
+with one label per class and 0.20 with 20 more random labels, the bias of the
+classes holding two labels deciding most predictions. Two classes get two rows of ``W`` too, not scikit-learn's single
 vector, so the head and its Hessian have one shape whatever the class count.
 
 The posterior is the Laplace approximation ``N(W*, H^-1)`` around the optimum,
@@ -35,7 +44,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from threadpoolctl import threadpool_limits
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.multiclass import check_classification_targets
+from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from strategies._checks import as_rng
@@ -96,14 +105,63 @@ def exact_hessian_upper(W_C_D: np.ndarray, Phi_N_D: np.ndarray, l2: float) -> np
     return H
 
 
+# Evidence maximization (l2="auto"): at most this many fit <-> update rounds, stopping
+# once the precision moves by less than _EVIDENCE_LOG_TOL in log; kept within bounds.
+_EVIDENCE_MAX_ROUNDS = 8
+_EVIDENCE_LOG_TOL = 0.05
+_EVIDENCE_BOUNDS = (1e-4, 1e4)
+_EVIDENCE_START = 1.0
+_EVIDENCE_FIT_TOL = 1e-2
+
+
+def kron_curvature(W_C_D: np.ndarray, Phi_N_D: np.ndarray):
+    """Eigen-decomposition of the Kronecker (K-FAC) approximation of the data Hessian.
+
+    ``sum_i A_i (x) phi_i phi_i^T ~= mean_i(A_i) (x) Phi^T Phi`` with
+    ``A_i = diag(p_i) - p_i p_i^T``. Returns ``(Qa_C_C, Qb_D_D, curvature_C_D)``:
+    the eigenvalue of the eigenvector ``Qa[:, c] (x) Qb[:, d]`` is ``curvature[c, d]``.
+    """
+    P_N_C = softmax_inplace(Phi_N_D @ W_C_D.T)
+    A_C_C = (np.diag(P_N_C.sum(axis=0)) - P_N_C.T @ P_N_C) / len(Phi_N_D)
+    eig_a, Qa = np.linalg.eigh(A_C_C)
+    eig_b, Qb = np.linalg.eigh(Phi_N_D.T @ Phi_N_D)
+    return Qa, Qb, np.clip(np.outer(eig_a, eig_b), 0.0, None)
+
+
+def evidence_update(W_C_D: np.ndarray, Phi_N_D: np.ndarray, l2: float) -> float:
+    """MacKay's fixed-point update of the prior precision for a MAP fit at ``l2``.
+
+    ``gamma = sum_j lambda_j / (lambda_j + l2)`` counts the well-determined
+    parameters (``lambda_j`` the eigenvalues of the data Hessian at the MAP, here
+    from its Kronecker approximation), and the update is ``gamma / ||W||^2``.
+    """
+    _, _, curvature = kron_curvature(W_C_D, Phi_N_D)
+    gamma = float(np.sum(curvature / (curvature + l2)))
+    norm2 = float(np.dot(W_C_D.ravel(), W_C_D.ravel()))
+    if norm2 <= 0.0:
+        return _EVIDENCE_BOUNDS[1]
+    return float(np.clip(gamma / norm2, *_EVIDENCE_BOUNDS))
+
+
 class LogisticRegression(ClassifierMixin, BaseEstimator):
     """Softmax regression fitted by L-BFGS, with posterior samples from a Laplace approximation.
 
     Parameters
     ----------
     l2 : the prior precision: the objective is ``sum CE + (l2/2) ||W||^2`` (summed,
-        not averaged, over the training rows, bias included).
-    fit_intercept : append a constant-1 feature (the bias) before fitting.
+        not averaged, over the training rows, bias included). ``"auto"`` (the
+        default) learns it from the labeled rows at every fit by evidence
+        maximization (MacKay's fixed-point updates on the Laplace posterior,
+        warm-started refits); a number fixes it. The value used is ``l2_``.
+    fit_intercept : append a constant feature (the bias) before fitting.
+    intercept_scaling : the value of that constant feature, ``s``. The bias is
+        ``s`` times its weight, so its prior precision is ``l2 / s^2``. None (the
+        default) means 1 when ``l2`` is a number (the objective above) and, with
+        ``l2="auto"``, a tenth of the training rows' root-mean-square norm: a
+        bias prior as wide as a feature's makes every item look alike a priori,
+        the evidence then prefers a near-uniform model, and with a few classes
+        holding two labels the bias decides every prediction (on clinc150 with
+        171 labels: 0.11 test accuracy). The value used is ``intercept_scaling_``.
     max_iter, tol : L-BFGS iteration cap and projected-gradient tolerance.
     laplace : "auto", "full", "kron" or "diag": how the posterior covariance is
         approximated (see the module docstring).
@@ -111,10 +169,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     random_state : int, numpy Generator or None; fixes the posterior samples.
     """
 
-    def __init__(self, l2=1.0, fit_intercept=True, max_iter=1000, tol=1e-5, laplace="auto",
+    def __init__(self, l2="auto", fit_intercept=True, intercept_scaling=None, max_iter=1000, tol=1e-5, laplace="auto",
                  max_exact_hessian=4000, random_state=None):
         self.l2 = l2
         self.fit_intercept = fit_intercept
+        self.intercept_scaling = intercept_scaling
         self.max_iter = max_iter
         self.tol = tol
         self.laplace = laplace
@@ -125,28 +184,46 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        if not self.l2 > 0:
-            raise ValueError(f"l2 must be positive (it makes the objective strictly convex), got {self.l2!r}")
+        check_class_labels(y)
+        auto = isinstance(self.l2, str) and self.l2 == "auto"
+        if not auto and (isinstance(self.l2, str) or not self.l2 > 0):
+            raise ValueError(f"l2 must be 'auto' or positive (it makes the objective strictly convex), "
+                             f"got {self.l2!r}")
         if self.laplace not in LAPLACE_MODES:
             raise ValueError(f"laplace must be one of {LAPLACE_MODES}, got {self.laplace!r}")
         self.classes_, y_N = np.unique(y, return_inverse=True)
+        self.intercept_scaling_ = self._intercept_scaling(X, auto)
         Phi_N_D = self._head_features(X)
         num_classes, dim = len(self.classes_), Phi_N_D.shape[1]
 
         with one_blas_thread():
-            result = optimize.minimize(
-                objective, np.zeros(num_classes * dim), args=(Phi_N_D, y_N, num_classes, float(self.l2)),
-                jac=True, method="L-BFGS-B",
-                options={"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-12},
-            )
+            w0, n_iter = np.zeros(num_classes * dim), 0
+            if auto:
+                # The fits inside the loop only steer the precision: a looser tolerance
+                # does, and each warm-starts from the last (the optimum moves smoothly).
+                l2 = _EVIDENCE_START
+                for _ in range(_EVIDENCE_MAX_ROUNDS):
+                    result = self._minimize(Phi_N_D, y_N, num_classes, l2, w0, tol=_EVIDENCE_FIT_TOL)
+                    w0, n_iter = result.x, n_iter + result.nit
+                    new_l2 = evidence_update(w0.reshape(num_classes, dim), Phi_N_D, l2)
+                    converged = abs(np.log(new_l2 / l2)) < _EVIDENCE_LOG_TOL
+                    l2 = new_l2
+                    if converged:
+                        break
+            else:
+                l2 = float(self.l2)
+            result = self._minimize(Phi_N_D, y_N, num_classes, l2, w0)
+            n_iter += result.nit
         if not result.success and result.nit >= self.max_iter:
             warnings.warn(f"L-BFGS stopped after {result.nit} iterations without converging "
                           f"({result.message}); raise max_iter", ConvergenceWarning, stacklevel=2)
+        # W_ is the exact minimizer of the objective at l2_ (what influence and the Laplace posterior assume).
+        self.l2_ = float(l2)
         self.W_ = result.x.reshape(num_classes, dim)
         self.coef_ = self.W_[:, :X.shape[1]]
-        self.intercept_ = self.W_[:, X.shape[1]] if self.fit_intercept else np.zeros(num_classes)
-        self.n_iter_ = int(result.nit)
+        self.intercept_ = (self.W_[:, X.shape[1]] * self.intercept_scaling_ if self.fit_intercept
+                           else np.zeros(num_classes))
+        self.n_iter_ = int(n_iter)
         self.laplace_ = self._laplace_mode(num_classes, dim)
         # The covariance factor is computed on first use (from these training rows) and
         # cached; keeping Phi costs N*D floats but lets fit return before the O((CD)^3) work.
@@ -158,9 +235,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._sample_seed = int(as_rng(self.random_state).integers(2**63 - 1))
         return self
 
+    def _minimize(self, Phi_N_D, y_N, num_classes, l2, w0, tol=None):
+        tol = float(self.tol) if tol is None else max(float(self.tol), tol)
+        return optimize.minimize(
+            objective, w0, args=(Phi_N_D, y_N, num_classes, float(l2)),
+            jac=True, method="L-BFGS-B",
+            options={"maxiter": int(self.max_iter), "gtol": tol, "ftol": 1e-12},
+        )
+
+    def _intercept_scaling(self, X, auto: bool) -> float:
+        if self.intercept_scaling is not None:
+            scaling = float(self.intercept_scaling)
+            if not scaling > 0:
+                raise ValueError(f"intercept_scaling must be positive, got {self.intercept_scaling!r}")
+            return scaling
+        if not auto:
+            return 1.0
+        rms_norm = float(np.sqrt(np.mean(np.einsum("nd,nd->n", X, X))))
+        return 0.1 * rms_norm if rms_norm > 0 else 1.0
+
     def _head_features(self, X) -> np.ndarray:
         if self.fit_intercept:
-            return np.hstack([X, np.ones((len(X), 1), dtype=X.dtype)])
+            return np.hstack([X, np.full((len(X), 1), self.intercept_scaling_, dtype=X.dtype)])
         return X
 
     def _laplace_mode(self, num_classes: int, dim: int) -> str:
@@ -205,7 +301,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         dim = X.shape[1]
         # One matmul for all K samples: columns ordered (k, c).
         coef_D_KC = W_K_C_D[:, :, :dim].reshape(k * num_classes, dim).T
-        bias_KC = (W_K_C_D[:, :, dim].reshape(-1) if self.fit_intercept
+        bias_KC = (W_K_C_D[:, :, dim].reshape(-1) * np.float32(self.intercept_scaling_) if self.fit_intercept
                    else np.zeros(k * num_classes, dtype=np.float32))
         out_N_K_C = np.empty((len(X), k, num_classes), dtype=np.float32)
         with one_blas_thread():
@@ -251,24 +347,21 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         return self._cov_factor
 
     def _factorize(self):
-        W, Phi, l2 = self.W_, self._Phi_train, float(self.l2)
+        W, Phi, l2 = self.W_, self._Phi_train, self.l2_
         if self.laplace_ == "full":
             H = exact_hessian_upper(W, Phi, l2)
             return linalg.cholesky(H, lower=False, overwrite_a=True, check_finite=False)
-        P_N_C = softmax_inplace(Phi @ W.T)
         if self.laplace_ == "kron":
-            A_C_C = (np.diag(P_N_C.sum(axis=0)) - P_N_C.T @ P_N_C) / len(Phi)
-            eig_a, Qa = np.linalg.eigh(A_C_C)
-            eig_b, Qb = np.linalg.eigh(Phi.T @ Phi)
-            curvature = np.clip(np.outer(eig_a, eig_b), 0.0, None)
+            Qa, Qb, curvature = kron_curvature(W, Phi)
             return Qa, Qb, 1.0 / np.sqrt(curvature + l2)
+        P_N_C = softmax_inplace(Phi @ W.T)
         return (P_N_C * (1.0 - P_N_C)).T @ (Phi * Phi) + l2
 
     def hessian(self) -> np.ndarray:
         """The exact Hessian of the training objective at the optimum (full symmetric matrix)."""
         check_is_fitted(self)
         with one_blas_thread():
-            H = exact_hessian_upper(self.W_, self._Phi_train, float(self.l2))
+            H = exact_hessian_upper(self.W_, self._Phi_train, self.l2_)
         return np.triu(H) + np.triu(H, 1).T
 
     # -- what strategies need beyond probabilities ---------------------------
@@ -280,6 +373,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
 
     def linear_head(self, X):
         """``(W_C_D, Phi_N_D, l2)``: the fitted weights, the head features of X
-        (constant column included when fit_intercept) and the prior precision."""
+        (the constant column ``intercept_scaling_`` included when fit_intercept) and
+        the prior precision ``l2_``: ``W_`` minimizes ``sum CE + (l2_/2) ||W||^2`` over them."""
         X = self._check_X(X).astype(np.float64, copy=False)
-        return self.W_.copy(), self._head_features(X), float(self.l2)
+        return self.W_.copy(), self._head_features(X), self.l2_

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
+from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
@@ -79,7 +79,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float32)
-        check_classification_targets(y)
+        check_class_labels(y)
         self.classes_, y_N = np.unique(y, return_inverse=True)
         seeds = as_rng(self.random_state).integers(2**62, size=3)
         seed_torch, seed_shuffle, self._sample_seed = (int(s) for s in seeds)

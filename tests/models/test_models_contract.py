@@ -95,7 +95,8 @@ def test_linear_head_reproduces_predict_proba(name, all_fitted, digits):
     model, X = all_fitted[name], digits[0][160:]
     W, Phi, l2 = model.linear_head(X)
     assert W.shape == (4, Phi.shape[1]) and len(Phi) == len(X) and l2 > 0
-    np.testing.assert_allclose(Phi[:, -1], 1.0)
+    # The bias feature: a positive constant (1, or logreg's intercept_scaling_).
+    assert Phi[0, -1] > 0 and np.all(Phi[:, -1] == Phi[0, -1])
     logits = Phi @ W.T
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
