@@ -127,6 +127,13 @@ def test_typiclust_picks_the_most_typical_item_of_the_largest_uncovered_clusters
         assert j == members[np.argmax(sb.typicality(pool[members], 20))]
 
 
+def test_typiclust_minibatch_kmeans_on_large_pools_is_seeded():
+    pool, labeled = _data(n=300, n_labeled=2, d=3)
+    a = sb.typiclust(pool, 6, labeled, random_state=2, minibatch_above=50)
+    b = sb.typiclust(pool, 6, labeled, random_state=2, minibatch_above=50)
+    assert list(a[0]) == list(b[0]) and len(set(a[0].tolist())) == 6 and np.all(a[1] > 0)
+
+
 # -- ProbCover -------------------------------------------------------------
 
 @needs_skactiveml
