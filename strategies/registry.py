@@ -245,7 +245,7 @@ def _run_typiclust(outputs, batch_size, rng, k=20):
                             random_state=rng)
 
 
-def _run_probcover(outputs, batch_size, rng, delta=None, candidates=10_000):
+def _run_probcover(outputs, batch_size, rng, delta=None, candidates=2_000):
     return _small.probcover(outputs.embeddings_N_D, batch_size, outputs.labeled_embeddings_L_D, delta=delta,
                             candidates=candidates, random_state=rng)
 
@@ -329,7 +329,7 @@ def _typiclust_strategy(k=20):
 
 
 @register("probcover")
-def _probcover_strategy(delta=None, candidates=10_000):
+def _probcover_strategy(delta=None, candidates=2_000):
     params = {"delta": None if delta is None else float(delta),
               "candidates": None if candidates is None else int(candidates)}
     return Strategy("probcover", frozenset({EMBEDDINGS}), _run_probcover, uses=frozenset({LABELED_EMBEDDINGS}),

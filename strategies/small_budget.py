@@ -18,8 +18,8 @@ import scipy.sparse as sp
 
 from ._checks import StrategyInputError, as_rng, check_batch, check_matrix, check_probs
 
-# Rows of a distance block: keeps a block of a 100k pool near 100 MB in float32.
-BLOCK = 256
+# Rows of a distance block: a block against a 100k pool is 100 MB of float64.
+BLOCK = 128
 
 
 def _embeddings(name, array) -> np.ndarray:
@@ -250,7 +250,7 @@ def _ball_graph(X, sqX, centres, delta):
                          shape=(len(centres), X.shape[0]))
 
 
-def probcover(embeddings_N_D, batch_size, labeled_embeddings_L_D=None, delta=None, candidates=10_000,
+def probcover(embeddings_N_D, batch_size, labeled_embeddings_L_D=None, delta=None, candidates=2_000,
               random_state=None):
     """ProbCover (Yehuda et al. 2022): ``(indices, scores)``, in selection order.
 
