@@ -230,13 +230,18 @@ def default_delta(embeddings_N_D, k=20, sample=500, random_state=None) -> float:
 def _ball_graph(X, sqX, centres, delta):
     """CSR (len(centres) x N): row i marks the pool items within delta of X[centres[i]]."""
     d_lim = delta * delta
+    sq_own = sqX.astype(X.dtype)
     indptr = [0]
     cols = []
     total = 0
     for start in range(0, len(centres), BLOCK):
         c = centres[start:start + BLOCK]
-        d2 = _sq_dist_block(X[c], sqX[c], X, sqX)
-        d2[np.arange(len(c)), c] = 0.0
+        # In the embeddings' own float type, in place: the graph is the memory-bound part.
+        d2 = X[c] @ X.T
+        d2 *= -2
+        d2 += sq_own
+        d2 += sq_own[c][:, None]
+        d2[np.arange(len(c)), c] = 0
         r, col = np.nonzero(d2 <= d_lim)
         total += len(col)
         if total > MAX_EDGES:
