@@ -1,12 +1,14 @@
 """Acquisition functions: pure array-in, array-out. No Flask, no database, no model calls.
 
 Use :func:`get` and :func:`available` to pick a strategy by name; the scoring
-functions live in ``uncertainty``, ``bald``, ``stochastic``, ``dpp`` and ``influence``.
+functions live in ``uncertainty``, ``bald``, ``stochastic``, ``dpp``, ``influence``
+and ``small_budget``.
 """
 from ._checks import StrategyInputError
 from .registry import (
     CAPABILITIES,
     EMBEDDINGS,
+    LABELED_EMBEDDINGS,
     LINEAR_HEAD,
     PROBS,
     SAMPLES,
@@ -19,6 +21,6 @@ from .registry import (
 )
 
 __all__ = [
-    "CAPABILITIES", "EMBEDDINGS", "LINEAR_HEAD", "PROBS", "SAMPLES", "LinearHead", "ModelOutputs",
+    "CAPABILITIES", "EMBEDDINGS", "LABELED_EMBEDDINGS", "LINEAR_HEAD", "PROBS", "SAMPLES", "LinearHead", "ModelOutputs",
     "Selection", "Strategy", "StrategyInputError", "available", "get",
 ]

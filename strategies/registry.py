@@ -14,6 +14,7 @@ import numpy as np
 from . import bald as _bald
 from . import dpp as _dpp
 from . import influence as _influence
+from . import small_budget as _small
 from . import stochastic as _stochastic
 from . import uncertainty as _uncertainty
 from ._checks import StrategyInputError, as_rng, check_batch
@@ -24,6 +25,9 @@ SAMPLES = "samples"  # predict_proba_samples(X_pool, k): probs_N_K_C
 EMBEDDINGS = "embeddings"  # embed(X_pool) or the item features: embeddings_N_D
 LINEAR_HEAD = "linear_head"  # W, head features of train / held-out / pool items, l2
 CAPABILITIES = (PROBS, SAMPLES, EMBEDDINGS, LINEAR_HEAD)
+# Not a capability of the model's pool outputs: the labeled items' embeddings, which a
+# strategy lists in ``uses`` to see what is already covered (coreset, typiclust, probcover).
+LABELED_EMBEDDINGS = "labeled_embeddings"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class ModelOutputs:
     embeddings_N_D: np.ndarray | None = None
     head: LinearHead | None = None
     pool_size: int | None = None
+    # Embeddings of the already labeled items (L rows, same columns as embeddings_N_D): not pool rows.
+    labeled_embeddings_L_D: np.ndarray | None = None
 
     def __post_init__(self):
         sizes = {
@@ -230,6 +236,24 @@ def _run_dpp(outputs, batch_size, rng):
     return idx, scores
 
 
+def _run_coreset(outputs, batch_size, rng):
+    return _small.coreset(outputs.embeddings_N_D, batch_size, outputs.labeled_embeddings_L_D, random_state=rng)
+
+
+def _run_typiclust(outputs, batch_size, rng, k=20):
+    return _small.typiclust(outputs.embeddings_N_D, batch_size, outputs.labeled_embeddings_L_D, k=k,
+                            random_state=rng)
+
+
+def _run_probcover(outputs, batch_size, rng, delta=None, candidates=2_000):
+    return _small.probcover(outputs.embeddings_N_D, batch_size, outputs.labeled_embeddings_L_D, delta=delta,
+                            candidates=candidates, random_state=rng)
+
+
+def _run_badge(outputs, batch_size, rng):
+    return _small.badge(outputs.probs_N_C, outputs.embeddings_N_D, batch_size, random_state=rng)
+
+
 def _influence_scores(outputs: ModelOutputs) -> np.ndarray:
     h = outputs.head
     return _influence.influence_scores(h.W_C_D, h.X_train_N_D, h.y_train_N, h.X_val_M_D, h.y_val_M,
@@ -288,6 +312,35 @@ def _influence_strategy():
     return Strategy("influence", frozenset({LINEAR_HEAD}), _run_top_k(_influence_scores),
                     scorer=_influence_scores,
                     description="the items expected to lower the loss on held-out labels most (ISAL influence)")
+
+
+@register("coreset")
+def _coreset_strategy():
+    return Strategy("coreset", frozenset({EMBEDDINGS}), _run_coreset, uses=frozenset({LABELED_EMBEDDINGS}),
+                    cold_start="diversity",
+                    description="each item farthest from everything labeled or picked so far (Coreset k-center greedy)")
+
+
+@register("typiclust")
+def _typiclust_strategy(k=20):
+    return Strategy("typiclust", frozenset({EMBEDDINGS}), _run_typiclust, uses=frozenset({LABELED_EMBEDDINGS}),
+                    cold_start="diversity", params={"k": int(k)},
+                    description="the most typical item of each large cluster with no label yet (TypiClust)")
+
+
+@register("probcover")
+def _probcover_strategy(delta=None, candidates=2_000):
+    params = {"delta": None if delta is None else float(delta),
+              "candidates": None if candidates is None else int(candidates)}
+    return Strategy("probcover", frozenset({EMBEDDINGS}), _run_probcover, uses=frozenset({LABELED_EMBEDDINGS}),
+                    cold_start="diversity", params=params,
+                    description="the items whose neighbourhoods cover the most unlabeled items (ProbCover)")
+
+
+@register("badge")
+def _badge_strategy():
+    return Strategy("badge", frozenset({PROBS, EMBEDDINGS}), _run_badge,
+                    description="uncertain and diverse: k-means++ over last-layer gradient embeddings (BADGE)")
 
 
 def get(name: str, **params) -> Strategy:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import strategies
-from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
+from strategies import EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
 
 from ..models import capabilities, make_model, n_samples_supported
 
@@ -92,6 +92,8 @@ def model_outputs(model, strategy, X_pool, *, X_labeled=None, y_labeled=None, mo
         out["probs_N_K_C"] = model.predict_proba_samples(X_pool, k)
     if EMBEDDINGS in wanted:
         out["embeddings_N_D"] = model.embed(X_pool) if EMBEDDINGS in have else X_pool
+        if LABELED_EMBEDDINGS in wanted and X_labeled is not None and X_labeled.shape[0]:
+            out["labeled_embeddings_L_D"] = model.embed(X_labeled) if EMBEDDINGS in have else X_labeled
     if LINEAR_HEAD in wanted:
         out["head"] = _linear_head(model_spec, model_params, X_labeled, y_labeled, X_pool, rng)
     return ModelOutputs(**out)

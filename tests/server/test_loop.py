@@ -222,7 +222,8 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
 
 
 @pytest.mark.parametrize("strategy, beyond", [("margin", "margin"), ("softmax_bald", "bald"), ("random", "random"),
-                                              ("batchbald", "margin"), ("dpp", "margin")])
+                                              ("batchbald", "margin"), ("dpp", "margin"), ("coreset", "margin"),
+                                              ("typiclust", "margin"), ("probcover", "margin"), ("badge", "margin")])
 def test_a_round_ranks_the_rest_of_the_pool_by_a_per_item_score(strategy, beyond):
     from server.learning.acquire import run_round
 
@@ -238,3 +239,17 @@ def test_a_round_ranks_the_rest_of_the_pool_by_a_per_item_score(strategy, beyond
     assert len(set(deep.more_indices)) == 95 and deep.more_strategy == f"{beyond} (beyond the batch)"
     assert list(deep.more_scores) == sorted(deep.more_scores, reverse=True)
     assert deep.more_probs.shape == (95, 2)
+
+
+def test_coverage_strategies_get_the_labeled_items_embeddings():
+    import strategies
+    from server.learning.acquire import fit_model, model_outputs
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 6))
+    y = np.array(["a" if x[0] > 0 else "b" for x in X[:30]], dtype=object)
+    model = fit_model("logreg", {}, X[:30], y, random_state=0)
+    out = model_outputs(model, strategies.get("coreset"), X[30:], X_labeled=X[:30], y_labeled=y)
+    assert out.labeled_embeddings_L_D is not None and len(out.labeled_embeddings_L_D) == 30
+    assert out.labeled_embeddings_L_D.shape[1] == out.embeddings_N_D.shape[1]
+    assert model_outputs(model, strategies.get("dpp"), X[30:], X_labeled=X[:30]).labeled_embeddings_L_D is None
