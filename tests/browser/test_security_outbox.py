@@ -75,7 +75,8 @@ def test_logout_drops_unsent_answers_and_the_next_login_never_sends_them(page, a
     own = _label_one_and_wait(page, db, pid, "sec-bea")
     assert _answers(db, pid, "sec-bea") == [own]  # none of sec-ann's answers went out as sec-bea
     assert _answers(db, pid, "sec-ann") == []  # and they were dropped at logout, not sent later
-    assert page.evaluate(OUTBOXES) == []
+    # The server has the answer; the page clears it from its outbox when the response arrives.
+    wait_for(lambda: page.evaluate(OUTBOXES) == [], what="sec-bea's outbox to empty")
     assert dialogs and "3 answers are not sent yet" in dialogs[0]  # logging out asked before dropping them
     assert page.js_errors == []
 
@@ -123,7 +124,7 @@ def test_an_outbox_from_before_the_upgrade_is_dropped_when_nobody_can_tell_whose
     assert _answers(db, pid, "sec-eve") == [own]
     legacy = db.reader.execute("SELECT count(*) FROM annotations WHERE idempotency_key = ?", (f"legacy-{pid}",))
     assert legacy.fetchone()[0] == 0  # nobody can tell whose it was: it is not sent as sec-eve
-    assert page.evaluate(OUTBOXES) == []
+    wait_for(lambda: page.evaluate(OUTBOXES) == [], what="sec-eve's outbox to empty")
 
 
 def test_without_accounts_an_outbox_from_before_the_upgrade_is_still_sent(page, live_server):
