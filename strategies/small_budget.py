@@ -189,12 +189,16 @@ def typiclust(embeddings_N_D, batch_size, labeled_embeddings_L_D=None, k=20, ran
     sizes = np.bincount(labels, minlength=n_clusters)
     covered = set(np.unique(labels[n:]).tolist())
     idx, scores = _typiclust_pick(X, labels[:n], sizes, covered, batch_size, k)
-    if len(idx) < batch_size:
-        rest = np.setdiff1d(np.arange(n), idx)
-        extra = rng.choice(rest, size=batch_size - len(idx), replace=False)
-        idx = np.concatenate([idx, extra]).astype(np.intp)
-        scores = np.concatenate([scores, np.zeros(len(extra))])
-    return idx, scores
+    return _fill_at_random(idx, scores, n, batch_size, rng)
+
+
+def _fill_at_random(idx, scores, n: int, batch_size: int, rng):
+    """Pad a batch that ran out of clusters or uncovered items with random others (score 0)."""
+    if len(idx) >= batch_size:
+        return idx, scores
+    rest = np.setdiff1d(np.arange(n), idx)
+    extra = rng.choice(rest, size=batch_size - len(idx), replace=False)
+    return np.concatenate([idx, extra]).astype(np.intp), np.concatenate([scores, np.zeros(len(extra))])
 
 
 # -- ProbCover -------------------------------------------------------------
@@ -309,12 +313,7 @@ def probcover(embeddings_N_D, batch_size, labeled_embeddings_L_D=None, delta=Non
             counts -= np.bincount(hit, minlength=len(centres))
     idx = np.array(chosen, dtype=np.intp)
     scores = np.array(scores)
-    if len(idx) < batch_size:
-        rest = np.setdiff1d(np.arange(n), idx)
-        extra = rng.choice(rest, size=batch_size - len(idx), replace=False)
-        idx = np.concatenate([idx, extra]).astype(np.intp)
-        scores = np.concatenate([scores, np.zeros(len(extra))])
-    return idx, scores
+    return _fill_at_random(idx, scores, n, batch_size, rng)
 
 
 # -- BADGE -----------------------------------------------------------------
