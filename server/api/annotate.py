@@ -7,7 +7,7 @@ from .. import store
 from ..auth import require
 from ..errors import BadRequest
 from ..learning import maybe_retrain
-from . import bp, get_db, get_retrain, int_field, json_object
+from . import SQLITE_MAX, bp, get_db, get_retrain, int_field, json_object
 
 MAX_PULL = 100
 
@@ -44,6 +44,8 @@ def predictions(project_id: int):
         raise BadRequest("ids must be item ids separated by commas") from None
     if len(ids) > 2 * MAX_PULL:
         raise BadRequest(f"ask for at most {2 * MAX_PULL} ids at once")
+    if not all(0 < i <= SQLITE_MAX for i in ids):
+        raise BadRequest(f"ids must be between 1 and {SQLITE_MAX}")
     found = store.queue_predictions(db.reader, project_id, ids)
     return jsonify({"items": {str(i): found[i] for i in ids if i in found}})
 

@@ -219,6 +219,7 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
     assert set(fresh) == {str(i) for i in ids[:3]}
     assert all(fresh[str(i["id"])]["prediction"] == i["prediction"] for i in items[:3])
     assert client.get(f"/api/projects/{pid}/predictions?ids=1,x").status_code == 400
+    assert client.get(f"/api/projects/{pid}/predictions?ids={2**64}").status_code == 400  # not a 500
 
 
 @pytest.mark.parametrize("strategy, beyond", [("margin", "margin"), ("softmax_bald", "bald"), ("random", "random"),
