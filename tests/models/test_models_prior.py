@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 from server.models import LogisticRegression
-from server.models.logreg import objective
+from server.models.logreg import holdout_folds, objective
 
 
 def _blobs(n=200, d=8, c=4, spread=0.5, seed=0):
@@ -96,12 +96,68 @@ def test_a_fixed_strong_prior_collapses_on_many_classes():
     assert _drop_after_20_random_labels(1.0) > 0.1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 11: the evidence fixed point (Kronecker curvature) settles near l2=1 here and the curve still drops "
-    "~0.10 (old fixed l2=1: ~0.16; l2=0.01: <0.01). The exact Laplace evidence peaks near l2=0.1 on small "
-    "versions of this set; the Kronecker log-determinant and MacKay's update both bias the choice upward."))
 def test_the_learned_prior_does_not_collapse_on_many_classes():
     assert _drop_after_20_random_labels("auto") <= 0.01
+
+
+def test_folds_keep_every_class_in_training():
+    y = np.array([0] * 5 + [1] * 2 + [2] + [3] * 9)
+    fold = holdout_folds(y, 3, np.random.default_rng(0))
+    for c in np.unique(y):
+        # One row of each class is never held out; a class with one label is never held out at all.
+        assert np.sum((y == c) & (fold == -1)) == 1
+    for f in range(3):
+        assert set(y[fold != f]) == set(y)
+    assert sorted(np.bincount(fold[fold >= 0])) == [4, 4, 5]  # balanced across folds
+
+
+def _brute_force_fold_losses(Phi, y, fold, grid):
+    """Held-out log-loss per l2, each fold fitted to convergence by scikit-learn on the same objective:
+    no intercept of its own (the constant column is in Phi), C = 1/l2, the sum (not the mean) of losses."""
+    from sklearn.linear_model import LogisticRegression as SkLogReg
+    from threadpoolctl import threadpool_limits
+
+    losses = []
+    for l2 in grid:
+        total = 0.0
+        for f in np.unique(fold[fold >= 0]):
+            test = fold == f
+            with threadpool_limits(limits=1, user_api="blas"):  # on a busy 2-core machine threads cost 10x
+                sk = SkLogReg(C=1.0 / l2, fit_intercept=False, tol=1e-8, max_iter=5000).fit(Phi[~test], y[~test])
+            proba = sk.predict_proba(Phi[test])
+            total -= np.sum(np.log(proba[np.arange(test.sum()), np.searchsorted(sk.classes_, y[test])]))
+        losses.append(total / np.sum(fold >= 0))
+    return np.array(losses)
+
+
+@pytest.mark.parametrize("many_classes", [False, True])
+def test_cross_validated_prior_matches_a_brute_force_search(many_classes):
+    if many_classes:
+        E, y = _embedding_like(n_classes=20)
+        X, y = E[:60], np.unique(y[:60], return_inverse=True)[1]
+    else:
+        X, y = _blobs(n=80, d=6, c=3, spread=1.5, seed=3)
+    model = LogisticRegression(random_state=0).fit(X, y)
+    assert model.l2_method_ == "cv"
+    Phi = np.hstack([X, np.full((len(X), 1), model.intercept_scaling_)])
+    fold = holdout_folds(np.unique(y, return_inverse=True)[1], 3, np.random.default_rng(0))
+    grid = 10.0 ** np.arange(-2.0, 3.01, 0.5)  # the minimum is inside; smaller l2 is slow to converge
+    brute = _brute_force_fold_losses(Phi, y, fold, grid)
+    # The search evaluates a few grid points with early-stopped fits; it must land on the brute-force
+    # minimum or on a point whose converged held-out loss is within 2% of it.
+    chosen = brute[np.argmin(np.abs(np.log10(grid) - np.log10(model.l2_)))]
+    assert chosen <= brute.min() * 1.02 + 1e-9, (model.l2_, grid[np.argmin(brute)], model.l2_path_)
+    # The path reports what was evaluated, and the choice is its minimum.
+    path_l2, path_loss = np.array(model.l2_path_).T
+    assert model.l2_ == path_l2[np.argmin(path_loss)]
+
+
+def test_too_few_rows_to_hold_out_fall_back_to_the_evidence():
+    X, y = _blobs(n=8, d=3, c=4, seed=2)
+    y = np.repeat(np.arange(4), 2)  # one row per class can be held out: 4 < 6
+    model = LogisticRegression().fit(X, y)
+    assert model.l2_method_ == "evidence" and model.l2_ > 0
+    assert LogisticRegression(l2=0.3).fit(X, y).l2_method_ == "fixed"
 
 
 def test_many_class_fit_does_not_warn():
