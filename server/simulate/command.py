@@ -111,7 +111,10 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
               help="Labels in all, initial included.")
 @click.option("--seeds", type=click.IntRange(1), default=5, show_default=True, help="Seeds 0..N-1.")
 @click.option("--test-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
-              show_default=True)
+              show_default=True, help="Held out per seed (stratified) when no --test-data is given.")
+@click.option("--test-data", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="A fixed test set, read with the same column options as DATA: then all of DATA is the pool "
+                   "(capped by --max-pool) and --test-fraction is ignored.")
 @click.option("--max-pool", type=click.IntRange(1), default=None,
               help="Cap the training split (the pool) at this many items, stratified, per seed.")
 @click.option("--k-samples", type=click.IntRange(1), default=20, show_default=True,
@@ -126,14 +129,14 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
 @click.option("--progress/--no-progress", default=True, show_default=True, help="A progress bar on stderr.")
 def simulate_command(data, label_column, text_column, image_column, feature_columns, exclude_columns, fmt,
                      strategy_names, model, model_param, featurizer, featurizer_param, initial, batch, budget, seeds,
-                     test_fraction, max_pool, k_samples, jobs, with_peers, out_dir, cache_dir, progress):
+                     test_fraction, test_data, max_pool, k_samples, jobs, with_peers, out_dir, cache_dir, progress):
     """Replay the labeling loop on DATA, whose labels are known, revealing a label only when a strategy asks.
 
     DATA is a CSV/TSV/JSONL file, a folder of images with one labels file, or
     sklearn:digits (images), sklearn:iris, sklearn:wine, sklearn:breast_cancer.
     Writes curves.csv, summary.csv and curves.png to --out and prints the summary.
     """
-    from .data import DataError, load_dataset
+    from .data import DataError, load_dataset, with_test_set
     from .report import table, write_all
     from .run import Config, run_experiment
 
@@ -149,6 +152,11 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
         dataset = load_dataset(data, label_column=label_column, text_column=text_column, image_column=image_column,
                                feature_columns=feature_columns, exclude_columns=exclude_columns, fmt=fmt,
                                cache_dir=cache_dir)
+        if test_data:
+            dataset = with_test_set(dataset, load_dataset(
+                test_data, label_column=label_column, text_column=text_column, image_column=image_column,
+                feature_columns=feature_columns, exclude_columns=exclude_columns, fmt=fmt, cache_dir=cache_dir,
+                min_classes=1))
     except DataError as exc:
         raise click.ClickException(str(exc)) from None
     config = Config(strategies=tuple(names), model=model, model_params=model_params, featurizer=featurizer,
@@ -159,6 +167,8 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
         click.echo(f"note: {note}", err=True)
     click.echo(f"{dataset.name}: {len(dataset.items):,} {dataset.item_type} items, {len(dataset.classes)} classes"
                + (f" ({dataset.dropped} rows without a label dropped)" if dataset.dropped else "")
+               + (f", the last {len(dataset.items) - dataset.test_start:,} from --test-data"
+                  if dataset.test_start is not None else "")
                + f"; {len(names)} strategies x {seeds} seeds; preparing splits and features...", err=True)
 
     with contextlib.ExitStack() as stack:

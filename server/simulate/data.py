@@ -37,6 +37,8 @@ class Dataset:
     # Defaults for make_featurizer that this source needs (an image root, the digits' 8x8 size).
     featurizer_params: dict = field(default_factory=dict)
     dropped: int = 0  # rows without a label
+    # Items from here on are a fixed test set (``--test-data``), never in the pool; None: split per seed.
+    test_start: int | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -89,14 +91,15 @@ def _find_table(folder: str) -> str:
 
 def load_dataset(source: str, *, label_column: str = "label", text_column=None, image_column=None,
                  feature_columns=None, exclude_columns=None, fmt: str | None = None,
-                 cache_dir: str | None = None) -> Dataset:
+                 cache_dir: str | None = None, min_classes: int = 2) -> Dataset:
     """Items and labels from ``source`` (see the module docstring).
 
     The item type is image when ``image_column`` is given or ``source`` is a
     folder, text when ``text_column`` is (several comma-separated columns are
     joined, e.g. a title and a description), tabular otherwise: each item is
     its row restricted to ``feature_columns`` (default: every column except the
-    label and ``exclude_columns``).
+    label and ``exclude_columns``). A training set needs two classes; a test set
+    (``min_classes=1``) may hold one.
     """
     if source.startswith("sklearn:"):
         return _load_sklearn(source.partition(":")[2], cache_dir or default_cache_dir())
@@ -104,7 +107,7 @@ def load_dataset(source: str, *, label_column: str = "label", text_column=None, 
         table = _find_table(source)
         return _from_records(read_table(table, fmt), os.path.basename(os.path.normpath(source)), label_column,
                              text_column, image_column or "image", feature_columns, exclude_columns,
-                             image_root=os.path.abspath(source))
+                             image_root=os.path.abspath(source), min_classes=min_classes)
     if not os.path.isfile(source):
         raise DataError(f"no such file or folder: {source} (or name a bundled set: sklearn:digits, "
                         f"{', '.join('sklearn:' + n for n in SKLEARN_TABULAR)})")
@@ -112,11 +115,11 @@ def load_dataset(source: str, *, label_column: str = "label", text_column=None, 
     name = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(source))), os.path.basename(source))
     return _from_records(read_table(source, fmt), name, label_column, text_column,
                          image_column, feature_columns, exclude_columns,
-                         image_root=os.path.dirname(os.path.abspath(source)))
+                         image_root=os.path.dirname(os.path.abspath(source)), min_classes=min_classes)
 
 
 def _from_records(records, name, label_column, text_column, image_column, feature_columns, exclude_columns,
-                  image_root) -> Dataset:
+                  image_root, min_classes: int = 2) -> Dataset:
     if not records:
         raise DataError(f"{name} has no rows")
     columns = list(dict.fromkeys(key for row in records[:1000] for key in row))
@@ -153,7 +156,7 @@ def _from_records(records, name, label_column, text_column, image_column, featur
         items.append(make_item(row))
         labels.append(label)
     dropped = len(records) - len(items)
-    if len(set(labels)) < 2:
+    if len(set(labels)) < min_classes:
         raise DataError(f"{name}: the label column {label_column!r} has {len(set(labels))} distinct value(s); "
                         "a classifier needs at least two")
     return Dataset(name, item_type, items, np.asarray(labels, dtype=object), params, dropped)
@@ -194,3 +197,21 @@ def _digits(cache_dir: str) -> Dataset:
     items = [{"image": name} for name in names]
     labels = np.asarray([str(t) for t in bunch.target], dtype=object)
     return Dataset("sklearn:digits", "image", items, labels, {"root": folder, "size": DIGITS_SIZE})
+
+
+def with_test_set(train: Dataset, test: Dataset) -> Dataset:
+    """One data set whose items after the training file's are its fixed test set.
+
+    The test file must hold the same kind of items; labels it has that the training file lacks
+    are kept (a model can only get those wrong, as in deployment).
+    """
+    if train.test_start is not None or test.test_start is not None:
+        raise DataError("a data set can have one test set")
+    if test.item_type != train.item_type:
+        raise DataError(f"the test data holds {test.item_type} items, the training data {train.item_type} items")
+    if test.featurizer_params != train.featurizer_params:
+        raise DataError("the test data must sit in the same folder as the training data (image paths are "
+                        "relative to it)")
+    return Dataset(train.name, train.item_type, train.items + test.items,
+                   np.concatenate([train.labels, test.labels]), dict(train.featurizer_params),
+                   dropped=train.dropped + test.dropped, test_start=len(train.items))

@@ -113,7 +113,10 @@ def prepare_seed(dataset, config: Config, seed: int, workdir: str) -> SeedSetup:
     """Split, featurize and fit the full-data reference for one seed; write the arrays to ``workdir``."""
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(0,)))
     labels = dataset.labels
-    train, test = holdout_split(labels, config.test_fraction, rng)
+    if dataset.test_start is None:
+        train, test = holdout_split(labels, config.test_fraction, rng)
+    else:
+        train, test = np.arange(dataset.test_start), np.arange(dataset.test_start, len(labels))
     train = cap_pool(train, labels, config.max_pool, rng)
     y_train, y_test = labels[train], labels[test]
     initial = initial_set(y_train, config.initial, rng)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import csv
+import json
 import struct
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -110,6 +112,37 @@ def test_peers_run_on_the_same_fits(tmp_path):
     # Same round seeds as our bald, so the same posterior samples: BaaL's BALD top-k retraces it too.
     assert curve("baal_bald") == curve("bald")
     assert (tmp_path / "cache" / "sklearn-digits" / "digit-1796.png").exists()
+
+
+def test_a_fixed_test_set(iris_csv, tmp_path):
+    """--test-data: all of DATA is the pool and the model is scored on the other file only: 10 rows of
+    'setosa' (a one-class test file is allowed), so every accuracy is a multiple of 0.1, and high."""
+    rows = list(csv.DictReader(open(iris_csv, newline="")))
+    train_path, test_path = tmp_path / "train.csv", tmp_path / "test.csv"
+    for path, part in ((train_path, rows[:40] + rows[50:90] + rows[100:140]),
+                       (test_path, [r for r in rows[40:50]])):
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(part)
+    result = CliRunner().invoke(simulate_command, [
+        str(train_path), "--test-data", str(test_path), "--label-column", "species", "--exclude-columns", "id",
+        "--strategies", "random", "--initial", "6", "--budget", "12", "--batch", "3", "--seeds", "2",
+        "--out", str(tmp_path / "o"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "the last 10 from --test-data" in result.stderr
+    _, curve = _read(tmp_path / "o" / "curves.csv")
+    accuracies = np.array([float(r["accuracy"]) for r in curve])
+    np.testing.assert_allclose(accuracies * 10, np.round(accuracies * 10), atol=1e-9)
+    assert accuracies.min() >= 0.9
+    record = json.load(open(tmp_path / "o" / "run.json"))
+    assert [(s["n_train"], s["n_test"]) for s in record["seeds"]] == [(120, 10), (120, 10)]
+
+
+def test_test_data_must_hold_the_same_items(iris_csv, tmp_path, sms_file):
+    result = CliRunner().invoke(simulate_command, [
+        iris_csv, "--test-data", sms_file, "--label-column", "species", "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "no column 'species'" in result.output
 
 
 @pytest.mark.parametrize("args, message", [
