@@ -127,6 +127,8 @@ class SentenceEmbedding(Featurizer):
     """
 
     dim = 384
+    # An item's vector depends on no other item: callers may featurize once and share (assay simulate).
+    item_wise = True
 
     def __init__(self, batch_size=64, text_field="text", device="cpu"):
         self.batch_size = batch_size

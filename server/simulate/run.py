@@ -98,9 +98,25 @@ def evaluate(model, X_test, y_test, classes, fallback) -> tuple[float, float]:
     return accuracy, macro_f1
 
 
-def featurize(dataset, config: Config, train, test):
+def _featurizer(dataset, config: Config):
     params = {**dataset.featurizer_params, **config.featurizer_params}
-    featurizer = make_featurizer(dataset.item_type, config.featurizer, **params)
+    return make_featurizer(dataset.item_type, config.featurizer, **params)
+
+
+def featurize_once(dataset, config: Config, workdir: str) -> str | None:
+    """Every item's features, computed once for all seeds, when the featurizer learns nothing from the
+    pool (``item_wise``, e.g. sentence embeddings); None when each seed must fit its own (TF-IDF, pixels)."""
+    featurizer = _featurizer(dataset, config)
+    if not getattr(featurizer, "item_wise", False):
+        return None
+    X = np.asarray(featurizer.fit(dataset.items).transform(dataset.items), dtype=np.float32)
+    path = os.path.join(workdir, "features.npy")
+    np.save(path, X)
+    return path
+
+
+def featurize(dataset, config: Config, train, test):
+    featurizer = _featurizer(dataset, config)
     train_items = [dataset.items[i] for i in train]
     # Unsupervised fit (vocabulary, SVD, pixel statistics) on the training split only, as the
     # server fits on its pool; the test items are only transformed.
@@ -109,7 +125,7 @@ def featurize(dataset, config: Config, train, test):
     return X_train, X_test
 
 
-def prepare_seed(dataset, config: Config, seed: int, workdir: str) -> SeedSetup:
+def prepare_seed(dataset, config: Config, seed: int, workdir: str, features_path: str | None = None) -> SeedSetup:
     """Split, featurize and fit the full-data reference for one seed; write the arrays to ``workdir``."""
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(0,)))
     labels = dataset.labels
@@ -121,7 +137,11 @@ def prepare_seed(dataset, config: Config, seed: int, workdir: str) -> SeedSetup:
     y_train, y_test = labels[train], labels[test]
     initial = initial_set(y_train, config.initial, rng)
     t0 = time.perf_counter()
-    X_train, X_test = featurize(dataset, config, train, test)
+    if features_path is None:
+        X_train, X_test = featurize(dataset, config, train, test)
+    else:
+        X_all = np.load(features_path, mmap_mode="r")
+        X_train, X_test = np.asarray(X_all[train]), np.asarray(X_all[test])
     t1 = time.perf_counter()
     # The reference: the same model trained on every label of the training split.
     full = fit_model(config.model, config.model_params, X_train, y_train, random_state=int(seed))
@@ -289,7 +309,8 @@ def run_experiment(dataset, config: Config, *, jobs: int = 1, progress=None, on_
     started = time.perf_counter()
     workdir = tempfile.mkdtemp(prefix="assay-simulate-")
     try:
-        prepare_args = [(dataset, config, s, workdir) for s in config.seeds]
+        features_path = featurize_once(dataset, config, workdir)
+        prepare_args = [(dataset, config, s, workdir, features_path) for s in config.seeds]
         if jobs > 1:
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()

@@ -163,3 +163,36 @@ def test_a_strategy_whose_runs_all_failed_is_named_not_dropped():
     assert [s["strategy"] for s in summary] == ["random"]
     assert any(line.startswith("influence") and "no run finished" in line
                for line in report.table(experiment, summary).splitlines())
+
+
+class CountingItemWise:
+    """A featurizer whose vectors depend only on each item, counting the items it transforms."""
+
+    item_wise = True
+    transformed = 0
+
+    def fit(self, items):
+        return self
+
+    def transform(self, items):
+        CountingItemWise.transformed += len(items)
+        return np.array([[len(item["text"]), item["text"].count(" ")] for item in items], dtype=np.float32)
+
+
+def counting_item_wise():
+    return CountingItemWise()
+
+
+def test_an_item_wise_featurizer_runs_once_for_all_seeds(sms_file):
+    """Sentence embeddings learn nothing from the pool: every seed reuses one pass over the items."""
+    from server.simulate.run import run_experiment
+
+    dataset = load_dataset(sms_file, label_column="Label", text_column="SMS")
+    config = Config(strategies=("random",), featurizer=f"{__name__}:counting_item_wise", initial=4, batch=4,
+                    budget=8, seeds=(0, 1, 2))
+    CountingItemWise.transformed = 0
+    experiment = run_experiment(dataset, config)
+    assert CountingItemWise.transformed == len(dataset.items)
+    assert len({s.n_train for s in experiment.setups}) == 1 and not experiment.failures
+    rows = [r for r in experiment.rows if r["seed"] == 1]
+    assert [r["n_labels"] for r in rows] == [4, 8]
