@@ -65,7 +65,7 @@ def init_db_command():
 @click.option("--labels", required=True, help="Comma-separated label names, in the order keys 1-9 pick them.")
 @click.option("--multi-label", is_flag=True, help="Items may take several labels.")
 @click.option("--item-type", type=click.Choice(["text", "image", "tabular"]), default="text", show_default=True)
-@click.option("--strategy", default="power_bald", show_default=True, help="See `assay strategies`.")
+@click.option("--strategy", default="default", show_default=True, help="See `assay strategies`.")
 @click.option("--model", default="logreg", show_default=True,
               help="logreg, ensemble, mlp, an import path package.module:factory (any: this is the operator's "
                    "command line), or an assay.models entry point.")
@@ -423,7 +423,7 @@ def demo_command(host, port, no_serve):
         project = store.get_project(db.reader, name)
         click.echo(f"project {name} exists (id {project['id']})")
     except AssayError:
-        project_id = projects.create(db, {"name": name, "labels": ["ham", "spam"], "strategy": "power_bald",
+        project_id = projects.create(db, {"name": name, "labels": ["ham", "spam"], "strategy": "default",
                                           "model": "logreg", "batch_size": 10, "retrain_every": 10})
         project = store.get_project(db.reader, project_id)
         # Texts only: the demo is for labeling, so the collection's own labels stay out of the items.

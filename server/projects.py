@@ -8,7 +8,7 @@ from .errors import BadRequest
 
 ITEM_TYPES = ("text", "image", "tabular")
 MAX_LABELS = 50
-DEFAULTS = {"multi_label": False, "item_type": "text", "strategy": "power_bald", "model": "logreg",
+DEFAULTS = {"multi_label": False, "item_type": "text", "strategy": "default", "model": "logreg",
             "batch_size": 10, "retrain_every": 10, "overlap": 1, "strategy_params": {}, "model_params": {}}
 # Single characters the annotate page binds itself (annotate.js: s skips; Enter, Backspace and
 # Ctrl+Z are not single characters), so no label may have them.

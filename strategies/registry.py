@@ -104,8 +104,9 @@ class Strategy:
     """A named way of choosing a batch.
 
     ``needs`` must all be present in the outputs; ``uses`` are taken when present.
-    ``cold_start`` says what to do before any model exists: "random", or
-    "diversity" (a DPP over the item features).
+    ``cold_start`` says what to do before any model exists: "random",
+    "diversity" (a DPP over the item features), or the name of a strategy that
+    needs embeddings only, run on the item features.
     """
 
     name: str
@@ -117,8 +118,12 @@ class Strategy:
     description: str = ""
     scorer: Callable[["ModelOutputs"], np.ndarray] | None = None
     # True when the batch is a function of the per-item scores alone (top-k or
-    # stochastic over them), so scores combined elsewhere can be selected from.
+    # stochastic over them), so scores combined elsewhere can be selected from (multi-label
+    # projects sum them over labels; a deep queue ranks the pool by them). `default` has a
+    # per-item score for those uses too: its second phase's.
     by_score: bool = False
+    # The name of that per-item score where it is not the strategy's own (default's "margin").
+    score_name: str = ""
 
     def select(self, outputs: ModelOutputs, batch_size: int, random_state=None) -> Selection:
         missing = self.needs - outputs.available()
@@ -341,6 +346,49 @@ def _probcover_strategy(delta=None, candidates=2_000):
 def _badge_strategy():
     return Strategy("badge", frozenset({PROBS, EMBEDDINGS}), _run_badge,
                     description="uncertain and diverse: k-means++ over last-layer gradient embeddings (BADGE)")
+
+
+# The budget switch of `default` (Hacohen et al. 2022, "Active learning on a budget"): while a project
+# has fewer labels than this many per class, it covers the data (typicality); from then on it
+# asks where the model is unsure. Chosen from `assay simulate` on the shared data (docs/RESULTS.md).
+DEFAULT_SWITCH_PER_CLASS = 3.0
+DEFAULT_PHASES = ("typiclust", "margin")
+
+
+def _run_default(outputs, batch_size, rng, switch=DEFAULT_SWITCH_PER_CLASS, first=DEFAULT_PHASES[0],
+                 then=DEFAULT_PHASES[1]):
+    labeled = 0 if outputs.labeled_embeddings_L_D is None else len(outputs.labeled_embeddings_L_D)
+    num_classes = None if outputs.probs_N_C is None else outputs.probs_N_C.shape[1]
+    early = num_classes is None or labeled < switch * num_classes
+    chosen = get(first if early else then)
+    selection = chosen.select(outputs, batch_size, random_state=rng)
+    return selection.indices, selection.scores
+
+
+def _default_phase(name: str, position: str) -> str:
+    if name not in _FACTORIES or name == "default":
+        raise ValueError(f"the {position} phase must be a registered strategy other than 'default', got {name!r}")
+    return name
+
+
+@register("default")
+def _default_strategy(switch=DEFAULT_SWITCH_PER_CLASS, first=DEFAULT_PHASES[0], then=DEFAULT_PHASES[1]):
+    first, then = _default_phase(first, "first"), _default_phase(then, "then")
+    if not float(switch) >= 0:
+        raise ValueError(f"switch must be a number of labels per class >= 0, got {switch!r}")
+    needs = get(first).needs | get(then).needs
+    if SAMPLES in needs or LINEAR_HEAD in needs:
+        raise ValueError("the phases of 'default' may need probabilities and embeddings only")
+    then_strategy = get(then)
+    return Strategy(
+        "default", needs | frozenset({PROBS, EMBEDDINGS}), _run_default,
+        uses=frozenset({LABELED_EMBEDDINGS}), cold_start=first if get(first).needs <= {EMBEDDINGS} else "diversity",
+        params={"switch": float(switch), "first": first, "then": then},
+        # Beyond the batch, and summed over labels in multi-label projects: the second phase's score.
+        scorer=then_strategy.scorer or (lambda o: _uncertainty.margin(o.probs_N_C)), by_score=True,
+        score_name=then if then_strategy.scorer else "margin",
+        description=(f"{first} while there are fewer than {float(switch):g} labels per class, then {then} "
+                     "(the budget switch of Hacohen et al. 2022): what new projects get"))
 
 
 def get(name: str, **params) -> Strategy:

@@ -35,7 +35,7 @@ SPEC = {
                                "maxItems": 50},
                     "multi_label": {"type": "boolean", "default": False},
                     "item_type": {"type": "string", "enum": ["text", "image", "tabular"], "default": "text"},
-                    "strategy": {"type": "string", "default": "power_bald"},
+                    "strategy": {"type": "string", "default": "default"},
                     "strategy_params": {"type": "object"},
                     "model": {"type": "string", "default": "logreg"},
                     "model_params": {"type": "object"},

@@ -119,12 +119,18 @@ def _linear_head(model_spec, model_params, X, y, X_pool, rng) -> LinearHead:
                       X_val_M_D=X_val[keep], y_val_M=y_val, X_pool_P_D=X_pool_head, l2=float(l2))
 
 
-def cold_start(strategy, X_pool, batch_size, rng) -> RoundResult:
-    """No model yet: a diverse batch over the item features, or a random one."""
+def cold_start(strategy, X_pool, batch_size, rng, X_labeled=None) -> RoundResult:
+    """No model yet: a batch chosen on the item features alone (a DPP, or the strategy the
+    strategy names, e.g. typiclust for default), or a random one."""
     start = time.perf_counter()
     if strategy.cold_start == "diversity" and X_pool is not None and len(X_pool):
         idx = strategies.dpp.select(X_pool, batch_size)
         name = "dpp (cold start)"
+    elif strategy.cold_start not in ("random", "diversity") and X_pool is not None and len(X_pool):
+        labeled = X_labeled if X_labeled is not None and len(X_labeled) else None
+        outputs = ModelOutputs(embeddings_N_D=X_pool, labeled_embeddings_L_D=labeled)
+        idx = strategies.get(strategy.cold_start).select(outputs, batch_size, random_state=rng).indices
+        name = f"{strategy.cold_start} (cold start)"
     else:
         idx = rng.choice(len(X_pool), size=batch_size, replace=False)
         name = "random (cold start)"
@@ -153,7 +159,7 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
                                 label_names, rng, k_samples, depth)
     y = np.asarray(y_labeled, dtype=object)
     if not can_fit(y):
-        return cold_start(strategy, X_pool, batch_size, rng)
+        return cold_start(strategy, X_pool, batch_size, rng, X_labeled)
     t0 = time.perf_counter()
     model = fit_model(model_spec, model_params, X_labeled, y, random_state=int(rng.integers(2**31)))
     t1 = time.perf_counter()
@@ -179,6 +185,8 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
 
 def _base_score_name(strategy) -> str:
     """The score a by-score strategy ranks on: "bald" for power_bald, "margin" for margin."""
+    if strategy.score_name:
+        return strategy.score_name
     mode, _, base = strategy.name.partition("_")
     return base if mode in strategies.registry.MODES and base else strategy.name
 

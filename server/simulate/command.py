@@ -10,7 +10,7 @@ import time
 
 import click
 
-DEFAULT_STRATEGIES = "random,margin,power_bald"
+DEFAULT_STRATEGIES = "random,margin,default"
 
 
 def _key_values(pairs, option: str) -> dict:
@@ -162,7 +162,7 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
     config = Config(strategies=tuple(names), model=model, model_params=model_params, featurizer=featurizer,
                     featurizer_params=featurizer_params, initial=initial, batch=batch, budget=budget,
                     seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples)
-    err = click.get_text_stream("stderr")
+    err = sys.stderr
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{dataset.name}: {len(dataset.items):,} {dataset.item_type} items, {len(dataset.classes)} classes"
