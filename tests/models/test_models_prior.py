@@ -140,16 +140,16 @@ def test_cross_validated_prior_matches_a_brute_force_search(many_classes):
     model = LogisticRegression(random_state=0).fit(X, y)
     assert model.l2_method_ == "cv"
     Phi = np.hstack([X, np.full((len(X), 1), model.intercept_scaling_)])
-    fold = holdout_folds(np.unique(y, return_inverse=True)[1], 3, np.random.default_rng(0))
+    fold = holdout_folds(np.unique(y, return_inverse=True)[1], 2, np.random.default_rng(0))
     grid = 10.0 ** np.arange(-2.0, 3.01, 0.5)  # the minimum is inside; smaller l2 is slow to converge
     brute = _brute_force_fold_losses(Phi, y, fold, grid)
     # The search evaluates a few grid points with early-stopped fits; it must land on the brute-force
     # minimum or on a point whose converged held-out loss is within 2% of it.
     chosen = brute[np.argmin(np.abs(np.log10(grid) - np.log10(model.l2_)))]
     assert chosen <= brute.min() * 1.02 + 1e-9, (model.l2_, grid[np.argmin(brute)], model.l2_path_)
-    # The path reports what was evaluated, and the choice is its minimum.
+    # The path reports the decades evaluated; the choice is within half a decade of their minimum.
     path_l2, path_loss = np.array(model.l2_path_).T
-    assert model.l2_ == path_l2[np.argmin(path_loss)]
+    assert abs(np.log10(model.l2_) - np.log10(path_l2[np.argmin(path_loss)])) <= 0.5 + 1e-9
 
 
 def test_too_few_rows_to_hold_out_fall_back_to_the_evidence():

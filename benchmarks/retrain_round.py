@@ -1,0 +1,111 @@
+"""One retrain round at 1k labels on a 100k pool, features cached (issue 11): fit + acquisition.
+
+    python benchmarks/retrain_round.py            # N=100,000, D=384, 1,000 labels: a few minutes
+    python benchmarks/retrain_round.py --quick    # small sizes, a smoke run
+
+What the retrain worker does after featurizing, with the features already in memory (the
+feature cache): ``server.learning.acquire.run_round`` with the default model (``logreg``, the
+prior chosen by cross-validation) and the default strategy, ranking a queue of 500 (the server's
+depth), for 4 classes (a topic set) and 150 (an intent set). Aim: under 2 s.
+
+Next to it, in the same run on the same arrays, what a notebook would do: scikit-learn's
+LogisticRegression (C=1, lbfgs) and modAL's ``margin_sampling`` for the batch; and the fit alone
+three ways, to show what learning the prior costs: ``l2="auto"`` against a fixed ``l2=1`` (the
+old default) and a fixed prior at the value auto chose (issue 11's budget: at most 3x a fit).
+Embeddings are unit-norm rows drawn around class centres (what a sentence encoder gives), with
+labels from the nearest centre plus 10% noise.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    NOT_INSTALLED, add_repo_to_path, fmt_ratio, fmt_seconds, load_line, machine_line, median_time, version_of,
+)
+
+add_repo_to_path()
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from server.learning.acquire import run_round  # noqa: E402
+from server.models import LogisticRegression  # noqa: E402
+
+SECONDS_AIM = 2.0
+DEPTH = 500
+
+
+def make_data(n_pool, n_labeled, dim, n_classes, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, dim)).astype(np.float32)
+    y = rng.integers(n_classes, size=n_pool + n_labeled)
+    X = centres[y] + 1.5 * rng.standard_normal((n_pool + n_labeled, dim)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    noisy = rng.random(len(y)) < 0.1
+    y[noisy] = rng.integers(n_classes, size=int(noisy.sum()))
+    names = np.array([f"class_{c}" for c in y], dtype=object)
+    return X[n_labeled:], X[:n_labeled], names[:n_labeled]
+
+
+def ours(X_pool, X_labeled, y_labeled, batch):
+    return run_round(model_spec="logreg", model_params={}, strategy_name="default", strategy_params=None,
+                     X_labeled=X_labeled, y_labeled=list(y_labeled), X_pool=X_pool, batch_size=batch,
+                     random_state=0, depth=DEPTH)
+
+
+def notebook(X_pool, X_labeled, y_labeled, batch):
+    from modAL.uncertainty import margin_sampling
+    from sklearn.linear_model import LogisticRegression as SkLogReg
+
+    model = SkLogReg(C=1.0, max_iter=1000).fit(X_labeled, y_labeled)
+    return margin_sampling(model, X_pool, n_instances=batch)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pool", type=int, default=None)
+    parser.add_argument("--labels", type=int, default=None)
+    args = parser.parse_args(argv)
+    n_pool = args.pool or (5_000 if args.quick else 100_000)
+    n_labeled = args.labels or (200 if args.quick else 1_000)
+    dim, batch = 384, 10
+    print(machine_line())
+    print(load_line())
+    have_modal = version_of("modAL-python", "modAL") is not None
+    print(f"pool {n_pool:,} x {dim} float32, {n_labeled:,} labels, batch {batch}, queue depth {DEPTH}; "
+          f"modAL {version_of('modAL-python', 'modAL') or NOT_INSTALLED}")
+    print()
+    print("| classes | Assay round (fit + default strategy + queue) | fit l2=auto | fit l2=1 (old) | "
+          "fit l2=chosen | auto / l2=1 | auto / chosen | sklearn C=1 + modAL margin | Assay / notebook |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    worst = 0.0
+    for n_classes in (4, 150):
+        X_pool, X_labeled, y_labeled = make_data(n_pool, n_labeled, dim, n_classes)
+        # One BLAS thread, as the retrain worker runs (and as it leaves a core to the web server).
+        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            round_t = median_time(lambda: ours(X_pool, X_labeled, y_labeled, batch), repeats=3)
+            auto = median_time(lambda: LogisticRegression(random_state=0).fit(X_labeled, y_labeled), repeats=3)
+            chosen_l2 = auto.result.l2_
+            old = median_time(lambda: LogisticRegression(l2=1.0).fit(X_labeled, y_labeled), repeats=3)
+            same = median_time(lambda: LogisticRegression(l2=chosen_l2, intercept_scaling=auto.result.intercept_scaling_)
+                               .fit(X_labeled, y_labeled), repeats=3)
+            peer = median_time(lambda: notebook(X_pool, X_labeled, y_labeled, batch), repeats=3) if have_modal else None
+        worst = max(worst, round_t.median)
+        print(f"| {n_classes} | {fmt_seconds(round_t.median)} ({round_t.result.strategy}) | "
+              f"{fmt_seconds(auto.median)} (l2={chosen_l2:.3g}) | {fmt_seconds(old.median)} | "
+              f"{fmt_seconds(same.median)} | {auto.median / old.median:.1f}x | {auto.median / same.median:.1f}x | "
+              f"{fmt_seconds(peer.median) if peer else NOT_INSTALLED} | "
+              f"{fmt_ratio(round_t.median / peer.median) if peer else '-'} |")
+    print()
+    verdict = "within" if worst < SECONDS_AIM else "OVER"
+    print(f"slowest round {fmt_seconds(worst)}: {verdict} the {SECONDS_AIM:g} s aim")
+
+
+if __name__ == "__main__":
+    main()
