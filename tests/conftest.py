@@ -1,6 +1,7 @@
 """Shared fixtures: the real data sets, and a Flask app on a temporary database (flaskr style)."""
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 
@@ -17,6 +18,22 @@ def sms():
 def _leftovers(services):
     """The services whose dispatcher thread or worker process is still running."""
     return [s for s in services if s.alive()]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_embedding_cache(tmp_path_factory):
+    """One content-hash embedding cache for the whole session (apps, worker processes, simulations): each
+    distinct text is embedded by the real MiniLM model once per session, and a worker whose texts are all
+    cached never loads the model. A cache folder named in the environment beforehand is kept."""
+    if os.environ.get("ASSAY_EMBEDDING_CACHE"):
+        yield os.environ["ASSAY_EMBEDDING_CACHE"]
+        return
+    folder = str(tmp_path_factory.mktemp("embeddings"))
+    os.environ["ASSAY_EMBEDDING_CACHE"] = folder
+    try:
+        yield folder
+    finally:
+        os.environ.pop("ASSAY_EMBEDDING_CACHE", None)
 
 
 @pytest.fixture(autouse=True)
