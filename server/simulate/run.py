@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from ..features import make_featurizer
+from ..learning import embcache
 from ..learning.acquire import can_fit, fit_model, run_round
 from . import peers
 from .oracle import Oracle
@@ -100,7 +101,7 @@ def evaluate(model, X_test, y_test, classes, fallback) -> tuple[float, float]:
 
 def featurize(dataset, config: Config, train, test):
     params = {**dataset.featurizer_params, **config.featurizer_params}
-    featurizer = make_featurizer(dataset.item_type, config.featurizer, **params)
+    featurizer = embcache.attach(make_featurizer(dataset.item_type, config.featurizer, **params))  # ASSAY_EMBEDDING_CACHE
     train_items = [dataset.items[i] for i in train]
     # Unsupervised fit (vocabulary, SVD, pixel statistics) on the training split only, as the
     # server fits on its pool; the test items are only transformed.

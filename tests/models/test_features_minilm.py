@@ -13,11 +13,11 @@ from server.features import (
     MissingExtraError,
     SentenceEmbedding,
     TfidfSVD,
-    embcache,
     make_featurizer,
     resolve,
     text,
 )
+from server.learning import embcache
 from tests.data import load_sms
 
 PARAPHRASES = ["The cat is sleeping on the sofa.", "A cat naps on the couch."]
@@ -39,7 +39,7 @@ def test_default_text_featurizer_is_minilm():
 
 def test_real_vectors_are_unit_384d_and_semantic(tmp_path):
     featurizer = make_featurizer("text").fit([{"text": t} for t in PARAPHRASES + [UNRELATED]])
-    featurizer.cache_dir = str(tmp_path)
+    embcache.attach(featurizer, str(tmp_path))
     X = featurizer.transform([{"text": t} for t in PARAPHRASES + [UNRELATED]])
     assert X.shape == (3, 384) and X.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
@@ -51,7 +51,7 @@ def test_real_vectors_are_unit_384d_and_semantic(tmp_path):
 def test_second_featurize_of_the_same_texts_is_only_lookups(tmp_path):
     items = [{"text": r["text"]} for r in load_sms(300)]
     first = make_featurizer("text").fit(items)
-    first.cache_dir = str(tmp_path)
+    embcache.attach(first, str(tmp_path))
     X = first.transform(items)
     distinct = len({i["text"] for i in items})
     assert first.texts_encoded == distinct  # duplicates inside a batch are embedded once
@@ -63,7 +63,7 @@ def test_second_featurize_of_the_same_texts_is_only_lookups(tmp_path):
 
     # A new featurizer (another project, a refit, a re-import): no text goes to the model, same vectors.
     again = make_featurizer("text").fit(items)
-    again.cache_dir = str(tmp_path)
+    embcache.attach(again, str(tmp_path))
     steps = []
     Y = again.transform(items[::-1], progress=lambda done, total: steps.append((done, total)))
     assert again.texts_encoded == 0 and getattr(again, "_loaded", None) is None  # the model was never loaded
@@ -75,7 +75,7 @@ def test_work_done_before_a_crash_stays_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(text, "EMBED_CHUNK", 8)
     items = [{"text": r["text"]} for r in load_sms(40)[20:40]]
     featurizer = make_featurizer("text").fit(items)
-    featurizer.cache_dir = str(tmp_path)
+    embcache.attach(featurizer, str(tmp_path))
 
     def die(done, total):
         if done >= 16:
@@ -88,14 +88,14 @@ def test_work_done_before_a_crash_stays_cached(tmp_path, monkeypatch):
     assert store.count() == len({i["text"] for i in items[:16]})
     store.close()
     rest = make_featurizer("text").fit(items)
-    rest.cache_dir = str(tmp_path)
+    embcache.attach(rest, str(tmp_path))
     rest.transform(items)
     assert rest.texts_encoded == len({i["text"] for i in items[16:]} - {i["text"] for i in items[:16]})
 
 
 def test_cache_folder_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(embcache.ENV, str(tmp_path / "env-cache"))
-    featurizer = make_featurizer("text").fit([{"text": PARAPHRASES[0]}])
+    featurizer = embcache.attach(make_featurizer("text").fit([{"text": PARAPHRASES[0]}]))
     featurizer.transform([{"text": PARAPHRASES[0]}])
     assert any(f.startswith("minilm-") for f in os.listdir(tmp_path / "env-cache"))
 

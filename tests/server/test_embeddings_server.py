@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from server import close_app, create_app
-from server.features import FALLBACK_NOTICE, embcache, text
+from server.features import FALLBACK_NOTICE, text
+from server.learning import embcache
 from server.learning.featcache import FeatureCache, project_cache_dir
 from tests.data import load_sms
 

@@ -6,6 +6,9 @@ project's featurizer costs lookups instead of model calls. The file lives in
 ``<instance>/cache/embeddings/`` unless ``ASSAY_EMBEDDING_CACHE`` (or the app's
 ``EMBEDDING_CACHE``) names another folder; deleting it only costs re-embedding.
 
+This module is the learning layer's (the featurizers never touch a database): :func:`attach` gives a
+featurizer that takes a ``cache`` (:class:`server.features.SentenceEmbedding`) the store for a folder.
+
 In the server only the retrain worker writes it, a chunk at a time, each chunk
 committed at once: a worker killed mid-import keeps every chunk it finished.
 WAL mode and a busy timeout let other processes (``assay simulate --jobs``, a
@@ -13,7 +16,6 @@ second server on the same instance) read and write it too.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 
@@ -21,10 +23,6 @@ import numpy as np
 
 ENV = "ASSAY_EMBEDDING_CACHE"
 _LOOKUP_CHUNK = 500  # hashes per SELECT ... IN (...), well under SQLite's variable limit
-
-
-def text_hash(text: str) -> bytes:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 class EmbeddingStore:
@@ -64,3 +62,19 @@ class EmbeddingStore:
 
     def close(self) -> None:
         self.conn.close()
+
+
+_OPEN: dict[str, EmbeddingStore] = {}
+
+
+def attach(featurizer, folder: str | None = None):
+    """Give ``featurizer`` (if it takes a ``cache``) the content-hash store in ``folder``, by default the
+    ``ASSAY_EMBEDDING_CACHE`` folder; without either it keeps embedding every text. Returns the featurizer."""
+    folder = folder or os.environ.get(ENV) or None
+    if folder and hasattr(featurizer, "cache") and hasattr(featurizer, "cache_name"):
+        path = os.path.join(os.path.abspath(folder), featurizer.cache_name())
+        store = _OPEN.get(path)
+        if store is None:
+            store = _OPEN[path] = EmbeddingStore(path, featurizer.dim)
+        featurizer.cache = store
+    return featurizer
