@@ -16,7 +16,7 @@ from server.models.torch_adapter import TorchClassifier
 def sklearn_pipeline(C: float = 10.0):
     """Any scikit-learn classifier or pipeline with predict_proba works as it is.
 
-    It is fitted on Assay's features of each item (for text: TF-IDF reduced by SVD).
+    It is fitted on Assay's features of each item (for text: MiniLM sentence embeddings by default).
     """
     return make_pipeline(Normalizer(), LogisticRegression(C=C, max_iter=1000))
 

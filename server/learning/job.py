@@ -24,7 +24,8 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     conn = open_readonly(db_path)
     try:
         project = store.get_project(conn, project_id)
-        cache = FeatureCache(cache_root, project, media_root=f"{media_root}/project-{project_id}")
+        cache = FeatureCache(cache_root, project, media_root=f"{media_root}/project-{project_id}",
+                             embedding_cache=settings.get("embedding_cache"))
         ids, X = cache.ensure(conn, progress=progress)
         labeled = store.labeled_items(conn, project_id)
         pool_ids = np.asarray(store.pool_item_ids(conn, project_id), dtype=np.int64)

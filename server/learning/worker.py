@@ -19,6 +19,11 @@ from .. import store
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
+# Featurizing (a big import's embeddings) does not count against the retrain timeout: while it reports
+# progress the deadline moves, and it is stopped only when no step finishes for max(timeout, this long).
+# The fit and acquisition that follow get the whole timeout from the moment featurizing ends.
+FEATURIZING_STAGES = frozenset({"fitting featurizer", "featurizing"})
+FEATURIZING_STALL = 120.0
 THREAD_NAME = "assay-retrain"
 # Every service not yet garbage-collected: lets tests check that none leaves a thread or a process behind.
 _SERVICES: "weakref.WeakSet[RetrainService]" = weakref.WeakSet()
@@ -314,12 +319,18 @@ class RetrainService:
         except (OSError, AttributeError):
             return
         deadline = time.monotonic() + self.timeout
+        featurizing = False
         outcome = None
         while outcome is None:
             left = deadline - time.monotonic()
             if left <= 0:
-                outcome = ("timeout", f"the model took longer than the retrain timeout ({self.timeout:g} s); "
-                                      "it was stopped. Raise ASSAY_RETRAIN_TIMEOUT or use a faster model.")
+                if featurizing:
+                    stall = max(self.timeout, FEATURIZING_STALL)
+                    outcome = ("timeout", f"featurizing made no progress for {stall:g} s; it was stopped "
+                                          "(the embeddings computed so far are cached).")
+                else:
+                    outcome = ("timeout", f"the model took longer than the retrain timeout ({self.timeout:g} s); "
+                                          "it was stopped. Raise ASSAY_RETRAIN_TIMEOUT or use a faster model.")
                 self._stop_process()
                 break
             try:
@@ -337,6 +348,14 @@ class RetrainService:
             if message[0] == "progress":
                 with self._cond:
                     self._progress[project_id] = {"stage": message[1], "fraction": message[2]}
+                now = time.monotonic()
+                if message[1] in FEATURIZING_STAGES:
+                    featurizing = True
+                    deadline = now + max(self.timeout, FEATURIZING_STALL)
+                elif featurizing:
+                    # Featurizing is over: the model's time starts now.
+                    featurizing = False
+                    deadline = now + self.timeout
             elif message[0] == "result":
                 outcome = ("result", message[1])
             else:

@@ -163,6 +163,9 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
                     featurizer_params=featurizer_params, initial=initial, batch=batch, budget=budget,
                     seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples)
     err = sys.stderr
+    from ..features import resolve
+
+    notes = notes + [n for n in [resolve(dataset.item_type, featurizer)[1]] if n]
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"{dataset.name}: {len(dataset.items):,} {dataset.item_type} items, {len(dataset.classes)} classes"

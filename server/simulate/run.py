@@ -28,6 +28,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from ..features import make_featurizer
+from ..learning import embcache
 from ..learning.acquire import can_fit, fit_model, run_round
 from . import peers
 from .oracle import Oracle
@@ -100,7 +101,8 @@ def evaluate(model, X_test, y_test, classes, fallback) -> tuple[float, float]:
 
 def _featurizer(dataset, config: Config):
     params = {**dataset.featurizer_params, **config.featurizer_params}
-    return make_featurizer(dataset.item_type, config.featurizer, **params)
+    # ASSAY_EMBEDDING_CACHE: sentence embeddings are looked up by content hash before they are computed.
+    return embcache.attach(make_featurizer(dataset.item_type, config.featurizer, **params))
 
 
 def featurize_once(dataset, config: Config, workdir: str) -> str | None:

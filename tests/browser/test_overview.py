@@ -1,6 +1,7 @@
 """The project list and overview pages in a real Chromium: create, import, a trained model's numbers."""
 from __future__ import annotations
 
+import math
 import re
 
 from browser_helpers import wait_for, wait_for_item
@@ -88,7 +89,9 @@ def test_trained_model_shows_in_annotate_and_overview(page, live_server, sms_dat
     item = next(i for i in served if str(i["id"]) == shown["id"])
     pred = item["prediction"]
     assert pred is not None and item["strategy"] == "margin" and item["model_version"] == 1
-    assert page.text_content("#prediction") == f"Model: {pred['label']} {round(100 * pred['confidence'])}% sure"
+    # The page rounds as JavaScript's Math.round does (halves up), not as Python's round (halves to even).
+    shown_pct = math.floor(100 * pred["confidence"] + 0.5)
+    assert page.text_content("#prediction") == f"Model: {pred['label']} {shown_pct}% sure"
     picked = page.text_content("#picked")
     assert picked.startswith("picked by margin · score ") and picked.endswith(" · model v1")
     page.wait_for_function("() => document.getElementById('progress').textContent.includes('model v1')")

