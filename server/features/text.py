@@ -178,13 +178,10 @@ class SentenceEmbedding(Featurizer):
     """
 
     dim = 384
-<<<<<<< HEAD
     # An item's vector depends on no other item: callers may featurize once and share (assay simulate).
     item_wise = True
-=======
     supports_progress = True
     cache = None
->>>>>>> wt-minilm
 
     def __init__(self, batch_size=64, text_field="text", device="cpu"):
         self.batch_size = batch_size
