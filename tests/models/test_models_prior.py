@@ -167,3 +167,25 @@ def test_many_class_fit_does_not_warn():
         warnings.simplefilter("error")
         LogisticRegression().fit(E[:60], names[:60])  # 50 classes in 60 rows
         LogisticRegression().fit(E[:60], names[:60].astype(object))
+
+
+def test_many_rows_cross_validate_on_a_subset_and_scale_the_prior(monkeypatch):
+    """Above _CV_MAX_ROWS the folds use a subset keeping every class, and l2 grows with the rows it sums over."""
+    import server.models.logreg as logreg
+
+    X, y = _blobs(n=400, d=5, c=4, spread=1.5, seed=4)
+    monkeypatch.setattr(logreg, "_CV_MAX_ROWS", 100)
+    rows = logreg._cv_rows(y, 100, np.random.default_rng(0))
+    assert len(rows) == 100 and set(y[rows]) == set(y)
+    seen = {}
+    real = logreg.cross_validated_l2
+
+    def spy(Phi, y_N, num_classes, fold_N, **kw):
+        seen["rows"] = len(y_N)
+        seen["result"] = real(Phi, y_N, num_classes, fold_N, **kw)
+        return seen["result"]
+
+    monkeypatch.setattr(logreg, "cross_validated_l2", spy)
+    model = LogisticRegression(random_state=0).fit(X, y)
+    assert seen["rows"] == 100
+    assert model.l2_ == pytest.approx(seen["result"][0] * 4)
