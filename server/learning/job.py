@@ -83,7 +83,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     else:
         if progress:
             progress("estimating accuracy", 0.0)
-        _add_accuracy(version, project, X_labeled, y_labeled, settings, seed)
+        _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
     version["total_seconds"] = time.perf_counter() - started
     return {"version": version, "queue": queue}
@@ -98,9 +98,14 @@ def queue_depth(settings: dict, project: dict, pool_size: int) -> int:
     return min(max(depth, batch), pool_size)
 
 
-def _add_accuracy(version: dict, project: dict, X_labeled, y_labeled, settings: dict, seed) -> None:
+def _add_accuracy(version: dict, project: dict, X_labeled, y_labeled, settings: dict, seed, fitted=None) -> None:
+    params = dict(project["model_params"])
+    if getattr(fitted, "l2_method_", None) == "cv" and params.get("l2", "auto") == "auto":
+        # The folds reuse the prior the round's fit chose: choosing it again in each of five folds
+        # (a cross-validation inside a cross-validation) made the estimate cost ten fits.
+        params.update(l2=fitted.l2_, intercept_scaling=fitted.intercept_scaling_)
     acc, acc_std, method = estimate_accuracy(
-        project["model"], project["model_params"], X_labeled,
+        project["model"], params, X_labeled,
         y_labeled if project["multi_label"] else np.asarray(y_labeled, dtype=object),
         multi_label=project["multi_label"], label_names=project["labels"],
         folds=int(settings.get("cv_folds", 5)), random_state=seed)
