@@ -182,7 +182,7 @@ SCORES: dict[str, tuple[frozenset[str], Callable[[ModelOutputs], np.ndarray], st
     "entropy": (frozenset({PROBS}), lambda o: _uncertainty.entropy(o.probs_N_C),
                 "the items most unsure over all labels (highest entropy)"),
     "bald": (frozenset({SAMPLES}), lambda o: _bald.bald(o.probs_N_K_C),
-             "the items whose label would teach the model most (BALD); with logreg's Laplace posterior it "
+             "the items whose label would teach the model most (BALD); with the Laplace posterior of logreg it "
              "favours items unlike anything labeled over items the model is torn on: at or below random on 3 of 4 "
              "shared sets and below margin on all (docs/RESULTS.md); prefer default or margin"),
 }

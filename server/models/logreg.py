@@ -139,7 +139,8 @@ def holdout_folds(y_N: np.ndarray, n_folds: int, rng: np.random.Generator) -> np
     """
     fold_N = np.full(len(y_N), -1)
     counter = int(rng.integers(n_folds))
-    for c in np.unique(y_N):
+    # Classes in the order they first appear, not by index: renaming the labels must not change the folds.
+    for c in y_N[np.sort(np.unique(y_N, return_index=True)[1])]:
         rows = rng.permutation(np.flatnonzero(y_N == c))
         for row in rows[1:]:
             fold_N[row] = counter % n_folds
@@ -206,7 +207,7 @@ def _cv_rows(y_N: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.nda
     """All row indices, or at most ``max_rows`` random ones that keep one row of every class."""
     if len(y_N) <= max_rows:
         return np.arange(len(y_N))
-    first = np.array([rng.choice(np.flatnonzero(y_N == c)) for c in np.unique(y_N)])
+    first = np.array([rng.choice(np.flatnonzero(y_N == c)) for c in y_N[np.sort(np.unique(y_N, return_index=True)[1])]])
     rest = rng.permutation(np.setdiff1d(np.arange(len(y_N)), first))[:max(max_rows - len(first), 0)]
     return np.sort(np.concatenate([first, rest]))
 
