@@ -130,15 +130,12 @@ def _check_featurizer(item_type: str, name) -> None:
 
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("featurizer must be a non-empty string, or null for the item type's default")
-    from .features import text
-
+    # Refused now, not at the first retrain: an unknown name, or minilm without its package
+    # (make_featurizer raises MissingExtraError, a FeaturizerError, with the install hint).
     try:
-        featurizer = make_featurizer(item_type, name)
+        make_featurizer(item_type, name)
     except FeaturizerError as exc:
         raise BadRequest(str(exc)) from None
-    # Refuse now, not at the first retrain, when the optional package is missing.
-    if isinstance(featurizer, text.SentenceEmbedding) and not text.embeddings_available():
-        raise BadRequest(text.EMBEDDINGS_HINT)
 
 
 def check_model_serves(fields: dict) -> None:
