@@ -97,19 +97,19 @@ def model_outputs(model, strategy, X_pool, *, X_labeled=None, y_labeled=None, mo
             out["labeled_embeddings_L_D"] = model.embed(X_labeled) if EMBEDDINGS in have else X_labeled
     if LINEAR_HEAD in wanted:
         out["head"] = _linear_head(model_spec, model_params, X_labeled, y_labeled, X_pool, rng,
-                                   folds=strategy.params.get("folds", 1))
+                                   folds=strategy.params.get("folds", 1), fitted=model)
     return ModelOutputs(**out)
 
 
-def _linear_head(model_spec, model_params, X, y, X_pool, rng, folds: int = 1):
+def _linear_head(model_spec, model_params, X, y, X_pool, rng, folds: int = 1, fitted=None):
     """The head(s) influence scores with.
 
     ISAL needs a validation gradient from labeled items the head was NOT fit on: at the optimum
     the training gradient is only the regularizer's. One fold holds out a fifth of the labels, as
     the paper does; with ``folds`` > 1 the labels are cross-fitted: head k trains on every fold
-    but k and validates on fold k, so each label validates once. A fifth of 100 labels is 20
-    items, and a gradient from 20 items made the scores mostly noise (below random on digits and
-    ag_news).
+    but k and validates on fold k, so each label validates once (a fifth of 100 labels is 20
+    items). The heads of the default model reuse the prior ``fitted`` chose (scaled to their rows)
+    instead of choosing their own, and so share one copy of the pool's head features.
     """
     y = np.asarray(y)
     if folds <= 1:
@@ -118,23 +118,40 @@ def _linear_head(model_spec, model_params, X, y, X_pool, rng, folds: int = 1):
     else:
         fold_N = holdout_folds(y.astype(str), int(folds), rng)
         splits = [(np.flatnonzero(fold_N != k), np.flatnonzero(fold_N == k)) for k in range(int(folds))]
-    heads = tuple(_fit_head(model_spec, model_params, X, y, X_pool, train, val, rng)
-                  for train, val in splits if len(val) and can_fit(y[train]))
+    heads, pool_features = [], None
+    for train, val in splits:
+        if not len(val) or not can_fit(y[train]):
+            continue
+        params = _head_params(model_params, fitted, len(train) / len(y))
+        head_model = fit_model(model_spec, params, X[train], y[train], random_state=int(rng.integers(2**31)))
+        head, pool_features = _head(head_model, X, y, X_pool, train, val, pool_features)
+        heads.append(head)
     if not heads:
         raise ValueError("influence needs at least two labeled items of some class to hold one out")
-    return heads[0] if len(heads) == 1 else heads
+    return heads[0] if len(heads) == 1 else tuple(heads)
 
 
-def _fit_head(model_spec, model_params, X, y, X_pool, train, val, rng) -> LinearHead:
-    head_model = fit_model(model_spec, model_params, X[train], y[train], random_state=int(rng.integers(2**31)))
+def _head_params(model_params, fitted, share: float) -> dict:
+    """The head's model parameters: for Assay's logreg with a learned prior, that prior fixed (the
+    objective sums over rows, so a head on a share of them gets that share of l2)."""
+    params = dict(model_params or {})
+    if getattr(fitted, "l2_method_", "fixed") != "fixed" and hasattr(fitted, "intercept_scaling_"):
+        params.update(l2=fitted.l2_ * share, intercept_scaling=fitted.intercept_scaling_)
+    return params
+
+
+def _head(head_model, X, y, X_pool, train, val, pool_features):
+    """A LinearHead; the pool's head features are computed once and shared while the heads map them alike."""
     index = {c: i for i, c in enumerate(head_model.classes_)}
     W, X_train, l2 = head_model.linear_head(X[train])
     _, X_val, _ = head_model.linear_head(X[val])
-    _, X_pool_head, _ = head_model.linear_head(X_pool)
+    if pool_features is None or not np.array_equal(head_model.linear_head(X_pool[:1])[1], pool_features[:1]):
+        pool_features = head_model.linear_head(X_pool)[1]
     keep = np.array([c in index for c in y[val]])
     y_val = np.array([index[c] for c in y[val][keep]], dtype=int)
-    return LinearHead(W_C_D=W, X_train_N_D=X_train, y_train_N=np.array([index[c] for c in y[train]]),
-                      X_val_M_D=X_val[keep], y_val_M=y_val, X_pool_P_D=X_pool_head, l2=float(l2))
+    head = LinearHead(W_C_D=W, X_train_N_D=X_train, y_train_N=np.array([index[c] for c in y[train]]),
+                      X_val_M_D=X_val[keep], y_val_M=y_val, X_pool_P_D=pool_features, l2=float(l2))
+    return head, pool_features
 
 
 def cold_start(strategy, X_pool, batch_size, rng, X_labeled=None) -> RoundResult:
