@@ -189,9 +189,9 @@ SCORES: dict[str, tuple[frozenset[str], Callable[[ModelOutputs], np.ndarray], st
     "entropy": (frozenset({PROBS}), lambda o: _uncertainty.entropy(o.probs_N_C),
                 "the items most unsure over all labels (highest entropy)"),
     "bald": (frozenset({SAMPLES}), lambda o: _bald.bald(o.probs_N_K_C),
-             "the items whose label would teach the model most (BALD); with the Laplace posterior of logreg it "
-             "favours items unlike anything labeled over items the model is torn on: at or below random on 3 of 4 "
-             "shared sets and below margin on all (docs/RESULTS.md); prefer default or margin"),
+             "the items whose label would teach the model most (BALD); on logreg, whose posterior takes the "
+             "prior of the evidence, above random on the 4 shared sets it ran on but below margin on each "
+             "(docs/RESULTS.md): prefer default or margin, or use it with ensemble or mlp samples"),
 }
 
 # How each stochastic mode weighs the score s when drawing a batch (see strategies.stochastic).
