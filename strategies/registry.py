@@ -337,9 +337,10 @@ def _influence_strategy(folds=INFLUENCE_FOLDS):
         raise ValueError(f"folds must be a positive integer, got {folds!r}")
     return Strategy("influence", frozenset({LINEAR_HEAD}), _run_influence,
                     scorer=_influence_scores, params={"folds": int(folds)},
-                    description="the items expected to lower the loss on held-out labels most (ISAL influence); "
-                                "its held-out fifth of the labels is small early on: below random on digits and "
-                                "ag_news, below margin on all shared sets (docs/RESULTS.md); prefer default or margin")
+                    description="the items expected to lower the loss on held-out labels most (ISAL influence, "
+                                "cross-fitted over `folds` folds); above random on the binary shared sets (SMS, "
+                                "adult), level with it on digits and ag_news, below margin on all "
+                                "(docs/RESULTS.md): for binary tasks, else prefer default or margin")
 
 
 @register("coreset")

@@ -97,19 +97,19 @@ def model_outputs(model, strategy, X_pool, *, X_labeled=None, y_labeled=None, mo
             out["labeled_embeddings_L_D"] = model.embed(X_labeled) if EMBEDDINGS in have else X_labeled
     if LINEAR_HEAD in wanted:
         out["head"] = _linear_head(model_spec, model_params, X_labeled, y_labeled, X_pool, rng,
-                                   folds=strategy.params.get("folds", 1), fitted=model)
+                                   folds=strategy.params.get("folds", 1))
     return ModelOutputs(**out)
 
 
-def _linear_head(model_spec, model_params, X, y, X_pool, rng, folds: int = 1, fitted=None):
+def _linear_head(model_spec, model_params, X, y, X_pool, rng, folds: int = 1):
     """The head(s) influence scores with.
 
     ISAL needs a validation gradient from labeled items the head was NOT fit on: at the optimum
     the training gradient is only the regularizer's. One fold holds out a fifth of the labels, as
     the paper does; with ``folds`` > 1 the labels are cross-fitted: head k trains on every fold
     but k and validates on fold k, so each label validates once (a fifth of 100 labels is 20
-    items). The heads of the default model reuse the prior ``fitted`` chose (scaled to their rows)
-    instead of choosing their own, and so share one copy of the pool's head features.
+    items). Each head chooses its own prior: reusing the full model's, scaled to the head's rows, was
+    twice as fast but lost 0.007 AULC on adult (docs/RESULTS.md).
     """
     y = np.asarray(y)
     if folds <= 1:
@@ -122,22 +122,12 @@ def _linear_head(model_spec, model_params, X, y, X_pool, rng, folds: int = 1, fi
     for train, val in splits:
         if not len(val) or not can_fit(y[train]):
             continue
-        params = _head_params(model_params, fitted, len(train) / len(y))
-        head_model = fit_model(model_spec, params, X[train], y[train], random_state=int(rng.integers(2**31)))
+        head_model = fit_model(model_spec, model_params, X[train], y[train], random_state=int(rng.integers(2**31)))
         head, pool_features = _head(head_model, X, y, X_pool, train, val, pool_features)
         heads.append(head)
     if not heads:
         raise ValueError("influence needs at least two labeled items of some class to hold one out")
     return heads[0] if len(heads) == 1 else tuple(heads)
-
-
-def _head_params(model_params, fitted, share: float) -> dict:
-    """The head's model parameters: for Assay's logreg with a learned prior, that prior fixed (the
-    objective sums over rows, so a head on a share of them gets that share of l2)."""
-    params = dict(model_params or {})
-    if getattr(fitted, "l2_method_", "fixed") != "fixed" and hasattr(fitted, "intercept_scaling_"):
-        params.update(l2=fitted.l2_ * share, intercept_scaling=fitted.intercept_scaling_)
-    return params
 
 
 def _head(head_model, X, y, X_pool, train, val, pool_features):

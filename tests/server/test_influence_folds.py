@@ -59,13 +59,3 @@ def test_folds_must_be_a_positive_integer():
                        X_labeled=_data()[0], y_labeled=_data()[1], X_pool=_data()[2], batch_size=3, random_state=0)
     assert result.strategy == "influence" and len(set(result.indices.tolist())) == 3
 
-
-def test_heads_of_the_default_model_reuse_its_prior_and_share_the_pool():
-    """Five heads choosing their own prior cost five cross-validations and five copies of the pool."""
-    X, y, X_pool = _data()
-    fitted = LogisticRegression().fit(X, y)
-    heads = _linear_head("logreg", {}, X, y, X_pool, np.random.default_rng(0), folds=5, fitted=fitted)
-    for h in heads:
-        assert h.l2 == pytest.approx(fitted.l2_ * len(h.y_train_N) / len(y))
-        assert h.X_pool_P_D is heads[0].X_pool_P_D
-    np.testing.assert_allclose(heads[0].X_pool_P_D[:, -1], fitted.intercept_scaling_)
