@@ -55,7 +55,9 @@ def test_weights_minimize_the_objective_at_the_chosen_prior():
     np.testing.assert_allclose(probs / probs.sum(axis=1, keepdims=True), model.predict_proba(X), atol=1e-8)
 
 
-def test_laplace_posterior_uses_the_chosen_prior():
+def test_weights_and_hessian_use_the_chosen_prior():
+    """The objective's weights and Hessian use l2_; the posterior samples' own prior is posterior_l2_
+    (tests/models/test_models_posterior_prior.py)."""
     X, y = _blobs(n=40, d=2, c=3, spread=1.0)
     model = LogisticRegression(random_state=0).fit(X, y)
     reference = LogisticRegression(l2=model.l2_, intercept_scaling=model.intercept_scaling_, random_state=0).fit(X, y)
