@@ -247,6 +247,44 @@ def _project_keys(db):
     db.execute("ALTER TABLE projects ADD COLUMN keys TEXT")
 
 
+def _evaluation(db):
+    """What the accuracy estimate, the stopping signal and the projection need and produce.
+
+    ``served`` keeps, per item, the prediction the live model showed when the item was first handed out,
+    before any model trained on it (a prequential test once the item is labeled), and whether it was an
+    audit pick (drawn uniformly). ``stop_predictions`` holds the latest model's predictions on the fixed
+    stop set, for the next model's kappa.
+    """
+    db.execute("ALTER TABLE projects ADD COLUMN audit_share REAL NOT NULL DEFAULT 0.05")
+    db.execute("ALTER TABLE projects ADD COLUMN target_accuracy REAL")
+    for column in ("estimate REAL", "estimate_low REAL", "estimate_high REAL", "kappa REAL",
+                   "stop_signal INTEGER", "evaluation TEXT"):
+        db.execute(f"ALTER TABLE model_versions ADD COLUMN {column}")
+    db.execute(
+        """
+        CREATE TABLE served (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            model_version INTEGER NOT NULL,
+            strategy TEXT NOT NULL,
+            predicted TEXT NOT NULL,              -- JSON: the predicted label
+            confidence REAL NOT NULL,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            PRIMARY KEY (project_id, item_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE stop_predictions (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            predictions TEXT NOT NULL             -- JSON {item_id: predicted label}
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -254,4 +292,5 @@ MIGRATIONS = [
     ("0004_imports", _imports),
     ("0005_session_generation", _session_generation),
     ("0006_project_keys", _project_keys),
+    ("0007_evaluation", _evaluation),
 ]

@@ -142,7 +142,7 @@ def learning_curve(project_id: int):
 
     project = _project(project_id)
     history = store.model_versions(_db().reader, project["id"])
-    png = project_curve(history)
+    png = project_curve(history, target=project.get("target_accuracy"))
     # ?v=<number of versions> names one state of the history, which never changes once written.
     cache = "max-age=3600" if request.args.get("v") == str(len(history)) else "no-cache"
     return Response(png, mimetype="image/png", headers={"Cache-Control": cache})

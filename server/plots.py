@@ -94,12 +94,60 @@ def learning_curves(series: Sequence[dict], *, reference: tuple[float, str] | No
         plt.close(fig)
 
 
-def project_curve(history: Sequence[dict], **kwargs) -> bytes:
-    """A project's learning curve from its stats history: accuracy (±std) against labels, ok versions only."""
-    good = [v for v in history if v.get("status") == "ok" and v.get("accuracy") is not None]
+def project_curve(history: Sequence[dict], *, target: float | None = None, width: int = 720, height: int = 405,
+                  dpi: int = 100) -> bytes:
+    """The project page's plot, from the model versions (store.model_versions): how good the model is.
+
+    The estimated accuracy on the data with its 90% interval (server.evaluation.accuracy); the
+    cross-validation on the labeled items, dashed and named as what it is (active learning labels the hard
+    items, so it runs low); always answering the commonest class; the target; and where the stopping signal
+    first fired.
+    """
+    good = [v for v in history if v.get("status") == "ok"]
     good.sort(key=lambda v: (v["n_labels"], v.get("version") or 0))
-    methods = {v.get("accuracy_method") for v in good if v.get("accuracy_method")}
-    name = "accuracy" + (f" ({', '.join(sorted(methods))})" if methods else "")
-    series = [{"name": name, "x": [v["n_labels"] for v in good], "y": [v["accuracy"] for v in good],
-               "std": [v.get("accuracy_std") or 0.0 for v in good]}]
-    return learning_curves(series, **kwargs)
+    est = [v for v in good if v.get("estimate") is not None]
+    cv = [v for v in good if v.get("accuracy") is not None]
+    if not est:
+        # Versions from before the estimate existed (or multi-label projects): the cross-validation alone.
+        methods = {v.get("accuracy_method") for v in cv if v.get("accuracy_method")}
+        name = "accuracy" + (f" ({', '.join(sorted(methods))})" if methods else "")
+        series = [{"name": name, "x": [v["n_labels"] for v in cv], "y": [v["accuracy"] for v in cv],
+                   "std": [v.get("accuracy_std") or 0.0 for v in cv]}]
+        return learning_curves(series, width=width, height=height, dpi=dpi)
+    plt = _pyplot()
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    try:
+        ax = fig.add_subplot(1, 1, 1)
+        x = [v["n_labels"] for v in est]
+        ax.fill_between(x, [v["estimate_low"] for v in est], [v["estimate_high"] for v in est], color=PALETTE[0],
+                        alpha=0.18, linewidth=0, label="90% interval")
+        ax.plot(x, [v["estimate"] for v in est], color=PALETTE[0], linewidth=2.2, marker="o" if len(x) < 30 else None,
+                markersize=3.5, label="estimated accuracy on the data")
+        if cv:
+            ax.plot([v["n_labels"] for v in cv], [v["accuracy"] for v in cv], color="#888888", linewidth=1.2,
+                    linestyle="--", label="CV on labeled items (hard ones: runs low)")
+        majority = ((est[-1].get("evaluation") or {}).get("majority") or {}).get("accuracy")
+        if majority is not None:
+            ax.axhline(majority, color=PALETTE[1], linestyle=":", linewidth=1.5,
+                       label=f"always the commonest class ({majority:.2f})")
+        if target is not None:
+            ax.axhline(target, color=PALETTE[2], linestyle="-.", linewidth=1.3, label=f"target ({target:.2f})")
+        fired = next((v for v in good if v.get("stop_signal")), None)
+        if fired is not None:
+            ax.axvline(fired["n_labels"], color="#333333", linewidth=1.0, linestyle="-")
+            ax.annotate("predictions stable:\nstop signal", (fired["n_labels"], 0.02), xycoords=("data", "axes fraction"),
+                        xytext=(4, 4), textcoords="offset points", fontsize=9, color="#333333")
+        lows = [v["estimate_low"] for v in est] + ([majority] if majority is not None else [])
+        ax.set_ylim(max(0.0, min(lows) - 0.05), 1.0)
+        ax.set_xlabel("labels")
+        ax.set_ylabel("accuracy")
+        ax.grid(True, color="#dddddd", linewidth=0.8)
+        ax.spines["top"].set_visible(False)
+        ax.spines["right"].set_visible(False)
+        ax.legend(loc="lower right", frameon=False, fontsize="small")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)

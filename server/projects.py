@@ -5,11 +5,14 @@ import strategies
 
 from . import plugins, store
 from .errors import BadRequest
+from .learning.queueing import AUDIT_SHARE
 
 ITEM_TYPES = ("text", "image", "tabular")
 MAX_LABELS = 50
 DEFAULTS = {"multi_label": False, "item_type": "text", "strategy": "default", "model": "logreg",
-            "batch_size": 10, "retrain_every": 10, "overlap": 1, "strategy_params": {}, "model_params": {}}
+            "batch_size": 10, "retrain_every": 10, "overlap": 1, "strategy_params": {}, "model_params": {},
+            "audit_share": AUDIT_SHARE, "target_accuracy": None}
+MAX_AUDIT_SHARE = 0.5
 # Single characters the annotate page binds itself (annotate.js: s skips; Enter, Backspace and
 # Ctrl+Z are not single characters), so no label may have them.
 RESERVED_KEYS = ("s",)
@@ -56,6 +59,18 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
     for key, high in (("batch_size", 10_000), ("retrain_every", 100_000), ("overlap", 20)):
         if key in out:
             out[key] = _positive_int(key, out[key], high=high)
+    if "audit_share" in out:
+        share = out["audit_share"]
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= MAX_AUDIT_SHARE:
+            raise BadRequest(f"audit_share must be a number from 0 to {MAX_AUDIT_SHARE} (the share of labels "
+                             f"drawn at random for the accuracy estimate; default {AUDIT_SHARE}), got {share!r}")
+        out["audit_share"] = float(share)
+    if out.get("target_accuracy") is not None:
+        target = out["target_accuracy"]
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
+            raise BadRequest("target_accuracy must be a number between 0 and 1 (e.g. 0.9: the accuracy the "
+                             f"projection counts labels to), or null, got {target!r}")
+        out["target_accuracy"] = float(target)
     for key in ("strategy_params", "model_params"):
         if key in out and not isinstance(out[key], dict):
             raise BadRequest(f"{key} must be a JSON object")
@@ -220,7 +235,8 @@ def public(project: dict, conn) -> dict:
     """A project as the API shows it."""
     counts = store.counts(conn, project["id"])
     out = {k: project[k] for k in ("id", "name", "labels", "multi_label", "item_type", "strategy", "strategy_params",
-                                   "model", "model_params", "batch_size", "retrain_every", "overlap", "created_at")}
+                                   "model", "model_params", "batch_size", "retrain_every", "overlap", "audit_share",
+                                   "target_accuracy", "created_at")}
     out["featurizer"] = project.get("featurizer")
     out["keys"] = project.get("keys")
     out["items"] = counts["total"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import store
+from .evaluation.projection import project as project_labels
 from .features import resolve
 
 
@@ -29,10 +30,51 @@ def project_stats(conn, project: dict, service=None) -> dict:
         "label_counts": store.label_counts(conn, project_id),
         "annotators": store.annotator_counts(conn, project_id),
         "last_error": last["error"] if last and last["status"] in ("failed", "timeout") else None,
+        "quality": quality(project, good[-1] if good else None, versions),
         "history": [
             {k: v[k] for k in ("version", "status", "model", "strategy", "n_labels", "label_counts", "accuracy",
-                               "accuracy_std", "accuracy_method", "fit_seconds", "acquire_seconds",
-                               "total_seconds", "pool_size", "error", "created_at")}
+                               "accuracy_std", "accuracy_method", "estimate", "estimate_low", "estimate_high",
+                               "kappa", "stop_signal", "fit_seconds", "acquire_seconds", "total_seconds",
+                               "pool_size", "error", "created_at")}
             for v in versions
         ],
     }
+
+
+def quality(project: dict, version: dict | None, versions: list[dict]) -> dict:
+    """How good the latest model is, whether to stop, and the labels the target needs: what the project
+    page's plot and text say."""
+    evaluation = (version or {}).get("evaluation") or {}
+    estimate = evaluation.get("estimate")
+    return {
+        "model_version": version["version"] if version else None,
+        "n_labels": version["n_labels"] if version else None,
+        "estimate": estimate,
+        "majority": evaluation.get("majority"),
+        "audit": evaluation.get("audit"),
+        "audit_share": project.get("audit_share"),
+        "stop": {"signal": bool(version.get("stop_signal")), "kappa": version.get("kappa"),
+                 **(evaluation.get("stopping") or {})} if version else None,
+        "target_accuracy": project.get("target_accuracy"),
+        "projection": _projection(project, versions),
+    }
+
+
+_projections: dict = {}
+
+
+def _projection(project: dict, versions: list[dict]) -> dict | None:
+    """The labels-needed projection for the project's target, from the estimates so far; computed here (the
+    owner may change the target any time) and kept while neither the versions nor the target change."""
+    target = project.get("target_accuracy")
+    points = [(v["n_labels"], v["estimate"], v["estimate_low"], v["estimate_high"]) for v in versions
+              if v["status"] == "ok" and v.get("estimate") is not None]
+    if target is None or not points:
+        return None
+    key = (target, tuple(points))
+    if key not in _projections:
+        if len(_projections) > 256:
+            _projections.clear()
+        n, est, low, high = zip(*points)
+        _projections[key] = project_labels(n, est, low, high, target).as_dict()
+    return _projections[key]

@@ -17,7 +17,8 @@ from .db import Database, politely
 from .errors import BadRequest, Conflict, NotFound
 
 PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
-                  "model_params", "featurizer", "batch_size", "retrain_every", "overlap", "keys")
+                  "model_params", "featurizer", "batch_size", "retrain_every", "overlap", "keys", "audit_share",
+                  "target_accuracy")
 JSON_FIELDS = ("labels", "strategy_params", "model_params", "keys")
 SHUFFLE_RANGE = 2**62
 
@@ -454,6 +455,11 @@ def replace_queue(db: Database, project_id: int, rows: list[dict], version: dict
         number = None
         if version is not None:
             number = record_model_version(conn, project_id, version)
+        if version is not None and version.get("stop_predictions") is not None:
+            conn.execute("INSERT INTO stop_predictions (project_id, version, predictions) VALUES (?, ?, ?)"
+                         " ON CONFLICT(project_id) DO UPDATE SET version = excluded.version,"
+                         " predictions = excluded.predictions",
+                         (project_id, number, json.dumps(version["stop_predictions"])))
         if rows is not None:
             conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
             # Items deleted while the retrain ran are skipped, not a foreign-key failure.
@@ -475,8 +481,10 @@ def record_model_version(conn: sqlite3.Connection, project_id: int, version: dic
                           (project_id,)).fetchone()[0]
     fields = {k: version.get(k) for k in (
         "status", "model", "strategy", "n_labels", "accuracy", "accuracy_std", "accuracy_method",
-        "fit_seconds", "acquire_seconds", "total_seconds", "pool_size", "error")}
+        "fit_seconds", "acquire_seconds", "total_seconds", "pool_size", "error", "estimate", "estimate_low",
+        "estimate_high", "kappa", "stop_signal")}
     fields["label_counts"] = json.dumps(version.get("label_counts") or {})
+    fields["evaluation"] = json.dumps(version["evaluation"]) if version.get("evaluation") else None
     columns = ", ".join(fields)
     marks = ", ".join("?" for _ in fields)
     conn.execute(f"INSERT INTO model_versions (project_id, version, {columns}) VALUES (?, ?, {marks})",
@@ -550,6 +558,7 @@ def pull_queue(db: Database, project: dict, annotator: str, n: int, lease_second
             " ON CONFLICT(item_id, annotator) DO UPDATE SET expires_at = excluded.expires_at",
             [(project_id, p["item_id"], annotator, expires) for p in picked],
         )
+        _record_served(conn, project_id, picked)
         data = item_data(conn, [p["item_id"] for p in picked])
     out = []
     for p in picked:
@@ -562,6 +571,47 @@ def pull_queue(db: Database, project: dict, annotator: str, n: int, lease_second
             "model_version": p.get("model_version"),
         })
     return out
+
+
+def _record_served(conn, project_id: int, picked: list[dict]) -> None:
+    """The live model's prediction for each item handed out with one, kept from its first serving: once the
+    item is labeled, a test of a model that had not trained on it (server.evaluation.accuracy)."""
+    rows = []
+    for p in picked:
+        prediction = json.loads(p["prediction"]) if p.get("prediction") else None
+        if p.get("model_version") is None or not isinstance(prediction, dict) or "label" not in prediction:
+            continue  # random fill, a cold-start queue, or multi-label
+        rows.append((project_id, p["item_id"], p["model_version"], p.get("strategy") or "random",
+                     json.dumps(prediction["label"]), float(prediction.get("confidence") or 0.0)))
+    conn.executemany("INSERT OR IGNORE INTO served (project_id, item_id, model_version, strategy, predicted,"
+                     " confidence) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def prequential_tests(conn: sqlite3.Connection, project_id: int, labels: dict[int, object]) -> list[dict]:
+    """Per labeled item served with a prediction: the serving version, whether it was an audit pick, the
+    confidence shown and whether the prediction matched the item's label (``labels``: item -> label)."""
+    from .learning.queueing import AUDIT
+
+    out = []
+    for item_id, version, strategy, predicted, confidence in conn.execute(
+            "SELECT item_id, model_version, strategy, predicted, confidence FROM served WHERE project_id = ?"
+            " ORDER BY item_id", (project_id,)):
+        if item_id in labels:
+            predicted = json.loads(predicted)
+            out.append({"item_id": item_id, "version": version, "audit": strategy == AUDIT, "predicted": predicted,
+                        "label": labels[item_id], "confidence": confidence, "correct": predicted == labels[item_id]})
+    return out
+
+
+def stop_set_ids(conn: sqlite3.Connection, project_id: int, size: int) -> list[int]:
+    """The stop set: the ``size`` items first in the import-time shuffle, so it stays fixed as labels come."""
+    rows = conn.execute("SELECT id FROM items WHERE project_id = ? ORDER BY shuffle, id LIMIT ?", (project_id, size))
+    return [r[0] for r in rows]
+
+
+def stop_predictions(conn: sqlite3.Connection, project_id: int) -> dict[int, str] | None:
+    row = conn.execute("SELECT predictions FROM stop_predictions WHERE project_id = ?", (project_id,)).fetchone()
+    return {int(k): v for k, v in json.loads(row[0]).items()} if row else None
 
 
 def _random_fill(conn, project_id, annotator, overlap, now, want, exclude) -> list[int]:
@@ -637,6 +687,7 @@ def model_versions(conn: sqlite3.Connection, project_id: int) -> list[dict]:
     for r in rows:
         v = dict(r)
         v["label_counts"] = json.loads(v["label_counts"] or "{}")
+        v["evaluation"] = json.loads(v["evaluation"]) if v.get("evaluation") else None
         out.append(v)
     return out
 

@@ -43,6 +43,12 @@ SPEC = {
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
                     "retrain_every": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 10},
                     "overlap": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1},
+                    "audit_share": {"type": "number", "minimum": 0, "maximum": 0.5, "default": 0.05,
+                                    "description": "the share of each queue drawn uniformly from the pool (strategy "
+                                                   "'audit'), for the unbiased accuracy estimate"},
+                    "target_accuracy": {"type": "number", "minimum": 0, "maximum": 1, "exclusiveMinimum": True, "exclusiveMaximum": True,
+                                        "nullable": True, "default": None,
+                                        "description": "the accuracy the labels-needed projection counts to"},
                     "keys": {"type": "array", "nullable": True, "default": None,
                              "items": {"type": "string", "minLength": 1, "maxLength": 1},
                              "description": "the keys that pick the labels on the annotate page, one per label in "
@@ -56,7 +62,8 @@ SPEC = {
                 "labels": {"type": "array", "items": {"type": "string"}}, "multi_label": {"type": "boolean"},
                 "item_type": {"type": "string"}, "strategy": {"type": "string"}, "model": {"type": "string"},
                 "batch_size": {"type": "integer"}, "retrain_every": {"type": "integer"},
-                "overlap": {"type": "integer"},
+                "overlap": {"type": "integer"}, "audit_share": {"type": "number"},
+                "target_accuracy": {"type": "number", "nullable": True},
                 "keys": {"type": "array", "items": {"type": "string"}, "nullable": True},
                 "items": {"type": "integer"}, "labeled": {"type": "integer"}}},
             "QueueItem": {"type": "object", "required": ["id", "data", "strategy"], "properties": {
@@ -84,7 +91,48 @@ SPEC = {
                           "featurizer": {"type": "string", "nullable": True},
                           "featurizer_notice": {"type": "string", "nullable": True},
                           "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-                          "history": {"type": "array", "items": {"type": "object"}}}},
+                          "quality": _ref("Quality"),
+                          "history": {"type": "array", "items": _ref("Version")}}},
+            "Interval": {"type": "object", "properties": {
+                "accuracy": {"type": "number"}, "low": {"type": "number"}, "high": {"type": "number"},
+                "method": {"type": "string"}, "n_tests": {"type": "integer"}, "n_audit": {"type": "integer"}},
+                "description": "the model's estimated accuracy on the data and its 90% interval, from the labeled "
+                               "items' prequential tests (the prediction each was served with) and the audits"},
+            "Quality": {"type": "object", "description": "how good the latest model is, whether to stop, and the "
+                                                         "labels the target needs (single-label projects)",
+                        "properties": {
+                "model_version": {"type": "integer", "nullable": True},
+                "n_labels": {"type": "integer", "nullable": True},
+                "estimate": {"allOf": [_ref("Interval")], "nullable": True},
+                "majority": {"type": "object", "nullable": True, "description": "always answering the commonest class",
+                             "properties": {"label": {"type": "string"}, "accuracy": {"type": "number"}}},
+                "audit": {"type": "object", "nullable": True, "description": "from the audits alone (a uniform sample)",
+                          "properties": {"n": {"type": "integer"}, "macro_f1": {"type": "number"},
+                                         "recall": {"type": "object", "additionalProperties": {
+                                             "type": "object", "properties": {"recall": {"type": "number"},
+                                                                              "n": {"type": "integer"}}}}}},
+                "audit_share": {"type": "number"},
+                "stop": {"type": "object", "nullable": True, "properties": {
+                    "signal": {"type": "boolean"}, "kappa": {"type": "number", "nullable": True},
+                    "threshold": {"type": "number"}, "window": {"type": "integer"}, "stop_set": {"type": "integer"},
+                    "kappas": {"type": "array", "items": {"type": "number", "nullable": True}}}},
+                "target_accuracy": {"type": "number", "nullable": True},
+                "projection": {"type": "object", "nullable": True, "properties": {
+                    "target": {"type": "number"},
+                    "status": {"type": "string", "enum": ["reached", "projected", "out of reach", "too few points",
+                                                          "uncertain"]},
+                    "labels_needed": {"type": "integer", "nullable": True},
+                    "low": {"type": "integer", "nullable": True}, "high": {"type": "integer", "nullable": True},
+                    "plateau": {"type": "number", "nullable": True},
+                    "plateau_low": {"type": "number", "nullable": True},
+                    "plateau_high": {"type": "number", "nullable": True}, "message": {"type": "string"}}}}},
+            "Version": {"type": "object", "properties": {
+                "version": {"type": "integer"}, "status": {"type": "string"}, "n_labels": {"type": "integer"},
+                "accuracy": {"type": "number", "nullable": True,
+                             "description": "cross-validation on the labeled items (biased low under active learning)"},
+                "estimate": {"type": "number", "nullable": True}, "estimate_low": {"type": "number", "nullable": True},
+                "estimate_high": {"type": "number", "nullable": True}, "kappa": {"type": "number", "nullable": True},
+                "stop_signal": {"type": "integer", "nullable": True}}},
             "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},
                                                                 "labeled": {"type": "integer"}}},
             "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},

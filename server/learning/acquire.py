@@ -39,6 +39,10 @@ class RoundResult:
     more_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     more_probs: np.ndarray | None = None
     more_strategy: str = ""
+    # The fitted model's predicted class (index into ``classes``) and its probability on every pool row:
+    # what the accuracy estimate averages (single-label rounds with a model only).
+    pool_pred_N: np.ndarray | None = None
+    pool_conf_N: np.ndarray | None = None
 
 
 def can_fit(y) -> bool:
@@ -198,6 +202,7 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
         model.predict_proba(X_pool[selection.indices])
     result = RoundResult(selection.indices, selection.scores, strategy.name, False, model, list(model.classes_),
                          probs, t1 - t0)
+    result.pool_pred_N, result.pool_conf_N = _top_class(outputs, model, X_pool)
     if depth > batch_size:
         scores_N, result.more_strategy = _deep_scores(strategy, outputs, model, X_pool, rng)
         result.more_indices = _beyond(scores_N, selection.indices, depth - batch_size)
@@ -206,6 +211,18 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
             model.predict_proba(X_pool[result.more_indices])
     result.acquire_seconds = time.perf_counter() - t1
     return result
+
+
+def _top_class(outputs: ModelOutputs, model, X_pool) -> tuple[np.ndarray, np.ndarray]:
+    """Each pool row's predicted class and its probability, from what the round already computed."""
+    if outputs.probs_N_C is not None:
+        probs = outputs.probs_N_C
+    elif outputs.probs_N_K_C is not None:
+        probs = outputs.probs_N_K_C.mean(axis=1)
+    else:
+        probs = model.predict_proba(X_pool)
+    pred_N = np.argmax(probs, axis=1)
+    return pred_N, probs[np.arange(len(pred_N)), pred_N]
 
 
 def _base_score_name(strategy) -> str:

@@ -14,7 +14,10 @@ import numpy as np
 from .. import store
 from ..db import open_readonly
 from ..models import BUILTIN_MODELS, check_model, make_model
+from ..evaluation import stopping
 from .acquire import estimate_accuracy, run_round
+from .evaluate import evaluate_round
+from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import FeatureCache
 
 
@@ -29,6 +32,12 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         ids, X = cache.ensure(conn, progress=progress)
         labeled = store.labeled_items(conn, project_id)
         pool_ids = np.asarray(store.pool_item_ids(conn, project_id), dtype=np.int64)
+        evaluating = not project["multi_label"]
+        if evaluating:
+            tests = store.prequential_tests(conn, project_id, dict(labeled))
+            stop_ids = store.stop_set_ids(conn, project_id, stopping.STOP_SET_SIZE)
+            previous_stop = store.stop_predictions(conn, project_id)
+            history = store.model_versions(conn, project_id)
     finally:
         conn.close()
 
@@ -83,10 +92,47 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     else:
         if progress:
             progress("estimating accuracy", 0.0)
-        _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
+        if evaluating:
+            rng = np.random.default_rng(seed)
+            n_audit = sum(t["audit"] for t in tests)
+            queue = _with_audits(queue, result, X_pool, pool_ids, len(labeled), n_audit,
+                                 float(project.get("audit_share") or 0.0), rng)
+            stop_ids = [i for i in stop_ids if i in row_of]
+            version.update(evaluate_round(
+                model=result.model, model_spec=project["model"], model_params=project["model_params"],
+                X_labeled=X_labeled, y_labeled=y_labeled, pool_pred_N=result.pool_pred_N,
+                pool_conf_N=result.pool_conf_N, tests=tests, stop_ids=stop_ids,
+                X_stop=X[[row_of[i] for i in stop_ids]], previous_stop=previous_stop, history=history,
+                folds=int(settings.get("cv_folds", 5)),
+                random_state=int(rng.integers(2**31))))
+        else:
+            _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
     version["total_seconds"] = time.perf_counter() - started
     return {"version": version, "queue": queue}
+
+
+def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,
+                 rng) -> list[dict]:
+    """The queue with its audit positions (server.learning.queueing) taken by items drawn uniformly from
+    the pool, each with the model's prediction; the queue keeps its length."""
+    flags = audit_flags(n_labels, n_audit, len(queue), share)
+    if not flags.any():
+        return queue
+    taken = np.concatenate([np.asarray(result.indices, dtype=np.intp), np.asarray(result.more_indices, np.intp)])
+    picks = draw_audits(len(pool_ids), int(flags.sum()), taken, rng)
+    if not len(picks):
+        return queue
+    probs = result.model.predict_proba(X_pool[picks])
+    audits = [{"item_id": int(pool_ids[i]), "score": None, "strategy": AUDIT,
+               "prediction": _prediction(p, result.classes, False)} for i, p in zip(picks, probs)]
+    rest = iter(queue)
+    out = []
+    for flag in flags:
+        row = audits.pop(0) if flag and audits else next(rest, None)
+        if row is not None:
+            out.append(row)
+    return out
 
 
 def queue_depth(settings: dict, project: dict, pool_size: int) -> int:

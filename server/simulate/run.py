@@ -29,12 +29,17 @@ from sklearn.metrics import f1_score
 
 from ..features import make_featurizer
 from ..learning import embcache
+from ..evaluation import accuracy as accuracy_estimate
+from ..evaluation import stopping
 from ..learning.acquire import can_fit, fit_model, run_round
+from ..learning.evaluate import fixed_prior, out_of_fold
+from ..learning.queueing import AUDIT_SHARE, audits_due, draw_audits
 from . import peers
 from .oracle import Oracle
 from .splits import cap_pool, holdout_split, initial_set
 
-CURVE_COLUMNS = ("strategy", "seed", "n_labels", "accuracy", "macro_f1", "fit_seconds", "acquire_seconds")
+CURVE_COLUMNS = ("strategy", "seed", "n_labels", "accuracy", "macro_f1", "estimated_accuracy", "estimate_low",
+                 "estimate_high", "stop_signal", "kappa", "n_audit", "fit_seconds", "acquire_seconds")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class Config:
     test_fraction: float = 0.3
     max_pool: int | None = None
     k_samples: int = 20
+    audit_share: float = AUDIT_SHARE
 
     def rounds(self, pool_size: int | None = None) -> int:
         """Rows one (strategy, seed) run writes: the initial fit, then one per batch up to the budget."""
@@ -162,13 +168,25 @@ def _load(path: str):
 
 
 def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None) -> list[dict]:
-    """One strategy, one seed: the learning curve as rows of ``CURVE_COLUMNS``."""
+    """One strategy, one seed: the learning curve as rows of ``CURVE_COLUMNS``.
+
+    Each round, ``config.audit_share`` of the labels (server.learning.queueing's rule) are audits drawn
+    uniformly from the pool, and every chosen item is served with the round model's prediction, as the
+    server's queue does: the accuracy estimate and the stopping signal are computed from those alone.
+    """
     X_train, X_test, hidden_labels, y_test = _load(setup.path)
     oracle = Oracle(hidden_labels)
     del hidden_labels  # from here on, labels come only from the oracle
     notify = getattr(progress, "put", progress)
     is_peer = strategy in peers.PEERS
     rng = strategy_rng(setup.seed, peers.PEERS[strategy].counterpart if is_peer else strategy)
+    # Audits and the stop set draw from streams of their own: the strategy's stream stays the one
+    # a run without audits uses.
+    audit_rng = strategy_rng(setup.seed, f"{strategy}:audit")
+    stop_rows = stopping.stop_set(len(oracle), np.random.default_rng(np.random.SeedSequence(int(setup.seed),
+                                                                                            spawn_key=(2,))))
+    share = 0.0 if is_peer else float(config.audit_share)
+    tracker = _Tracker()
 
     labeled = [int(i) for i in setup.initial]
     y_labeled = list(oracle.reveal(labeled))
@@ -179,14 +197,17 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
         pool = np.flatnonzero(in_pool)
         batch = min(config.batch, config.budget - len(labeled), len(pool))
         round_seed = int(rng.integers(2**31))
+        n_audit = min(audits_due(len(labeled), tracker.n_audit, batch, share), max(batch - 1, 0))
+        pool_conf = None
         if batch > 0:
             result = run_round(model_spec=config.model, model_params=config.model_params,
                                strategy_name="random" if is_peer else strategy, strategy_params=None,
                                X_labeled=X_train[labeled], y_labeled=list(y_labeled), X_pool=X_train[pool],
-                               batch_size=1 if is_peer else batch, random_state=round_seed,
+                               batch_size=1 if is_peer else batch - n_audit, random_state=round_seed,
                                k_samples=config.k_samples)
             model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
             chosen = result.indices
+            pool_conf = result.pool_conf_N
             if is_peer:
                 # The model is run_round's fit; only the selection is the peer's. Its randomness comes
                 # from the round's seed, leaving the run's stream in step with the counterpart's.
@@ -198,6 +219,8 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
                     chosen = peers.select(strategy, model, X_train[pool], batch, peer_rng, config.k_samples)
                 acquire_seconds = time.perf_counter() - start
             chosen = np.asarray(chosen, dtype=np.intp)
+            audits = draw_audits(len(pool), n_audit, chosen, audit_rng)
+            chosen = np.concatenate([chosen, audits]).astype(np.intp)
             if len(chosen) != batch or len(set(chosen.tolist())) != batch or \
                     (batch and (chosen.min() < 0 or chosen.max() >= len(pool))):
                 raise RuntimeError(f"strategy {strategy!r} returned {chosen.tolist()} for a batch of {batch} "
@@ -210,16 +233,80 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
             fit_seconds, acquire_seconds = time.perf_counter() - start, 0.0
         fallback = max(sorted(set(y_labeled)), key=y_labeled.count)  # sorted: set order varies by process
         accuracy, macro_f1 = evaluate(model, X_test, y_test, setup.classes, fallback)
-        rows.append({"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
-                     "macro_f1": macro_f1, "fit_seconds": fit_seconds, "acquire_seconds": acquire_seconds})
+        row = {"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
+               "macro_f1": macro_f1, "fit_seconds": fit_seconds, "acquire_seconds": acquire_seconds}
+        if not is_peer:
+            row.update(tracker.assess(model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows,
+                                      round_seed))
+        rows.append(row)
         if notify:
             notify(1)
         if batch == 0:
             return rows
         picked = pool[chosen]
-        y_labeled.extend(oracle.reveal(picked))
+        served = tracker.serve(model, X_train[picked]) if not is_peer else None
+        answers = oracle.reveal(picked)
+        if served is not None:
+            tracker.record(served, answers, np.arange(len(chosen)) >= len(chosen) - len(audits), len(labeled))
+        y_labeled.extend(answers)
         labeled.extend(int(i) for i in picked)
         in_pool[picked] = False
+
+
+class _Tracker:
+    """What the server learns about its model from the labels it is given: the prequential tests, the
+    audits among them, the stop set's predictions and the kappas, and from them the columns a round reports."""
+
+    def __init__(self):
+        self.served_conf, self.correct, self.audit, self.served_at = [], [], [], []
+        self.previous_stop = None
+        self.kappas: list[float] = []
+
+    @property
+    def n_audit(self) -> int:
+        return int(np.sum(self.audit)) if self.audit else 0
+
+    def serve(self, model, X_B_D):
+        """The live model's prediction and confidence for the items about to be labeled (None: no model)."""
+        if model is None:
+            return None
+        probs = model.predict_proba(X_B_D)
+        best = np.argmax(probs, axis=1)
+        return np.asarray(model.classes_, dtype=object)[best], probs[np.arange(len(best)), best]
+
+    def record(self, served, answers, audit_B, n_labels: int) -> None:
+        pred, conf = served
+        self.served_at.extend([n_labels] * len(conf))
+        self.served_conf.extend(conf.tolist())
+        self.correct.extend((pred == np.asarray(answers, dtype=object)).tolist())
+        self.audit.extend(np.asarray(audit_B, dtype=bool).tolist())
+
+    def assess(self, model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows, seed) -> dict:
+        out = {"n_audit": self.n_audit, "estimated_accuracy": None, "estimate_low": None, "estimate_high": None,
+               "stop_signal": 0, "kappa": None}
+        if model is None:
+            self.kappas.append(float("nan"))
+            return out
+        stop_pred = np.asarray(model.classes_, dtype=object)[np.argmax(model.predict_proba(X_train[stop_rows]),
+                                                                       axis=1)]
+        kappa = stopping.cohen_kappa(stop_pred, self.previous_stop) if self.previous_stop is not None else np.nan
+        self.previous_stop = stop_pred
+        self.kappas.append(kappa)
+        out["kappa"] = None if np.isnan(kappa) else kappa
+        out["stop_signal"] = int(stopping.stop_signal(self.kappas))
+        if pool_conf is None:
+            pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
+        y = np.asarray(y_labeled, dtype=object)
+        oof_conf, _ = out_of_fold(config.model, fixed_prior(config.model_params, model), X_train[labeled], y,
+                                  random_state=seed)
+        est = accuracy_estimate.estimate(pool_conf, oof_conf[np.isfinite(oof_conf)], self.served_conf,
+                                         self.correct, self.audit, len(labeled) - np.asarray(self.served_at),
+                                         n_labels=len(labeled), random_state=seed)
+        if est is not None:
+            out.update(estimated_accuracy=est.accuracy, estimate_low=est.low, estimate_high=est.high)
+            for name, (a, lo, hi) in est.candidates.items():
+                out.update({f"est_{name}": a, f"low_{name}": lo, f"high_{name}": hi})
+        return out
 
 
 # -- running many tasks ----------------------------------------------------

@@ -77,6 +77,35 @@
     }
   });
 
+  // The target accuracy: a project setting; the projection appears with the next retrain.
+  const targetForm = document.getElementById("target-form");
+  if (targetForm) targetForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const out = document.getElementById("target-status");
+    const raw = targetForm.elements.target.value.trim();
+    const target = raw === "" ? null : Number(raw) / 100;
+    out.className = "status";
+    out.textContent = "Saving…";
+    try {
+      const res = await fetch(targetForm.action, {
+        method: "PATCH", body: JSON.stringify({ target_accuracy: target }),
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...CSRF },
+      });
+      const body = await res.json().catch(() => null);
+      if (res.ok) {
+        out.className = "status ok";
+        out.textContent = target === null ? "Target cleared." : "Saved: the projection follows the next retrain.";
+        refresh();
+      } else {
+        out.className = "status error";
+        out.textContent = body && body.error ? body.error : `The server answered HTTP ${res.status}.`;
+      }
+    } catch (err) {
+      out.className = "status error";
+      out.textContent = `Network error: ${err.message}`;
+    }
+  });
+
   // Deleting: the server checks the typed name and refuses labeled items unless asked; we show its message.
   async function send(url, options, statusEl) {
     statusEl.className = "status";

@@ -1,0 +1,112 @@
+"""The fits the accuracy estimate needs beyond the round's own: out-of-fold predictions on the labeled items."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..models.logreg import holdout_folds
+from .acquire import can_fit, fit_model
+
+OOF_FOLDS = 5
+
+
+def fixed_prior(model_params: dict | None, fitted) -> dict:
+    """The round's model parameters with the prior it chose fixed: choosing it again inside every fold
+    (a cross-validation inside a cross-validation) would cost ten fits."""
+    params = dict(model_params or {})
+    if getattr(fitted, "l2_method_", None) == "cv" and params.get("l2", "auto") == "auto":
+        params.update(l2=fitted.l2_, intercept_scaling=fitted.intercept_scaling_)
+    return params
+
+
+def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds: int = OOF_FOLDS,
+                random_state=None) -> tuple[np.ndarray, np.ndarray]:
+    """Each labeled row's confidence (probability of the predicted class) and correctness under a model
+    fitted without it; NaN for rows no fold holds out (one row per class trains in every fold)."""
+    rng = np.random.default_rng(random_state)
+    y_L = np.asarray(y_L, dtype=object)
+    conf_L = np.full(len(y_L), np.nan)
+    correct_L = np.full(len(y_L), np.nan)
+    fold_L = holdout_folds(y_L.astype(str), folds, rng)
+    for k in range(folds):
+        test = np.flatnonzero(fold_L == k)
+        train = np.flatnonzero(fold_L != k)
+        if not len(test) or not can_fit(y_L[train]):
+            continue
+        model = fit_model(model_spec, model_params, X_L_D[train], y_L[train], random_state=int(rng.integers(2**31)))
+        probs = model.predict_proba(X_L_D[test])
+        best = np.argmax(probs, axis=1)
+        conf_L[test] = probs[np.arange(len(test)), best]
+        correct_L[test] = np.asarray(model.classes_, dtype=object)[best] == y_L[test]
+    return conf_L, correct_L
+
+
+def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
+                   pool_conf_N, tests: list[dict], stop_ids: list[int], X_stop, previous_stop: dict | None,
+                   history: list[dict], folds: int = OOF_FOLDS, random_state=None) -> dict:
+    """The model version's evaluation fields: the labeled-set CV accuracy (as before), the estimate on the
+    data with its interval, and the stopping signal (single-label projects). The projection is the stats'
+    (server.stats): it follows the target the owner sets.
+
+    ``tests``: store.prequential_tests; ``history``: the earlier model versions (for the kappas).
+    """
+    from ..evaluation import accuracy, stopping
+
+    classes = np.asarray(model.classes_, dtype=object)
+    y = np.asarray(y_labeled, dtype=object)
+    oof_conf, oof_correct = out_of_fold(model_spec, fixed_prior(model_params, model), X_labeled, y, folds=folds,
+                                        random_state=random_state)
+    held = np.isfinite(oof_correct)
+    out: dict = {"accuracy": float(np.mean(oof_correct[held])) if held.any() else None,
+                 "accuracy_std": None, "accuracy_method": f"{folds}-fold CV on the labeled set"}
+    est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],
+                            [t["correct"] for t in tests], [t["audit"] for t in tests], random_state=random_state)
+    evaluation: dict = {"estimate": est.as_dict() if est else None}
+    if est is not None:
+        out.update(estimate=est.accuracy, estimate_low=est.low, estimate_high=est.high)
+    # Always answering the commonest class: its share among the labels and the pool's predictions.
+    shares = Counter(str(v) for v in y)
+    shares.update(str(classes[i]) for i in np.asarray(pool_pred_N, dtype=int))
+    total = sum(shares.values())
+    if total:
+        top, n_top = shares.most_common(1)[0]
+        evaluation["majority"] = {"label": top, "accuracy": n_top / total}
+    evaluation.update(_audit_metrics(tests))
+
+    stop_pred = classes[np.argmax(model.predict_proba(X_stop), axis=1)] if len(stop_ids) else np.zeros(0, object)
+    out["stop_predictions"] = {int(i): str(p) for i, p in zip(stop_ids, stop_pred)}
+    kappa = None
+    if previous_stop:
+        common = [i for i in stop_ids if i in previous_stop]
+        if common:
+            mine = out["stop_predictions"]
+            kappa = stopping.cohen_kappa([mine[i] for i in common], [previous_stop[i] for i in common])
+    kappas = [v.get("kappa") for v in history if v.get("status") == "ok"] + [kappa]
+    out["kappa"] = kappa
+    out["stop_signal"] = int(stopping.stop_signal([np.nan if k is None else k for k in kappas]))
+    evaluation["stopping"] = {"threshold": stopping.THRESHOLD, "window": stopping.WINDOW,
+                              "stop_set": len(stop_ids), "kappas": [k for k in kappas[-stopping.WINDOW:]]}
+
+    out["evaluation"] = evaluation
+    return out
+
+
+def _audit_metrics(tests: list[dict]) -> dict:
+    """Macro-F1 and per-class recall from the audits (a uniform sample): where there are enough of them."""
+    audits = [t for t in tests if t["audit"]]
+    if not audits:
+        return {}
+    labels = [str(t["label"]) for t in audits]
+    predicted = [str(t["predicted"]) for t in audits]
+    classes = sorted(set(labels) | set(predicted))
+    recall = {}
+    f1s = []
+    for c in classes:
+        tp = sum(1 for a, b in zip(labels, predicted) if a == c and b == c)
+        n_true = labels.count(c)
+        n_pred = predicted.count(c)
+        if n_true:
+            recall[c] = {"recall": tp / n_true, "n": n_true}
+        f1s.append(2 * tp / (n_true + n_pred) if n_true + n_pred else 0.0)
+    return {"audit": {"n": len(audits), "macro_f1": float(np.mean(f1s)), "recall": recall}}
