@@ -77,13 +77,18 @@ def init_db_command():
 @click.option("--keys", default=None, metavar="K1,K2,...",
               help="The labeling page's key for each label, in the labels' order (default: single-character "
                    "labels are their own keys, else 1-9 then 0).")
+@click.option("--audit-share", type=float, default=0.05, show_default=True,
+              help="The share of the queue drawn at random from the pool for the accuracy estimate (0 to 0.5).")
+@click.option("--target-accuracy", type=float, default=None,
+              help="The accuracy you need (e.g. 0.9): the project page projects the labels it takes.")
 @with_appcontext
 def create_project_command(name, labels, multi_label, item_type, strategy, model, batch_size, retrain_every,
-                           overlap, featurizer, keys):
+                           overlap, featurizer, keys, audit_share, target_accuracy):
     """Create a labeling project; prints its id."""
     fields = {"name": name, "labels": labels, "multi_label": multi_label, "item_type": item_type,
               "strategy": strategy, "model": model, "batch_size": batch_size, "retrain_every": retrain_every,
-              "overlap": overlap, "featurizer": featurizer}
+              "overlap": overlap, "featurizer": featurizer, "audit_share": audit_share,
+              "target_accuracy": target_accuracy}
     if keys is not None:
         fields["keys"] = [k.strip() for k in keys.split(",")]
     try:

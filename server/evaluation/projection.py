@@ -90,8 +90,9 @@ def project(n_labels, estimate, low, high, target: float, random_state=0) -> Pro
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         needed_S = np.where(a_S > target, np.power(b_S / (a_S - target), 1 / c_S), np.inf)
     needed_S = np.maximum(needed_S, current)
-    median = float(np.median(needed_S))
-    lo, hi = np.quantile(needed_S, [0.05, 0.95])
+    with np.errstate(invalid="ignore"):  # unreachable draws are inf: quantiles across them are inf, not NaN
+        median = float(np.median(needed_S))
+        lo, hi = np.quantile(needed_S, [0.05, 0.95])
     if not np.isfinite(median) or median > HORIZON * current:
         return Projection(target, "uncertain", None, int(lo) if np.isfinite(lo) else None, None, plateau, a_lo, a_hi,
                           f"the target {target:.3f} is near or above where the curve levels off ({plateau:.3f}, "

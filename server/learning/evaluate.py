@@ -60,8 +60,11 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     held = np.isfinite(oof_correct)
     out: dict = {"accuracy": float(np.mean(oof_correct[held])) if held.any() else None,
                  "accuracy_std": None, "accuracy_method": f"{folds}-fold CV on the labeled set"}
+    served_at = {v["version"]: v["n_labels"] for v in history}
+    age = [len(y) - served_at.get(t["version"], len(y)) for t in tests]
     est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],
-                            [t["correct"] for t in tests], [t["audit"] for t in tests], random_state=random_state)
+                            [t["correct"] for t in tests], [t["audit"] for t in tests], age, n_labels=len(y),
+                            random_state=random_state)
     evaluation: dict = {"estimate": est.as_dict() if est else None}
     if est is not None:
         out.update(estimate=est.accuracy, estimate_low=est.low, estimate_high=est.high)

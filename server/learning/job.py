@@ -119,14 +119,16 @@ def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_a
     flags = audit_flags(n_labels, n_audit, len(queue), share)
     if not flags.any():
         return queue
-    taken = np.concatenate([np.asarray(result.indices, dtype=np.intp), np.asarray(result.more_indices, np.intp)])
-    picks = draw_audits(len(pool_ids), int(flags.sum()), taken, rng)
+    # Drawn from the whole pool but the batch: an item the queue ranks further down moves up as an audit
+    # (a queue deep enough to rank the whole pool would otherwise leave nothing to draw).
+    picks = draw_audits(len(pool_ids), int(flags.sum()), result.indices, rng)
     if not len(picks):
         return queue
     probs = result.model.predict_proba(X_pool[picks])
     audits = [{"item_id": int(pool_ids[i]), "score": None, "strategy": AUDIT,
                "prediction": _prediction(p, result.classes, False)} for i, p in zip(picks, probs)]
-    rest = iter(queue)
+    audited = {row["item_id"] for row in audits}
+    rest = iter([row for row in queue if row["item_id"] not in audited])
     out = []
     for flag in flags:
         row = audits.pop(0) if flag and audits else next(rest, None)

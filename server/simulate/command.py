@@ -119,6 +119,9 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
               help="Cap the training split (the pool) at this many items, stratified, per seed.")
 @click.option("--k-samples", type=click.IntRange(1), default=20, show_default=True,
               help="Posterior samples for BALD-type strategies (as the server's retrain).")
+@click.option("--audit-share", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+              help="The share of labels drawn uniformly from the pool for the accuracy estimate, as a project's "
+                   "audit_share (they count in the budget).")
 @click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Worker processes; the (strategy, seed) runs are spread over them.")
 @click.option("--peers", "with_peers", is_flag=True,
@@ -129,7 +132,8 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
 @click.option("--progress/--no-progress", default=True, show_default=True, help="A progress bar on stderr.")
 def simulate_command(data, label_column, text_column, image_column, feature_columns, exclude_columns, fmt,
                      strategy_names, model, model_param, featurizer, featurizer_param, initial, batch, budget, seeds,
-                     test_fraction, test_data, max_pool, k_samples, jobs, with_peers, out_dir, cache_dir, progress):
+                     test_fraction, test_data, max_pool, k_samples, audit_share, jobs, with_peers, out_dir, cache_dir,
+                     progress):
     """Replay the labeling loop on DATA, whose labels are known, revealing a label only when a strategy asks.
 
     DATA is a CSV/TSV/JSONL file, a folder of images with one labels file, or
@@ -161,7 +165,8 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
         raise click.ClickException(str(exc)) from None
     config = Config(strategies=tuple(names), model=model, model_params=model_params, featurizer=featurizer,
                     featurizer_params=featurizer_params, initial=initial, batch=batch, budget=budget,
-                    seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples)
+                    seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples,
+                    audit_share=audit_share)
     err = sys.stderr
     from ..features import resolve
 

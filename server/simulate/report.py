@@ -26,7 +26,12 @@ from .run import CURVE_COLUMNS, Experiment
 TARGET_FRACTION = 0.95
 SUMMARY_COLUMNS = ("strategy", "seeds", "n_labels", "accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std",
                    "aulc_mean", "aulc_std", "labels_to_95", "seeds_reaching_95", "ratio_to_random", "ratio_note",
-                   "fit_seconds_mean", "acquire_seconds_mean", "full_data_accuracy", "target_accuracy")
+                   "fit_seconds_mean", "acquire_seconds_mean", "full_data_accuracy", "target_accuracy",
+                   "estimate_coverage", "estimate_mae_past_300", "estimate_width", "stop_labels", "stop_accuracy",
+                   "stop_left_on_table", "stop_within_001")
+# The estimate's checks (issue 12): interval coverage from this many labels, its error past ESTIMATE_MAE_FROM.
+ESTIMATE_COVERAGE_FROM = 100
+ESTIMATE_MAE_FROM = 300
 BEST_SHOWN = 7  # the palette has 8 colours: random plus this many
 LEGEND_ROW_PX = 22  # height of one legend entry at the plots' default font and dpi
 
@@ -103,8 +108,47 @@ def summarize(experiment: Experiment) -> list[dict]:
             "acquire_seconds_mean": float(np.mean(np.concatenate([c[4][:-1] if len(c[4]) > 1 else c[4]
                                                                   for c in curves.values()]))),
             "full_data_accuracy": full_mean, "target_accuracy": target,
+            **estimate_summary([r for r in experiment.rows if r["strategy"] == strategy]),
         })
     _add_ratios(out)
+    return out
+
+
+def estimate_summary(rows: list[dict]) -> dict:
+    """How the accuracy estimate and the stop signal did against the test accuracy, over a strategy's runs.
+
+    estimate_coverage: the share of rounds from ESTIMATE_COVERAGE_FROM labels whose 90% interval holds the
+    test accuracy; estimate_mae_past_300: the mean |estimate - test accuracy| past ESTIMATE_MAE_FROM labels;
+    stop_*: where the signal first fired (mean labels and test accuracy over the seeds where it did), how much
+    accuracy the run still gained by twice those labels (or by the budget, when that comes first), and in
+    how many seeds that gain was at most 0.01.
+    """
+    out = dict.fromkeys(("estimate_coverage", "estimate_mae_past_300", "estimate_width", "stop_labels",
+                         "stop_accuracy", "stop_left_on_table", "stop_within_001"))
+    est = [r for r in rows if r.get("estimated_accuracy") not in (None, "")]
+    covered = [r for r in est if r["n_labels"] >= ESTIMATE_COVERAGE_FROM]
+    if covered:
+        out["estimate_coverage"] = float(np.mean([r["estimate_low"] <= r["accuracy"] <= r["estimate_high"]
+                                                  for r in covered]))
+        out["estimate_width"] = float(np.mean([r["estimate_high"] - r["estimate_low"] for r in covered]))
+    late = [r for r in est if r["n_labels"] > ESTIMATE_MAE_FROM]
+    if late:
+        out["estimate_mae_past_300"] = float(np.mean([abs(r["estimated_accuracy"] - r["accuracy"]) for r in late]))
+    fired, left = [], []
+    seeds = sorted({r["seed"] for r in rows})
+    for seed in seeds:
+        run = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["n_labels"])
+        first = next((r for r in run if r.get("stop_signal")), None)
+        if first is None:
+            continue
+        later = [r for r in run if r["n_labels"] <= 2 * first["n_labels"]]
+        fired.append((first["n_labels"], first["accuracy"]))
+        left.append(later[-1]["accuracy"] - first["accuracy"])
+    if fired:
+        out["stop_labels"] = float(np.mean([n for n, _ in fired]))
+        out["stop_accuracy"] = float(np.mean([a for _, a in fired]))
+        out["stop_left_on_table"] = float(np.mean(left))
+        out["stop_within_001"] = f"{sum(g <= 0.01 for g in left)}/{len(fired)} (fired in {len(fired)}/{len(seeds)})"
     return out
 
 
@@ -149,6 +193,19 @@ def table(experiment: Experiment, summary: list[dict]) -> str:
             f"{s['macro_f1_mean']:>8.4f} ± {s['macro_f1_std']:.4f} {s['aulc_mean']:>8.4f} ± {s['aulc_std']:.4f} "
             f"{reached:>11} {s['seeds_reaching_95']:>6} {s['ratio_note']:>26} "
             f"{s['fit_seconds_mean']:>7.3f} {s['acquire_seconds_mean']:>7.3f}")
+    if any(s.get("estimate_coverage") is not None for s in summary):
+        lines.append(f"the accuracy estimate and the stop signal (against the test accuracy): interval coverage from "
+                     f"{ESTIMATE_COVERAGE_FROM} labels, mean abs error past {ESTIMATE_MAE_FROM}, mean width; the "
+                     f"signal's first firing, accuracy there, gain by twice its labels")
+        for s in summary:
+            if s.get("estimate_coverage") is None:
+                continue
+            stop = ("never fired" if s["stop_labels"] is None else
+                    f"{s['stop_labels']:.0f} labels, acc {s['stop_accuracy']:.4f}, +{s['stop_left_on_table']:.4f} "
+                    f"later, within 0.01: {s['stop_within_001']}")
+            mae = "-" if s["estimate_mae_past_300"] is None else f"{s['estimate_mae_past_300']:.4f}"
+            lines.append(f"  {s['strategy']:<{width}} coverage {s['estimate_coverage']:.2f}  MAE {mae}  "
+                         f"width {s['estimate_width']:.3f}  stop: {stop}")
     missing = [name for name in cfg.strategies if name not in {s["strategy"] for s in summary}]
     for name in missing:
         lines.append(f"{name:<{width}} no run finished (the failures are in run.json)")

@@ -297,9 +297,10 @@ class _Tracker:
         if pool_conf is None:
             pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
         y = np.asarray(y_labeled, dtype=object)
-        oof_conf, _ = out_of_fold(config.model, fixed_prior(config.model_params, model), X_train[labeled], y,
-                                  random_state=seed)
-        est = accuracy_estimate.estimate(pool_conf, oof_conf[np.isfinite(oof_conf)], self.served_conf,
+        oof_conf, oof_correct = out_of_fold(config.model, fixed_prior(config.model_params, model),
+                                            X_train[labeled], y, random_state=seed)
+        held = np.isfinite(oof_conf)
+        est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf,
                                          self.correct, self.audit, len(labeled) - np.asarray(self.served_at),
                                          n_labels=len(labeled), random_state=seed)
         if est is not None:

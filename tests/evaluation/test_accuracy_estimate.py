@@ -1,0 +1,71 @@
+"""The accuracy estimate on a synthetic pool whose truth is known: Monte Carlo checks of bias and coverage."""
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from server.evaluation import accuracy
+
+A_TRUE, B_TRUE = -0.4, 0.8  # an overconfident model: P(right) = sigmoid(-0.4 + 0.8 logit(confidence))
+
+
+def _pool(n=3_000, seed=0):
+    rng = np.random.default_rng(seed)
+    conf_N = 0.5 + 0.5 * rng.beta(3.0, 1.2, size=n)  # binary: the predicted class's probability is >= 0.5
+    p_right_N = accuracy.calibrate(np.array([A_TRUE, B_TRUE]), conf_N)
+    return conf_N, p_right_N
+
+
+def test_calibration_fit_matches_sklearn_without_a_prior():
+    rng = np.random.default_rng(1)
+    conf_N, p_right_N = _pool(4_000, seed=1)
+    right_N = rng.random(len(conf_N)) < p_right_N
+    theta, cov = accuracy.fit_calibration(conf_N, right_N, prior=0.0)
+    z = np.log(np.clip(conf_N, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(conf_N, 1e-6, 1 - 1e-6))
+    ref = LogisticRegression(C=1e12, tol=1e-10, max_iter=10_000).fit(z[:, None], right_N)
+    assert theta[0] == pytest.approx(ref.intercept_[0], abs=1e-4)
+    assert theta[1] == pytest.approx(ref.coef_[0, 0], abs=1e-4)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_estimate_is_unbiased_and_covers_when_tests_are_chosen_by_confidence():
+    """Tests picked the way a strategy picks (the least confident, by the model's own numbers) plus uniform
+    audits: given the confidence, a picked item is right as often as any, so the recalibrated mean is unbiased."""
+    conf_N, p_right_N = _pool()
+    truth = float(p_right_N.mean())  # the model's expected accuracy on the pool
+    rng = np.random.default_rng(2)
+    estimates, covered = [], []
+    for _ in range(150):
+        right_N = rng.random(len(conf_N)) < p_right_N
+        weights = (1 - conf_N) ** 2
+        picked = rng.choice(len(conf_N), size=200, replace=False, p=weights / weights.sum())
+        audits = rng.choice(np.setdiff1d(np.arange(len(conf_N)), picked), size=15, replace=False)
+        tests = np.concatenate([picked, audits])
+        audit_M = np.r_[np.zeros(len(picked), bool), np.ones(len(audits), bool)]
+        est = accuracy.estimate(conf_N, [], conf_N[tests], right_N[tests], audit_M, random_state=int(rng.integers(1e9)))
+        realized = float(right_N.mean())
+        estimates.append(est.accuracy)
+        covered.append(est.low <= realized <= est.high)
+    estimates = np.array(estimates)
+    se = estimates.std() / np.sqrt(len(estimates))
+    assert abs(estimates.mean() - truth) < max(3 * se, 0.004), (estimates.mean(), truth)
+    assert np.mean(covered) >= 0.85
+    # The confidence alone is off by the miscalibration; the estimate is not.
+    assert conf_N.mean() - truth > 0.05
+
+
+def test_audits_alone_are_an_unbiased_sample():
+    conf_N, p_right_N = _pool(seed=3)
+    rng = np.random.default_rng(4)
+    right_N = rng.random(len(conf_N)) < p_right_N
+    means = []
+    for _ in range(2_000):
+        audits = rng.choice(len(conf_N), size=20, replace=False)
+        est = accuracy.estimate(conf_N, [], conf_N[audits], right_N[audits], np.ones(20, bool), random_state=0)
+        means.append(est.candidates["audit"][0])
+    assert np.mean(means) == pytest.approx(right_N.mean(), abs=3 * np.std(means) / np.sqrt(len(means)) + 1e-3)
+
+
+def test_old_tests_count_less():
+    w = accuracy.recency_weights([0, 50, 100, 400], n_labels=200)
+    assert w[0] == 1.0 and w[1] == pytest.approx(0.5 ** 0.5) and w[2] == pytest.approx(0.5)
+    assert accuracy.estimate([0.9], [], [], [], []) is None

@@ -1,0 +1,106 @@
+"""The project's quality numbers through the real server: audits in the queue, prequential tests, the estimate
+with its interval, the stop signal, the projection and the plot (issue 12)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from tests.data import load_sms
+
+pytestmark = pytest.mark.slow
+
+
+def _label_through_the_queue(client, pid, truth, count):
+    strategies = []
+    done = 0
+    while done < count:
+        items = client.get(f"/api/projects/{pid}/queue?n=5").json
+        for item in items[: count - done]:
+            strategies.append(item["strategy"])
+            r = client.post(f"/api/projects/{pid}/annotations",
+                            json={"item_id": item["id"], "label": truth[item["id"]]})
+            assert r.status_code == 201
+            done += 1
+    return strategies
+
+
+def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make_project):
+    pid = make_project("quality", strategy="margin", batch_size=10, retrain_every=20, audit_share=0.1)
+    rows = load_sms(800)
+    r = client.post(f"/api/projects/{pid}/items", json=[{"id": str(i), "text": row["text"]}
+                                                         for i, row in enumerate(rows)])
+    assert r.json["imported"] == 800
+    ids = {row["external_id"]: row["item_id"] for row in _item_ids(app, pid)}
+    truth = {ids[str(i)]: row["label"] for i, row in enumerate(rows)}
+    service = app.extensions["assay.retrain"]
+    assert service.wait_idle(180)
+
+    strategies = []
+    for _ in range(8):
+        strategies += _label_through_the_queue(client, pid, truth, 20)
+        assert service.wait_idle(180)
+    # A tenth of the labels, once a model serves the queue, are audits drawn at random.
+    assert 8 <= strategies.count("audit") <= 17, strategies
+
+    from server.store import prequential_tests
+
+    conn = app.extensions["assay.db"].reader
+    labeled = {i: truth[i] for i in truth if i in {t for t in _labeled_ids(conn, pid)}}
+    tests = prequential_tests(conn, pid, labeled)
+    assert len(tests) >= 100 and sum(t["audit"] for t in tests) == strategies.count("audit")
+    # Each test's prediction came from a model version that existed before the item was labeled.
+    versions = {v["version"]: v for v in client.get(f"/api/projects/{pid}/stats").json["history"]}
+    assert all(versions[t["version"]]["n_labels"] < 160 for t in tests)
+
+    stats = client.get(f"/api/projects/{pid}/stats").json
+    q = stats["quality"]
+    est = q["estimate"]
+    assert est["method"] == "calibrated" and est["n_tests"] == len(tests)
+    assert 0 <= est["low"] <= est["accuracy"] <= est["high"] <= 1
+    # SMS: 87% ham. The model beats always answering ham, and the estimate says so.
+    assert q["majority"]["label"] == "ham" and 0.8 < q["majority"]["accuracy"] < 0.95
+    assert est["accuracy"] > q["majority"]["accuracy"]
+    assert q["stop"]["kappa"] is not None and 0 <= q["stop"]["kappa"] <= 1 and q["stop"]["stop_set"] == 800
+    assert q["audit"]["n"] == strategies.count("audit") and 0 <= q["audit"]["macro_f1"] <= 1
+    last = stats["history"][-1]
+    assert last["estimate"] == est["accuracy"] and last["estimate_low"] == est["low"]
+    assert q["projection"] is None  # no target yet
+
+    r = client.patch(f"/api/projects/{pid}", json={"target_accuracy": 0.999})
+    assert r.status_code == 200 and r.json["target_accuracy"] == 0.999
+    projection = client.get(f"/api/projects/{pid}/stats").json["quality"]["projection"]
+    assert projection["target"] == 0.999
+    assert projection["status"] in ("projected", "out of reach", "uncertain", "too few points")
+    assert projection["message"]
+
+    png = client.get(f"/projects/{pid}/learning-curve.png").data
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(png)).size == (720, 405)
+    page = client.get(f"/projects/{pid}").get_data(as_text=True)
+    assert "estimated accuracy on the data" in page and "Target 99.9%" in page
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("audit_share", 0.9, "audit_share must be a number from 0 to 0.5"),
+    ("audit_share", "5%", "audit_share must be a number"),
+    ("target_accuracy", 90, "target_accuracy must be a number between 0 and 1"),
+    ("target_accuracy", True, "target_accuracy must be a number between 0 and 1"),
+])
+def test_bad_quality_settings_are_refused_and_change_nothing(client, make_project, field, value, message):
+    pid = make_project("settings")
+    r = client.patch(f"/api/projects/{pid}", json={field: value})
+    assert r.status_code == 400 and message in r.json["error"]
+    project = client.get(f"/api/projects/{pid}").json
+    assert project["audit_share"] == 0.05 and project["target_accuracy"] is None
+
+
+def _item_ids(app, pid):
+    conn = app.extensions["assay.db"].reader
+    return [{"external_id": r[0], "item_id": r[1]}
+            for r in conn.execute("SELECT external_id, id FROM items WHERE project_id = ?", (pid,))]
+
+
+def _labeled_ids(conn, pid):
+    return [r[0] for r in conn.execute("SELECT id FROM items WHERE project_id = ? AND n_labels > 0", (pid,))]
