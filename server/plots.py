@@ -135,8 +135,9 @@ def project_curve(history: Sequence[dict], *, target: float | None = None, width
         fired = next((v for v in good if v.get("stop_signal")), None)
         if fired is not None:
             ax.axvline(fired["n_labels"], color="#333333", linewidth=1.0, linestyle="-")
-            ax.annotate("predictions stable:\nstop signal", (fired["n_labels"], 0.02), xycoords=("data", "axes fraction"),
-                        xytext=(4, 4), textcoords="offset points", fontsize=9, color="#333333")
+            ax.annotate("predictions stable:\nstop signal", (fired["n_labels"], 0.02),
+                        xycoords=("data", "axes fraction"), xytext=(4, 4), textcoords="offset points", fontsize=9,
+                        color="#333333")
         lows = [v["estimate_low"] for v in est] + ([majority] if majority is not None else [])
         ax.set_ylim(max(0.0, min(lows) - 0.05), 1.0)
         ax.set_xlabel("labels")

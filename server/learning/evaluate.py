@@ -21,9 +21,10 @@ def fixed_prior(model_params: dict | None, fitted) -> dict:
 
 
 def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds: int = OOF_FOLDS,
-                random_state=None) -> tuple[np.ndarray, np.ndarray]:
+                random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each labeled row's confidence (probability of the predicted class) and correctness under a model
-    fitted without it; NaN for rows no fold holds out (one row per class trains in every fold)."""
+    fitted without it, and its fold; NaN (fold -1) for rows no fold holds out (one row per class trains in
+    every fold)."""
     rng = np.random.default_rng(random_state)
     y_L = np.asarray(y_L, dtype=object)
     conf_L = np.full(len(y_L), np.nan)
@@ -39,7 +40,7 @@ def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds
         best = np.argmax(probs, axis=1)
         conf_L[test] = probs[np.arange(len(test)), best]
         correct_L[test] = np.asarray(model.classes_, dtype=object)[best] == y_L[test]
-    return conf_L, correct_L
+    return conf_L, correct_L, fold_L
 
 
 def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
@@ -55,11 +56,14 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
 
     classes = np.asarray(model.classes_, dtype=object)
     y = np.asarray(y_labeled, dtype=object)
-    oof_conf, oof_correct = out_of_fold(model_spec, fixed_prior(model_params, model), X_labeled, y, folds=folds,
+    oof_conf, oof_correct, fold_L = out_of_fold(model_spec, fixed_prior(model_params, model), X_labeled, y, folds=folds,
                                         random_state=random_state)
     held = np.isfinite(oof_correct)
+    per_fold = [float(np.mean(oof_correct[fold_L == k])) for k in range(folds)
+                if np.isfinite(oof_correct[fold_L == k]).any()]
     out: dict = {"accuracy": float(np.mean(oof_correct[held])) if held.any() else None,
-                 "accuracy_std": None, "accuracy_method": f"{folds}-fold CV on the labeled set"}
+                 "accuracy_std": float(np.std(per_fold)) if per_fold else None,
+                 "accuracy_method": f"{folds}-fold CV on the labeled set"}
     served_at = {v["version"]: v["n_labels"] for v in history}
     age = [len(y) - served_at.get(t["version"], len(y)) for t in tests]
     est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],

@@ -41,7 +41,8 @@ def write_curves(rows: list[dict], path: str) -> None:
         writer = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _fmt(row[k]) for k in CURVE_COLUMNS})
+            # Peers' rows have no estimate: those columns stay empty.
+            writer.writerow({k: _fmt(row.get(k)) for k in CURVE_COLUMNS})
 
 
 def _fmt(value):

@@ -179,13 +179,14 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
     del hidden_labels  # from here on, labels come only from the oracle
     notify = getattr(progress, "put", progress)
     is_peer = strategy in peers.PEERS
-    rng = strategy_rng(setup.seed, peers.PEERS[strategy].counterpart if is_peer else strategy)
+    stream = peers.PEERS[strategy].counterpart if is_peer else strategy
+    rng = strategy_rng(setup.seed, stream)
     # Audits and the stop set draw from streams of their own: the strategy's stream stays the one
-    # a run without audits uses.
-    audit_rng = strategy_rng(setup.seed, f"{strategy}:audit")
+    # a run without audits uses, and a peer gets its counterpart's audits.
+    audit_rng = strategy_rng(setup.seed, f"{stream}:audit")
     stop_rows = stopping.stop_set(len(oracle), np.random.default_rng(np.random.SeedSequence(int(setup.seed),
                                                                                             spawn_key=(2,))))
-    share = 0.0 if is_peer else float(config.audit_share)
+    share = float(config.audit_share)
     tracker = _Tracker()
 
     labeled = [int(i) for i in setup.initial]
@@ -197,7 +198,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
         pool = np.flatnonzero(in_pool)
         batch = min(config.batch, config.budget - len(labeled), len(pool))
         round_seed = int(rng.integers(2**31))
-        n_audit = min(audits_due(len(labeled), tracker.n_audit, batch, share), max(batch - 1, 0))
+        n_audit = min(audits_due(len(labeled), tracker.audits_drawn, batch, share), max(batch - 1, 0))
         pool_conf = None
         if batch > 0:
             result = run_round(model_spec=config.model, model_params=config.model_params,
@@ -214,13 +215,15 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
                 start = time.perf_counter()
                 peer_rng = np.random.default_rng(np.random.SeedSequence(round_seed, spawn_key=(1,)))
                 if model is None:
-                    chosen = peer_rng.choice(len(pool), size=batch, replace=False)
+                    chosen = peer_rng.choice(len(pool), size=batch - n_audit, replace=False)
                 else:
-                    chosen = peers.select(strategy, model, X_train[pool], batch, peer_rng, config.k_samples)
+                    chosen = peers.select(strategy, model, X_train[pool], batch - n_audit, peer_rng,
+                                          config.k_samples)
                 acquire_seconds = time.perf_counter() - start
             chosen = np.asarray(chosen, dtype=np.intp)
             audits = draw_audits(len(pool), n_audit, chosen, audit_rng)
             chosen = np.concatenate([chosen, audits]).astype(np.intp)
+            tracker.audits_drawn += len(audits)
             if len(chosen) != batch or len(set(chosen.tolist())) != batch or \
                     (batch and (chosen.min() < 0 or chosen.max() >= len(pool))):
                 raise RuntimeError(f"strategy {strategy!r} returned {chosen.tolist()} for a batch of {batch} "
@@ -235,16 +238,15 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
         accuracy, macro_f1 = evaluate(model, X_test, y_test, setup.classes, fallback)
         row = {"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
                "macro_f1": macro_f1, "fit_seconds": fit_seconds, "acquire_seconds": acquire_seconds}
-        if not is_peer:
-            row.update(tracker.assess(model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows,
-                                      round_seed))
+        row.update(tracker.assess(model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows,
+                                  round_seed))
         rows.append(row)
         if notify:
             notify(1)
         if batch == 0:
             return rows
         picked = pool[chosen]
-        served = tracker.serve(model, X_train[picked]) if not is_peer else None
+        served = tracker.serve(model, X_train[picked])
         answers = oracle.reveal(picked)
         if served is not None:
             tracker.record(served, answers, np.arange(len(chosen)) >= len(chosen) - len(audits), len(labeled))
@@ -261,6 +263,7 @@ class _Tracker:
         self.served_conf, self.correct, self.audit, self.served_at = [], [], [], []
         self.previous_stop = None
         self.kappas: list[float] = []
+        self.audits_drawn = 0  # cold-start rounds' audits too, which have no prediction to test
 
     @property
     def n_audit(self) -> int:
@@ -297,7 +300,7 @@ class _Tracker:
         if pool_conf is None:
             pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
         y = np.asarray(y_labeled, dtype=object)
-        oof_conf, oof_correct = out_of_fold(config.model, fixed_prior(config.model_params, model),
+        oof_conf, _, _ = out_of_fold(config.model, fixed_prior(config.model_params, model),
                                             X_train[labeled], y, random_state=seed)
         held = np.isfinite(oof_conf)
         est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf,

@@ -84,6 +84,11 @@
     const out = document.getElementById("target-status");
     const raw = targetForm.elements.target.value.trim();
     const target = raw === "" ? null : Number(raw) / 100;
+    if (target !== null && !(target > 0 && target < 1)) {
+      out.className = "status error";
+      out.textContent = "Give the target as a percentage between 0 and 100, e.g. 90 (or leave it empty for none).";
+      return;
+    }
     out.className = "status";
     out.textContent = "Saving…";
     try {
@@ -94,7 +99,7 @@
       const body = await res.json().catch(() => null);
       if (res.ok) {
         out.className = "status ok";
-        out.textContent = target === null ? "Target cleared." : "Saved: the projection follows the next retrain.";
+        out.textContent = target === null ? "Target cleared." : "Saved: the projection is updated above.";
         refresh();
       } else {
         out.className = "status error";

@@ -121,7 +121,17 @@ def test_the_oracle_is_asked_once_per_round_and_the_budget_is_the_total(spied):
         # 20, 30, 40, 50, then a short last batch of 5 to land on the budget exactly.
         assert n_labels == [20, 30, 40, 50, 55]
     assert max(r["n_labels"] for r in experiment.rows) == 55
-    assert [c["batch_size"] for c in calls[:4]] == [10, 10, 10, 5]
+    # The strategy picks the batch but its audits (uniform draws, server.learning.queueing's rule).
+    from server.learning.queueing import audits_due
+
+    expected, n_audit = [], 0
+    for n, batch in ((20, 10), (30, 10), (40, 10), (50, 5)):
+        due = audits_due(n, n_audit, batch, experiment.config.audit_share)
+        expected.append(batch - due)
+        n_audit += due
+    assert [c["batch_size"] for c in calls[:4]] == expected == [9, 9, 10, 5]
+    assert [r["n_audit"] for r in experiment.rows if (r["strategy"], r["seed"]) == (STRATEGIES[0], 0)] == \
+        [0, 1, 2, 2, 2]
 
 
 def test_strategies_share_the_test_split_and_initial_set_of_a_seed(spied):
