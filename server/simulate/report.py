@@ -229,6 +229,49 @@ def plot(experiment: Experiment, strategies: list[str], title: str, **kwargs) ->
                                  xlabel="labels", ylabel="test accuracy", **kwargs)
 
 
+def estimate_plot(rows: list[dict], strategy: str, title: str, width: int = 900, height: int = 500,
+                  dpi: int = 100) -> bytes:
+    """The accuracy estimate against the truth for one strategy, over its seeds: the test accuracy, the
+    estimate and its 90% interval (means over the seeds), and where the stop signal first fired in each."""
+    plt = plots._pyplot()
+    fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    try:
+        ax = fig.add_subplot(1, 1, 1)
+        mine = [r for r in rows if r["strategy"] == strategy and r.get("estimated_accuracy") not in (None, "")]
+        by_n: dict[int, list[dict]] = {}
+        for r in mine:
+            by_n.setdefault(int(r["n_labels"]), []).append(r)
+        n = sorted(by_n)
+        mean = lambda key: [float(np.mean([float(r[key]) for r in by_n[k]])) for k in n]  # noqa: E731
+        ax.fill_between(n, mean("estimate_low"), mean("estimate_high"), color=plots.PALETTE[0], alpha=0.18,
+                        linewidth=0, label="90% interval (mean of the seeds' bounds)")
+        ax.plot(n, mean("estimated_accuracy"), color=plots.PALETTE[0], linewidth=2.2, label="estimated accuracy")
+        ax.plot(n, mean("accuracy"), color="#000000", linewidth=1.6, linestyle="--", label="test accuracy")
+        fired = {}
+        for r in sorted(mine, key=lambda r: int(r["n_labels"])):
+            if int(r.get("stop_signal") or 0) and r["seed"] not in fired:
+                fired[r["seed"]] = int(r["n_labels"])
+        for i, at in enumerate(sorted(fired.values())):
+            ax.axvline(at, color=plots.PALETTE[1], linewidth=1.0, linestyle=":",
+                       label="stop signal (first firing, one line per seed)" if i == 0 else None)
+        ax.set_ylim(max(0.0, min(mean("estimate_low") + mean("accuracy")) - 0.03), 1.0)
+        ax.set_xlabel("labels")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title)
+        ax.grid(True, color="#dddddd", linewidth=0.8)
+        ax.spines["top"].set_visible(False)
+        ax.spines["right"].set_visible(False)
+        ax.legend(loc="lower right", frameon=False, fontsize="small")
+        fig.tight_layout()
+        import io
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
 def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[dict], list[str]]:
     """curves.csv, summary.csv, curves.png (and curves_best.png past 8 strategies); returns the summary and files."""
     os.makedirs(out_dir, exist_ok=True)
@@ -240,6 +283,13 @@ def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[di
     with open(files[2], "wb") as fh:
         # plots.learning_curves keeps its legend inside the axes: grow the figure so a long one fits.
         fh.write(plot(experiment, names, title, width=960, height=max(540, LEGEND_ROW_PX * (len(names) + 1) + 200)))
+    estimated = next((s["strategy"] for s in summary if s.get("estimate_coverage") is not None
+                      and s["strategy"] != "random"), None) or \
+        next((s["strategy"] for s in summary if s.get("estimate_coverage") is not None), None)
+    if estimated:
+        files.append(os.path.join(out_dir, "estimate.png"))
+        with open(files[-1], "wb") as fh:
+            fh.write(estimate_plot(experiment.rows, estimated, f"{title}: {estimated}, estimate against truth"))
     if len(names) > BEST_SHOWN + 1:
         # The shared palette has 8 colours; past that, lines share colours, so also plot the best few
         # (of the registry's: a peer's top-k retraces ours and would hide it).
