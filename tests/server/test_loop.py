@@ -75,7 +75,7 @@ def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, clien
 
     # The queue now comes from the latest model, best margin first.
     items = client.get(f"/api/projects/{pid}/queue?n=10").json
-    from_model = [i for i in items if i["model_version"] == last["version"]]
+    from_model = [i for i in items if i["model_version"] == last["version"] and i["strategy"] != "audit"]
     assert len(from_model) >= 5
     scores = [i["score"] for i in from_model]
     assert scores == sorted(scores, reverse=True)
@@ -103,7 +103,9 @@ def test_every_kind_of_strategy_runs_in_the_server(app, client, make_project, st
     assert stats["history"][0]["n_labels"] == 20 and stats["model_version"] == 1
     queue = client.get(f"/api/projects/{pid}/queue?n=5").json
     assert len(queue) == 5
-    assert {i["strategy"] for i in queue} == {strategy}
+    # With 20 labels and a 5% audit share the 21st label is owed to the audit: one uniform pick leads.
+    assert [i["strategy"] for i in queue] == ["audit"] + [strategy] * 4
+    assert queue[0]["score"] is None
     assert all(i["prediction"]["label"] in ("ham", "spam") and i["model_version"] == 1 for i in queue)
     assert not {i["id"] for i in queue} & {i + 1 for i in seed}
 
@@ -205,8 +207,10 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
 
     queue = queue_rows(app.extensions["assay.db"].reader, pid)
     assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
-    assert [q["strategy"] for q in queue[:5]] == ["power_margin"] * 5  # the batch, chosen as before
-    deep = queue[5:]
+    # The batch, chosen as before, after the audit the 21st label is owed (server.learning.queueing).
+    assert [q["strategy"] for q in queue[:6]] == ["audit"] + ["power_margin"] * 5
+    deep = [q for q in queue[6:] if q["strategy"] != "audit"]
+    assert len(deep) == len(queue) - 6 - 9  # and one at labels 40, 60, ..., 200
     assert {q["strategy"] for q in deep} == {"margin (beyond the batch)"}
     assert [q["score"] for q in deep] == sorted((q["score"] for q in deep), reverse=True)
     items = client.get(f"/api/projects/{pid}/queue?n=40").json
