@@ -104,3 +104,41 @@ def _item_ids(app, pid):
 
 def _labeled_ids(conn, pid):
     return [r[0] for r in conn.execute("SELECT id FROM items WHERE project_id = ? AND n_labels > 0", (pid,))]
+
+
+def test_the_evaluation_migration_upgrades_a_database_with_projects_and_versions(tmp_path):
+    """A database left by the release before issue 12 gains the tables and the columns with their defaults,
+    and a project's stats read with no estimate yet instead of failing."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from server import close_app, create_app
+    from server.migrations import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                 " applied_at TEXT NOT NULL DEFAULT '')")
+    before = [(name, fn) for name, fn in MIGRATIONS if name < "0007"]
+    for name, fn in before:
+        fn(sqlite_utils.Database(conn))
+        conn.execute("INSERT INTO migrations (name) VALUES (?)", (name,))
+    conn.commit()
+    conn.close()
+
+    app = create_app({"TESTING": True, "DATABASE": str(path)})
+    try:
+        client = app.test_client()
+        r = client.post("/api/projects", json={"name": "old", "labels": ["a", "b"]})
+        assert r.status_code == 201
+        project = client.get(f"/api/projects/{r.json['id']}").json
+        assert project["audit_share"] == 0.05 and project["target_accuracy"] is None
+        conn = sqlite3.connect(path)
+        assert conn.execute("SELECT 1 FROM migrations WHERE name = '0007_evaluation'").fetchone()
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"served", "stop_predictions"} <= tables
+        stats = client.get(f"/api/projects/{r.json['id']}/stats").json
+        assert stats["quality"]["estimate"] is None
+    finally:
+        close_app(app)
