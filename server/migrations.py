@@ -253,7 +253,7 @@ def _evaluation(db):
     ``served`` keeps, per item, the prediction the live model showed when the item was first handed out,
     before any model trained on it (a prequential test once the item is labeled), and whether it was an
     audit pick (drawn uniformly). ``stop_predictions`` holds the latest model's predictions on the fixed
-    stop set, for the next model's kappa.
+    stop set, for the next model's kappa (0008 keeps more than the latest).
     """
     db.execute("ALTER TABLE projects ADD COLUMN audit_share REAL NOT NULL DEFAULT 0.05")
     db.execute("ALTER TABLE projects ADD COLUMN target_accuracy REAL")
@@ -285,6 +285,25 @@ def _evaluation(db):
     )
 
 
+def _stop_history(db):
+    """The stop signal compares the current model with the newest one trained on at most 80% of its labels
+    (server.evaluation.stopping), not with the previous one: keep the stop-set predictions of the versions
+    such a comparison can still need, with their label counts. The old single row per project is dropped:
+    the next retrains rebuild the history."""
+    db.execute("DROP TABLE stop_predictions")
+    db.execute(
+        """
+        CREATE TABLE stop_predictions (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            n_labels INTEGER NOT NULL,
+            predictions TEXT NOT NULL,            -- JSON {item_id: predicted label}
+            PRIMARY KEY (project_id, version)
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -293,4 +312,5 @@ MIGRATIONS = [
     ("0005_session_generation", _session_generation),
     ("0006_project_keys", _project_keys),
     ("0007_evaluation", _evaluation),
+    ("0008_stop_history", _stop_history),
 ]

@@ -456,10 +456,7 @@ def replace_queue(db: Database, project_id: int, rows: list[dict], version: dict
         if version is not None:
             number = record_model_version(conn, project_id, version)
         if version is not None and version.get("stop_predictions") is not None:
-            conn.execute("INSERT INTO stop_predictions (project_id, version, predictions) VALUES (?, ?, ?)"
-                         " ON CONFLICT(project_id) DO UPDATE SET version = excluded.version,"
-                         " predictions = excluded.predictions",
-                         (project_id, number, json.dumps(version["stop_predictions"])))
+            _keep_stop_predictions(conn, project_id, number, int(version["n_labels"]), version["stop_predictions"])
         if rows is not None:
             conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
             # Items deleted while the retrain ran are skipped, not a foreign-key failure.
@@ -609,9 +606,29 @@ def stop_set_ids(conn: sqlite3.Connection, project_id: int, size: int) -> list[i
     return [r[0] for r in rows]
 
 
-def stop_predictions(conn: sqlite3.Connection, project_id: int) -> dict[int, str] | None:
-    row = conn.execute("SELECT predictions FROM stop_predictions WHERE project_id = ?", (project_id,)).fetchone()
-    return {int(k): v for k, v in json.loads(row[0]).items()} if row else None
+def _keep_stop_predictions(conn, project_id: int, number: int, n_labels: int, predictions: dict) -> None:
+    """Store a version's stop-set predictions, and drop those no later signal can compare with: the
+    reference of a model with ``n`` labels has at most ``(1 - LAG_SHARE) n`` (server.evaluation.stopping),
+    and ``n`` only grows, so everything older than this version's own reference goes."""
+    from .evaluation.stopping import reference_labels
+
+    conn.execute("INSERT OR REPLACE INTO stop_predictions (project_id, version, n_labels, predictions)"
+                 " VALUES (?, ?, ?, ?)", (project_id, number, n_labels, json.dumps(predictions)))
+    oldest = conn.execute("SELECT max(version) FROM stop_predictions WHERE project_id = ? AND n_labels <= ?",
+                          (project_id, reference_labels(n_labels))).fetchone()[0]
+    if oldest is not None:
+        conn.execute("DELETE FROM stop_predictions WHERE project_id = ? AND version < ?", (project_id, oldest))
+
+
+def stop_predictions(conn: sqlite3.Connection, project_id: int, max_labels: int) -> dict | None:
+    """The newest model version trained on at most ``max_labels`` labels with stop-set predictions:
+    ``{"version", "n_labels", "predictions": {item_id: label}}``, or None."""
+    row = conn.execute("SELECT version, n_labels, predictions FROM stop_predictions WHERE project_id = ?"
+                       " AND n_labels <= ? ORDER BY version DESC LIMIT 1", (project_id, max_labels)).fetchone()
+    if row is None:
+        return None
+    return {"version": row[0], "n_labels": row[1],
+            "predictions": {int(k): v for k, v in json.loads(row[2]).items()}}
 
 
 def _random_fill(conn, project_id, annotator, overlap, now, want, exclude) -> list[int]:

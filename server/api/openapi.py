@@ -114,8 +114,10 @@ SPEC = {
                 "audit_share": {"type": "number"},
                 "stop": {"type": "object", "nullable": True, "properties": {
                     "signal": {"type": "boolean"}, "kappa": {"type": "number", "nullable": True},
-                    "threshold": {"type": "number"}, "window": {"type": "integer"}, "stop_set": {"type": "integer"},
-                    "kappas": {"type": "array", "items": {"type": "number", "nullable": True}}}},
+                    "threshold": {"type": "number"}, "lag_share": {"type": "number"},
+                    "stop_set": {"type": "integer"},
+                    "reference_version": {"type": "integer", "nullable": True},
+                    "reference_labels": {"type": "integer", "nullable": True}}},
                 "target_accuracy": {"type": "number", "nullable": True},
                 "projection": {"type": "object", "nullable": True, "properties": {
                     "target": {"type": "number"},

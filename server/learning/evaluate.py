@@ -44,13 +44,14 @@ def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds
 
 
 def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
-                   pool_conf_N, tests: list[dict], stop_ids: list[int], X_stop, previous_stop: dict | None,
+                   pool_conf_N, tests: list[dict], stop_ids: list[int], X_stop, reference_stop: dict | None,
                    history: list[dict], folds: int = OOF_FOLDS, random_state=None) -> dict:
     """The model version's evaluation fields: the labeled-set CV accuracy (as before), the estimate on the
     data with its interval, and the stopping signal (single-label projects). The projection is the stats'
     (server.stats): it follows the target the owner sets.
 
-    ``tests``: store.prequential_tests; ``history``: the earlier model versions (for the kappas).
+    ``tests``: store.prequential_tests; ``history``: the earlier model versions (for the tests' ages);
+    ``reference_stop``: store.stop_predictions of the model the stop signal compares with.
     """
     from ..evaluation import accuracy, stopping
 
@@ -84,16 +85,18 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     stop_pred = classes[np.argmax(model.predict_proba(X_stop), axis=1)] if len(stop_ids) else np.zeros(0, object)
     out["stop_predictions"] = {int(i): str(p) for i, p in zip(stop_ids, stop_pred)}
     kappa = None
-    if previous_stop:
-        common = [i for i in stop_ids if i in previous_stop]
+    if reference_stop:
+        theirs = reference_stop["predictions"]
+        common = [i for i in stop_ids if i in theirs]
         if common:
             mine = out["stop_predictions"]
-            kappa = stopping.cohen_kappa([mine[i] for i in common], [previous_stop[i] for i in common])
-    kappas = [v.get("kappa") for v in history if v.get("status") == "ok"] + [kappa]
+            kappa = stopping.cohen_kappa([mine[i] for i in common], [theirs[i] for i in common])
     out["kappa"] = kappa
-    out["stop_signal"] = int(stopping.stop_signal([np.nan if k is None else k for k in kappas]))
-    evaluation["stopping"] = {"threshold": stopping.THRESHOLD, "window": stopping.WINDOW,
-                              "stop_set": len(stop_ids), "kappas": [k for k in kappas[-stopping.WINDOW:]]}
+    out["stop_signal"] = int(stopping.stop_signal(kappa))
+    evaluation["stopping"] = {"threshold": stopping.THRESHOLD, "lag_share": stopping.LAG_SHARE,
+                              "stop_set": len(stop_ids),
+                              "reference_version": reference_stop["version"] if reference_stop else None,
+                              "reference_labels": reference_stop["n_labels"] if reference_stop else None}
 
     out["evaluation"] = evaluation
     return out

@@ -36,7 +36,8 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         if evaluating:
             tests = store.prequential_tests(conn, project_id, dict(labeled))
             stop_ids = store.stop_set_ids(conn, project_id, stopping.STOP_SET_SIZE)
-            previous_stop = store.stop_predictions(conn, project_id)
+            reference_stop = store.stop_predictions(conn, project_id,
+                                                    stopping.reference_labels(len(labeled)))
             history = store.model_versions(conn, project_id)
     finally:
         conn.close()
@@ -102,7 +103,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
                 model=result.model, model_spec=project["model"], model_params=project["model_params"],
                 X_labeled=X_labeled, y_labeled=y_labeled, pool_pred_N=result.pool_pred_N,
                 pool_conf_N=result.pool_conf_N, tests=tests, stop_ids=stop_ids,
-                X_stop=X[[row_of[i] for i in stop_ids]], previous_stop=previous_stop, history=history,
+                X_stop=X[[row_of[i] for i in stop_ids]], reference_stop=reference_stop, history=history,
                 folds=int(settings.get("cv_folds", 5)),
                 random_state=int(rng.integers(2**31))))
         else:

@@ -257,12 +257,11 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
 
 class _Tracker:
     """What the server learns about its model from the labels it is given: the prequential tests, the
-    audits among them, the stop set's predictions and the kappas, and from them the columns a round reports."""
+    audits among them, the stop set's predictions by label count, and from them the columns a round reports."""
 
     def __init__(self):
         self.served_conf, self.correct, self.audit, self.served_at = [], [], [], []
-        self.previous_stop = None
-        self.kappas: list[float] = []
+        self.stop_history: list[tuple[int, np.ndarray]] = []  # (labels, stop-set predictions) per model
         self.audits_drawn = 0  # cold-start rounds' audits too, which have no prediction to test
 
     @property
@@ -288,15 +287,13 @@ class _Tracker:
         out = {"n_audit": self.n_audit, "estimated_accuracy": None, "estimate_low": None, "estimate_high": None,
                "stop_signal": 0, "kappa": None}
         if model is None:
-            self.kappas.append(float("nan"))
             return out
         stop_pred = np.asarray(model.classes_, dtype=object)[np.argmax(model.predict_proba(X_train[stop_rows]),
                                                                        axis=1)]
-        kappa = stopping.cohen_kappa(stop_pred, self.previous_stop) if self.previous_stop is not None else np.nan
-        self.previous_stop = stop_pred
-        self.kappas.append(kappa)
-        out["kappa"] = None if np.isnan(kappa) else kappa
-        out["stop_signal"] = int(stopping.stop_signal(self.kappas))
+        ref = stopping.reference(self.stop_history, len(labeled))
+        self.stop_history.append((len(labeled), stop_pred))
+        out["kappa"] = stopping.cohen_kappa(stop_pred, ref[1]) if ref is not None else None
+        out["stop_signal"] = int(stopping.stop_signal(out["kappa"]))
         if pool_conf is None:
             pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
         y = np.asarray(y_labeled, dtype=object)

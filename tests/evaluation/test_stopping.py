@@ -22,12 +22,43 @@ def test_kappa_of_identical_constant_predictions_is_one():
         stopping.cohen_kappa([1, 2], [1])
 
 
-def test_signal_needs_a_full_window_at_the_threshold():
-    assert not stopping.stop_signal([0.995, 0.999])  # two rounds: not yet
-    assert stopping.stop_signal([0.5, 0.995, 0.99, 0.999])
-    assert not stopping.stop_signal([0.999, 0.999, 0.97])  # mean 0.989
-    assert not stopping.stop_signal([0.999, float("nan"), 0.999, 0.999][:3])  # a round without a kappa
-    assert stopping.stop_signal([0.95, 0.96, 0.97], threshold=0.95)
+def test_the_reference_is_the_newest_model_with_at_most_four_fifths_of_the_labels():
+    history = [(20, "a"), (30, "b"), (40, "c"), (50, "d")]
+    assert stopping.reference_labels(50) == 40 and stopping.reference_labels(49) == 39
+    assert stopping.reference(history, 50) == (40, "c")  # 40 <= 0.8 * 50, exactly
+    assert stopping.reference(history, 49) == (30, "b")
+    assert stopping.reference(history, 24) is None  # nothing trained on 19 labels or fewer
+    assert stopping.reference(history, 100, lag_share=0.5) == (50, "d")
+
+
+def test_signal_needs_a_reference_at_the_threshold():
+    assert stopping.stop_signal(0.99) and stopping.stop_signal(1.0)
+    assert not stopping.stop_signal(0.9899)
+    assert not stopping.stop_signal(None) and not stopping.stop_signal(float("nan"))
+    assert stopping.stop_signal(0.95, threshold=0.95)
+
+
+def test_the_lagged_rule_waits_for_the_labels_to_stop_mattering():
+    """Successive models agreeing is not enough: a model that drifts 0.4% of its predictions per retrain
+    agrees with the last one at kappa above 0.99 every time, yet the last fifth of the labels changed it by
+    far more; the signal fires only once the drift stops."""
+    rng = np.random.default_rng(0)
+    preds = rng.integers(2, size=2000)
+    history, fired_at = [], None
+    for n in range(100, 1001, 10):
+        if n <= 500:
+            flip = rng.choice(2000, size=8, replace=False)
+            preds = preds.copy()
+            preds[flip] = 1 - preds[flip]
+        if history:
+            assert stopping.cohen_kappa(preds, history[-1][1]) > 0.99  # the paper's successive rule would fire
+        ref = stopping.reference(history, n)
+        kappa = stopping.cohen_kappa(preds, ref[1]) if ref else None
+        history.append((n, preds))
+        if fired_at is None and stopping.stop_signal(kappa):
+            fired_at = n
+    # Its reference must span at most one retrain of drift: from 0.8 n >= 490, n = 620.
+    assert fired_at == 620, fired_at
 
 
 def test_stop_set_is_fixed_by_its_seed_and_capped():
