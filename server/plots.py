@@ -24,6 +24,20 @@ def _pyplot():
     return plt
 
 
+def accuracy_png(fig, ax, dpi: int) -> bytes:
+    """An accuracy-over-labels figure, styled as every curve here is, as PNG bytes."""
+    ax.set_xlabel("labels")
+    ax.set_ylabel("accuracy")
+    ax.grid(True, color="#dddddd", linewidth=0.8)
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+    ax.legend(loc="lower right", frameon=False, fontsize="small")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
 def _finite(values) -> list[float]:
     return [float(v) if v is not None and math.isfinite(float(v)) else math.nan for v in values]
 
@@ -140,15 +154,6 @@ def project_curve(history: Sequence[dict], *, target: float | None = None, width
                         color="#333333")
         lows = [v["estimate_low"] for v in est] + ([majority] if majority is not None else [])
         ax.set_ylim(max(0.0, min(lows) - 0.05), 1.0)
-        ax.set_xlabel("labels")
-        ax.set_ylabel("accuracy")
-        ax.grid(True, color="#dddddd", linewidth=0.8)
-        ax.spines["top"].set_visible(False)
-        ax.spines["right"].set_visible(False)
-        ax.legend(loc="lower right", frameon=False, fontsize="small")
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-        return buf.getvalue()
+        return accuracy_png(fig, ax, dpi)
     finally:
         plt.close(fig)

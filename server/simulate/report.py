@@ -255,19 +255,8 @@ def estimate_plot(rows: list[dict], strategy: str, title: str, width: int = 900,
             ax.axvline(at, color=plots.PALETTE[1], linewidth=1.0, linestyle=":",
                        label="stop signal (first firing, one line per seed)" if i == 0 else None)
         ax.set_ylim(max(0.0, min(mean("estimate_low") + mean("accuracy")) - 0.03), 1.0)
-        ax.set_xlabel("labels")
-        ax.set_ylabel("accuracy")
         ax.set_title(title)
-        ax.grid(True, color="#dddddd", linewidth=0.8)
-        ax.spines["top"].set_visible(False)
-        ax.spines["right"].set_visible(False)
-        ax.legend(loc="lower right", frameon=False, fontsize="small")
-        fig.tight_layout()
-        import io
-
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-        return buf.getvalue()
+        return plots.accuracy_png(fig, ax, dpi)
     finally:
         plt.close(fig)
 
