@@ -142,3 +142,46 @@ def test_the_evaluation_migration_upgrades_a_database_with_projects_and_versions
         assert stats["quality"]["estimate"] is None
     finally:
         close_app(app)
+
+
+def test_the_stop_history_migration_replaces_the_single_row_table(tmp_path):
+    """0008 on a database made by 0001-0007: the old one-row-per-project stop set is dropped (the next
+    retrains rebuild it) and the new table keeps a history the store can read and prune."""
+    import sqlite3
+
+    import sqlite_utils
+
+    from server import close_app, create_app, store
+    from server.migrations import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                 " applied_at TEXT NOT NULL DEFAULT '')")
+    for name, fn in MIGRATIONS:
+        if name < "0008":
+            fn(sqlite_utils.Database(conn))
+            conn.execute("INSERT INTO migrations (name) VALUES (?)", (name,))
+    pid = conn.execute("INSERT INTO projects (name, labels) VALUES ('old', '[\"a\", \"b\"]')").lastrowid
+    conn.execute("INSERT INTO stop_predictions (project_id, version, predictions) VALUES (?, 3, '{\"1\": \"a\"}')",
+                 (pid,))
+    conn.commit()
+    conn.close()
+
+    app = create_app({"TESTING": True, "DATABASE": str(path)})
+    try:
+        db = app.extensions["assay.db"]
+        reader = db.reader
+        assert reader.execute("SELECT 1 FROM migrations WHERE name = '0008_stop_history'").fetchone()
+        assert reader.execute("SELECT count(*) FROM stop_predictions").fetchone()[0] == 0
+        assert store.stop_predictions(reader, pid, 10**6) is None
+        with db.write() as w:
+            for version, n_labels in [(1, 20), (2, 30), (3, 100), (4, 130)]:
+                store._keep_stop_predictions(w, pid, version, n_labels, {"1": "a", "2": "b"})
+        # 130 labels compare with the newest version on at most 104: version 2 and older are never needed again.
+        kept = [r[0] for r in reader.execute("SELECT version FROM stop_predictions ORDER BY version")]
+        assert kept == [3, 4]
+        reference = store.stop_predictions(reader, pid, 104)
+        assert reference == {"version": 3, "n_labels": 100, "predictions": {1: "a", 2: "b"}}
+    finally:
+        close_app(app)
