@@ -15,11 +15,11 @@ def _pool(n=3_000, seed=0):
     return conf_N, p_right_N
 
 
-def test_calibration_fit_matches_sklearn_without_a_prior():
+def test_platt_fit_matches_sklearn_without_a_prior_or_lapse():
     rng = np.random.default_rng(1)
     conf_N, p_right_N = _pool(4_000, seed=1)
     right_N = rng.random(len(conf_N)) < p_right_N
-    theta, cov = accuracy.fit_calibration(conf_N, right_N, prior=0.0)
+    theta, cov = accuracy.fit_calibration(conf_N, right_N, prior=0.0, lapse=False)
     z = np.log(np.clip(conf_N, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(conf_N, 1e-6, 1 - 1e-6))
     ref = LogisticRegression(C=1e12, tol=1e-10, max_iter=10_000).fit(z[:, None], right_N)
     assert theta[0] == pytest.approx(ref.intercept_[0], abs=1e-4)
@@ -69,3 +69,49 @@ def test_old_tests_count_less():
     w = accuracy.recency_weights([0, 50, 100, 400], n_labels=200)
     assert w[0] == 1.0 and w[1] == pytest.approx(0.5 ** 0.5) and w[2] == pytest.approx(0.5)
     assert accuracy.estimate([0.9], [], [], [], []) is None
+
+
+def test_lapse_fit_is_the_penalized_maximum_and_recovers_the_noise():
+    """Fisher scoring lands on the maximum scipy finds for the same penalized likelihood, and with many
+    tests the lapse comes out near the 3% of answers made wrong on purpose."""
+    from scipy import optimize
+
+    rng = np.random.default_rng(7)
+    conf_N = 1 - 0.5 * rng.beta(0.6, 6.0, size=20_000)
+    right_N = rng.random(len(conf_N)) < 0.97 * accuracy.calibrate(np.array([A_TRUE, B_TRUE]), conf_N)
+    theta, cov = accuracy.fit_calibration(conf_N, right_N)
+    z_N = np.log(conf_N) - np.log1p(-conf_N)
+    centre = np.array([0.0, 1.0, np.log(accuracy.LAPSE_PRIOR / (1 - accuracy.LAPSE_PRIOR))])
+    precision = np.array([accuracy.CALIBRATION_PRIOR] * 2 + [1 / accuracy.LAPSE_PRIOR_SD ** 2])
+
+    def neg_log_post(t):
+        p = (1 - 1 / (1 + np.exp(-t[2]))) / (1 + np.exp(-(t[0] + t[1] * z_N)))
+        return -np.sum(np.where(right_N, np.log(p), np.log1p(-p))) + 0.5 * np.sum(precision * (t - centre) ** 2)
+
+    ref = optimize.minimize(neg_log_post, centre, method="Nelder-Mead",
+                            options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 20_000})
+    assert theta == pytest.approx(ref.x, abs=2e-3)
+    assert 1 / (1 + np.exp(-theta[2])) == pytest.approx(0.03, abs=0.01)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_estimate_holds_under_label_noise():
+    """3% of answers wrong whatever the confidence, most items confident (late in a project): the estimate
+    stays within 0.01 of the truth and the interval covers it."""
+    rng0 = np.random.default_rng(5)
+    conf_N = 1 - 0.5 * rng0.beta(0.6, 6.0, size=4_000)
+    p_right_N = 0.97 * conf_N
+    rng = np.random.default_rng(6)
+    errors, covered = [], []
+    for _ in range(60):
+        right_N = rng.random(len(conf_N)) < p_right_N
+        weights = (1 - conf_N) ** 2
+        picked = rng.choice(len(conf_N), size=300, replace=False, p=weights / weights.sum())
+        audits = rng.choice(np.setdiff1d(np.arange(len(conf_N)), picked), size=30, replace=False)
+        tests = np.concatenate([picked, audits])
+        audit_M = np.r_[np.zeros(len(picked), bool), np.ones(len(audits), bool)]
+        est = accuracy.estimate(conf_N, [], conf_N[tests], right_N[tests], audit_M, random_state=int(rng.integers(1e9)))
+        errors.append(est.accuracy - right_N.mean())
+        covered.append(est.low <= right_N.mean() <= est.high)
+    assert abs(np.mean(errors)) < 0.01
+    assert np.mean(covered) >= 0.85
