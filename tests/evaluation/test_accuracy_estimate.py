@@ -27,6 +27,19 @@ def test_platt_fit_matches_sklearn_without_a_prior_or_lapse():
     assert np.all(np.linalg.eigvalsh(cov) > 0)
 
 
+def _round_of_tests(conf_N, p_right_N, rng, n_picked, n_audits):
+    """One project's answers and tests: the least confident items picked as a strategy would (by the model's
+    own numbers), plus uniform audits. Returns the estimate and the realized accuracy on the pool."""
+    right_N = rng.random(len(conf_N)) < p_right_N
+    weights = (1 - conf_N) ** 2
+    picked = rng.choice(len(conf_N), size=n_picked, replace=False, p=weights / weights.sum())
+    audits = rng.choice(np.setdiff1d(np.arange(len(conf_N)), picked), size=n_audits, replace=False)
+    tests = np.concatenate([picked, audits])
+    audit_M = np.r_[np.zeros(len(picked), bool), np.ones(len(audits), bool)]
+    est = accuracy.estimate(conf_N, [], conf_N[tests], right_N[tests], audit_M, random_state=int(rng.integers(1e9)))
+    return est, float(right_N.mean())
+
+
 def test_estimate_is_unbiased_and_covers_when_tests_are_chosen_by_confidence():
     """Tests picked the way a strategy picks (the least confident, by the model's own numbers) plus uniform
     audits: given the confidence, a picked item is right as often as any, so the recalibrated mean is unbiased."""
@@ -35,14 +48,7 @@ def test_estimate_is_unbiased_and_covers_when_tests_are_chosen_by_confidence():
     rng = np.random.default_rng(2)
     estimates, covered = [], []
     for _ in range(150):
-        right_N = rng.random(len(conf_N)) < p_right_N
-        weights = (1 - conf_N) ** 2
-        picked = rng.choice(len(conf_N), size=200, replace=False, p=weights / weights.sum())
-        audits = rng.choice(np.setdiff1d(np.arange(len(conf_N)), picked), size=15, replace=False)
-        tests = np.concatenate([picked, audits])
-        audit_M = np.r_[np.zeros(len(picked), bool), np.ones(len(audits), bool)]
-        est = accuracy.estimate(conf_N, [], conf_N[tests], right_N[tests], audit_M, random_state=int(rng.integers(1e9)))
-        realized = float(right_N.mean())
+        est, realized = _round_of_tests(conf_N, p_right_N, rng, n_picked=200, n_audits=15)
         estimates.append(est.accuracy)
         covered.append(est.low <= realized <= est.high)
     estimates = np.array(estimates)
@@ -104,14 +110,8 @@ def test_estimate_holds_under_label_noise():
     rng = np.random.default_rng(6)
     errors, covered = [], []
     for _ in range(60):
-        right_N = rng.random(len(conf_N)) < p_right_N
-        weights = (1 - conf_N) ** 2
-        picked = rng.choice(len(conf_N), size=300, replace=False, p=weights / weights.sum())
-        audits = rng.choice(np.setdiff1d(np.arange(len(conf_N)), picked), size=30, replace=False)
-        tests = np.concatenate([picked, audits])
-        audit_M = np.r_[np.zeros(len(picked), bool), np.ones(len(audits), bool)]
-        est = accuracy.estimate(conf_N, [], conf_N[tests], right_N[tests], audit_M, random_state=int(rng.integers(1e9)))
-        errors.append(est.accuracy - right_N.mean())
-        covered.append(est.low <= right_N.mean() <= est.high)
+        est, realized = _round_of_tests(conf_N, p_right_N, rng, n_picked=300, n_audits=30)
+        errors.append(est.accuracy - realized)
+        covered.append(est.low <= realized <= est.high)
     assert abs(np.mean(errors)) < 0.01
     assert np.mean(covered) >= 0.85
