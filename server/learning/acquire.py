@@ -50,12 +50,22 @@ def can_fit(y) -> bool:
     return len(y) >= 2 and len(set(map(str, y))) >= 2
 
 
-def fit_model(model_spec: str, model_params: dict, X, y, random_state=None):
+def fit_model(model_spec: str, model_params: dict, X, y, random_state=None, l2_previous=None):
+    """``l2_previous``: the prior the previous retrain learned (:func:`learned_prior`), given to a model that
+    learns its own (``l2="auto"``) so that it keeps it while it is still as good (LogisticRegression)."""
     params = dict(model_params or {})
     model = make_model(model_spec, **params)
-    if random_state is not None and hasattr(model, "get_params") and "random_state" in model.get_params():
+    own = model.get_params() if hasattr(model, "get_params") else {}
+    if random_state is not None and "random_state" in own:
         model.set_params(random_state=random_state)
+    if l2_previous is not None and "l2_previous" in own and own.get("l2") == "auto":
+        model.set_params(l2_previous=float(l2_previous))
     return model.fit(X, y)
+
+
+def learned_prior(model) -> float | None:
+    """The prior precision a fit chose by cross-validation, for the next retrain's ``l2_previous``."""
+    return float(model.l2_) if getattr(model, "l2_method_", None) == "cv" else None
 
 
 def _held_out_split(y, rng: np.random.Generator, fraction=0.2):
@@ -169,12 +179,13 @@ def cold_start(strategy, X_pool, batch_size, rng, X_labeled=None) -> RoundResult
 
 def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str, strategy_params: dict | None,
               X_labeled, y_labeled, X_pool, batch_size: int, multi_label: bool = False, label_names=None,
-              random_state=None, k_samples: int = K_SAMPLES, depth: int = 0) -> RoundResult:
+              random_state=None, k_samples: int = K_SAMPLES, depth: int = 0,
+              l2_previous: float | None = None) -> RoundResult:
     """Fit on (X_labeled, y_labeled) and choose ``batch_size`` pool rows.
 
     ``y_labeled`` holds class names for single-label projects, and lists of
     names for multi-label ones (then each label gets a one-vs-rest model and
-    the per-label scores are summed).
+    the per-label scores are summed). ``l2_previous``: see :func:`fit_model`.
 
     With ``depth`` beyond the batch, the round also ranks up to ``depth - batch_size``
     more pool rows by a per-item score (``more_*``), so a server's queue outlasts a
@@ -190,7 +201,8 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
     if not can_fit(y):
         return cold_start(strategy, X_pool, batch_size, rng, X_labeled)
     t0 = time.perf_counter()
-    model = fit_model(model_spec, model_params, X_labeled, y, random_state=int(rng.integers(2**31)))
+    model = fit_model(model_spec, model_params, X_labeled, y, random_state=int(rng.integers(2**31)),
+                      l2_previous=l2_previous)
     t1 = time.perf_counter()
     if LINEAR_HEAD in strategy.needs and not _can_hold_out(y):
         # Influence needs labeled items the head was not fit on; until some class has two, pick at random.

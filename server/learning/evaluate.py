@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 
 from ..models.logreg import holdout_folds
-from .acquire import can_fit, fit_model
+from .acquire import can_fit, fit_model, learned_prior
 
 OOF_FOLDS = 5
 
@@ -98,6 +98,9 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
                               "reference_version": reference_stop["version"] if reference_stop else None,
                               "reference_labels": reference_stop["n_labels"] if reference_stop else None}
 
+    prior = learned_prior(model)
+    if prior is not None:
+        evaluation["prior"] = {"l2": prior}  # the next retrain's l2_previous
     out["evaluation"] = evaluation
     return out
 

@@ -76,6 +76,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         X_labeled=X_labeled, y_labeled=y_labeled, X_pool=X_pool, batch_size=project["batch_size"],
         multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
         k_samples=int(settings.get("k_samples", 20)), depth=queue_depth(settings, project, len(pool_ids)),
+        l2_previous=previous_prior(history, project["model"]) if evaluating else None,
     )
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
@@ -136,6 +137,17 @@ def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_a
         if row is not None:
             out.append(row)
     return out
+
+
+def previous_prior(history: list[dict], model_spec: str) -> float | None:
+    """The prior the newest fitted model version learned (its evaluation records it), if it was this model's.
+    A prior learned on other features is harmless: the fit keeps it only if it still predicts as well."""
+    for version in reversed(history):
+        if version.get("status") == "ok":
+            if version.get("model") != model_spec:
+                return None
+            return ((version.get("evaluation") or {}).get("prior") or {}).get("l2")
+    return None
 
 
 def queue_depth(settings: dict, project: dict, pool_size: int) -> int:

@@ -31,7 +31,7 @@ from ..features import make_featurizer
 from ..learning import embcache
 from ..evaluation import accuracy as accuracy_estimate
 from ..evaluation import stopping
-from ..learning.acquire import can_fit, fit_model, run_round
+from ..learning.acquire import can_fit, fit_model, learned_prior, run_round
 from ..learning.evaluate import fixed_prior, out_of_fold
 from ..learning.queueing import AUDIT_SHARE, audits_due, draw_audits
 from . import peers
@@ -194,6 +194,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
     in_pool = np.ones(len(oracle), dtype=bool)
     in_pool[labeled] = False
     rows = []
+    prior = None
     while True:
         pool = np.flatnonzero(in_pool)
         batch = min(config.batch, config.budget - len(labeled), len(pool))
@@ -205,7 +206,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
                                strategy_name="random" if is_peer else strategy, strategy_params=None,
                                X_labeled=X_train[labeled], y_labeled=list(y_labeled), X_pool=X_train[pool],
                                batch_size=1 if is_peer else batch - n_audit, random_state=round_seed,
-                               k_samples=config.k_samples)
+                               k_samples=config.k_samples, l2_previous=prior)
             model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
             chosen = result.indices
             pool_conf = result.pool_conf_N
@@ -232,8 +233,10 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
             start = time.perf_counter()
             y = np.asarray(y_labeled, dtype=object)
             model = fit_model(config.model, config.model_params, X_train[labeled], y,
-                              random_state=round_seed) if can_fit(y) else None
+                              random_state=round_seed, l2_previous=prior) if can_fit(y) else None
             fit_seconds, acquire_seconds = time.perf_counter() - start, 0.0
+        if model is not None:
+            prior = learned_prior(model)  # the next round's fit starts from it, as the server's retrain does
         fallback = max(sorted(set(y_labeled)), key=y_labeled.count)  # sorted: set order varies by process
         accuracy, macro_f1 = evaluate(model, X_test, y_test, setup.classes, fallback)
         row = {"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
