@@ -115,6 +115,13 @@ SPEC = {
                 "stop": {"type": "object", "nullable": True, "properties": {
                     "signal": {"type": "boolean"}, "kappa": {"type": "number", "nullable": True},
                     "threshold": {"type": "number"}, "lag_share": {"type": "number"},
+                    "predicted_gain": {"type": "number", "nullable": True,
+                                       "description": "the accuracy the model expects to have gained over the "
+                                                      "reference on the stop set (its probability of its own "
+                                                      "prediction less that of the reference's, averaged)"},
+                    "gain_threshold": {"type": "number",
+                                       "description": "the signal fires at kappa >= threshold or "
+                                                      "predicted_gain <= gain_threshold"},
                     "stop_set": {"type": "integer"},
                     "reference_version": {"type": "integer", "nullable": True},
                     "reference_labels": {"type": "integer", "nullable": True}}},

@@ -82,18 +82,22 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
         evaluation["majority"] = {"label": top, "accuracy": n_top / total}
     evaluation.update(_audit_metrics(tests))
 
-    stop_pred = classes[np.argmax(model.predict_proba(X_stop), axis=1)] if len(stop_ids) else np.zeros(0, object)
+    probs_S_C = model.predict_proba(X_stop) if len(stop_ids) else np.zeros((0, len(classes)))
+    stop_pred = classes[np.argmax(probs_S_C, axis=1)]
     out["stop_predictions"] = {int(i): str(p) for i, p in zip(stop_ids, stop_pred)}
-    kappa = None
+    kappa = gain = None
     if reference_stop:
         theirs = reference_stop["predictions"]
-        common = [i for i in stop_ids if i in theirs]
+        common = [k for k, i in enumerate(stop_ids) if i in theirs]
         if common:
             mine = out["stop_predictions"]
-            kappa = stopping.cohen_kappa([mine[i] for i in common], [theirs[i] for i in common])
+            reference = [theirs[stop_ids[k]] for k in common]
+            kappa = stopping.cohen_kappa([mine[stop_ids[k]] for k in common], reference)
+            gain = stopping.predicted_gain(probs_S_C[common], classes, reference)
     out["kappa"] = kappa
-    out["stop_signal"] = int(stopping.stop_signal(kappa))
+    out["stop_signal"] = int(stopping.stop_signal(kappa, gain))
     evaluation["stopping"] = {"threshold": stopping.THRESHOLD, "lag_share": stopping.LAG_SHARE,
+                              "predicted_gain": gain, "gain_threshold": stopping.GAIN_THRESHOLD,
                               "stop_set": len(stop_ids),
                               "reference_version": reference_stop["version"] if reference_stop else None,
                               "reference_labels": reference_stop["n_labels"] if reference_stop else None}

@@ -6,10 +6,10 @@ the features plus a constant ``s`` (``intercept_scaling_``: the bias weight is
 penalized like every other, so the bias ``s w`` has prior precision ``l2/s^2``).
 
 The prior precision is learned from the labeled rows at every fit (``l2="auto"``):
-the ``l2`` with the lowest cross-validated held-out log-loss, on three random
-two-fold splits that keep one row of every class in training
-(:func:`cross_validated_l2`), unless the previous fit's prior (``l2_previous``)
-is within 3% of that loss: then it is kept (see ``l2_previous``). With too few rows to hold out, MacKay's evidence fixed point ``l2 <- gamma /
+the ``l2`` with the lowest cross-validated held-out log-loss, on folds that keep
+one row of every class in training (:func:`cross_validated_l2`), smoothed over
+retrains when the previous fit's prior is given (``l2_previous``). With too few
+rows to hold out, MacKay's evidence fixed point ``l2 <- gamma /
 ||W||^2`` on the Kronecker curvature instead. A fixed prior collapses on many
 classes: on clinc150 (150 intents, unit-norm TF-IDF+SVD rows) ``l2=1`` gave 0.40
 test accuracy with one label per class and 0.20 with 20 more random labels, the
@@ -128,12 +128,14 @@ _EVIDENCE_START = 1.0
 _EVIDENCE_FIT_TOL = 1e-2
 
 # Cross-validated prior (l2="auto"): held-out log-loss over decades of l2, searched from a tenth of
-# the mean squared row norm, on two folds, averaged over three random splits (one split's noise moved
-# the choice by a decade between retrains). The fold fits only steer the choice, so they stop early.
+# the mean squared row norm (or from the previous fit's prior), on two folds. The fold fits only steer
+# the choice, so they stop early.
 _CV_FOLDS = 2
-_CV_REPEATS = 3
-# The previous fit's prior is kept while its held-out log-loss is within this share of the best one.
-L2_KEEP_TOLERANCE = 0.03
+# With the previous fit's prior given, log l2 moves this share of the way to the new minimum...
+L2_SMOOTHING = 0.1
+# ...unless the previous prior's held-out log-loss is more than this share above the minimum's: then the
+# minimum is taken (the labels or the features changed too much for the old prior to be a guide).
+L2_RESET_TOLERANCE = 0.03
 _CV_MIN_HELD_OUT = 6
 _CV_LOG10_BOUNDS = (-4.0, 4.0)
 _CV_FIT_TOL = 1e-2
@@ -164,11 +166,10 @@ def holdout_folds(y_N: np.ndarray, n_folds: int, rng: np.random.Generator) -> np
 
 def cross_validated_l2(Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, fold_N: np.ndarray,
                        max_iter: int = _CV_MAX_ITER, previous: float | None = None,
-                       tolerance: float = L2_KEEP_TOLERANCE):
+                       smoothing: float = L2_SMOOTHING, tolerance: float = L2_RESET_TOLERANCE):
     """The prior precision with the lowest held-out log-loss, and the path of scores.
 
-    ``fold_N`` is each row's fold (-1: in every training set), or one such row per split
-    (``fold_R_N``): the loss is pooled over every fold of every split.
+    ``fold_N`` is each row's fold (-1: in every training set).
     Returns ``(l2, w0, path)``: ``w0`` (the fold solutions at the best decade, averaged) warm-starts
     the final fit, and ``path`` lists ``(l2, mean held-out log-loss)`` as evaluated. The
     search walks decades downhill from a tenth of the mean squared row norm (the held-out loss
@@ -176,16 +177,16 @@ def cross_validated_l2(Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, f
     decade and its neighbours (within half a decade of the best): three to six grid points, each
     one warm-started, early-stopped fit per fold.
 
-    ``previous`` (a prior chosen before, e.g. by the last retrain) is returned instead when its
-    loss is within ``tolerance`` (a share) of the minimum's: the loss is flat over a decade or
-    more on items active learning picked near the boundary, while the model's confidence on
-    everything else moves with the prior.
+    ``previous`` (the prior the last retrain chose) starts the walk, and the result is smoothed
+    towards it: ``log l2 = (1 - smoothing) log previous + smoothing log minimum``, unless the loss at
+    ``previous`` (read off the parabola) is more than ``tolerance`` (a share) above the minimum's.
+    Active learning picks its labels near the boundary, where the loss is flat over a decade or more
+    of ``l2``, so each retrain's new random folds moved the minimum by up to a decade; the accuracy did
+    not move, but the model's confidence on everything else did, and with it the accuracy estimate.
     """
     dim = Phi_N_D.shape[1]
-    fold_R_N = np.atleast_2d(fold_N)
-    folds = [(r, f) for r in range(len(fold_R_N)) for f in range(int(fold_R_N[r].max()) + 1)
-             if np.any(fold_R_N[r] == f)]
-    solutions: dict[tuple[tuple[int, int], float], np.ndarray] = {}
+    folds = [f for f in range(int(fold_N.max()) + 1) if np.any(fold_N == f)]
+    solutions: dict[tuple[int, float], np.ndarray] = {}
     scores: dict[float, float] = {}
 
     def score(log_l2: float, on_grid: bool = True) -> float:
@@ -194,7 +195,7 @@ def cross_validated_l2(Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, f
             return scores[log_l2]
         loss, count = 0.0, 0
         for f in folds:
-            test = fold_R_N[f[0]] == f[1]
+            test = fold_N == f
             nearest = min((k for k in solutions if k[0] == f), key=lambda k: abs(k[1] - log_l2), default=None)
             w0 = solutions[nearest] if nearest is not None else np.zeros(num_classes * dim)
             result = optimize.minimize(
@@ -207,27 +208,35 @@ def cross_validated_l2(Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, f
         scores[log_l2] = loss / count
         return scores[log_l2]
 
-    mean_sq_norm = float(np.mean(np.einsum("nd,nd->n", Phi_N_D, Phi_N_D)))
-    x = round(np.log10(0.1 * max(mean_sq_norm, 1e-12)))
     low, high = _CV_LOG10_BOUNDS
+    smoothed = previous is not None and previous > 0 and low <= np.log10(previous) <= high
+    if smoothed:
+        x = round(float(np.log10(previous)))  # the minimum is usually in the previous choice's decade
+    else:
+        mean_sq_norm = float(np.mean(np.einsum("nd,nd->n", Phi_N_D, Phi_N_D)))
+        x = round(np.log10(0.1 * max(mean_sq_norm, 1e-12)))
     for step in (-1.0, 1.0):
         if low <= x + step <= high and score(x + step) < score(x):
             while low <= x + step <= high and score(x + step) < score(x):
                 x += step
             break
     # The decade's neighbours bracket the minimum; a parabola through the three (in log l2) places it
-    # to the half decade without more fits.
-    best = x
+    # without more fits, and gives the loss at the previous choice when that is within reach of it.
+    best, parabola = x, None
     if low <= x - 1 and x + 1 <= high:
         left, mid, right = score(x - 1), score(x), score(x + 1)
         curvature = left - 2 * mid + right
         if curvature > 0:
             best = x + float(np.clip((left - right) / (2 * curvature), -0.5, 0.5))
-    if previous is not None and previous > 0 and low <= np.log10(previous) <= high:
-        kept = float(np.log10(previous))
-        best_loss = score(best, on_grid=False)
-        if score(kept, on_grid=False) <= best_loss + tolerance * abs(best_loss):
-            best = kept
+            parabola = lambda t: mid + (right - left) / 2 * (t - x) + curvature / 2 * (t - x) ** 2  # noqa: E731
+    if smoothed:
+        t = float(np.log10(previous))
+        if parabola is not None and abs(t - x) <= 1.5:
+            best_loss, previous_loss = parabola(best), parabola(t)
+        else:
+            best_loss, previous_loss = score(best, on_grid=False), score(t, on_grid=False)
+        if previous_loss <= best_loss + tolerance * abs(best_loss):
+            best = (1 - smoothing) * t + smoothing * best
     w0 = np.mean([solutions[(f, float(np.clip(x, low, high)))] for f in folds], axis=0)
     return 10.0 ** best, w0, sorted((10.0 ** k, v) for k, v in scores.items())
 
@@ -287,14 +296,15 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         than six rows can be held out; a number fixes it.
         The value used is ``l2_``, how it was chosen ``l2_method_`` ("cv",
         "evidence" or "fixed") and the cross-validation scores ``l2_path_``.
-    l2_previous : with ``l2="auto"``, the prior a previous fit chose (the retrain before this
-        one: the worker and ``assay simulate`` pass it). Cross-validation keeps it while its
-        held-out log-loss is within 3% of the best (``L2_KEEP_TOLERANCE``). On labels active
-        learning picked near the boundary that loss is flat over a decade of ``l2``, so a new
-        random split moved the choice by a decade between retrains; the accuracy stayed, but the
-        model's confidence on the rest of the data swung (on adult, mean pool confidence 0.78
-        to 0.90 from one retrain to the next at a steady 0.84 accuracy), and with it the
-        accuracy estimate and the stop signal. None (the default): no previous prior.
+    l2_previous : with ``l2="auto"``, the prior the previous fit chose (the retrain before this
+        one: the worker and ``assay simulate`` pass it). The new choice moves ``log l2`` a tenth of
+        the way (``L2_SMOOTHING``) from it to the new cross-validated minimum, unless it has
+        fallen more than 3% behind that minimum's held-out log-loss (then the minimum is taken).
+        On labels active learning picked near the boundary that loss is flat over a decade of
+        ``l2``, so each retrain's new random folds moved the choice by up to a decade; the accuracy
+        stayed, but the model's confidence on the rest of the data swung (on adult, mean pool
+        confidence 0.78 to 0.90 from one retrain to the next at a steady 0.84 accuracy), and with
+        it the accuracy estimate. None (the default): no smoothing.
     fit_intercept : append a constant feature (the bias) before fitting.
     intercept_scaling : the value of that constant feature, ``s``. The bias is
         ``s`` times its weight, so its prior precision is ``l2 / s^2``. None (the
@@ -400,11 +410,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         rng = np.random.default_rng(_fold_seed(self.random_state))
         rows = _cv_rows(y_N, _CV_MAX_ROWS, rng)
-        fold_R_N = np.array([holdout_folds(y_N[rows], _CV_FOLDS, rng) for _ in range(_CV_REPEATS)])
-        if np.sum(fold_R_N[0] >= 0) >= _CV_MIN_HELD_OUT:
+        fold_N = holdout_folds(y_N[rows], _CV_FOLDS, rng)
+        if np.sum(fold_N >= 0) >= _CV_MIN_HELD_OUT:
             scale = len(y_N) / len(rows)
             previous = None if self.l2_previous is None else float(self.l2_previous) / scale
-            l2, w0, self.l2_path_ = cross_validated_l2(Phi_N_D[rows], y_N[rows], num_classes, fold_R_N,
+            l2, w0, self.l2_path_ = cross_validated_l2(Phi_N_D[rows], y_N[rows], num_classes, fold_N,
                                                        previous=previous)
             self.l2_method_ = "cv"
             return l2 * scale, w0, 0

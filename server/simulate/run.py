@@ -39,7 +39,8 @@ from .oracle import Oracle
 from .splits import cap_pool, holdout_split, initial_set
 
 CURVE_COLUMNS = ("strategy", "seed", "n_labels", "accuracy", "macro_f1", "estimated_accuracy", "estimate_low",
-                 "estimate_high", "stop_signal", "kappa", "n_audit", "fit_seconds", "acquire_seconds")
+                 "estimate_high", "stop_signal", "kappa", "predicted_gain", "n_audit", "fit_seconds",
+                 "acquire_seconds")
 
 
 @dataclass(frozen=True)
@@ -288,15 +289,18 @@ class _Tracker:
 
     def assess(self, model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows, seed) -> dict:
         out = {"n_audit": self.n_audit, "estimated_accuracy": None, "estimate_low": None, "estimate_high": None,
-               "stop_signal": 0, "kappa": None}
+               "stop_signal": 0, "kappa": None, "predicted_gain": None}
         if model is None:
             return out
-        stop_pred = np.asarray(model.classes_, dtype=object)[np.argmax(model.predict_proba(X_train[stop_rows]),
-                                                                       axis=1)]
+        classes = np.asarray(model.classes_, dtype=object)
+        probs_S_C = model.predict_proba(X_train[stop_rows])
+        stop_pred = classes[np.argmax(probs_S_C, axis=1)]
         ref = stopping.reference(self.stop_history, len(labeled))
         self.stop_history.append((len(labeled), stop_pred))
-        out["kappa"] = stopping.cohen_kappa(stop_pred, ref[1]) if ref is not None else None
-        out["stop_signal"] = int(stopping.stop_signal(out["kappa"]))
+        if ref is not None:
+            out["kappa"] = stopping.cohen_kappa(stop_pred, ref[1])
+            out["predicted_gain"] = stopping.predicted_gain(probs_S_C, classes, ref[1])
+        out["stop_signal"] = int(stopping.stop_signal(out["kappa"], out["predicted_gain"]))
         if pool_conf is None:
             pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
         y = np.asarray(y_labeled, dtype=object)

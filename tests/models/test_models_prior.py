@@ -142,11 +142,9 @@ def test_cross_validated_prior_matches_a_brute_force_search(many_classes):
     model = LogisticRegression(random_state=0).fit(X, y)
     assert model.l2_method_ == "cv"
     Phi = np.hstack([X, np.full((len(X), 1), model.intercept_scaling_)])
-    # The model's three random two-fold splits, drawn as it draws them; each holds out the same rows' count.
-    rng = np.random.default_rng(0)
-    splits = [holdout_folds(np.unique(y, return_inverse=True)[1], 2, rng) for _ in range(3)]
+    fold = holdout_folds(np.unique(y, return_inverse=True)[1], 2, np.random.default_rng(0))
     grid = 10.0 ** np.arange(-2.0, 3.01, 0.5)  # the minimum is inside; smaller l2 is slow to converge
-    brute = np.mean([_brute_force_fold_losses(Phi, y, fold, grid) for fold in splits], axis=0)
+    brute = _brute_force_fold_losses(Phi, y, fold, grid)
     # The search evaluates a few grid points with early-stopped fits; it must land on the brute-force
     # minimum or on a point whose converged held-out loss is within 2% of it.
     chosen = brute[np.argmin(np.abs(np.log10(grid) - np.log10(model.l2_)))]
@@ -193,3 +191,44 @@ def test_many_rows_cross_validate_on_a_subset_and_scale_the_prior(monkeypatch):
     model = LogisticRegression(random_state=0).fit(X, y)
     assert seen["rows"] == 100
     assert model.l2_ == pytest.approx(seen["result"][0] * 4)
+
+
+def _retrain_sequence(X, y, sizes, carry: bool):
+    l2s, paths, previous = [], [], None
+    for n in sizes:
+        model = LogisticRegression(l2_previous=previous if carry else None, random_state=0).fit(X[:n], y[:n])
+        assert model.l2_method_ == "cv"
+        l2s.append(model.l2_)
+        paths.append(dict(model.l2_path_))
+        previous = model.l2_
+    return np.array(l2s), paths
+
+
+def test_retrains_smooth_the_prior_instead_of_following_each_new_split():
+    """A retrain every 10 labels: with the last fit's prior passed on, log l2 moves a tenth of the way to each
+    new minimum, so the jitter of each fit's random folds averages out instead of moving the model."""
+    X, y = make_classification(n_samples=400, n_features=20, n_informative=5, flip_y=0.1, class_sep=0.8,
+                               random_state=4)
+    sizes = list(range(60, 201, 10))
+    free, _ = _retrain_sequence(X, y, sizes, carry=False)
+    smooth, _ = _retrain_sequence(X, y, sizes, carry=True)
+    assert np.abs(np.diff(np.log10(smooth))).sum() < 0.3 * np.abs(np.diff(np.log10(free))).sum(), (free, smooth)
+    # Each step is the rule: a tenth of the way from the previous prior to that fit's own minimum.
+    for n, before, after in zip(sizes[1:], smooth[:-1], smooth[1:]):
+        own = LogisticRegression(random_state=0).fit(X[:n], y[:n]).l2_
+        expected = 0.9 * np.log10(before) + 0.1 * np.log10(own)
+        assert abs(np.log10(after) - expected) < 0.02, (n, before, own, after)
+
+
+def test_a_previous_prior_far_off_is_dropped_and_bad_values_are_refused():
+    X, y = make_classification(n_samples=150, n_features=20, n_informative=5, flip_y=0.1, class_sep=0.8,
+                               random_state=4)  # noisy labels: a clear minimum at a moderate prior
+    free = LogisticRegression(random_state=0).fit(X, y)
+    far = LogisticRegression(l2_previous=1e4, random_state=0).fit(X, y)  # a near-uniform model: far worse
+    assert np.log10(far.l2_) == pytest.approx(np.log10(free.l2_), abs=0.02) and far.l2_ < 1e3
+    near = LogisticRegression(l2_previous=free.l2_ * 2, random_state=0).fit(X, y)
+    assert np.log10(near.l2_) == pytest.approx(np.log10(free.l2_) + 0.9 * np.log10(2), abs=0.02)
+    assert LogisticRegression(l2=0.5, l2_previous=3.0).fit(X, y).l2_ == 0.5  # a fixed prior ignores it
+    for bad in (-1.0, 0, "big", True):
+        with pytest.raises(ValueError, match="l2_previous"):
+            LogisticRegression(l2_previous=bad).fit(X, y)

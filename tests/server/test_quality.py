@@ -65,6 +65,14 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
     assert q["audit"]["n"] == strategies.count("audit") and 0 <= q["audit"]["macro_f1"] <= 1
     last = stats["history"][-1]
     assert last["estimate"] == est["accuracy"] and last["estimate_low"] == est["low"]
+    # Every retrain records the prior it learned and hands it to the next, which keeps it while it predicts
+    # as well: without that, each fit's new random folds moved it (and the model's confidence) every time.
+    from server.store import model_versions
+
+    priors = [v["evaluation"]["prior"]["l2"] for v in model_versions(conn, pid)
+              if v["status"] == "ok" and v["evaluation"]]
+    assert len(priors) >= 5 and all(p > 0 for p in priors)
+    assert sum(a == b for a, b in zip(priors, priors[1:])) >= len(priors) // 2, priors
     assert q["projection"] is None  # no target yet
 
     r = client.patch(f"/api/projects/{pid}", json={"target_accuracy": 0.999})
@@ -185,3 +193,15 @@ def test_the_stop_history_migration_replaces_the_single_row_table(tmp_path):
         assert reference == {"version": 3, "n_labels": 100, "predictions": {1: "a", 2: "b"}}
     finally:
         close_app(app)
+
+
+def test_the_previous_prior_comes_from_the_newest_fitted_version_of_the_same_model():
+    from server.learning.job import previous_prior
+
+    history = [{"status": "ok", "model": "logreg", "evaluation": {"prior": {"l2": 3.0}}},
+               {"status": "ok", "model": "logreg", "evaluation": {"prior": {"l2": 5.0}}},
+               {"status": "failed", "model": "logreg", "evaluation": None}]
+    assert previous_prior(history, "logreg") == 5.0
+    assert previous_prior(history, "mlp") is None  # the owner switched models: nothing to carry over
+    assert previous_prior(history[:1] + [{"status": "ok", "model": "logreg", "evaluation": {}}], "logreg") is None
+    assert previous_prior([], "logreg") is None

@@ -62,13 +62,13 @@ def spied(sms_file):
         finally:
             inside["round"] = False
 
-    def fit_model(spec, params, X, y, random_state=None):
+    def fit_model(spec, params, X, y, random_state=None, **kw):
         oracle = RecordingOracle.current
         fits.append({"in_loop": oracle is not None, "X": np.array(X), "y": list(y),
                      "answers": list(oracle.answers) if oracle else None,
                      "revealed": oracle.revealed.copy() if oracle else None,
                      "X_train": loaded.get("X_train")})
-        return real_fit(spec, params, X, y, random_state=random_state)
+        return real_fit(spec, params, X, y, random_state=random_state, **kw)
 
     def evaluate(model, X_test, y_test, classes, fallback):
         evaluations.append((RecordingOracle.current, X_test.tobytes(), tuple(y_test)))
