@@ -38,6 +38,34 @@ def test_signal_needs_a_reference_at_the_threshold():
     assert stopping.stop_signal(0.95, threshold=0.95)
 
 
+def test_the_signal_also_fires_on_a_small_predicted_gain():
+    assert stopping.stop_signal(0.95, gain=0.003) and not stopping.stop_signal(0.95, gain=0.0031)
+    assert stopping.stop_signal(0.995, gain=0.02)  # either condition is enough
+    assert not stopping.stop_signal(None, gain=None) and not stopping.stop_signal(0.9, gain=float("nan"))
+    assert stopping.stop_signal(0.9, gain=0.01, gain_threshold=0.01)
+
+
+def test_predicted_gain_is_the_expected_accuracy_change_if_the_current_model_is_calibrated():
+    """Monte Carlo: when the labels really are drawn from the current model's probabilities, its accuracy
+    minus the reference's averages to predicted_gain."""
+    rng = np.random.default_rng(5)
+    classes = np.array(["a", "b", "c"], dtype=object)
+    probs_S_C = rng.dirichlet([0.7, 0.7, 0.7], size=400)
+    mine = classes[probs_S_C.argmax(axis=1)]
+    reference = np.where(rng.random(400) < 0.7, mine, classes[rng.integers(3, size=400)])
+    gain = stopping.predicted_gain(probs_S_C, classes, reference)
+    draws = 4000
+    cumulative = probs_S_C.cumsum(axis=1)
+    y_D_S = classes[(rng.random((draws, 400, 1)) > cumulative[None]).sum(axis=2)]
+    simulated = np.mean((y_D_S == mine).mean(axis=1) - (y_D_S == reference).mean(axis=1))
+    assert gain > 0.02 and simulated == pytest.approx(gain, abs=0.002)
+    # Agreement everywhere is no gain; a class the current model does not know counts as probability 0.
+    assert stopping.predicted_gain(probs_S_C, classes, mine) == 0.0
+    unknown = stopping.predicted_gain(probs_S_C[:1], classes, ["z"])
+    assert unknown == pytest.approx(probs_S_C[0].max())
+    assert np.isnan(stopping.predicted_gain(np.zeros((0, 3)), classes, []))
+
+
 def test_the_lagged_rule_waits_for_the_labels_to_stop_mattering():
     """Successive models agreeing is not enough: a model that drifts 0.4% of its predictions per retrain
     agrees with the last one at kappa above 0.99 every time, yet the last fifth of the labels changed it by
