@@ -95,9 +95,14 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
             kappa = stopping.cohen_kappa([mine[stop_ids[k]] for k in common], reference)
             gain = stopping.predicted_gain(probs_S_C[common], classes, reference)
     out["kappa"] = kappa
-    out["stop_signal"] = int(stopping.stop_signal(kappa, gain))
+    now = stopping.settled(kappa, gain)
+    # Versions from before the gain was recorded count as not settled.
+    before = [bool(((v.get("evaluation") or {}).get("stopping") or {}).get("settled")) for v in history
+              if v.get("status") == "ok"]
+    out["stop_signal"] = int(stopping.stop_signal(before + [now]))
     evaluation["stopping"] = {"threshold": stopping.THRESHOLD, "lag_share": stopping.LAG_SHARE,
                               "predicted_gain": gain, "gain_threshold": stopping.GAIN_THRESHOLD,
+                              "settled": now, "rounds": stopping.ROUNDS,
                               "stop_set": len(stop_ids),
                               "reference_version": reference_stop["version"] if reference_stop else None,
                               "reference_labels": reference_stop["n_labels"] if reference_stop else None}

@@ -266,6 +266,7 @@ class _Tracker:
     def __init__(self):
         self.served_conf, self.correct, self.audit, self.served_at = [], [], [], []
         self.stop_history: list[tuple[int, np.ndarray]] = []  # (labels, stop-set predictions) per model
+        self.settled: list[bool] = []  # per model: stopping.settled
         self.audits_drawn = 0  # cold-start rounds' audits too, which have no prediction to test
 
     @property
@@ -300,7 +301,8 @@ class _Tracker:
         if ref is not None:
             out["kappa"] = stopping.cohen_kappa(stop_pred, ref[1])
             out["predicted_gain"] = stopping.predicted_gain(probs_S_C, classes, ref[1])
-        out["stop_signal"] = int(stopping.stop_signal(out["kappa"], out["predicted_gain"]))
+        self.settled.append(stopping.settled(out["kappa"], out["predicted_gain"]))
+        out["stop_signal"] = int(stopping.stop_signal(self.settled))
         if pool_conf is None:
             pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
         y = np.asarray(y_labeled, dtype=object)

@@ -31,18 +31,23 @@ def test_the_reference_is_the_newest_model_with_at_most_four_fifths_of_the_label
     assert stopping.reference(history, 100, lag_share=0.5) == (50, "d")
 
 
-def test_signal_needs_a_reference_at_the_threshold():
-    assert stopping.stop_signal(0.99) and stopping.stop_signal(1.0)
-    assert not stopping.stop_signal(0.9899)
-    assert not stopping.stop_signal(None) and not stopping.stop_signal(float("nan"))
-    assert stopping.stop_signal(0.95, threshold=0.95)
+def test_a_version_settles_at_the_kappa_threshold_or_a_small_predicted_gain():
+    assert stopping.settled(0.99) and stopping.settled(1.0)
+    assert not stopping.settled(0.9899)
+    assert not stopping.settled(None) and not stopping.settled(float("nan"))
+    assert stopping.settled(0.95, threshold=0.95)
+    assert stopping.settled(0.95, gain=0.003) and not stopping.settled(0.95, gain=0.0031)
+    assert stopping.settled(0.995, gain=0.02)  # either condition is enough
+    assert not stopping.settled(None, gain=None) and not stopping.settled(0.9, gain=float("nan"))
+    assert stopping.settled(0.9, gain=0.01, gain_threshold=0.01)
 
 
-def test_the_signal_also_fires_on_a_small_predicted_gain():
-    assert stopping.stop_signal(0.95, gain=0.003) and not stopping.stop_signal(0.95, gain=0.0031)
-    assert stopping.stop_signal(0.995, gain=0.02)  # either condition is enough
-    assert not stopping.stop_signal(None, gain=None) and not stopping.stop_signal(0.9, gain=float("nan"))
-    assert stopping.stop_signal(0.9, gain=0.01, gain_threshold=0.01)
+def test_the_signal_needs_three_settled_versions_in_a_row():
+    assert stopping.stop_signal([True, True, True]) and stopping.stop_signal([False, True, True, True])
+    assert not stopping.stop_signal([True, True]) and not stopping.stop_signal([True, True, False])
+    assert not stopping.stop_signal([True, False, True, True])  # only the newest three count
+    assert stopping.stop_signal([True, False, True, True, True])
+    assert stopping.stop_signal([True], rounds=1) and not stopping.stop_signal([])
 
 
 def test_predicted_gain_is_the_expected_accuracy_change_if_the_current_model_is_calibrated():
@@ -83,7 +88,7 @@ def test_the_lagged_rule_waits_for_the_labels_to_stop_mattering():
         ref = stopping.reference(history, n)
         kappa = stopping.cohen_kappa(preds, ref[1]) if ref else None
         history.append((n, preds))
-        if fired_at is None and stopping.stop_signal(kappa):
+        if fired_at is None and stopping.settled(kappa):
             fired_at = n
     # Its reference must span at most one retrain of drift: from 0.8 n >= 490, n = 620.
     assert fired_at == 620, fired_at
