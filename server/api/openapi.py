@@ -119,9 +119,10 @@ SPEC = {
                                        "description": "the accuracy the model expects to have gained over the "
                                                       "reference on the stop set (its probability of its own "
                                                       "prediction less that of the reference's, averaged)"},
-                    "gain_threshold": {"type": "number"},
+                    "gain_threshold": {"type": "number"}, "kappa_floor": {"type": "number"},
                     "settled": {"type": "boolean",
-                                "description": "this version: kappa >= threshold or predicted_gain <= gain_threshold"},
+                                "description": "this version: kappa >= threshold, or kappa >= kappa_floor and "
+                                               "predicted_gain <= gain_threshold"},
                     "rounds": {"type": "integer",
                                "description": "the signal fires once this many versions in a row have settled"},
                     "stop_set": {"type": "integer"},

@@ -102,6 +102,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     out["stop_signal"] = int(stopping.stop_signal(before + [now]))
     evaluation["stopping"] = {"threshold": stopping.THRESHOLD, "lag_share": stopping.LAG_SHARE,
                               "predicted_gain": gain, "gain_threshold": stopping.GAIN_THRESHOLD,
+                              "kappa_floor": stopping.KAPPA_FLOOR,
                               "settled": now, "rounds": stopping.ROUNDS,
                               "stop_set": len(stop_ids),
                               "reference_version": reference_stop["version"] if reference_stop else None,

@@ -38,8 +38,11 @@ def test_a_version_settles_at_the_kappa_threshold_or_a_small_predicted_gain():
     assert stopping.settled(0.95, threshold=0.95)
     assert stopping.settled(0.95, gain=0.003) and not stopping.settled(0.95, gain=0.0031)
     assert stopping.settled(0.995, gain=0.02)  # either condition is enough
-    assert not stopping.settled(None, gain=None) and not stopping.settled(0.9, gain=float("nan"))
-    assert stopping.settled(0.9, gain=0.01, gain_threshold=0.01)
+    assert not stopping.settled(None, gain=None) and not stopping.settled(0.95, gain=float("nan"))
+    assert stopping.settled(0.95, gain=0.01, gain_threshold=0.01)
+    # A small gain counts only once the predictions have mostly settled: a near-uniform model expects no gain.
+    assert stopping.settled(0.9, gain=0.0) and not stopping.settled(0.8999, gain=0.0)
+    assert not stopping.settled(None, gain=0.0) and stopping.settled(0.5, gain=0.0, floor=0.5)
 
 
 def test_the_signal_needs_three_settled_versions_in_a_row():
