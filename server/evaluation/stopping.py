@@ -16,9 +16,10 @@ current model expects to be at most ``GAIN_THRESHOLD`` (0.3 points) more accurat
 for little there, a confident correction for much. On a power-law learning curve the gain from twice the
 labels is 2 to 2.5 times the gain over the last fifth, so 0.3 points aims at the issue's 1 point by twice
 the labels. The gain counts only once kappa is at least ``KAPPA_FLOOR`` (0.9): a model too unsure to tell
-150 intents apart expects to gain nothing from any change, and on clinc150 it "settled" at 45 labels. Either condition must hold for ``ROUNDS`` (three) model versions in a row, as the paper's kappa
-must: early models are noisy, and a single settled version fired on adult at 90 labels with 0.02 still to
-gain. docs/RESULTS.md has where each rule fires on the shared data sets.
+150 intents apart expects to gain nothing from any change, and on clinc150 it "settled" at 45 labels.
+Either condition must hold for ``ROUNDS`` (three) model versions in a row, as the paper's kappa must:
+early models are noisy, and a single settled version fired on adult at 90 labels with 0.02 still to gain.
+docs/RESULTS.md has where each rule fires on the shared data sets.
 """
 from __future__ import annotations
 

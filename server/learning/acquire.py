@@ -52,7 +52,7 @@ def can_fit(y) -> bool:
 
 def fit_model(model_spec: str, model_params: dict, X, y, random_state=None, l2_previous=None):
     """``l2_previous``: the prior the previous retrain learned (:func:`learned_prior`), given to a model that
-    learns its own (``l2="auto"``) so that it keeps it while it is still as good (LogisticRegression)."""
+    learns its own (``l2="auto"``) so that its choice moves smoothly from it (LogisticRegression)."""
     params = dict(model_params or {})
     model = make_model(model_spec, **params)
     own = model.get_params() if hasattr(model, "get_params") else {}

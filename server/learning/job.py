@@ -141,7 +141,7 @@ def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_a
 
 def previous_prior(history: list[dict], model_spec: str) -> float | None:
     """The prior the newest fitted model version learned (its evaluation records it), if it was this model's.
-    A prior learned on other features is harmless: the fit keeps it only if it still predicts as well."""
+    A prior learned on other features is harmless: the fit drops it when it predicts clearly worse there."""
     for version in reversed(history):
         if version.get("status") == "ok":
             if version.get("model") != model_spec:
