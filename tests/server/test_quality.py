@@ -212,3 +212,34 @@ def test_the_previous_prior_comes_from_the_newest_fitted_version_of_the_same_mod
     assert previous_prior(history, "mlp") is None  # the owner switched models: nothing to carry over
     assert previous_prior(history[:1] + [{"status": "ok", "model": "logreg", "evaluation": {}}], "logreg") is None
     assert previous_prior([], "logreg") is None
+
+
+@pytest.mark.parametrize("signal, settled, gain, text", [
+    (True, True, 0.001, "More labels are buying little"),
+    (False, True, 0.002, "The signal fires once 3 model versions in a row have settled"),
+    (False, False, 0.012, "expects to be 1.20 points more accurate"),
+])
+def test_the_page_says_where_the_stop_signal_stands(client, make_project, monkeypatch, signal, settled, gain, text):
+    """Settled in this version but not yet three in a row reads differently from still changing and from fired."""
+    import server.pages as pages
+
+    pid = make_project("stop text")
+    real = pages.project_stats
+
+    def with_quality(*args, **kwargs):
+        stats = real(*args, **kwargs)
+        stats["quality"] = {
+            "model_version": 14, "n_labels": 300, "majority": None, "projection": None, "audit": None,
+            "estimate": {"accuracy": 0.9, "low": 0.85, "high": 0.94, "method": "calibrated", "n_tests": 280,
+                         "n_audit": 14},
+            "stop": {"signal": signal, "settled": settled, "kappa": 0.95, "predicted_gain": gain, "threshold": 0.99,
+                     "gain_threshold": 0.003, "kappa_floor": 0.9, "rounds": 3, "lag_share": 0.2,
+                     "reference_version": 12, "reference_labels": 240, "stop_set": 800}}
+        return stats
+
+    monkeypatch.setattr(pages, "project_stats", with_quality)
+    page = client.get(f"/projects/{pid}/live").get_data(as_text=True)
+    assert text in page
+    others = {"More labels are buying little", "have settled like this one", "Still changing"}
+    shown = {t for t in others if t in page}
+    assert len(shown) == 1, shown
