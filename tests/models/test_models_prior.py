@@ -194,14 +194,13 @@ def test_many_rows_cross_validate_on_a_subset_and_scale_the_prior(monkeypatch):
 
 
 def _retrain_sequence(X, y, sizes, carry: bool):
-    l2s, paths, previous = [], [], None
+    l2s, previous = [], None
     for n in sizes:
         model = LogisticRegression(l2_previous=previous if carry else None, random_state=0).fit(X[:n], y[:n])
         assert model.l2_method_ == "cv"
         l2s.append(model.l2_)
-        paths.append(dict(model.l2_path_))
         previous = model.l2_
-    return np.array(l2s), paths
+    return np.array(l2s)
 
 
 def test_retrains_smooth_the_prior_instead_of_following_each_new_split():
@@ -210,8 +209,8 @@ def test_retrains_smooth_the_prior_instead_of_following_each_new_split():
     X, y = make_classification(n_samples=400, n_features=20, n_informative=5, flip_y=0.1, class_sep=0.8,
                                random_state=4)
     sizes = list(range(60, 201, 10))
-    free, _ = _retrain_sequence(X, y, sizes, carry=False)
-    smooth, _ = _retrain_sequence(X, y, sizes, carry=True)
+    free = _retrain_sequence(X, y, sizes, carry=False)
+    smooth = _retrain_sequence(X, y, sizes, carry=True)
     assert np.abs(np.diff(np.log10(smooth))).sum() < 0.3 * np.abs(np.diff(np.log10(free))).sum(), (free, smooth)
     # Each step is the rule: a tenth of the way from the previous prior to that fit's own minimum.
     for n, before, after in zip(sizes[1:], smooth[:-1], smooth[1:]):
