@@ -38,13 +38,13 @@ add_repo_to_path()
 
 import numpy as np  # noqa: E402
 
-from strategies import bald as our_bald  # noqa: E402
-from strategies import dpp as our_dpp  # noqa: E402
-from strategies import influence as our_influence  # noqa: E402
-from strategies import stochastic as our_stochastic  # noqa: E402
-from strategies import uncertainty as our_uncertainty  # noqa: E402
-from strategies.registry import LinearHead, ModelOutputs  # noqa: E402
-from strategies.registry import get as get_strategy  # noqa: E402
+from assay.strategies import bald as our_bald  # noqa: E402
+from assay.strategies import dpp as our_dpp  # noqa: E402
+from assay.strategies import influence as our_influence  # noqa: E402
+from assay.strategies import stochastic as our_stochastic  # noqa: E402
+from assay.strategies import uncertainty as our_uncertainty  # noqa: E402
+from assay.strategies.registry import LinearHead, ModelOutputs  # noqa: E402
+from assay.strategies.registry import get as get_strategy  # noqa: E402
 
 # Aims from issue 2.
 MEMORY_AIM = 4.0  # peak extra memory, as a multiple of the input arrays ("a small multiple")

@@ -105,8 +105,8 @@ def texts_per_second(n: int, threads: int) -> None:
     import numpy as np
     import torch
 
-    from server.features import SentenceEmbedding
-    from server.learning import embcache
+    from assay.features import SentenceEmbedding
+    from assay.learning import embcache
 
     torch.set_num_threads(threads)
     texts = [t for t, _ in make_items(n, seed=1)]
@@ -159,7 +159,7 @@ def _wait(predicate, timeout: float, step: float = 0.2):
 
 
 def import_to_first_model(n: int, threads: int, timeout: float) -> dict:
-    from server import close_app, create_app, store
+    from assay import close_app, create_app, store
 
     items = make_items(n, seed=0)
     source_of = dict(items)

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from server import close_app, create_app, store  # noqa: E402
+from assay import close_app, create_app, store  # noqa: E402
 from tests.data import load_sms  # noqa: E402
 
 

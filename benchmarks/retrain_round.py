@@ -4,7 +4,7 @@
     python benchmarks/retrain_round.py --quick    # small sizes, a smoke run
 
 What the retrain worker does after featurizing, with the features already in memory (the
-feature cache): ``server.learning.acquire.run_round`` with the default model (``logreg``, the
+feature cache): ``assay.learning.acquire.run_round`` with the default model (``logreg``, the
 prior chosen by cross-validation) and the default strategy, ranking a queue of 500 (the server's
 depth), for 4 classes (a topic set) and 150 (an intent set). Aim: under 2 s. A third row shows
 default's first phase (150 classes, 375 labels: fewer than 3 per class, so TypiClust runs), whose
@@ -36,8 +36,8 @@ add_repo_to_path()
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from server.learning.acquire import run_round  # noqa: E402
-from server.models import LogisticRegression  # noqa: E402
+from assay.learning.acquire import run_round  # noqa: E402
+from assay.models import LogisticRegression  # noqa: E402
 
 SECONDS_AIM = 2.0
 DEPTH = 500
@@ -71,7 +71,7 @@ def notebook(X_pool, X_labeled, y_labeled, batch):
 
 def phase(labels: int, n_classes: int) -> str:
     """Which of default's phases runs with these labels over n_classes seen classes."""
-    from strategies.registry import DEFAULT_SWITCH_PER_CLASS
+    from assay.strategies.registry import DEFAULT_SWITCH_PER_CLASS
     return "default: typiclust" if labels < DEFAULT_SWITCH_PER_CLASS * n_classes else "default: margin"
 
 

@@ -157,7 +157,7 @@ def import_bench(args):
     tmp = tempfile.mkdtemp(prefix="assay-bench-import-")
     env = {**os.environ, "ASSAY_DATABASE": os.path.join(tmp, "assay.sqlite"), "ASSAY_INSTANCE_PATH": tmp}
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--threads", "16"],
+    server = subprocess.Popen([sys.executable, "-m", "assay.cli", "serve", "--port", str(port), "--threads", "16"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_http(port)
@@ -232,7 +232,8 @@ def main():
 
     # Import through the same path as `assay import` (parse, validate, one transaction).
     sys.path.insert(0, ROOT)
-    from server import close_app, create_app, ingest, projects, store
+    from assay import close_app, create_app, store
+    from assay.domain import ingest, projects
 
     app = create_app({"DATABASE": db_path})
     db = app.extensions["assay.db"]
@@ -248,7 +249,7 @@ def main():
     close_app(app)
     print(f"import of {args.items:,} texts (parse + validate + insert): {import_seconds:.2f} s")
 
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--threads", "16"],
+    server = subprocess.Popen([sys.executable, "-m", "assay.cli", "serve", "--port", str(port), "--threads", "16"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_http(port)

@@ -30,7 +30,7 @@ add_repo_to_path()
 
 import numpy as np  # noqa: E402
 
-from strategies import small_budget as sb  # noqa: E402
+from assay.strategies import small_budget as sb  # noqa: E402
 
 SECONDS_AIM = 5.0
 

@@ -93,7 +93,8 @@ class Client:
 def prepare(base: str, n_seed: int, n_annotators: int) -> tuple[int, dict]:
     """The database and users of every run: project, items with seed labels, users and their tokens."""
     os.environ["ASSAY_INSTANCE_PATH"] = base  # create_app keeps its secret key there, not in the repo
-    from server import close_app, create_app, ingest, store
+    from assay import close_app, create_app, store
+    from assay.domain import ingest
 
     app = create_app({"DATABASE": os.path.join(base, "assay.sqlite")})
     runner = app.test_cli_runner()
@@ -221,7 +222,7 @@ def assay_run(base: str, label: str, project_id: int, tokens: dict, auth: bool, 
         admin = {"X-Assay-Annotator": "boss"}
     port = free_port()
     log = open(os.path.join(tmp, "server.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port), "--threads", "16"],
+    proc = subprocess.Popen([sys.executable, "-m", "assay.cli", "serve", "--port", str(port), "--threads", "16"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_http(port, proc)

@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer
 from torch import nn
 
-from server.models.torch_adapter import TorchClassifier
+from assay.models import TorchClassifier
 
 
 def sklearn_pipeline(C: float = 10.0):

@@ -1,4 +1,4 @@
-"""Assay's Flask app: ``create_app()`` builds it, ``assay`` (server.cli) runs it."""
+"""Assay's Flask app: ``create_app()`` builds it, ``assay`` (assay.cli) runs it."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,10 @@ import secrets
 from flask import Flask, Request, current_app
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# templates/ beside server/ in a checkout (and an editable install); inside the package once installed.
+TEMPLATES = next((path for path in (os.path.join(ROOT, "templates"),
+                                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"))
+                  if os.path.isdir(path)), os.path.join(ROOT, "templates"))
 
 DEFAULTS = {
     "AUTH": False,
@@ -58,7 +62,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         __name__,
         instance_path=instance_path,
         instance_relative_config=True,
-        template_folder=os.path.join(ROOT, "templates"),
+        template_folder=TEMPLATES,
+        static_folder=None,  # the pages blueprint serves web/static/ at /static
     )
     app.request_class = AssayRequest
     # Items keep their fields in the file's order (a table's columns as the file has them); Flask would sort them.
@@ -95,7 +100,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             super().__init__(map, **kwargs)
 
     app.url_map.converters["int"] = SQLiteInt
-    from . import accounts, api, auth, db as dbmod, guard, media, pages
+    from .web import accounts, api, auth, guard, media, pages
+    from .store import db as dbmod
 
     app.session_interface = auth.SessionCookies()
     from .learning.worker import RetrainService

@@ -18,8 +18,10 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from . import export as export_mod
-from . import ingest, media, projects, store
+from .domain import export as export_mod
+from .domain import ingest, projects
+from .web import media
+from . import store
 from .errors import AssayError
 from .simulate.command import simulate_command
 
@@ -101,7 +103,7 @@ def create_project_command(name, labels, multi_label, item_type, strategy, model
 @click.command("strategies")
 def strategies_command():
     """List the acquisition strategies and what each needs from the model."""
-    import strategies
+    from assay import strategies
 
     for name in strategies.available():
         s = strategies.get(name)
@@ -252,7 +254,7 @@ def delete_items_command(project, item_ids, with_labels):
 @with_appcontext
 def create_user_command(name, role, project, password):
     """Create a user (or give an existing one a role on a project)."""
-    from . import auth
+    from .web import auth
 
     db = _db()
     try:
@@ -281,7 +283,7 @@ def create_user_command(name, role, project, password):
 @with_appcontext
 def create_token_command(name):
     """Print a new API token for a user (shown once; only its hash is stored)."""
-    from . import auth
+    from .web import auth
 
     db = _db()
     user = _user(name)

@@ -5,20 +5,7 @@ functions live in ``uncertainty``, ``bald``, ``stochastic``, ``dpp``, ``influenc
 and ``small_budget``.
 """
 from ._checks import StrategyInputError
-from .registry import (
-    CAPABILITIES,
-    EMBEDDINGS,
-    LABELED_EMBEDDINGS,
-    LINEAR_HEAD,
-    PROBS,
-    SAMPLES,
-    LinearHead,
-    ModelOutputs,
-    Selection,
-    Strategy,
-    available,
-    get,
-)
+from .registry import (CAPABILITIES, EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs, Selection, Strategy, available, get)
 
 __all__ = [
     "CAPABILITIES", "EMBEDDINGS", "LABELED_EMBEDDINGS", "LINEAR_HEAD", "PROBS", "SAMPLES", "LinearHead", "ModelOutputs",

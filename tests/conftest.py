@@ -49,8 +49,8 @@ def session_embedding_cache(tmp_path_factory, request):
 def _embed_the_demo_texts(folder: str) -> None:
     import torch
 
-    from server.features import SentenceEmbedding
-    from server.learning import embcache
+    from assay.features import SentenceEmbedding
+    from assay.learning import embcache
 
     threads = torch.get_num_threads()
     torch.set_num_threads(max(os.cpu_count() or 1, 1))
@@ -66,7 +66,7 @@ def no_retrain_thread_outlives_its_app():
     """Every app a test makes (directly or through a function-scoped fixture) is shut down by the end of the
     test, with its `assay-retrain` thread and worker process gone. (Session-scoped apps, such as the browser
     tests' live servers, were made before the test and are checked at the end of the session.)"""
-    from server.learning.worker import live_services
+    from assay.learning.worker import live_services
 
     before = weakref.WeakSet(live_services())
     yield
@@ -79,7 +79,7 @@ def no_retrain_thread_outlives_its_app():
 @pytest.fixture(autouse=True, scope="session")
 def no_retrain_thread_at_the_end():
     yield
-    from server.learning.worker import THREAD_NAME
+    from assay.learning.worker import THREAD_NAME
 
     alive = [t for t in threading.enumerate() if t.name == THREAD_NAME]
     assert not alive, f"{len(alive)} {THREAD_NAME} thread(s) alive at the end of the session"
@@ -87,7 +87,7 @@ def no_retrain_thread_at_the_end():
 
 @pytest.fixture
 def app(tmp_path):
-    from server import close_app, create_app
+    from assay import close_app, create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "SEED": 0,
                       "RETRAIN_TIMEOUT": 120.0})

@@ -9,6 +9,6 @@ def model(**params):
 
 
 def featurizer(**params):
-    from server.features import TfidfSVD
+    from assay.features import TfidfSVD
 
     return TfidfSVD(**params)

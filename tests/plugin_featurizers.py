@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from server.features import TfidfSVD
+from assay.features import TfidfSVD
 
 
 class SlowFeaturizer(TfidfSVD):

@@ -1,7 +1,7 @@
 """The learning loop: when to retrain, the worker that does it, and the round it runs."""
 from __future__ import annotations
 
-from .. import store
+from assay import store
 
 
 def maybe_retrain(service, conn, project: dict) -> bool:

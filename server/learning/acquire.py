@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import strategies
-from strategies import EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
+from assay import strategies
+from assay.strategies import EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
 
-from ..models import capabilities, make_model, n_samples_supported
-from ..models.logreg import holdout_folds
+from assay.models import capabilities, make_model, n_samples_supported
+from assay.models.logreg import holdout_folds
 
 K_SAMPLES = 20
 MIN_PER_CLASS_FOR_CV = 2

@@ -5,7 +5,7 @@ from collections import Counter
 
 import numpy as np
 
-from ..models.logreg import holdout_folds
+from assay.models.logreg import holdout_folds
 from .acquire import can_fit, fit_model, learned_prior
 
 OOF_FOLDS = 5
@@ -53,7 +53,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     ``tests``: store.prequential_tests; ``history``: the earlier model versions (for the tests' ages);
     ``reference_stop``: store.stop_predictions of the model the stop signal compares with.
     """
-    from ..evaluation import accuracy, stopping
+    from assay.evaluation import accuracy, stopping
 
     classes = np.asarray(model.classes_, dtype=object)
     y = np.asarray(y_labeled, dtype=object)

@@ -18,9 +18,9 @@ import tempfile
 
 import numpy as np
 
-from .. import store
+from assay import store
 from . import embcache
-from ..features import make_featurizer, resolve
+from assay.features import make_featurizer, resolve
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from collections import Counter
 
 import numpy as np
 
-from .. import store
-from ..db import open_readonly
-from ..models import BUILTIN_MODELS, check_model, make_model
-from ..evaluation import stopping
+from assay import store
+from assay.store.db import open_readonly
+from assay.models import BUILTIN_MODELS, check_model, make_model
+from assay.evaluation import stopping
 from .acquire import estimate_accuracy, run_round
 from .evaluate import evaluate_round
 from .queueing import AUDIT, audit_flags, draw_audits

@@ -15,7 +15,7 @@ import time
 import traceback
 import weakref
 
-from .. import store
+from assay import store
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
@@ -115,7 +115,7 @@ def _warm_up():
         import numpy as np
         import sklearn.model_selection  # noqa: F401  (cross-validated accuracy)
 
-        from ..models import make_model
+        from assay.models import make_model
 
         rng = np.random.default_rng(0)
         X = rng.normal(size=(20, 4))
@@ -255,7 +255,7 @@ class RetrainService:
         Their triggers came while the project was busy and were dropped, and no later
         label may come to make up for them (the end of a burst).
         """
-        from . import wants_retrain  # the package imports this module's users, not the reverse
+        from . import wants_retrain
 
         try:
             return wants_retrain(self.db.reader, store.get_project(self.db.reader, project_id))

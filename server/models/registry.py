@@ -20,8 +20,8 @@ import numbers
 import numpy as np
 from sklearn.base import clone
 
-from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
-from strategies import get as get_strategy
+from assay.strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
+from assay.strategies import get as get_strategy
 
 from .ensemble import BootstrapEnsemble
 from .logreg import LogisticRegression

@@ -40,9 +40,9 @@ def _display_order(name: str):
 
 def resolve_strategies(names: str, model_spec: str, model_params: dict, with_peers: bool) -> tuple[list, list]:
     """(strategies to run, notes on what was skipped). ``all`` means every registry strategy the model supports."""
-    import strategies as registry
+    import assay.strategies as registry
 
-    from ..models import ModelError, capabilities, make_model, missing_for
+    from assay.models import ModelError, capabilities, make_model, missing_for
     from . import peers
 
     try:
@@ -168,7 +168,7 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
                     seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples,
                     audit_share=audit_share)
     err = sys.stderr
-    from ..features import resolve
+    from assay.features import resolve
 
     notes = notes + [n for n in [resolve(dataset.item_type, featurizer)[1]] if n]
     for note in notes:
@@ -202,9 +202,9 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
         try:
             experiment = run_experiment(dataset, config, jobs=jobs, progress=advance, on_prepared=on_prepared)
         except Exception as exc:  # noqa: BLE001 - featurizer/model/strategy errors become messages
-            from ..features import FeaturizerError
-            from ..models import ModelError
-            from strategies import StrategyInputError
+            from assay.features import FeaturizerError
+            from assay.models import ModelError
+            from assay.strategies import StrategyInputError
 
             if isinstance(exc, (FeaturizerError, ModelError, StrategyInputError)):
                 raise click.ClickException(f"{type(exc).__name__}: {exc}") from None

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ingest
-from ..errors import AssayError
+from assay.domain import ingest
+from assay.errors import AssayError
 
 TABLE_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".jsonl", ".ndjson", ".json")
 SKLEARN_TABULAR = ("iris", "wine", "breast_cancer")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies import PROBS, SAMPLES
+from assay.strategies import PROBS, SAMPLES
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .. import plots
+from assay.web import plots
 from . import peers
 from .run import CURVE_COLUMNS, Experiment
 

@@ -27,13 +27,13 @@ from functools import lru_cache
 import numpy as np
 from sklearn.metrics import f1_score
 
-from ..features import make_featurizer
-from ..learning import embcache
-from ..evaluation import accuracy as accuracy_estimate
-from ..evaluation import stopping
-from ..learning.acquire import can_fit, fit_model, learned_prior, run_round
-from ..learning.evaluate import fixed_prior, out_of_fold
-from ..learning.queueing import AUDIT_SHARE, audits_due, draw_audits
+from assay.features import make_featurizer
+from assay.learning import embcache
+from assay.evaluation import accuracy as accuracy_estimate
+from assay.evaluation import stopping
+from assay.learning.acquire import can_fit, fit_model, learned_prior, run_round
+from assay.learning.evaluate import fixed_prior, out_of_fold
+from assay.learning.queueing import AUDIT_SHARE, audits_due, draw_audits
 from . import peers
 from .oracle import Oracle
 from .splits import cap_pool, holdout_split, initial_set

@@ -73,7 +73,7 @@ def serve(tmp, **config):
     """create_app on a temporary database, served by werkzeug in a thread on a free loopback port."""
     from werkzeug.serving import make_server
 
-    from server import create_app
+    from assay import create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp / "assay.sqlite"), "SEED": 0, "RETRAIN_TIMEOUT": 60.0,
                       **config})
@@ -86,6 +86,6 @@ def serve(tmp, **config):
     finally:
         server.shutdown()
         thread.join(10)
-        from server import close_app
+        from assay import close_app
 
         close_app(app)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from browser_helpers import wait_for, wait_for_item
 
-from server import auth, projects, store
+from assay.web import auth
+from assay.domain import projects
+from assay import store
 
 
 def _user(db, name: str, password: str, project_id, role: str) -> None:

@@ -211,7 +211,7 @@ def test_tabular_and_image_items_render_without_markup(page, live_server):
 
     from PIL import Image
 
-    from server.media import project_dir
+    from assay.web.media import project_dir
 
     folder = project_dir(live_server.app.config["MEDIA_DIR"], img)
     os.makedirs(folder, exist_ok=True)

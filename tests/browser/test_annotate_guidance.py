@@ -126,7 +126,7 @@ def make():
 def server_without_the_model(tmp_path):
     """A server whose worker cannot import a model the project was created with (as from a CLI shell
     with PYTHONPATH set, and a server started without it)."""
-    from server import projects
+    from assay.domain import projects
 
     module = f"shell_only_model_{next(_names)}"
     (tmp_path / f"{module}.py").write_text(MODEL_SOURCE)

@@ -7,7 +7,9 @@ import zipfile
 import numpy as np
 from browser_helpers import wait_for, wait_for_item
 
-from server import auth, projects, store
+from assay.web import auth
+from assay.domain import projects
+from assay import store
 from tests.data import load_adult
 
 

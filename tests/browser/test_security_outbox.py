@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from browser_helpers import wait_for, wait_for_item
 
-from server import auth, projects, store
+from assay.web import auth
+from assay.domain import projects
+from assay import store
 
 OUTBOXES = """() => Object.keys(localStorage).filter((k) => k.startsWith('assay-outbox'))
                  .map((k) => [k, JSON.parse(localStorage.getItem(k)).length])"""

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from server.evaluation import accuracy
+from assay.evaluation import accuracy
 
 A_TRUE, B_TRUE = -0.4, 0.8  # an overconfident model: P(right) = sigmoid(-0.4 + 0.8 logit(confidence))
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from server.learning import queueing
+from assay.learning import queueing
 
 
 @pytest.mark.parametrize("share", [0.05, 0.1, 0.25])

@@ -1,7 +1,7 @@
 """The labels-needed projection recovers a known inverse power law, and says when a target is out of reach."""
 import numpy as np
 
-from server.evaluation import projection
+from assay.evaluation import projection
 
 
 def _curve(n, a=0.92, b=1.2, c=0.6):

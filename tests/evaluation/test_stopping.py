@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from server.evaluation import stopping
+from assay.evaluation import stopping
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 10])

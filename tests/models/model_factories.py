@@ -8,7 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from server.models import TorchClassifier
+from assay.models import TorchClassifier
 
 
 def scaled_logreg(C: float = 1.0):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.learning import job
-from server.models import LogisticRegression
+from assay.learning import job
+from assay.models import LogisticRegression
 
 
 def test_the_folds_reuse_the_chosen_prior(monkeypatch):

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from server.features import FeaturizerError, ImageFeaturizer, dumps, loads, make_featurizer
-from server.models import LogisticRegression
+from assay.features import FeaturizerError, ImageFeaturizer, dumps, loads, make_featurizer
+from assay.models import LogisticRegression
 
 N_IMAGES = 400
 

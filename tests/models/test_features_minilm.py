@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from server.features import (
+from assay.features import (
     FALLBACK_NOTICE,
     MissingExtraError,
     SentenceEmbedding,
@@ -17,7 +17,7 @@ from server.features import (
     resolve,
     text,
 )
-from server.learning import embcache
+from assay.learning import embcache
 from tests.data import load_sms
 
 PARAPHRASES = ["The cat is sleeping on the sofa.", "A cat naps on the couch."]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.features import FeaturizerError, TabularFeaturizer, dumps, loads, make_featurizer
-from server.models import LogisticRegression
+from assay.features import FeaturizerError, TabularFeaturizer, dumps, loads, make_featurizer
+from assay.models import LogisticRegression
 from tests.data import load_adult
 
 

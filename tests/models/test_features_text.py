@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from server.features import (
+from assay.features import (
     FeaturizerError,
     MissingExtraError,
     SentenceEmbedding,
@@ -19,7 +19,7 @@ from server.features import (
     loads,
     make_featurizer,
 )
-from server.models import LogisticRegression
+from assay.models import LogisticRegression
 from tests.data import SMS_PATH
 
 
@@ -119,7 +119,7 @@ def test_make_featurizer_errors_and_custom_factories():
     with pytest.raises(FeaturizerError, match="does not accept the parameters"):
         make_featurizer("text", n_compnents=3)
     assert make_featurizer("text", "tfidf", n_components=8).n_components == 8
-    custom = make_featurizer("text", "server.features.text:TfidfSVD", n_components=4)
+    custom = make_featurizer("text", "assay.features.text:TfidfSVD", n_components=4)
     assert isinstance(custom, TfidfSVD) and custom.n_components == 4
     with pytest.raises(FeaturizerError, match="cannot load featurizer"):
         make_featurizer("text", "no_such_module_q:thing")

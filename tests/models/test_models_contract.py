@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from server.models import BootstrapEnsemble, LogisticRegression, MLPClassifier, capabilities
-from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
+from assay.models import BootstrapEnsemble, LogisticRegression, MLPClassifier, capabilities
+from assay.strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
 
 NAMES = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
 

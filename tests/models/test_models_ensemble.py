@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier
 
-import server.models.ensemble as ensemble_module
-from server.models import BootstrapEnsemble, LogisticRegression
+import assay.models.ensemble as ensemble_module
+from assay.models import BootstrapEnsemble, LogisticRegression
 
 
 def _data():

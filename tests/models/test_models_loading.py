@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.pipeline import Pipeline
 
-import strategies
-from server.models import (
+from assay import strategies
+from assay.models import (
     BUILTIN_MODELS,
     BootstrapEnsemble,
     LogisticRegression,
@@ -20,7 +20,7 @@ from server.models import (
     missing_for,
     n_samples_supported,
 )
-from strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
+from assay.strategies import EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES
 
 FACTORIES = "tests.models.model_factories"
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from server.models import LogisticRegression
-from server.models.logreg import objective
+from assay.models import LogisticRegression
+from assay.models.logreg import objective
 
 
 def _problem(n=60, d=4, c=3, seed=0):
@@ -143,7 +143,7 @@ def test_string_labels_and_unseen_class_order():
 
 
 def test_linear_head_feeds_exact_influence():
-    influence = pytest.importorskip("strategies.influence", reason="strategies.influence has not landed yet")
+    influence = pytest.importorskip("assay.strategies.influence", reason="assay.strategies.influence has not landed yet")
     X, y = _problem(n=260, d=3, c=3, seed=3)
     train, val, pool = np.arange(200), np.arange(200, 240), np.arange(240, 260)
     model = LogisticRegression(l2=1.0, tol=1e-10).fit(X[train], y[train])

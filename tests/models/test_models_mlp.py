@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from server.models import LogisticRegression, MLPClassifier
+from assay.models import LogisticRegression, MLPClassifier
 
 
 @pytest.fixture(scope="module")

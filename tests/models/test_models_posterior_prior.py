@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.models import LogisticRegression
-from server.models.logreg import evidence_update
-from strategies.bald import bald
-from strategies.uncertainty import margin
+from assay.models import LogisticRegression
+from assay.models.logreg import evidence_update
+from assay.strategies.bald import bald
+from assay.strategies.uncertainty import margin
 from tests.data import load_sms
 
 
@@ -71,8 +71,8 @@ def test_samples_are_drawn_with_the_posterior_prior():
 @pytest.fixture(scope="module")
 def sms_embedded():
     """1,500 real SMS messages through the real MiniLM model (the session's embedding cache when it has them)."""
-    from server.features import SentenceEmbedding
-    from server.learning import embcache
+    from assay.features import SentenceEmbedding
+    from assay.learning import embcache
 
     rows = load_sms(1500)
     items = [{"text": r["text"]} for r in rows]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from server.models import LogisticRegression
-from server.models.logreg import holdout_folds, objective
+from assay.models import LogisticRegression
+from assay.models.logreg import holdout_folds, objective
 
 
 def _blobs(n=200, d=8, c=4, spread=0.5, seed=0):
@@ -173,7 +173,7 @@ def test_many_class_fit_does_not_warn():
 
 def test_many_rows_cross_validate_on_a_subset_and_scale_the_prior(monkeypatch):
     """Above _CV_MAX_ROWS the folds use a subset keeping every class, and l2 grows with the rows it sums over."""
-    import server.models.logreg as logreg
+    import assay.models.logreg as logreg
 
     X, y = _blobs(n=400, d=5, c=4, spread=1.5, seed=4)
     monkeypatch.setattr(logreg, "_CV_MAX_ROWS", 100)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from server.models import BootstrapEnsemble, LogisticRegression, MLPClassifier
+from assay.models import BootstrapEnsemble, LogisticRegression, MLPClassifier
 
 
 @parametrize_with_checks([

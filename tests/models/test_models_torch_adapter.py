@@ -7,8 +7,8 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from server.models import TorchClassifier, capabilities
-from strategies import SAMPLES
+from assay.models import TorchClassifier, capabilities
+from assay.strategies import SAMPLES
 
 
 def with_dropout(n_features, n_classes):

@@ -334,7 +334,7 @@ def test_csv_export_neutralizes_formulas(client, make_project):
 
 def test_export_streams_large_sets(client, make_project, app):
     pid = make_project()
-    from server import store
+    from assay import store
 
     db = app.extensions["assay.db"]
     store.insert_items(db, pid, [(str(i), {"text": f"t{i}"}, "ham" if i % 2 else "spam") for i in range(5000)])
@@ -454,7 +454,7 @@ def test_csv_export_keeps_columns_only_later_rows_have(client, make_project):
 
 
 def test_an_item_field_named_label_never_passes_for_the_answer(app, client, make_project):
-    from server import store
+    from assay import store
 
     pid = make_project()
     # An item whose own data has a "label" field (e.g. a code from the source data set).

@@ -33,6 +33,6 @@ def test_readme_models_retrain_in_the_server(app, client, model, strategy, min_a
     assert last["status"] == "ok", last
     assert last["accuracy"] > min_accuracy
     queue = client.get(f"/api/projects/{pid}/queue?n=5").json
-    # 30 labels owe the audit one pick (server.learning.queueing); the rest are the strategy's.
+    # 30 labels owe the audit one pick (assay.learning.queueing); the rest are the strategy's.
     assert sorted(i["strategy"] for i in queue) == sorted(["audit"] + [strategy] * 4)
     assert all(i["prediction"] for i in queue)

@@ -108,7 +108,7 @@ def test_demo_creates_the_sms_project(runner, app):
 
 
 def test_strategies_lists_every_registered_name(runner):
-    import strategies
+    from assay import strategies
 
     result = runner.invoke(args=["strategies"])
     for name in strategies.available():

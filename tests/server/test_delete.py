@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from server import store
+from assay import store
 
 
 def _project_with_items(client, make_project, n=6, name="del"):
@@ -67,7 +67,7 @@ def test_an_item_of_another_project_is_not_deleted(client, make_project):
 
 
 def test_only_owners_delete(app, client, make_project):
-    from server import auth
+    from assay.web import auth
 
     pid = _project_with_items(client, make_project)
     app.config["AUTH"] = True

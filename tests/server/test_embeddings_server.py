@@ -9,10 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from server import close_app, create_app
-from server.features import FALLBACK_NOTICE, text
-from server.learning import embcache
-from server.learning.featcache import FeatureCache, project_cache_dir
+from assay import close_app, create_app
+from assay.features import FALLBACK_NOTICE, text
+from assay.learning import embcache
+from assay.learning.featcache import FeatureCache, project_cache_dir
 from tests.data import load_sms
 
 pytestmark = pytest.mark.slow

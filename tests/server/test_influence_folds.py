@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import strategies
-from server.learning.acquire import _linear_head, model_outputs, run_round
-from server.models import LogisticRegression
-from strategies.influence import influence_scores
+from assay import strategies
+from assay.learning.acquire import _linear_head, model_outputs, run_round
+from assay.models import LogisticRegression
+from assay.strategies.influence import influence_scores
 
 
 def _data(n=60, d=4, seed=0):

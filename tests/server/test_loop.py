@@ -58,7 +58,7 @@ def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, clien
             served_during_retrain += 1
             client.application.extensions["assay.db"]  # keep the app alive
             for item in r.json:
-                from server.store import release_leases  # give them back for the next round
+                from assay.store import release_leases  # give them back for the next round
                 release_leases(app.extensions["assay.db"], pid, "local", [item["id"]])
         assert service.wait_idle(120)
     assert served_during_retrain >= 1, "no request was ever answered while a retrain ran"
@@ -143,7 +143,7 @@ def test_multi_label_project_retrains_one_vs_rest(app, client, make_project):
 def test_influence_holds_out_one_item_of_a_class_with_two_labels():
     import numpy as np
 
-    from server.learning.acquire import _held_out_split, run_round
+    from assay.learning.acquire import _held_out_split, run_round
 
     y = np.array(["a", "a", "b", "b", "c"], dtype=object)
     train, val = _held_out_split(y, np.random.default_rng(0))
@@ -203,11 +203,11 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
                for i, r in enumerate(rows)]
     assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 200
     assert app.extensions["assay.retrain"].wait_idle(120)
-    from server.store import queue_rows
+    from assay.store import queue_rows
 
     queue = queue_rows(app.extensions["assay.db"].reader, pid)
     assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
-    # The batch, chosen as before, after the audit the 21st label is owed (server.learning.queueing).
+    # The batch, chosen as before, after the audit the 21st label is owed (assay.learning.queueing).
     assert [q["strategy"] for q in queue[:6]] == ["audit"] + ["power_margin"] * 5
     deep = [q for q in queue[6:] if q["strategy"] != "audit"]
     assert len(deep) == len(queue) - 6 - 9  # and one at labels 40, 60, ..., 200
@@ -230,7 +230,7 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
                                               ("batchbald", "margin"), ("dpp", "margin"), ("coreset", "margin"),
                                               ("typiclust", "margin"), ("probcover", "margin"), ("badge", "margin")])
 def test_a_round_ranks_the_rest_of_the_pool_by_a_per_item_score(strategy, beyond):
-    from server.learning.acquire import run_round
+    from assay.learning.acquire import run_round
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 6))
@@ -247,8 +247,8 @@ def test_a_round_ranks_the_rest_of_the_pool_by_a_per_item_score(strategy, beyond
 
 
 def test_coverage_strategies_get_the_labeled_items_embeddings():
-    import strategies
-    from server.learning.acquire import fit_model, model_outputs
+    from assay import strategies
+    from assay.learning.acquire import fit_model, model_outputs
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(80, 6))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server import plots, store
+from assay.web import plots
+from assay import store
 
 NASTY = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -141,7 +142,7 @@ def test_unknown_page_is_an_html_404_but_api_stays_json(client):
 
 
 def test_error_page_escapes_its_message(app):
-    from server.pages import error_page
+    from assay.web.pages import error_page
 
     with app.test_request_context("/"):
         body, status = error_page(400, "<b>bad</b> input")
@@ -217,8 +218,8 @@ def test_new_project_form_explains_each_strategy_default_first(client):
     import html as html_mod
     import re
 
-    import strategies
-    from server.projects import DEFAULTS
+    from assay import strategies
+    from assay.domain.projects import DEFAULTS
 
     html = client.get("/").get_data(as_text=True)
     select = html.split('<select name="strategy">')[1].split("</select>")[0]

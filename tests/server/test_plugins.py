@@ -61,7 +61,7 @@ def test_a_model_that_raises_is_recorded_and_the_project_keeps_serving(app, clie
 
 
 def test_a_model_past_the_timeout_is_stopped_and_a_good_model_works_after(tmp_path, make_project):
-    from server import close_app, create_app
+    from assay import close_app, create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "t.sqlite"), "RETRAIN_TIMEOUT": 8.0,
                       "MODELS": "tests.plugin_models:sleepy"})

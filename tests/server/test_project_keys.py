@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.projects import label_keys
+from assay.domain.projects import label_keys
 
 
 @pytest.mark.parametrize("labels, keys", [
@@ -61,8 +61,8 @@ def test_changing_labels_must_keep_one_key_each(client, make_project):
 def test_the_migration_adds_the_column_to_an_existing_database(tmp_path):
     import sqlite3
 
-    from server import close_app, create_app
-    from server.migrations import MIGRATIONS
+    from assay import close_app, create_app
+    from assay.store.migrations import MIGRATIONS
 
     assert "0006_project_keys" in [name for name, *_ in MIGRATIONS]
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "k.sqlite")})

@@ -44,7 +44,7 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
     # A tenth of the labels, once a model serves the queue, are audits drawn at random.
     assert 8 <= strategies.count("audit") <= 17, strategies
 
-    from server.store import prequential_tests
+    from assay.store import prequential_tests
 
     conn = app.extensions["assay.db"].reader
     labeled = {i: truth[i] for i in truth if i in {t for t in _labeled_ids(conn, pid)}}
@@ -73,7 +73,7 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
     # Every retrain records the prior it learned and hands it to the next, which moves it only a tenth of the
     # way to its own minimum (unless the old one fell clearly behind): without that, each fit's new random
     # folds moved it, and the model's confidence with it, by up to a decade.
-    from server.store import model_versions
+    from assay.store import model_versions
 
     priors = [v["evaluation"]["prior"]["l2"] for v in model_versions(conn, pid)
               if v["status"] == "ok" and v["evaluation"]]
@@ -128,8 +128,8 @@ def test_the_evaluation_migration_upgrades_a_database_with_projects_and_versions
 
     import sqlite_utils
 
-    from server import close_app, create_app
-    from server.migrations import MIGRATIONS
+    from assay import close_app, create_app
+    from assay.store.migrations import MIGRATIONS
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
@@ -166,8 +166,8 @@ def test_the_stop_history_migration_replaces_the_single_row_table(tmp_path):
 
     import sqlite_utils
 
-    from server import close_app, create_app, store
-    from server.migrations import MIGRATIONS
+    from assay import close_app, create_app, store
+    from assay.store.migrations import MIGRATIONS
 
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
@@ -203,7 +203,7 @@ def test_the_stop_history_migration_replaces_the_single_row_table(tmp_path):
 
 
 def test_the_previous_prior_comes_from_the_newest_fitted_version_of_the_same_model():
-    from server.learning.job import previous_prior
+    from assay.learning.job import previous_prior
 
     history = [{"status": "ok", "model": "logreg", "evaluation": {"prior": {"l2": 3.0}}},
                {"status": "ok", "model": "logreg", "evaluation": {"prior": {"l2": 5.0}}},
@@ -221,7 +221,7 @@ def test_the_previous_prior_comes_from_the_newest_fitted_version_of_the_same_mod
 ])
 def test_the_page_says_where_the_stop_signal_stands(client, make_project, monkeypatch, signal, settled, gain, text):
     """Settled in this version but not yet three in a row reads differently from still changing and from fired."""
-    import server.pages as pages
+    import assay.web.pages as pages
 
     pid = make_project("stop text")
     real = pages.project_stats

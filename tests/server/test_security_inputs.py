@@ -55,7 +55,7 @@ def test_oversized_png_in_a_zip_is_refused_naming_the_entry(client, make_project
 def test_featurizer_treats_an_oversized_image_as_unreadable(tmp_path):
     from PIL import Image
 
-    from server.features.image import ImageFeaturizer
+    from assay.features.image import ImageFeaturizer
 
     Image.new("L", (4, 4), 200).save(tmp_path / "ok.png")
     (tmp_path / "bomb.png").write_bytes(BOMB)
@@ -145,7 +145,7 @@ def test_cli_folder_import_refuses_links_out_of_the_folder(app, runner, make_pro
 def test_featurizer_with_a_root_reads_nothing_outside_it(tmp_path):
     from PIL import Image
 
-    from server.features.image import ImageFeaturizer
+    from assay.features.image import ImageFeaturizer
 
     root = tmp_path / "media"
     root.mkdir()
@@ -182,7 +182,7 @@ def test_imports_keep_the_large_limit_and_stream_the_body(client, make_project):
 
 
 def test_an_import_beyond_the_upload_limit_names_its_setting(tmp_path):
-    from server import close_app, create_app
+    from assay import close_app, create_app
 
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "a.sqlite"), "MAX_CONTENT_LENGTH": 50_000})
     try:
@@ -200,7 +200,7 @@ def test_a_label_posted_during_a_large_import_does_not_wait_for_it(app, client, 
     import threading
     import time
 
-    from server import store
+    from assay import store
 
     pid = make_project()
     client.post(f"/api/projects/{pid}/items", json=[{"id": "first", "text": "label me"}])
@@ -233,7 +233,7 @@ def test_a_label_posted_during_a_large_import_does_not_wait_for_it(app, client, 
 
 
 def test_an_import_failing_half_way_leaves_nothing(app, make_project):
-    from server import store
+    from assay import store
 
     pid = make_project()
     db = app.extensions["assay.db"]
@@ -251,12 +251,13 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
     import sys
     import textwrap
 
-    from server import close_app, create_app, store
+    from assay import close_app, create_app, store
 
     db_path = str(tmp_path / "assay.sqlite")
     script = textwrap.dedent(f"""
         import os
-        from server import create_app, projects, store
+        from assay import create_app, store
+        from assay.domain import projects
         app = create_app({{"TESTING": True, "DATABASE": {db_path!r}}})
         db = app.extensions["assay.db"]
         pid = projects.create(db, {{"name": "p", "labels": ["a", "b"]}})

@@ -69,7 +69,7 @@ def test_changing_params_of_a_command_line_model_needs_it_registered(app, client
 
 
 def test_serve_allow_model_registers_the_path(app):
-    from server.cli import allow
+    from assay.cli import allow
 
     app.config["MODELS"] = "a.b:c"
     allow(app, (f"{CANARY}:model",), ())

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from server import close_app, create_app
-from server.learning import worker
-from server.learning.worker import THREAD_NAME
+from assay import close_app, create_app
+from assay.learning import worker
+from assay.learning.worker import THREAD_NAME
 from tests.data import load_sms
 
 

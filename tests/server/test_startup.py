@@ -17,22 +17,22 @@ def run_python(code: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_importing_the_models_does_not_import_torch(tmp_path):
-    result = run_python("import sys, server.models; print('torch' in sys.modules)", tmp_path)
+    result = run_python("import sys, assay.models; print('torch' in sys.modules)", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
 
 def test_the_torch_models_still_load_on_first_use(tmp_path):
-    code = ("import sys, server.models as m; m.make_model('mlp'); assert 'torch' in sys.modules; "
-            "from server.models import MLPClassifier, TorchClassifier; print(MLPClassifier.__module__, "
+    code = ("import sys, assay.models as m; m.make_model('mlp'); assert 'torch' in sys.modules; "
+            "from assay.models import MLPClassifier, TorchClassifier; print(MLPClassifier.__module__, "
             "TorchClassifier.__module__)")
     result = run_python(code, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["server.models.mlp", "server.models.torch_adapter"]
+    assert result.stdout.split() == ["assay.models.mlp", "assay.models.torch_adapter"]
 
 
 def test_create_project_with_logreg_does_not_import_torch(tmp_path):
-    code = ("import sys; from server.cli import cli\n"
+    code = ("import sys; from assay.cli import cli\n"
             "cli(['create-project', 'p', '--labels', 'a,b'], prog_name='assay', standalone_mode=False)\n"
             "print('torch' in sys.modules)")
     result = run_python(code, tmp_path)
@@ -41,7 +41,7 @@ def test_create_project_with_logreg_does_not_import_torch(tmp_path):
 
 
 def test_help_lists_only_assays_commands_and_options(tmp_path):
-    result = run_python("from server.cli import main; main()", tmp_path, "--help")
+    result = run_python("from assay.cli import main; main()", tmp_path, "--help")
     assert result.returncode == 0, result.stderr
     commands = result.stdout.split("Commands:")[1].split()
     for ours in ("create-project", "import", "export", "serve", "demo", "strategies", "simulate"):
@@ -50,4 +50,4 @@ def test_help_lists_only_assays_commands_and_options(tmp_path):
         assert flasks not in commands
     for option in ("--env-file", "--app", "--debug"):
         assert option not in result.stdout
-    assert run_python("from server.cli import main; main()", tmp_path, "routes").returncode != 0
+    assert run_python("from assay.cli import main; main()", tmp_path, "routes").returncode != 0

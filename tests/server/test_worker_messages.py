@@ -1,8 +1,8 @@
 """What a failed retrain reports: an import failure says where to fix it."""
 from __future__ import annotations
 
-from server.learning.worker import failure_message
-from server.models import ModelError, make_model
+from assay.learning.worker import failure_message
+from assay.models import ModelError, make_model
 
 
 def test_a_model_module_the_server_cannot_import_says_how_to_make_it_importable():

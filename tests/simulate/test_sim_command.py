@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from server.simulate.command import simulate_command
-from server.simulate.report import SUMMARY_COLUMNS
-from server.simulate.run import CURVE_COLUMNS
+from assay.simulate.command import simulate_command
+from assay.simulate.report import SUMMARY_COLUMNS
+from assay.simulate.run import CURVE_COLUMNS
 
 BUDGET, INITIAL, BATCH = 60, 20, 10
 ROUNDS = 1 + (BUDGET - INITIAL) // BATCH

@@ -6,7 +6,7 @@ import csv
 import pytest
 from click.testing import CliRunner
 
-from server.simulate.command import simulate_command
+from assay.simulate.command import simulate_command
 
 
 def _read(path):

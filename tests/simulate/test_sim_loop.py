@@ -6,11 +6,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from server.learning import acquire
-from server.simulate import run as run_mod
-from server.simulate.data import load_dataset
-from server.simulate.oracle import Oracle
-from server.simulate.run import Config, run_experiment
+from assay.learning import acquire
+from assay.simulate import run as run_mod
+from assay.simulate.data import load_dataset
+from assay.simulate.oracle import Oracle
+from assay.simulate.run import Config, run_experiment
 
 STRATEGIES = ("random", "margin", "power_bald", "influence", "modal_margin")
 
@@ -121,8 +121,8 @@ def test_the_oracle_is_asked_once_per_round_and_the_budget_is_the_total(spied):
         # 20, 30, 40, 50, then a short last batch of 5 to land on the budget exactly.
         assert n_labels == [20, 30, 40, 50, 55]
     assert max(r["n_labels"] for r in experiment.rows) == 55
-    # The strategy picks the batch but its audits (uniform draws, server.learning.queueing's rule).
-    from server.learning.queueing import audits_due
+    # The strategy picks the batch but its audits (uniform draws, assay.learning.queueing's rule).
+    from assay.learning.queueing import audits_due
 
     expected, n_audit = [], 0
     for n, batch in ((20, 10), (30, 10), (40, 10), (50, 5)):

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from server.simulate import report
-from server.simulate.data import DataError, load_dataset
-from server.simulate.run import Config, Experiment, SeedSetup
-from server.simulate.splits import allocate, cap_pool, holdout_split, initial_set
+from assay.simulate import report
+from assay.simulate.data import DataError, load_dataset
+from assay.simulate.run import Config, Experiment, SeedSetup
+from assay.simulate.splits import allocate, cap_pool, holdout_split, initial_set
 
 
 # -- data --------------------------------------------------------------------
@@ -52,7 +52,7 @@ def test_an_image_folder_with_its_labels_file(tmp_path):
 def test_digits_are_written_as_images_once(tmp_path):
     data = load_dataset("sklearn:digits", cache_dir=str(tmp_path))
     assert data.item_type == "image" and len(data.items) == 1797 and len(data.classes) == 10
-    from server.features import make_featurizer
+    from assay.features import make_featurizer
 
     X = make_featurizer("image", **data.featurizer_params).fit_transform(data.items[:50])
     assert X.shape == (50, 64)
@@ -185,7 +185,7 @@ def counting_item_wise():
 
 def test_an_item_wise_featurizer_runs_once_for_all_seeds(sms_file):
     """Sentence embeddings learn nothing from the pool: every seed reuses one pass over the items."""
-    from server.simulate.run import run_experiment
+    from assay.simulate.run import run_experiment
 
     dataset = load_dataset(sms_file, label_column="Label", text_column="SMS")
     config = Config(strategies=("random",), featurizer=f"{__name__}:counting_item_wise", initial=4, batch=4,

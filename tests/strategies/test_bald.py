@@ -4,9 +4,9 @@ import time
 import numpy as np
 import pytest
 
-import strategies.bald as bald_module
-from strategies import StrategyInputError
-from strategies.bald import bald, batchbald, conditional_entropy, greedy_batchbald
+import assay.strategies.bald as bald_module
+from assay.strategies import StrategyInputError
+from assay.strategies.bald import bald, batchbald, conditional_entropy, greedy_batchbald
 
 
 # -- brute force, written independently of the module under test ------------

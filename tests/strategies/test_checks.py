@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies import StrategyInputError
-from strategies.bald import bald
-from strategies.uncertainty import entropy
+from assay.strategies import StrategyInputError
+from assay.strategies.bald import bald
+from assay.strategies.uncertainty import entropy
 
 
 def _samples():

@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
-import strategies
-from strategies import (EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs, StrategyInputError,
+from assay import strategies
+from assay.strategies import (EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs, StrategyInputError,
                         available, get)
 
 N_TRAIN, N_VAL, N_POOL, N_SAMPLES = 60, 30, 40, 8

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import strategies
-from server.learning.acquire import run_round
-from strategies import ModelOutputs, StrategyInputError
+from assay import strategies
+from assay.learning.acquire import run_round
+from assay.strategies import ModelOutputs, StrategyInputError
 
 
 def _outputs(n_labeled, num_classes=4, n=300, seed=0):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from strategies import StrategyInputError, dpp
+from assay.strategies import StrategyInputError, dpp
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -221,10 +221,8 @@ def test_select_does_not_modify_its_inputs():
 
 def test_dpp_module_does_not_import_torch():
     code = (
-        "import sys, types\n"
-        f"pkg = types.ModuleType('strategies'); pkg.__path__ = [{str(REPO / 'strategies')!r}]\n"
-        "sys.modules['strategies'] = pkg\n"
-        "import strategies.dpp, strategies.influence\n"
+        "import sys\n"
+        "import assay.strategies.dpp, assay.strategies.influence\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

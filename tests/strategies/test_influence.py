@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 
-from strategies import StrategyInputError, influence
+from assay.strategies import StrategyInputError, influence
 
 
 def softmax(logits):

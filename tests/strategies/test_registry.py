@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-import strategies
-from strategies import ModelOutputs, bald
+from assay import strategies
+from assay.strategies import ModelOutputs, bald
 
 
 def _samples(n=60, k=8, c=3, seed=0):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-import strategies
-from strategies import ModelOutputs, StrategyInputError
-from strategies import small_budget as sb
+from assay import strategies
+from assay.strategies import ModelOutputs, StrategyInputError
+from assay.strategies import small_budget as sb
 
 try:
     import skactiveml.pool as skpool

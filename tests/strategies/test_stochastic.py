@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from strategies import StrategyInputError
-from strategies.stochastic import stochastic_batch
+from assay.strategies import StrategyInputError
+from assay.strategies.stochastic import stochastic_batch
 
 MODES = ("power", "softmax", "softrank")
 SCORES = np.array([0.2, 1.0, 0.5, 1.0, 1.6])  # a tie (items 1 and 3) exercises softrank's index order

@@ -5,8 +5,8 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from strategies import ModelOutputs, StrategyInputError, get
-from strategies.uncertainty import entropy, least_confidence, margin
+from assay.strategies import ModelOutputs, StrategyInputError, get
+from assay.strategies.uncertainty import entropy, least_confidence, margin
 
 modal_uncertainty = pytest.importorskip("modAL.uncertainty")
 

@@ -88,7 +88,7 @@ class Client:
 
 
 class AssayServer:
-    """`python -m server.cli serve` on a temp instance folder; restartable on the same database."""
+    """`python -m assay.cli serve` on a temp instance folder; restartable on the same database."""
 
     def __init__(self, root: str, env: dict | None = None, threads: int = 8):
         self.root = str(root)
@@ -108,7 +108,7 @@ class AssayServer:
     # -- process ------------------------------------------------------------
     def cli(self, *args: str) -> str:
         """Run an `assay` subcommand on this instance's database; its stdout."""
-        out = subprocess.run([sys.executable, "-m", "server.cli", *args], cwd=REPO, env=self.env,
+        out = subprocess.run([sys.executable, "-m", "assay.cli", *args], cwd=REPO, env=self.env,
                              capture_output=True, text=True, timeout=180)
         if out.returncode != 0:
             raise AssertionError(f"assay {' '.join(args)} failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -121,7 +121,7 @@ class AssayServer:
         log.write(f"\n===== start {self.starts} on port {self.port}\n")
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port), "--threads", str(self.threads)],
+            [sys.executable, "-m", "assay.cli", "serve", "--port", str(self.port), "--threads", str(self.threads)],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout

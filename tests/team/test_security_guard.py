@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from server import close_app, create_app
+from assay import close_app, create_app
 
 EVIL = "evil.example:5000"
 
@@ -98,7 +98,7 @@ def _assay(app, *args):
     from click.testing import CliRunner
     from flask.cli import ScriptInfo
 
-    from server.cli import cli
+    from assay.cli import cli
 
     return CliRunner().invoke(cli, list(args), obj=ScriptInfo(create_app=lambda: app), catch_exceptions=False)
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from server import auth, close_app, create_app, store
+from assay.web import auth
+from assay import close_app, create_app, store
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def accounts(tmp_path):
     """An app with accounts on, one project, an annotator with a password and one with tokens only."""
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "AUTH": True, "RATE_LIMIT": 0})
     db = app.extensions["assay.db"]
-    from server import projects
+    from assay.domain import projects
 
     pid = projects.create(db, {"name": "one", "labels": ["x", "y"], "strategy": "margin"})
     store.insert_items(db, pid, [(str(i), {"text": f"text {i}"}, None) for i in range(4)])

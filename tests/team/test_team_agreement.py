@@ -6,7 +6,7 @@ import json
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from server.agreement import cohen_kappa, krippendorff_alpha_nominal, resolve, summarize
+from assay.domain.agreement import cohen_kappa, krippendorff_alpha_nominal, resolve, summarize
 
 
 def test_krippendorff_alpha_matches_the_published_nominal_example():

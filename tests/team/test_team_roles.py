@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from server import close_app, create_app
+from assay import close_app, create_app
 
 
 @pytest.fixture

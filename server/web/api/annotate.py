@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
-from .. import store
-from ..auth import require
-from ..errors import BadRequest
-from ..learning import maybe_retrain
+from assay import store
+from assay.web.auth import require
+from assay.errors import BadRequest
+from assay.learning import maybe_retrain
 from . import SQLITE_MAX, bp, get_db, get_retrain, int_field, json_object
 
 MAX_PULL = 100

@@ -1,9 +1,9 @@
 """A project's progress as numbers: what the stats route and the overview page show."""
 from __future__ import annotations
 
-from . import store
-from .evaluation.projection import project as project_labels
-from .features import resolve
+from assay import store
+from assay.evaluation.projection import project as project_labels
+from assay.features import resolve
 
 
 def project_stats(conn, project: dict, service=None) -> dict:

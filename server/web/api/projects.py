@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import current_app, jsonify, request
 
-from .. import plugins, projects, store
-from ..auth import current_user, require
-from ..errors import BadRequest, Forbidden
-from ..learning import maybe_retrain
-from ..stats import project_stats
+from assay import plugins, store
+from assay.domain import projects
+from assay.web.auth import current_user, require
+from assay.errors import BadRequest, Forbidden
+from assay.learning import maybe_retrain
+from assay.domain.stats import project_stats
 from . import bp, get_db, get_retrain, json_object
 
 

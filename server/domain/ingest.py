@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .db import politely
-from .errors import BadRequest, PayloadTooLarge
+from assay.store.db import politely
+from assay.errors import BadRequest, PayloadTooLarge
 
 FORMATS = ("csv", "tsv", "jsonl", "json")
 # Columns that hold bookkeeping, never item content.

@@ -16,8 +16,8 @@ import zipfile
 
 from flask import Blueprint, abort, current_app, send_from_directory
 
-from .errors import BadRequest, PayloadTooLarge
-from .ingest import inside
+from assay.errors import BadRequest, PayloadTooLarge
+from assay.domain.ingest import inside
 
 IMAGE_EXTENSIONS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
 MAX_FILES = 200_000
@@ -35,7 +35,7 @@ def project_dir(media_root: str, project_id: int) -> str:
 def _check_image(raw: bytes, name: str) -> str:
     from PIL import UnidentifiedImageError
 
-    from .features.image import ImageTooLarge, open_image
+    from assay.features.image import ImageTooLarge, open_image
 
     try:
         with open_image(io.BytesIO(raw), name) as img:

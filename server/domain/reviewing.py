@@ -1,7 +1,8 @@
 """What the review API and the review page show: agreement, and the items people disagree on."""
 from __future__ import annotations
 
-from . import agreement, store
+from . import agreement
+from assay import store
 
 
 def summary(conn, project: dict) -> dict:

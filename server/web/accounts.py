@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from . import auth, store
-from .errors import NotFound
+from . import auth
+from assay import store
+from assay.errors import NotFound
 
 bp = Blueprint("accounts", __name__)
 

@@ -20,8 +20,8 @@ from flask import current_app, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import store
-from .errors import BadRequest, Forbidden, NotFound, Unauthorized
+from assay import store
+from assay.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 LOCAL_USER = "local"
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import AssayError, BadRequest
-from ..ingest import TOO_DEEP
+from assay.errors import AssayError, BadRequest
+from assay.domain.ingest import TOO_DEEP
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -58,7 +58,7 @@ def init_app(app):
             headers["WWW-Authenticate"] = 'Bearer realm="assay"'
         if request.path.startswith("/api/"):
             return jsonify(exc.to_dict()), exc.status, headers
-        from ..pages import error_page
+        from assay.web.pages import error_page
 
         return error_page(exc.status, exc.message)
 
@@ -71,7 +71,7 @@ def init_app(app):
                        f"for this route (setting ASSAY_{setting})")
         if request.path.startswith("/api/"):
             return jsonify({"error": message, "status": exc.code}), exc.code
-        from ..pages import error_page
+        from assay.web.pages import error_page
 
         return error_page(exc.code, message)
 
@@ -82,7 +82,7 @@ def init_app(app):
         message = "internal error; the server log has the details"
         if request.path.startswith("/api/"):
             return jsonify({"error": message, "status": 500}), 500
-        from ..pages import error_page
+        from assay.web.pages import error_page
 
         return error_page(500, message)
 

@@ -7,9 +7,11 @@ import tempfile
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 
-from .. import export, ingest, media, store
-from ..auth import require
-from ..errors import BadRequest
+from assay.domain import export, ingest
+from assay.web import media
+from assay import store
+from assay.web.auth import require
+from assay.errors import BadRequest
 from . import bp, get_db, get_retrain
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Iterator
 
 from .db import Database, politely
-from .errors import BadRequest, Conflict, NotFound
+from assay.errors import BadRequest, Conflict, NotFound
 
 PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
                   "model_params", "featurizer", "batch_size", "retrain_every", "overlap", "keys", "audit_share",
@@ -373,7 +373,7 @@ def _live_answers(conn, project_id: int, after_item: int, limit_items: int) -> l
 
 def iter_resolved(conn: sqlite3.Connection, project_id: int, chunk: int = 2000) -> Iterator[tuple[int, dict]]:
     """(item_id, chosen answer) per labeled item, in id order: adjudicated, else majority, else the only one."""
-    from .agreement import resolve
+    from assay.domain.agreement import resolve
 
     last = 0
     while True:
@@ -587,7 +587,7 @@ def _record_served(conn, project_id: int, picked: list[dict]) -> None:
 def prequential_tests(conn: sqlite3.Connection, project_id: int, labels: dict[int, object]) -> list[dict]:
     """Per labeled item served with a prediction: the serving version, whether it was an audit pick, the
     confidence shown and whether the prediction matched the item's label (``labels``: item -> label)."""
-    from .learning.queueing import AUDIT
+    from assay.learning.queueing import AUDIT
 
     out = []
     for item_id, version, strategy, predicted, confidence in conn.execute(
@@ -610,7 +610,7 @@ def _keep_stop_predictions(conn, project_id: int, number: int, n_labels: int, pr
     """Store a version's stop-set predictions, and drop those no later signal can compare with: the
     reference of a model with ``n`` labels has at most ``(1 - LAG_SHARE) n`` (server.evaluation.stopping),
     and ``n`` only grows, so everything older than this version's own reference goes."""
-    from .evaluation.stopping import reference_labels
+    from assay.evaluation.stopping import reference_labels
 
     conn.execute("INSERT OR REPLACE INTO stop_predictions (project_id, version, n_labels, predictions)"
                  " VALUES (?, ?, ?, ?)", (project_id, number, n_labels, json.dumps(predictions)))

@@ -8,7 +8,7 @@ import time
 from flask import current_app, redirect, request, url_for
 
 from . import auth
-from .errors import MisdirectedRequest, TooManyRequests, Unauthorized
+from assay.errors import MisdirectedRequest, TooManyRequests, Unauthorized
 
 OPEN_PATHS = ("/login", "/static/", "/api/openapi.json")
 # The pages load only their own scripts, styles and images (the annotate page's config is a JSON

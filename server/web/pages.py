@@ -5,11 +5,13 @@ JSON API from the page's JavaScript, so there is one write path to test.
 """
 from __future__ import annotations
 
-import strategies
+from assay import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
-from . import auth, projects, store
-from .stats import project_stats
+from . import auth
+from assay.domain import projects
+from assay import store
+from assay.domain.stats import project_stats
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
@@ -126,7 +128,7 @@ def annotate(project_id: int):
 @bp.get("/projects/<int:project_id>/review")
 def review(project_id: int):
     """Agreement numbers and the items annotators disagree on, each with buttons to pick the final label."""
-    from . import reviewing
+    from assay.domain import reviewing
 
     project = _project(project_id, "review")
     conn = _db().reader

@@ -1,11 +1,11 @@
 """Project settings: validation shared by the API, the CLI and the pages."""
 from __future__ import annotations
 
-import strategies
+from assay import strategies
 
-from . import plugins, store
-from .errors import BadRequest
-from .learning.queueing import AUDIT_SHARE
+from assay import plugins, store
+from assay.errors import BadRequest
+from assay.learning.queueing import AUDIT_SHARE
 
 ITEM_TYPES = ("text", "image", "tabular")
 MAX_LABELS = 50
@@ -141,7 +141,7 @@ def keys_hint(keys: list[str | None]) -> str:
 
 
 def _check_featurizer(item_type: str, name) -> None:
-    from .features import FeaturizerError, make_featurizer
+    from assay.features import FeaturizerError, make_featurizer
 
     if not isinstance(name, str) or not name.strip():
         raise BadRequest("featurizer must be a non-empty string, or null for the item type's default")
@@ -155,7 +155,7 @@ def _check_featurizer(item_type: str, name) -> None:
 
 def check_model_serves(fields: dict) -> None:
     """Refuse, at configuration time, a strategy the model cannot serve."""
-    from .models import ModelError, make_model, missing_for
+    from assay.models import ModelError, make_model, missing_for
 
     spec = fields["model"]
     try:
@@ -208,8 +208,8 @@ def delete(db, project: dict, *, cache_root: str, media_root: str) -> dict:
     """Delete a project and everything of it: rows, cached features and stored images."""
     import shutil
 
-    from .learning import featcache
-    from .media import project_dir
+    from assay.learning import featcache
+    from assay.web.media import project_dir
 
     gone = store.delete_project(db, project["id"])
     featcache.drop(cache_root, project["id"])
@@ -219,7 +219,7 @@ def delete(db, project: dict, *, cache_root: str, media_root: str) -> dict:
 
 def delete_items(db, project: dict, item_ids, *, with_labels: bool, cache_root: str) -> dict:
     """Delete some items of a project: all or none; labeled ones only when asked."""
-    from .learning import featcache
+    from assay.learning import featcache
 
     if not isinstance(item_ids, list) or not item_ids or not all(
             isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in item_ids):

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from .. import reviewing, store
-from ..auth import require
-from ..errors import BadRequest
+from assay.domain import reviewing
+from assay import store
+from assay.web.auth import require
+from assay.errors import BadRequest
 from . import bp, get_db, int_field, json_object
 
 
