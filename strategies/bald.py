@@ -13,7 +13,8 @@ import numbers
 
 import numpy as np
 
-from ._checks import (NEGATIVE_MESSAGE, StrategyInputError, as_rng, check_batch, check_probs, check_probs_shape, check_probs_values)
+from ._checks import (NEGATIVE_MESSAGE, StrategyInputError, as_rng, check_batch, check_probs, check_probs_shape,
+                      check_probs_values)
 
 # Elements per temporary block: small enough to stay in cache-friendly sizes,
 # large enough that the per-block Python overhead is noise.

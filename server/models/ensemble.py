@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from assay.strategies._checks import as_rng
+from assay.strategies import as_rng
 
 from .logreg import LogisticRegression
 

@@ -53,7 +53,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from assay.strategies._checks import as_rng
+from assay.strategies import as_rng
 
 LAPLACE_MODES = ("auto", "full", "kron", "diag")
 POSTERIOR_L2_MODES = ("auto", "evidence", "same")

@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from assay.strategies._checks import as_rng
+from assay.strategies import as_rng
 
 from ._torch_utils import INFER_ROWS, as_float_tensor, softmax_np, torch_generator, torch_threads
 
