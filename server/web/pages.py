@@ -9,7 +9,7 @@ from assay import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
 from . import auth
-from assay.domain import projects
+from assay.domain import projects, settings
 from assay import store
 from assay.domain.stats import project_stats
 
@@ -65,7 +65,7 @@ def index():
             "accuracy": latest["accuracy"] if latest else None,
             "retraining": _service().progress(project["id"]) is not None,
         })
-    return render_template("index.html", rows=rows, strategies=_strategy_choices(), defaults=projects.DEFAULTS,
+    return render_template("index.html", rows=rows, strategies=_strategy_choices(), settings=settings.form_config(),
                            can_create=user.is_admin)
 
 
