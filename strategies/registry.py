@@ -197,7 +197,7 @@ SCORES: dict[str, tuple[frozenset[str], Callable[[ModelOutputs], np.ndarray], st
 # How each stochastic mode weighs the score s when drawing a batch (see strategies.stochastic).
 MODE_WEIGHTS = {"power": "s^beta", "softmax": "exp(beta s)", "softrank": "rank^-beta"}
 
-MODES = ("power", "softmax", "softrank")
+MODES = _stochastic.MODES
 
 
 def _run_top_k(score_fn):

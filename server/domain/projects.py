@@ -5,29 +5,49 @@ from assay import strategies
 
 from assay import plugins, store
 from assay.errors import BadRequest
-from assay.learning.queueing import AUDIT_SHARE
+from assay.domain.settings import SQLITE_MAX, defaults, settings
 
-ITEM_TYPES = ("text", "image", "tabular")
-MAX_LABELS = 50
-DEFAULTS = {"multi_label": False, "item_type": "text", "strategy": "default", "model": "logreg",
-            "batch_size": 10, "retrain_every": 10, "overlap": 1, "strategy_params": {}, "model_params": {},
-            "audit_share": AUDIT_SHARE, "target_accuracy": None}
-MAX_AUDIT_SHARE = 0.5
+DEFAULTS = defaults()
 # Single characters the annotate page binds itself (annotate.js: s skips; Enter, Backspace and
 # Ctrl+Z are not single characters), so no label may have them.
 RESERVED_KEYS = ("s",)
 NUMBER_ROW = "1234567890"  # the default keys, in label order, as on a keyboard
 
 
-def _positive_int(name, value, low=1, high=100_000):
+def _positive_int(name, value, low, high):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadRequest(f"{name} must be an integer between {low} and {high}, got {value!r}")
     return value
 
 
+def _number(name, value, s):
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or not ((s.low < value < s.high) if s.exclusive else (s.low <= value <= s.high)):
+        span = f"between {s.low} and {s.high}" if s.exclusive else f"from {s.low} to {s.high}"
+        raise BadRequest(f"{name} must be a number {span}{s.explain}{', or null' if s.nullable else ''}, "
+                         f"got {value!r}")
+    return float(value)
+
+
+def _check_simple(name, value, s):
+    """A setting checked by its metadata alone; the normalized value."""
+    if s.kind == "boolean" and not isinstance(value, bool):
+        raise BadRequest(f"{name} must be true or false")
+    if s.kind == "choice" and value not in s.choices:
+        raise BadRequest(f"{name} must be one of {list(s.choices)}, got {value!r}")
+    if s.kind == "integer":
+        return _positive_int(name, value, low=s.low, high=s.high)
+    if s.kind == "number":
+        return _number(name, value, s)
+    if s.kind == "object" and not isinstance(value, dict):
+        raise BadRequest(f"{name} must be a JSON object")
+    return value
+
+
 def validate(fields: dict, *, partial: bool = False) -> dict:
     """Checked and normalized project fields; BadRequest says what is wrong and how to fix it."""
-    known = set(DEFAULTS) | {"name", "labels", "featurizer", "keys"}
+    spec = settings()
+    known = set(spec)
     unknown = sorted(set(fields) - known)
     if unknown:
         raise BadRequest(f"unknown project field(s) {unknown}; known fields: {sorted(known)}")
@@ -35,8 +55,8 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
     out.update(fields)
     if "name" in out or not partial:
         name = out.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            raise BadRequest("name must be a non-empty string of at most 200 characters")
+        if not isinstance(name, str) or not name.strip() or len(name) > spec["name"].high:
+            raise BadRequest(f"name must be a non-empty string of at most {spec['name'].high} characters")
         if name.strip().isdigit():
             raise BadRequest("name must not be a number (numbers refer to project ids)")
         out["name"] = name.strip()
@@ -49,31 +69,16 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
         labels = [x.strip() for x in labels]
         if len(set(labels)) != len(labels):
             raise BadRequest(f"labels must be distinct, got {labels}")
-        if not (1 if out.get("multi_label") else 2) <= len(labels) <= MAX_LABELS:
-            raise BadRequest(f"a project needs 2 to {MAX_LABELS} labels (1 is allowed for multi-label)")
+        most = spec["labels"].high
+        if not (1 if out.get("multi_label") else 2) <= len(labels) <= most:
+            raise BadRequest(f"a project needs 2 to {most} labels (1 is allowed for multi-label)")
         out["labels"] = labels
-    if "multi_label" in out and not isinstance(out["multi_label"], bool):
-        raise BadRequest("multi_label must be true or false")
-    if "item_type" in out and out["item_type"] not in ITEM_TYPES:
-        raise BadRequest(f"item_type must be one of {list(ITEM_TYPES)}, got {out['item_type']!r}")
-    for key, high in (("batch_size", 10_000), ("retrain_every", 100_000), ("overlap", 20)):
-        if key in out:
-            out[key] = _positive_int(key, out[key], high=high)
-    if "audit_share" in out:
-        share = out["audit_share"]
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= MAX_AUDIT_SHARE:
-            raise BadRequest(f"audit_share must be a number from 0 to {MAX_AUDIT_SHARE} (the share of labels "
-                             f"drawn at random for the accuracy estimate; default {AUDIT_SHARE}), got {share!r}")
-        out["audit_share"] = float(share)
-    if out.get("target_accuracy") is not None:
-        target = out["target_accuracy"]
-        if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
-            raise BadRequest("target_accuracy must be a number between 0 and 1 (e.g. 0.9: the accuracy the "
-                             f"projection counts labels to), or null, got {target!r}")
-        out["target_accuracy"] = float(target)
-    for key in ("strategy_params", "model_params"):
-        if key in out and not isinstance(out[key], dict):
-            raise BadRequest(f"{key} must be a JSON object")
+    # The params objects go last: the strategy's check below takes strategy_params.
+    simple = [name for name, s in spec.items() if s.kind in ("boolean", "choice", "integer", "number")]
+    simple += [name for name, s in spec.items() if s.kind == "object"]
+    for key in simple:
+        if key in out and not (spec[key].nullable and out[key] is None):
+            out[key] = _check_simple(key, out[key], spec[key])
     if "strategy" in out:
         if out["strategy"] not in strategies.available():
             raise BadRequest(f"unknown strategy {out['strategy']!r}; available: {', '.join(strategies.available())}")
@@ -222,7 +227,7 @@ def delete_items(db, project: dict, item_ids, *, with_labels: bool, cache_root: 
     from assay.learning import featcache
 
     if not isinstance(item_ids, list) or not item_ids or not all(
-            isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**63 for i in item_ids):
+            isinstance(i, int) and not isinstance(i, bool) and 0 < i <= SQLITE_MAX for i in item_ids):
         raise BadRequest("ids must be a non-empty list of item ids (the \"id\" the queue and export give)")
     if not isinstance(with_labels, bool):
         raise BadRequest("with_labels must be true or false")

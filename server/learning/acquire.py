@@ -16,8 +16,8 @@ from assay.strategies import EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS,
 
 from assay.models import capabilities, make_model, n_samples_supported
 from assay.models.logreg import holdout_folds
+from assay.domain.settings import K_SAMPLES
 
-K_SAMPLES = 20
 MIN_PER_CLASS_FOR_CV = 2
 
 

@@ -15,7 +15,7 @@ from assay import store
 from assay.store.db import open_readonly
 from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
-from .acquire import estimate_accuracy, run_round
+from .acquire import K_SAMPLES, estimate_accuracy, run_round
 from .evaluate import evaluate_round
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import FeatureCache
@@ -75,7 +75,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         strategy_name=project["strategy"], strategy_params=project["strategy_params"],
         X_labeled=X_labeled, y_labeled=y_labeled, X_pool=X_pool, batch_size=project["batch_size"],
         multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
-        k_samples=int(settings.get("k_samples", 20)), depth=queue_depth(settings, project, len(pool_ids)),
+        k_samples=int(settings.get("k_samples", K_SAMPLES)), depth=queue_depth(settings, project, len(pool_ids)),
         l2_previous=previous_prior(history, project["model"]) if evaluating else None,
     )
     queue = []

@@ -10,6 +10,8 @@ import time
 
 import click
 
+from assay.domain.settings import AUDIT_SHARE, K_SAMPLES, settings
+
 DEFAULT_STRATEGIES = "random,margin,default"
 
 
@@ -117,9 +119,10 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
                    "(capped by --max-pool) and --test-fraction is ignored.")
 @click.option("--max-pool", type=click.IntRange(1), default=None,
               help="Cap the training split (the pool) at this many items, stratified, per seed.")
-@click.option("--k-samples", type=click.IntRange(1), default=20, show_default=True,
+@click.option("--k-samples", type=click.IntRange(1), default=K_SAMPLES, show_default=True,
               help="Posterior samples for BALD-type strategies (as the server's retrain).")
-@click.option("--audit-share", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+@click.option("--audit-share", type=click.FloatRange(settings()["audit_share"].low, settings()["audit_share"].high),
+              default=AUDIT_SHARE, show_default=True,
               help="The share of labels drawn uniformly from the pool for the accuracy estimate, as a project's "
                    "audit_share (they count in the budget).")
 @click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,

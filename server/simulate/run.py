@@ -31,7 +31,7 @@ from assay.features import make_featurizer
 from assay.learning import embcache
 from assay.evaluation import accuracy as accuracy_estimate
 from assay.evaluation import stopping
-from assay.learning.acquire import can_fit, fit_model, learned_prior, run_round
+from assay.learning.acquire import K_SAMPLES, can_fit, fit_model, learned_prior, run_round
 from assay.learning.evaluate import fixed_prior, out_of_fold
 from assay.learning.queueing import AUDIT_SHARE, audits_due, draw_audits
 from . import peers
@@ -56,7 +56,7 @@ class Config:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     test_fraction: float = 0.3
     max_pool: int | None = None
-    k_samples: int = 20
+    k_samples: int = K_SAMPLES
     audit_share: float = AUDIT_SHARE
 
     def rounds(self, pool_size: int | None = None) -> int:

@@ -21,6 +21,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from assay import store
+from assay.domain.settings import SQLITE_MAX
 from assay.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 LOCAL_USER = "local"
@@ -104,7 +105,7 @@ def _session_user() -> User | None:
     user_id = session.get("user_id")
     try:
         # A cookie signed with an older or leaked key could carry anything here: never a 500.
-        if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63:
+        if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id <= SQLITE_MAX:
             raise NotFound("no such user")
         row = store.get_user(_db().reader, user_id)
     except NotFound:

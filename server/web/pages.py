@@ -9,7 +9,7 @@ from assay import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
 from . import auth
-from assay.domain import projects
+from assay.domain import projects, settings
 from assay import store
 from assay.domain.stats import project_stats
 
@@ -65,7 +65,7 @@ def index():
             "accuracy": latest["accuracy"] if latest else None,
             "retraining": _service().progress(project["id"]) is not None,
         })
-    return render_template("index.html", rows=rows, strategies=_strategy_choices(), defaults=projects.DEFAULTS,
+    return render_template("index.html", rows=rows, strategies=_strategy_choices(), settings=settings.form_config(),
                            can_create=user.is_admin)
 
 
@@ -107,14 +107,15 @@ def annotate(project_id: int):
     project = _project(project_id, "annotate")
     user = auth.current_user()
     keys = projects.label_keys(project)
+    typed = settings.ProjectSettings.from_row(project)
     config = {
         "project_id": project["id"],
         "user": user.name,  # the page's unsent answers are kept per user (annotate.js)
         "auth": bool(current_app.config.get("AUTH")),
-        "labels": project["labels"],
+        "labels": typed.labels,
         "keys": keys,  # one per label; None: click only
-        "multi_label": project["multi_label"],
-        "item_type": project["item_type"],
+        "multi_label": typed.multi_label,
+        "item_type": typed.item_type,
         "api": f"/api/projects/{project['id']}",
         "media": f"/projects/{project['id']}/media/",
         "items": store.counts(_db().reader, project["id"])["total"],  # 0: "no items yet", not "all labeled"

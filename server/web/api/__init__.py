@@ -6,6 +6,7 @@ from werkzeug.exceptions import HTTPException
 
 from assay.errors import AssayError, BadRequest
 from assay.domain.ingest import TOO_DEEP
+from assay.domain.settings import SQLITE_MAX
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -26,9 +27,6 @@ def json_body() -> dict | list:
     if data is None:
         raise BadRequest("the request body must be JSON (Content-Type: application/json)")
     return data
-
-
-SQLITE_MAX = 2**63 - 1
 
 
 def int_field(body: dict, name: str, *, required: bool = True, minimum: int = 0) -> int | None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from assay.domain import settings
+
 from . import bp
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -27,44 +29,9 @@ SPEC = {
         "schemas": {
             "Error": {"type": "object", "required": ["error", "status"],
                       "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
-            "ProjectIn": {
-                "type": "object", "required": ["name", "labels"], "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "labels": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1,
-                               "maxItems": 50},
-                    "multi_label": {"type": "boolean", "default": False},
-                    "item_type": {"type": "string", "enum": ["text", "image", "tabular"], "default": "text"},
-                    "strategy": {"type": "string", "default": "default"},
-                    "strategy_params": {"type": "object"},
-                    "model": {"type": "string", "default": "logreg"},
-                    "model_params": {"type": "object"},
-                    "featurizer": {"type": "string", "nullable": True},
-                    "batch_size": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
-                    "retrain_every": {"type": "integer", "minimum": 1, "maximum": 100000, "default": 10},
-                    "overlap": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1},
-                    "audit_share": {"type": "number", "minimum": 0, "maximum": 0.5, "default": 0.05,
-                                    "description": "the share of each queue drawn uniformly from the pool (strategy "
-                                                   "'audit'), for the unbiased accuracy estimate"},
-                    "target_accuracy": {"type": "number", "minimum": 0, "maximum": 1, "exclusiveMinimum": True, "exclusiveMaximum": True,
-                                        "nullable": True, "default": None,
-                                        "description": "the accuracy the labels-needed projection counts to"},
-                    "keys": {"type": "array", "nullable": True, "default": None,
-                             "items": {"type": "string", "minLength": 1, "maxLength": 1},
-                             "description": "the keys that pick the labels on the annotate page, one per label in "
-                                            "the labels' order, distinct in either case, never 's' (it skips); "
-                                            "null: labels that are single letters or digits are their own keys, "
-                                            "else 1-9 and 0 pick the first ten"},
-                },
-            },
+            "ProjectIn": settings.input_schema(),
             "Project": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "name": {"type": "string"},
-                "labels": {"type": "array", "items": {"type": "string"}}, "multi_label": {"type": "boolean"},
-                "item_type": {"type": "string"}, "strategy": {"type": "string"}, "model": {"type": "string"},
-                "batch_size": {"type": "integer"}, "retrain_every": {"type": "integer"},
-                "overlap": {"type": "integer"}, "audit_share": {"type": "number"},
-                "target_accuracy": {"type": "number", "nullable": True},
-                "keys": {"type": "array", "items": {"type": "string"}, "nullable": True},
+                "id": {"type": "integer"}, **settings.shown_schema(),
                 "items": {"type": "integer"}, "labeled": {"type": "integer"}}},
             "QueueItem": {"type": "object", "required": ["id", "data", "strategy"], "properties": {
                 "id": {"type": "integer"}, "data": {"type": "object"},

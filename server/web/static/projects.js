@@ -8,20 +8,26 @@
   const form = document.getElementById("create-project");
   const status = document.getElementById("create-status");
   if (!form) return;
+  // Each setting's kind and default, from ProjectSettings (server/domain/settings.py) via index.html,
+  // so a default changed there needs no change here.
+  const settings = JSON.parse(document.getElementById("project-settings").textContent);
+  const read = {
+    string: (value, fallback) => value.trim() || (fallback ?? ""),
+    list: (value) => value.split(",").map((s) => s.trim()).filter(Boolean),
+    integer: (value) => Number(value),
+    number: (value) => Number(value),
+    boolean: (value) => value === "on",  // a checkbox sends "on", or nothing when unticked
+  };
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const f = new FormData(form);
-    const body = {
-      name: f.get("name").trim(),
-      labels: f.get("labels").split(",").map((s) => s.trim()).filter(Boolean),
-      item_type: f.get("item_type"),
-      strategy: f.get("strategy"),
-      model: f.get("model").trim() || "logreg",
-      batch_size: Number(f.get("batch_size")),
-      retrain_every: Number(f.get("retrain_every")),
-      multi_label: f.get("multi_label") === "on",
-    };
+    const body = {};
+    for (const [name, setting] of Object.entries(settings)) {
+      if (!form.elements.namedItem(name)) continue;  // the form offers only some settings; the rest keep their defaults
+      const convert = read[setting.kind] || ((value) => value);
+      body[name] = convert(f.get(name), setting.default);
+    }
     status.className = "status";
     status.textContent = "Creating…";
     try {
