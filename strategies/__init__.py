@@ -5,9 +5,10 @@ functions live in ``uncertainty``, ``bald``, ``stochastic``, ``dpp``, ``influenc
 and ``small_budget``.
 """
 from ._checks import StrategyInputError
+from .numerics import softmax_inplace
 from .registry import (CAPABILITIES, EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs, Selection, Strategy, available, get)
 
 __all__ = [
     "CAPABILITIES", "EMBEDDINGS", "LABELED_EMBEDDINGS", "LINEAR_HEAD", "PROBS", "SAMPLES", "LinearHead", "ModelOutputs",
-    "Selection", "Strategy", "StrategyInputError", "available", "get",
+    "Selection", "Strategy", "StrategyInputError", "available", "get", "softmax_inplace",
 ]
