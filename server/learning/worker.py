@@ -1,6 +1,7 @@
 """Retraining off the request path: a dispatcher thread feeding a worker process.
 
-Requests only call :meth:`RetrainService.request`, which returns at once. One
+Requests only call :meth:`RetrainService.labels_arrived` (which holds the policy
+of when to retrain), ``retrain_now`` or ``request``; each returns at once. One
 dispatcher thread runs jobs one at a time (so never two retrains of a project
 at once) in a separate process: a model that hangs past the timeout is killed,
 one that raises or crashes the process is recorded as failed, and either way
@@ -148,6 +149,34 @@ class RetrainService:
         _SERVICES.add(self)
 
     # -- called from request threads --------------------------------------
+    def labels_arrived(self, project: dict) -> bool:
+        """Start a retrain if ``retrain_every`` labels arrived since the last model version.
+
+        Also starts the first job of a project (featurizing and the cold-start queue) once it has items.
+        Nothing starts while the project's job runs or waits: the dispatcher looks again when it ends.
+        Returns whether one was requested.
+        """
+        if self.busy(project["id"]) or not self._wants_retrain(project):
+            return False
+        self.request(project["id"])
+        return True
+
+    def retrain_now(self, project_id: int) -> bool:
+        """Start a retrain whatever the count (the owner asked), unless the project's job runs or waits."""
+        if self.busy(project_id):
+            return False
+        self.request(project_id)
+        return True
+
+    def _wants_retrain(self, project: dict) -> bool:
+        """Whether the project has items and no model yet, or ``retrain_every`` labels beyond its last version."""
+        conn = self.db.reader
+        last = store.latest_version(conn, project["id"])
+        counts = store.counts(conn, project["id"])
+        if counts["total"] == 0:
+            return False
+        return last is None or counts["labeled"] - last["n_labels"] >= int(project["retrain_every"])
+
     def request(self, project_id: int) -> None:
         """Ask for a retrain of the project; coalesces with one already waiting."""
         with self._cond:
@@ -255,10 +284,8 @@ class RetrainService:
         Their triggers came while the project was busy and were dropped, and no later
         label may come to make up for them (the end of a burst).
         """
-        from . import wants_retrain
-
         try:
-            return wants_retrain(self.db.reader, store.get_project(self.db.reader, project_id))
+            return self._wants_retrain(store.get_project(self.db.reader, project_id))
         except Exception:  # e.g. the project was deleted meanwhile
             return False
 
