@@ -135,16 +135,15 @@ def read_records(project: dict, path: str, options: ingest.ImportOptions, fmt: s
 
 
 def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None,
-                echo=True) -> tuple[int, int]:
+                echo=True) -> ingest.ImportResult:
     records = read_records(project, path, options, fmt)
-    if project["item_type"] == "image" and (os.path.isdir(path) or path.lower().endswith(".zip")):
-        options = ingest.with_folder_labels(options, records)
-    rows = ingest.to_rows(records, project, options)
-    if not echo:
-        return store.insert_items(db, project["id"], rows)
-    with click.progressbar(length=len(rows), label=f"importing {len(rows)} rows", file=sys.stderr) as bar:
-        result = store.insert_items(db, project["id"], rows, progress=bar.update)
-    return result
+    folders = project["item_type"] == "image" and (os.path.isdir(path) or path.lower().endswith(".zip"))
+    return ingest.import_items(db, project, records, options, folder_labels=folders,
+                               progress=_progressbar if echo else None)
+
+
+def _progressbar(rows: int):
+    return click.progressbar(length=rows, label=f"importing {rows} rows", file=sys.stderr)
 
 
 @click.command("import")
@@ -168,10 +167,10 @@ def import_command(project, file, text_column, id_column, label_column, image_co
                                        ingest.optional_column(label_column), image_column,
                                        media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]),
                                        cli=True)
-        imported, skipped = import_file(db, proj, file, options, fmt)
+        result = import_file(db, proj, file, options, fmt)
     except AssayError as exc:
         _fail(exc)
-    click.echo(f"imported {imported}, skipped {skipped} already present")
+    click.echo(f"imported {result.imported}, skipped {result.skipped} already present")
 
 
 @click.command("export")
@@ -441,7 +440,7 @@ def demo_command(host, port, no_serve):
         options = ingest.ImportOptions(text_column="SMS", id_column=None, label_column=None)
         records = [{"SMS": r["SMS"]} for r in read_records(project, os.path.join(DEMO_DIR, "sms_spam.tsv"),
                                                              options, "tsv")]
-        imported, _ = store.insert_items(db, project["id"], ingest.to_rows(records, project, options))
+        imported = ingest.import_items(db, project, records, options).imported
         click.echo(f"created project {name} (id {project_id}) with {imported} SMS messages "
                    "(SMS Spam Collection, Almeida & Gomez Hidalgo, CC BY 4.0)")
     app.extensions["assay.retrain"].request(project["id"])

@@ -6,6 +6,7 @@ and ``small_budget``. :func:`as_rng` is how every strategy (and Assay's models) 
 into a Generator.
 """
 from ._checks import StrategyInputError, as_rng
+from .numerics import softmax_inplace
 from .registry import (
     CAPABILITIES,
     EMBEDDINGS,
@@ -23,5 +24,5 @@ from .registry import (
 
 __all__ = [
     "CAPABILITIES", "EMBEDDINGS", "LABELED_EMBEDDINGS", "LINEAR_HEAD", "PROBS", "SAMPLES", "LinearHead", "ModelOutputs",
-    "Selection", "Strategy", "StrategyInputError", "as_rng", "available", "get",
+    "Selection", "Strategy", "StrategyInputError", "as_rng", "available", "get", "softmax_inplace",
 ]

@@ -33,6 +33,7 @@ import scipy.linalg
 import scipy.sparse.linalg
 
 from ._checks import StrategyInputError, check_matrix
+from .numerics import softmax_inplace
 
 # Above this many parameters (C * D) the (C D)^2 Hessian is no longer formed.
 CHOLESKY_MAX_PARAMS = 4000
@@ -74,12 +75,12 @@ def influence_scores(W_C_D, X_train_N_D, y_train_N, X_val_M_D, y_val_M, X_pool_P
     if method == "auto":
         method = "cholesky" if num_classes * dim <= CHOLESKY_MAX_PARAMS else "cg"
 
-    probs_val_M_C = _softmax(X_val @ W.T)
+    probs_val_M_C = softmax_inplace(X_val @ W.T)
     residual_val_M_C = probs_val_M_C
     residual_val_M_C[np.arange(len(y_val)), y_val] -= 1.0
     grad_val_C_D = residual_val_M_C.T @ X_val
 
-    probs_train_N_C = _softmax(X_train @ W.T)
+    probs_train_N_C = softmax_inplace(X_train @ W.T)
     if method == "cholesky":
         hessian = _hessian(probs_train_N_C, X_train, l2)
         factor = scipy.linalg.cho_factor(hessian, lower=True, overwrite_a=True, check_finite=False)
@@ -99,21 +100,13 @@ def _score_pool(W_C_D: np.ndarray, solved_C_D: np.ndarray, X_pool_P_D: np.ndarra
     scores_P = np.empty(X_pool_P_D.shape[0])
     for start in range(0, X_pool_P_D.shape[0], chunk):
         block = X_pool_P_D[start:start + chunk] @ both_D_2C
-        probs = _softmax(block[:, :num_classes])
+        probs = softmax_inplace(block[:, :num_classes])
         s_x = block[:, num_classes:]
         pseudo = np.argmax(probs, axis=1)
         scores_P[start:start + chunk] = (
             np.einsum("pc,pc->p", probs, s_x) - s_x[np.arange(len(pseudo)), pseudo]
         )
     return scores_P
-
-
-def _softmax(logits_N_C: np.ndarray) -> np.ndarray:
-    """Row softmax, computed in place on ``logits_N_C`` (callers pass a fresh array)."""
-    logits_N_C -= logits_N_C.max(axis=1, keepdims=True)
-    np.exp(logits_N_C, out=logits_N_C)
-    logits_N_C /= logits_N_C.sum(axis=1, keepdims=True)
-    return logits_N_C
 
 
 def _hessian(probs_N_C: np.ndarray, X_N_D: np.ndarray, l2: float) -> np.ndarray:

@@ -1,7 +1,8 @@
-"""Reading import files (CSV, TSV, JSONL, a JSON list) into validated item rows.
+"""Reading import files (CSV, TSV, JSONL, a JSON list) into validated item rows, and importing them.
 
 Everything is parsed and checked before anything is written, so a bad file
-changes nothing: the caller then inserts the returned rows (store.insert_items).
+changes nothing. ``import_items`` is the one import path: the API, the CLI
+and the demo all go through it.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from assay import store
 from assay.store.db import politely
 from assay.errors import BadRequest, PayloadTooLarge
 
@@ -279,6 +281,51 @@ def _as_records(data) -> list[dict]:
         if not isinstance(obj, dict):
             raise BadRequest(f"item {n} is not a JSON object; each item must be like {{\"text\": \"...\"}}")
     return data
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int
+    skipped: int  # already in the project (a known external id)
+
+    def as_dict(self) -> dict:
+        return {"imported": self.imported, "skipped": self.skipped}
+
+
+def records_from(source, fmt: str | None = None, filename: str | None = None) -> list[dict]:
+    """The records of ``source``: a list of them as it is; bytes or a binary file parsed, in ``fmt`` or else
+    the format its name and first bytes suggest."""
+    if isinstance(source, list):
+        return source
+    if not fmt:
+        if isinstance(source, (bytes, bytearray)):
+            head = bytes(source[:4096])
+        else:
+            where = source.tell()
+            head = source.read(4096)
+            source.seek(where)
+        fmt = guess_format(filename, head)
+    return parse_records(source, fmt, filename)
+
+
+def import_items(db, project: dict, source, options: ImportOptions | None = None, *, fmt: str | None = None,
+                 filename: str | None = None, folder_labels: bool = False, progress=None) -> ImportResult:
+    """Import items into the project from ``source`` (see ``records_from``): every row is read and checked
+    against the project before the first is written, and items already present (by external id) are skipped.
+
+    ``folder_labels``: the records come from images sorted into a folder per label (see with_folder_labels).
+    ``progress``: called with the number of rows, it gives a context (like click.progressbar) whose value's
+    ``update(n)`` is called as each chunk of n rows is written.
+    """
+    records = records_from(source, fmt, filename)
+    options = options or ImportOptions()
+    if folder_labels:
+        options = with_folder_labels(options, records)
+    rows = to_rows(records, project, options)
+    if progress is None:
+        return ImportResult(*store.insert_items(db, project["id"], rows))
+    with progress(len(rows)) as bar:
+        return ImportResult(*store.insert_items(db, project["id"], rows, progress=bar.update))
 
 
 def _scalar(value):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from assay import store
 from assay.evaluation.projection import project as project_labels
 from assay.features import resolve
+from assay.learning.records import ModelVersion
 
 
 def project_stats(conn, project: dict, service=None) -> dict:
@@ -31,13 +32,7 @@ def project_stats(conn, project: dict, service=None) -> dict:
         "annotators": store.annotator_counts(conn, project_id),
         "last_error": last["error"] if last and last["status"] in ("failed", "timeout") else None,
         "quality": quality(project, good[-1] if good else None, versions),
-        "history": [
-            {k: v[k] for k in ("version", "status", "model", "strategy", "n_labels", "label_counts", "accuracy",
-                               "accuracy_std", "accuracy_method", "estimate", "estimate_low", "estimate_high",
-                               "kappa", "stop_signal", "fit_seconds", "acquire_seconds", "total_seconds",
-                               "pool_size", "error", "created_at")}
-            for v in versions
-        ],
+        "history": [ModelVersion.from_row(v).public() for v in versions],
     }
 
 

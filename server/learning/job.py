@@ -1,6 +1,6 @@
 """A retrain job as the worker process runs it: read the project, fit, acquire, report.
 
-The job only reads the database. It returns a plain dict (the model version
+The job only reads the database. It returns a JobResult (the model version
 and the new queue); the server's single writer commits it in one transaction,
 so a crash anywhere in here leaves the previous model and queue in place.
 """
@@ -19,15 +19,16 @@ from .acquire import K_SAMPLES, estimate_accuracy, run_round
 from .evaluate import evaluate_round
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import FeatureCache
+from .records import Job, JobResult, ModelVersion
 
 
-def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, settings: dict,
-            progress=None) -> dict:
+def run_job(job: Job, progress=None) -> JobResult:
     started = time.perf_counter()
-    conn = open_readonly(db_path)
+    project_id, settings = job.project_id, job.settings
+    conn = open_readonly(job.db_path)
     try:
         project = store.get_project(conn, project_id)
-        cache = FeatureCache(cache_root, project, media_root=f"{media_root}/project-{project_id}",
+        cache = FeatureCache(job.cache_root, project, media_root=f"{job.media_root}/project-{project_id}",
                              embedding_cache=settings.get("embedding_cache"))
         ids, X = cache.ensure(conn, progress=progress)
         labeled = store.labeled_items(conn, project_id)
@@ -49,6 +50,8 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
     y_labeled = [y for _, y in labeled]
     X_pool = X[[row_of[int(i)] for i in pool_ids]]
     counts = Counter(v for y in y_labeled for v in (y if isinstance(y, list) else [y]))
+    # ModelVersion's fields, gathered as the round goes (_add_accuracy and evaluate_round add theirs); the
+    # record is built once they are all known.
     version = {
         "model": project["model"], "strategy": project["strategy"], "n_labels": len(labeled),
         "label_counts": dict(counts), "pool_size": int(len(pool_ids)),
@@ -61,7 +64,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
         _add_accuracy(version, project, X_labeled, y_labeled, settings, seed)
         version.update(status="ok" if version.get("accuracy") is not None else "cold_start",
                        total_seconds=time.perf_counter() - started)
-        return {"version": version, "queue": []}
+        return JobResult(ModelVersion(**version), [])
     if progress:
         progress("fitting", 0.0)
     if project["model"] not in BUILTIN_MODELS and len(labeled) >= 2 and not project["multi_label"]:
@@ -111,7 +114,7 @@ def run_job(db_path: str, cache_root: str, media_root: str, project_id: int, set
             _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
     version["total_seconds"] = time.perf_counter() - started
-    return {"version": version, "queue": queue}
+    return JobResult(ModelVersion(**version), queue)
 
 
 def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,

@@ -1,6 +1,7 @@
 """Retraining off the request path: a dispatcher thread feeding a worker process.
 
-Requests only call :meth:`RetrainService.request`, which returns at once. One
+Requests only call :meth:`RetrainService.labels_arrived` (which holds the policy
+of when to retrain), ``retrain_now`` or ``request``; each returns at once. One
 dispatcher thread runs jobs one at a time (so never two retrains of a project
 at once) in a separate process: a model that hangs past the timeout is killed,
 one that raises or crashes the process is recorded as failed, and either way
@@ -16,6 +17,7 @@ import traceback
 import weakref
 
 from assay import store
+from .records import Job, JobFailed, JobResult, ModelVersion, Progress, Ready
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
@@ -57,25 +59,24 @@ def _worker_main(conn, threads: int = 1, niceness: int = 10):
         pass
 
     _warm_up()
-    conn.send(("ready",))
+    conn.send(Ready())
     while True:
         try:
-            message = conn.recv()
+            job = conn.recv()
         except (EOFError, OSError):
             return
-        if message is None:
+        if job is None:
             return
-        args = message
 
         def progress(stage, fraction):
-            conn.send(("progress", stage, float(fraction)))
+            conn.send(Progress(stage, float(fraction)))
 
         try:
-            result = run_job(*args, progress=progress)
+            result = run_job(job, progress=progress)
         except BaseException as exc:  # report everything: a plug-in model can raise anything
-            conn.send(("error", failure_message(exc), traceback.format_exc()))
+            conn.send(JobFailed(failure_message(exc), traceback.format_exc()))
         else:
-            conn.send(("result", result))
+            conn.send(result)
 
 
 def failure_message(exc: BaseException) -> str:
@@ -148,6 +149,34 @@ class RetrainService:
         _SERVICES.add(self)
 
     # -- called from request threads --------------------------------------
+    def labels_arrived(self, project: dict) -> bool:
+        """Start a retrain if ``retrain_every`` labels arrived since the last model version.
+
+        Also starts the first job of a project (featurizing and the cold-start queue) once it has items.
+        Nothing starts while the project's job runs or waits: the dispatcher looks again when it ends.
+        Returns whether one was requested.
+        """
+        if self.busy(project["id"]) or not self._wants_retrain(project):
+            return False
+        self.request(project["id"])
+        return True
+
+    def retrain_now(self, project_id: int) -> bool:
+        """Start a retrain whatever the count (the owner asked), unless the project's job runs or waits."""
+        if self.busy(project_id):
+            return False
+        self.request(project_id)
+        return True
+
+    def _wants_retrain(self, project: dict) -> bool:
+        """Whether the project has items and no model yet, or ``retrain_every`` labels beyond its last version."""
+        conn = self.db.reader
+        last = store.latest_version(conn, project["id"])
+        counts = store.counts(conn, project["id"])
+        if counts["total"] == 0:
+            return False
+        return last is None or counts["labeled"] - last["n_labels"] >= int(project["retrain_every"])
+
     def request(self, project_id: int) -> None:
         """Ask for a retrain of the project; coalesces with one already waiting."""
         with self._cond:
@@ -255,10 +284,8 @@ class RetrainService:
         Their triggers came while the project was busy and were dropped, and no later
         label may come to make up for them (the end of a burst).
         """
-        from . import wants_retrain
-
         try:
-            return wants_retrain(self.db.reader, store.get_project(self.db.reader, project_id))
+            return self._wants_retrain(store.get_project(self.db.reader, project_id))
         except Exception:  # e.g. the project was deleted meanwhile
             return False
 
@@ -282,7 +309,7 @@ class RetrainService:
             # Importing numpy, scikit-learn and torch takes seconds; that must not count against a job's timeout.
             # (Waited for outside _proc_lock, so shutdown can kill a worker that is still starting.)
             try:
-                ready = parent.poll(STARTUP_TIMEOUT) and parent.recv() == ("ready",)
+                ready = parent.poll(STARTUP_TIMEOUT) and isinstance(parent.recv(), Ready)
             except (EOFError, OSError):
                 ready = False
             if not ready:
@@ -315,7 +342,7 @@ class RetrainService:
             return
         conn = self._conn
         try:
-            conn.send((self.db.path, self.cache_root, self.media_root, project_id, self.settings))
+            conn.send(Job(self.db.path, self.cache_root, self.media_root, project_id, self.settings))
         except (OSError, AttributeError):
             return
         deadline = time.monotonic() + self.timeout
@@ -345,30 +372,29 @@ class RetrainService:
                     self._process = self._conn = None
                 outcome = ("failed", f"the worker process died (exit code {code}) while retraining")
                 break
-            if message[0] == "progress":
+            if isinstance(message, Progress):
                 with self._cond:
-                    self._progress[project_id] = {"stage": message[1], "fraction": message[2]}
+                    self._progress[project_id] = {"stage": message.stage, "fraction": message.fraction}
                 now = time.monotonic()
-                if message[1] in FEATURIZING_STAGES:
+                if message.stage in FEATURIZING_STAGES:
                     featurizing = True
                     deadline = now + max(self.timeout, FEATURIZING_STALL)
                 elif featurizing:
                     # Featurizing is over: the model's time starts now.
                     featurizing = False
                     deadline = now + self.timeout
-            elif message[0] == "result":
-                outcome = ("result", message[1])
+            elif isinstance(message, JobResult):
+                outcome = ("result", message)
             else:
-                log.warning("retrain of project %s failed: %s", project_id, message[2])
-                outcome = ("failed", message[1])
+                log.warning("retrain of project %s failed: %s", project_id, message.traceback)
+                outcome = ("failed", message.message)
         kind, payload = outcome
         if kind == "result":
-            store.replace_queue(self.db, project_id, payload["queue"], payload["version"])
+            store.replace_queue(self.db, project_id, payload.queue, payload.version.as_row())
             return True
         # The failure is recorded on a model version; the queue is left as it was.
         labeled = store.counts(self.db.reader, project_id)["labeled"]
-        store.replace_queue(self.db, project_id, None, {
-            "status": kind, "model": project["model"], "strategy": project["strategy"], "n_labels": labeled,
-            "error": payload, "total_seconds": time.perf_counter() - started,
-        })
+        failure = ModelVersion(status=kind, model=project["model"], strategy=project["strategy"], n_labels=labeled,
+                               error=payload, total_seconds=time.perf_counter() - started)
+        store.replace_queue(self.db, project_id, None, failure.as_row())
         return True

@@ -53,7 +53,7 @@ from sklearn.exceptions import ConvergenceWarning
 from ._targets import check_class_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from assay.strategies import as_rng
+from assay.strategies import as_rng, softmax_inplace
 
 LAPLACE_MODES = ("auto", "full", "kron", "diag")
 POSTERIOR_L2_MODES = ("auto", "evidence", "same")
@@ -67,14 +67,6 @@ def one_blas_thread():
     threads made fits 30-70x slower and the Hessian and predictions 2-8x slower;
     one thread is never much worse for these sizes, and leaves a core to the web server."""
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def softmax_inplace(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, overwriting ``logits`` (which must be float)."""
-    logits -= logits.max(axis=-1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=-1, keepdims=True)
-    return logits
 
 
 def objective(w_flat: np.ndarray, Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, l2: float):

@@ -6,7 +6,6 @@ from flask import current_app, jsonify, request
 from assay import store
 from assay.web.auth import require
 from assay.errors import BadRequest
-from assay.learning import maybe_retrain
 from . import SQLITE_MAX, bp, get_db, get_retrain, int_field, json_object
 
 MAX_PULL = 100
@@ -24,7 +23,7 @@ def queue(project_id: int):
     if not 1 <= n <= MAX_PULL:
         raise BadRequest(f"n must be between 1 and {MAX_PULL}")
     items = store.pull_queue(db, project, user.name, n, float(current_app.config["LEASE_SECONDS"]))
-    maybe_retrain(get_retrain(), db.reader, project)
+    get_retrain().labels_arrived(project)
     return jsonify(items)
 
 
@@ -78,7 +77,7 @@ def annotate(project_id: int):
                                                duration_ms=duration, idempotency_key=key,
                                                overlap=int(project["overlap"]))
     # The label is committed; starting a retrain only enqueues work for the background worker.
-    maybe_retrain(get_retrain(), db.reader, project)
+    get_retrain().labels_arrived(project)
     return jsonify({**_public(annotation), "duplicate": not created}), 201 if created else 200
 
 

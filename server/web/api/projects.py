@@ -7,7 +7,6 @@ from assay import plugins, store
 from assay.domain import projects
 from assay.web.auth import current_user, require
 from assay.errors import BadRequest, Forbidden
-from assay.learning import maybe_retrain
 from assay.domain.stats import project_stats
 from . import bp, get_db, get_retrain, json_object
 
@@ -65,11 +64,8 @@ def stats(project_id: int):
 def retrain(project_id: int):
     """Start a retrain now (the loop also starts them by itself every retrain_every labels)."""
     require("configure", project_id)
-    db = get_db()
-    project = store.get_project(db.reader, project_id)
-    service = get_retrain()
-    if not maybe_retrain(service, db.reader, project) and not service.busy(project_id):
-        service.request(project_id)
+    store.get_project(get_db().reader, project_id)
+    get_retrain().retrain_now(project_id)
     return jsonify({"retraining": True}), 202
 
 

@@ -31,12 +31,12 @@ def import_request(db, project: dict) -> dict:
     options = import_options({**request.args, **request.form}, project["id"])
     uploads = request.files.getlist("file")
     if project["item_type"] == "image" and uploads and _is_image_upload(uploads):
-        records = _image_records(project, uploads)
-        options = ingest.with_folder_labels(options, records)
+        result = ingest.import_items(db, project, _image_records(project, uploads), options, folder_labels=True)
     elif uploads:
         # Werkzeug has already spooled the upload to a temporary file beyond 500 kB; parse it from there.
         upload = uploads[0]
-        records = _parse(upload.stream, request.values.get("format"), upload.filename)
+        result = ingest.import_items(db, project, upload.stream, options, fmt=request.values.get("format"),
+                                     filename=upload.filename)
     else:
         with _spooled_body() as body:
             if not body.tell():
@@ -44,12 +44,10 @@ def import_request(db, project: dict) -> dict:
             body.seek(0)
             fmt = request.values.get("format") or ("json" if request.is_json else None) or \
                 _format_from_mimetype(request.mimetype)
-            records = _parse(body, fmt, None)
-    rows = ingest.to_rows(records, project, options)
-    imported, skipped = store.insert_items(db, project["id"], rows)
+            result = ingest.import_items(db, project, body, options, fmt=fmt)
     # Featurize the new items and refresh the queue in the background.
     get_retrain().request(project["id"])
-    return {"imported": imported, "skipped": skipped}
+    return result.as_dict()
 
 
 def _spooled_body():
@@ -60,14 +58,6 @@ def _spooled_body():
     body = tempfile.SpooledTemporaryFile(max_size=2**20)
     shutil.copyfileobj(request.stream, body, 2**16)
     return body
-
-
-def _parse(fh, fmt: str | None, filename: str | None) -> list[dict]:
-    if not fmt:
-        head = fh.read(4096)
-        fh.seek(0)
-        fmt = ingest.guess_format(filename, head)
-    return ingest.parse_records(fh, fmt, filename)
 
 
 def _is_image_upload(uploads) -> bool:
