@@ -16,6 +16,7 @@ import traceback
 import weakref
 
 from assay import store
+from assay.evaluation.stopping import reference_labels
 
 log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 120.0
@@ -258,7 +259,7 @@ class RetrainService:
         from . import wants_retrain
 
         try:
-            return wants_retrain(self.db.reader, store.get_project(self.db.reader, project_id))
+            return wants_retrain(self.db, store.get_project(self.db, project_id))
         except Exception:  # e.g. the project was deleted meanwhile
             return False
 
@@ -308,7 +309,7 @@ class RetrainService:
         then may the dispatcher look again, or a job that records nothing would repeat forever."""
         started = time.perf_counter()
         try:
-            project = store.get_project(self.db.reader, project_id)
+            project = store.get_project(self.db, project_id)
         except Exception:
             return
         if not self._ensure_process():
@@ -363,10 +364,12 @@ class RetrainService:
                 outcome = ("failed", message[1])
         kind, payload = outcome
         if kind == "result":
-            store.replace_queue(self.db, project_id, payload["queue"], payload["version"])
+            version = payload["version"]
+            store.replace_queue(self.db, project_id, payload["queue"], version,
+                                stop_reference_labels=reference_labels(int(version["n_labels"])))
             return True
         # The failure is recorded on a model version; the queue is left as it was.
-        labeled = store.counts(self.db.reader, project_id)["labeled"]
+        labeled = store.counts(self.db, project_id)["labeled"]
         store.replace_queue(self.db, project_id, None, {
             "status": kind, "model": project["model"], "strategy": project["strategy"], "n_labels": labeled,
             "error": payload, "total_seconds": time.perf_counter() - started,
