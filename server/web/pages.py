@@ -136,7 +136,7 @@ def review(project_id: int):
 
 @bp.get("/projects/<int:project_id>/learning-curve.png")
 def learning_curve(project_id: int):
-    from .plots import project_curve
+    from assay.plots import project_curve
 
     project = _project(project_id)
     history = store.model_versions(get_db(), project["id"])
