@@ -20,16 +20,12 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from .domain import export as export_mod
 from .domain import ingest, projects, settings
-from .web import media
+from .web import get_db, media
 from . import store
 from .errors import AssayError
 from .simulate.command import simulate_command
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
-
-
-def _db():
-    return current_app.extensions["assay.db"]
 
 
 def _fail(exc: AssayError):
@@ -38,7 +34,7 @@ def _fail(exc: AssayError):
 
 def _user(name: str) -> dict:
     try:
-        return store.get_user(_db().reader, name)
+        return store.get_user(get_db(), name)
     except AssayError as exc:
         _fail(exc)
 
@@ -58,8 +54,8 @@ def is_loopback(host: str) -> bool:
 @with_appcontext
 def init_db_command():
     """Create the database or bring its schema up to date."""
-    applied = _db().migrate()
-    click.echo(f"database {_db().path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    applied = get_db().migrate()
+    click.echo(f"database {get_db().path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
 def _comma_list(ctx, param, value):
@@ -98,7 +94,7 @@ def _settings_options(command):
 def create_project_command(name, **options):
     """Create a labeling project; prints its id."""
     try:
-        project_id = projects.create(_db(), {"name": name, **options})
+        project_id = projects.create(get_db(), {"name": name, **options})
     except AssayError as exc:
         _fail(exc)
     click.echo(project_id)
@@ -160,9 +156,9 @@ def _progressbar(rows: int):
 @with_appcontext
 def import_command(project, file, text_column, id_column, label_column, image_column, fmt):
     """Import items from a CSV, TSV, JSONL or JSON file."""
-    db = _db()
+    db = get_db()
     try:
-        proj = store.get_project(db.reader, project)
+        proj = store.get_project(db, project)
         options = ingest.ImportOptions(text_column, ingest.optional_column(id_column),
                                        ingest.optional_column(label_column), image_column,
                                        media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]),
@@ -182,12 +178,12 @@ def import_command(project, file, text_column, id_column, label_column, image_co
 @with_appcontext
 def export_command(project, fmt, output, all_annotations):
     """Export the labeled set, one row per labeled item."""
-    db = _db()
+    db = get_db()
     try:
-        proj = store.get_project(db.reader, project)
+        proj = store.get_project(db, project)
     except AssayError as exc:
         _fail(exc)
-    keys = store.export_data_keys(db.reader, proj["id"]) if fmt == "csv" else ()
+    keys = store.export_data_keys(db, proj["id"]) if fmt == "csv" else ()
     written = [0]
 
     def counted(records):
@@ -195,7 +191,7 @@ def export_command(project, fmt, output, all_annotations):
             written[0] += 1
             yield record
 
-    records = store.iter_export(db.reader, proj["id"], every_annotation=all_annotations)
+    records = export_mod.iter_export(db, proj["id"], every_annotation=all_annotations)
     chunks = export_mod.stream(proj, counted(records), fmt, keys)
     if output is None:
         for chunk in chunks:
@@ -216,13 +212,13 @@ def export_command(project, fmt, output, all_annotations):
 @with_appcontext
 def delete_project_command(project, yes):
     """Delete a project with its items and every label (export first what you need)."""
-    db = _db()
+    db = get_db()
     try:
-        proj = store.get_project(db.reader, project)
+        proj = store.get_project(db, project)
     except AssayError as exc:
         _fail(exc)
     if not yes:
-        counts = store.counts(db.reader, proj["id"])
+        counts = store.counts(db, proj["id"])
         typed = click.prompt(f"project {proj['name']} has {counts['total']} items and {counts['labeled']} labeled; "
                              "type its name to delete it for good", default="", show_default=False)
         if typed != proj["name"]:
@@ -239,9 +235,9 @@ def delete_project_command(project, yes):
 @with_appcontext
 def delete_items_command(project, item_ids, with_labels):
     """Delete items by id (the "item_id" of export); all or none."""
-    db = _db()
+    db = get_db()
     try:
-        proj = store.get_project(db.reader, project)
+        proj = store.get_project(db, project)
         out = projects.delete_items(db, proj, list(item_ids), with_labels=with_labels,
                                     cache_root=current_app.config["CACHE_DIR"])
     except AssayError as exc:
@@ -251,7 +247,7 @@ def delete_items_command(project, item_ids, with_labels):
 
 @click.command("create-user")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["owner", "annotator", "reviewer"]), default="annotator", show_default=True)
+@click.option("--role", type=click.Choice(store.ROLES), default="annotator", show_default=True)
 @click.option("--project", default=None, help="Project name or id; without it the role holds on every project.")
 @click.option("--password", default=None, help="For browser login; prompted for when omitted (empty: tokens only).")
 @with_appcontext
@@ -259,18 +255,18 @@ def create_user_command(name, role, project, password):
     """Create a user (or give an existing one a role on a project)."""
     from .web import auth
 
-    db = _db()
+    db = get_db()
     try:
         auth.valid_name(name)
-        project_id = store.get_project(db.reader, project)["id"] if project else None
+        project_id = store.get_project(db, project)["id"] if project else None
         try:
-            user = store.get_user(db.reader, name)
+            user = store.get_user(db, name)
         except AssayError:
             if password is None:
                 password = click.prompt("password (empty for API tokens only)", hide_input=True,
                                         confirmation_prompt=True, default="", show_default=False)
             user_id = store.create_user(db, name, auth.hash_password(password) if password else None)
-            user = store.get_user(db.reader, user_id)
+            user = store.get_user(db, user_id)
         else:
             if password:
                 store.set_password(db, user["id"], auth.hash_password(password))
@@ -288,7 +284,7 @@ def create_token_command(name):
     """Print a new API token for a user (shown once; only its hash is stored)."""
     from .web import auth
 
-    db = _db()
+    db = get_db()
     user = _user(name)
     token = auth.new_token()
     store.add_token(db, user["id"], auth.hash_token(token), token[:12])
@@ -300,7 +296,7 @@ def create_token_command(name):
 @with_appcontext
 def revoke_token_command(token_or_prefix):
     """Revoke an API token, given the token itself or the first 12 characters `list-tokens` shows."""
-    db = _db()
+    db = get_db()
     prefix = token_or_prefix[:12]
     n = store.revoke_token(db, prefix=prefix)
     if n == 0:
@@ -313,9 +309,9 @@ def revoke_token_command(token_or_prefix):
 @with_appcontext
 def list_tokens_command(name):
     """List a user's tokens (prefix, created, revoked)."""
-    db = _db()
+    db = get_db()
     user = _user(name)
-    for t in store.list_tokens(db.reader, user["id"]):
+    for t in store.list_tokens(db, user["id"]):
         click.echo(f"{t['prefix']}  created {t['created_at']}  " + (f"revoked {t['revoked_at']}" if t["revoked_at"] else "live"))
 
 
@@ -324,7 +320,7 @@ def list_tokens_command(name):
 @with_appcontext
 def end_sessions_command(name):
     """Log a user out of every browser (a lost laptop, a departed annotator); their API tokens stay."""
-    db = _db()
+    db = get_db()
     user = _user(name)
     store.end_sessions(db, user["id"])
     click.echo(f"ended {name}'s login sessions; `assay revoke-token` stops their API tokens")
@@ -427,15 +423,15 @@ def demo_command(host, port, no_serve):
     app = current_app._get_current_object()
     # Take the port first, so that a busy one is reported before the import and the first retrain.
     server = None if no_serve else listen(app, host, port)
-    db = _db()
+    db = get_db()
     name = "sms-spam-demo"
     try:
-        project = store.get_project(db.reader, name)
+        project = store.get_project(db, name)
         click.echo(f"project {name} exists (id {project['id']})")
     except AssayError:
         project_id = projects.create(db, {"name": name, "labels": ["ham", "spam"], "strategy": "default",
                                           "model": "logreg", "batch_size": 10, "retrain_every": 10})
-        project = store.get_project(db.reader, project_id)
+        project = store.get_project(db, project_id)
         # Texts only: the demo is for labeling, so the collection's own labels stay out of the items.
         options = ingest.ImportOptions(text_column="SMS", id_column=None, label_column=None)
         records = [{"SMS": r["SMS"]} for r in read_records(project, os.path.join(DEMO_DIR, "sms_spam.tsv"),

@@ -6,8 +6,30 @@ import io
 import json
 from typing import Iterable, Iterator
 
+from assay import store
+
+from .labels import iter_resolved
+
 FORMATS = ("jsonl", "csv")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+EXPORT_BATCH = 2000  # items whose data is read in one go
+
+
+def iter_export(db, project_id: int, every_annotation: bool = False) -> Iterator[dict]:
+    """One row per labeled item with the label it gets, or with ``every_annotation`` one row per answer."""
+    if every_annotation:
+        for groups in store.answer_pages(db, project_id, EXPORT_BATCH):
+            yield from store.export_rows(db, [(item_id, a) for item_id, answers in groups for a in answers])
+        return
+    batch: list[tuple[int, dict]] = []
+    for pair in iter_resolved(db, project_id):
+        batch.append(pair)
+        if len(batch) >= EXPORT_BATCH:
+            yield from store.export_rows(db, batch)
+            batch = []
+    yield from store.export_rows(db, batch)
 
 
 def _row(project: dict, rec: dict) -> dict:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from assay import store
-from assay.store.db import politely
 from assay.errors import BadRequest, PayloadTooLarge
+
+from . import labels
 
 FORMATS = ("csv", "tsv", "jsonl", "json")
 # Columns that hold bookkeeping, never item content.
@@ -163,7 +164,7 @@ def _parse_json(text: str) -> list[dict]:
 
 def _parse_jsonl(lines) -> list[dict]:
     records = []
-    for lineno, line in enumerate(politely(lines), 1):
+    for lineno, line in enumerate(store.politely(lines), 1):
         if not line.strip():
             continue
         try:
@@ -198,7 +199,7 @@ def _parse_table(lines, fmt: str) -> list[dict]:
     physical.new_record()
     records = []
     try:
-        for row in politely(reader):
+        for row in store.politely(reader):
             start, spanned = physical.start, physical.new_record()
             if not row or all(not cell.strip() for cell in row):
                 continue
@@ -350,24 +351,23 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
         raise BadRequest(f"no column {label_column!r} in the file to read labels from (columns: {sorted(columns)}); "
                          f"set {options.option('label_column')} to the column that holds the project's labels, "
                          "or leave it empty to import without labels")
-    allowed = project["labels"]
     rows = []
-    for n, record in enumerate(politely(records), 1):
+    for n, record in enumerate(store.politely(records), 1):
         try:
-            rows.append(_to_row(n, record, project, options, item_type, allowed, id_column, label_column,
+            rows.append(_to_row(n, record, project, options, item_type, id_column, label_column,
                                 content_column))
         except RecursionError:  # a value nested a few hundred deep parses but does not serialize
             raise BadRequest(TOO_DEEP.format(what=f"row {n}")) from None
     return rows
 
 
-def _to_row(n, record, project, options, item_type, allowed, id_column, label_column, content_column):
+def _to_row(n, record, project, options, item_type, id_column, label_column, content_column):
     external_id = record.get(id_column) if id_column else None
     if external_id is not None:
         external_id = str(external_id).strip() or None
     label = None
     if label_column is not None:
-        label = _parse_label(record.get(label_column), project, n, allowed, options)
+        label = _parse_label(record.get(label_column), project, n, options)
     if content_column is not None:
         value = record.get(content_column)
         if not isinstance(value, str) or not value.strip():
@@ -387,6 +387,11 @@ def _to_row(n, record, project, options, item_type, allowed, id_column, label_co
         raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
                               "(ASSAY_MAX_ITEM_BYTES)")
     return external_id, data, label
+
+
+def project_dir(media_root: str, project_id: int) -> str:
+    """Where a project's image files are stored."""
+    return os.path.join(media_root, f"project-{project_id}")
 
 
 def inside(path: str, folder: str) -> bool:
@@ -409,17 +414,11 @@ def _label_hint(options: ImportOptions) -> str:
             f"{options.option('label_column')} names it; leave it empty to import without labels)")
 
 
-def _parse_label(value, project: dict, n: int, allowed: list[str], options: ImportOptions):
+def _parse_label(value, project: dict, n: int, options: ImportOptions):
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if project["multi_label"]:
         values = value if isinstance(value, list) else [v.strip() for v in str(value).split(_LABEL_SPLIT) if v.strip()]
-        unknown = [v for v in values if v not in allowed]
-        if unknown:
-            raise BadRequest(f"row {n}: unknown label(s) {unknown}; the project's labels are {allowed}"
-                             + _label_hint(options))
-        return sorted(set(values), key=allowed.index)
-    value = str(value).strip()
-    if value not in allowed:
-        raise BadRequest(f"row {n}: unknown label {value!r}; the project's labels are {allowed}" + _label_hint(options))
-    return value
+    else:
+        values = str(value).strip()
+    return labels.checked(project, values, row=n, hint=_label_hint(options))

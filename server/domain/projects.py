@@ -5,7 +5,9 @@ from assay import strategies
 
 from assay import plugins, store
 from assay.errors import BadRequest
-from assay.domain.settings import SQLITE_MAX, defaults, settings
+
+from .labels import label_counts
+from .settings import SQLITE_MAX, defaults, settings
 
 DEFAULTS = defaults()
 # Single characters the annotate page binds itself (annotate.js: s skips; Enter, Backspace and
@@ -201,12 +203,12 @@ def update(db, project: dict, fields: dict, policy: plugins.LoadPolicy = plugins
     if {"strategy", "model", "strategy_params", "model_params", "multi_label"} & set(fields):
         check_model_serves(merged)
     if "labels" in fields and fields["labels"] != project["labels"]:
-        used = set(store.label_counts(db.reader, project["id"]))
+        used = set(label_counts(db, project["id"]))
         dropped = used - set(fields["labels"])
         if dropped:
             raise BadRequest(f"labels {sorted(dropped)} are in use and cannot be removed")
     store.update_project(db, project["id"], fields)
-    return store.get_project(db.reader, project["id"])
+    return store.get_project(db, project["id"])
 
 
 def delete(db, project: dict, *, cache_root: str, media_root: str) -> dict:
@@ -214,7 +216,8 @@ def delete(db, project: dict, *, cache_root: str, media_root: str) -> dict:
     import shutil
 
     from assay.learning import featcache
-    from assay.web.media import project_dir
+
+    from .ingest import project_dir
 
     gone = store.delete_project(db, project["id"])
     featcache.drop(cache_root, project["id"])
@@ -236,9 +239,9 @@ def delete_items(db, project: dict, item_ids, *, with_labels: bool, cache_root: 
     return out
 
 
-def public(project: dict, conn) -> dict:
+def public(project: dict, db) -> dict:
     """A project as the API shows it."""
-    counts = store.counts(conn, project["id"])
+    counts = store.counts(db, project["id"])
     out = {k: project[k] for k in ("id", "name", "labels", "multi_label", "item_type", "strategy", "strategy_params",
                                    "model", "model_params", "batch_size", "retrain_every", "overlap", "audit_share",
                                    "target_accuracy", "created_at")}

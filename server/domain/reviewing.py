@@ -5,14 +5,14 @@ from . import agreement
 from assay import store
 
 
-def summary(conn, project: dict) -> dict:
-    return agreement.summarize(store.agreement_units(conn, project["id"]), project["labels"], project["multi_label"])
+def summary(db, project: dict) -> dict:
+    return agreement.summarize(store.agreement_units(db, project["id"]), project["labels"], project["multi_label"])
 
 
-def disputed(conn, project: dict, ids: list[int]) -> list[dict]:
+def disputed(db, project: dict, ids: list[int]) -> list[dict]:
     """Each item with its annotators' answers, its adjudicated label (or None) and the label export gives it."""
-    answers = store.item_answers(conn, project["id"], ids)
-    data = store.item_data(conn, ids)
+    answers = store.item_answers(db, project["id"], ids)
+    data = store.item_data(db, ids)
     out = []
     for item_id in ids:
         chosen = agreement.resolve(answers[item_id])

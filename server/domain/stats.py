@@ -6,11 +6,13 @@ from assay.evaluation.projection import project as project_labels
 from assay.features import resolve
 from assay.learning.records import ModelVersion
 
+from .labels import label_counts
 
-def project_stats(conn, project: dict, service=None) -> dict:
+
+def project_stats(db, project: dict, service=None) -> dict:
     project_id = project["id"]
-    counts = store.counts(conn, project_id)
-    versions = store.model_versions(conn, project_id)
+    counts = store.counts(db, project_id)
+    versions = store.model_versions(db, project_id)
     good = [v for v in versions if v["status"] == "ok"]
     last = versions[-1] if versions else None
     progress = service.progress(project_id) if service is not None else None
@@ -28,8 +30,8 @@ def project_stats(conn, project: dict, service=None) -> dict:
         # The featurizer in use (the project's choice, or the current default), and why, when it is a fallback.
         "featurizer": featurizer,
         "featurizer_notice": notice,
-        "label_counts": store.label_counts(conn, project_id),
-        "annotators": store.annotator_counts(conn, project_id),
+        "label_counts": label_counts(db, project_id),
+        "annotators": store.annotator_counts(db, project_id),
         "last_error": last["error"] if last and last["status"] in ("failed", "timeout") else None,
         "quality": quality(project, good[-1] if good else None, versions),
         "history": [ModelVersion.from_row(v).public() for v in versions],

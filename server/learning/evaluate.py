@@ -5,10 +5,21 @@ from collections import Counter
 
 import numpy as np
 
+from assay import store
 from assay.models.logreg import holdout_folds
 from .acquire import can_fit, fit_model, learned_prior
+from .queueing import AUDIT
 
 OOF_FOLDS = 5
+
+
+def prequential_tests(db, project_id: int, labels: dict[int, object]) -> list[dict]:
+    """Per labeled item served with a prediction: the serving version, whether it was an audit pick, the
+    confidence shown and whether the prediction matched the item's label (``labels``: item -> label)."""
+    return [{"item_id": s["item_id"], "version": s["version"], "audit": s["strategy"] == AUDIT,
+             "predicted": s["predicted"], "label": labels[s["item_id"]], "confidence": s["confidence"],
+             "correct": s["predicted"] == labels[s["item_id"]]}
+            for s in store.served_predictions(db, project_id) if s["item_id"] in labels]
 
 
 def fixed_prior(model_params: dict | None, fitted) -> dict:
@@ -50,7 +61,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     data with its interval, and the stopping signal (single-label projects). The projection is the stats'
     (server.stats): it follows the target the owner sets.
 
-    ``tests``: store.prequential_tests; ``history``: the earlier model versions (for the tests' ages);
+    ``tests``: prequential_tests; ``history``: the earlier model versions (for the tests' ages);
     ``reference_stop``: store.stop_predictions of the model the stop signal compares with.
     """
     from assay.evaluation import accuracy, stopping

@@ -108,10 +108,10 @@ class FeatureCache:
         """Point a cached-embedding featurizer at this instance's content-hash cache."""
         return embcache.attach(featurizer, self.embedding_cache)
 
-    def ensure(self, conn, progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def ensure(self, db, progress=None) -> tuple[np.ndarray, np.ndarray]:
         """(item_ids, features) for every item of the project, computing only what is missing."""
         project_id = self.project["id"]
-        all_ids = np.asarray(store.all_item_ids(conn, project_id), dtype=np.int64)
+        all_ids = np.asarray(store.all_item_ids(db, project_id), dtype=np.int64)
         state, ids, X = self._load()
         if state is not None:
             missing = np.setdiff1d(all_ids, ids, assume_unique=True)
@@ -120,7 +120,7 @@ class FeatureCache:
                 return ids[keep], X[keep]
             if len(missing) <= REFIT_GROWTH * state["n_fit"]:
                 featurizer = self._prepare(state["featurizer"])
-                X_new = self._transform(conn, featurizer, missing.tolist(), progress)
+                X_new = self._transform(db, featurizer, missing.tolist(), progress)
                 ids = np.concatenate([ids, missing])
                 X = np.vstack([X, X_new])
                 self._save(state, ids, X)
@@ -131,22 +131,22 @@ class FeatureCache:
         featurizer = self._prepare(self._new_featurizer())
         if progress:
             progress("fitting featurizer", 0.0)
-        items = [data for chunk in store.iter_items_data(conn, project_id) for _, data in chunk]
+        items = [data for chunk in store.iter_items_data(db, project_id) for _, data in chunk]
         featurizer.fit(items)
         del items
-        X = self._transform(conn, featurizer, all_ids.tolist(), progress)
+        X = self._transform(db, featurizer, all_ids.tolist(), progress)
         state = {"spec": self._spec(), "featurizer": featurizer, "n_fit": len(all_ids)}
         self._save(state, all_ids, X)
         return all_ids, X
 
-    def _transform(self, conn, featurizer, item_ids, progress):
+    def _transform(self, db, featurizer, item_ids, progress):
         parts = []
         done = 0
         total = max(len(item_ids), 1)
         if progress:
             progress("featurizing", 0.0)
         chunked = progress is not None and _takes_progress(featurizer)
-        for chunk in store.iter_items_data(conn, self.project["id"], item_ids):
+        for chunk in store.iter_items_data(db, self.project["id"], item_ids):
             if chunked:
                 # A slow featurizer (sentence embeddings) reports each of its own steps.
                 def step(n, _total, base=done):

@@ -12,11 +12,11 @@ from collections import Counter
 import numpy as np
 
 from assay import store
-from assay.store.db import open_readonly
+from assay.domain.labels import labeled_items
 from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
 from .acquire import K_SAMPLES, estimate_accuracy, run_round
-from .evaluate import evaluate_round
+from .evaluate import evaluate_round, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import FeatureCache
 from .records import Job, JobResult, ModelVersion
@@ -25,23 +25,23 @@ from .records import Job, JobResult, ModelVersion
 def run_job(job: Job, progress=None) -> JobResult:
     started = time.perf_counter()
     project_id, settings = job.project_id, job.settings
-    conn = open_readonly(job.db_path)
+    db = store.open_readonly(job.db_path)
     try:
-        project = store.get_project(conn, project_id)
+        project = store.get_project(db, project_id)
         cache = FeatureCache(job.cache_root, project, media_root=f"{job.media_root}/project-{project_id}",
                              embedding_cache=settings.get("embedding_cache"))
-        ids, X = cache.ensure(conn, progress=progress)
-        labeled = store.labeled_items(conn, project_id)
-        pool_ids = np.asarray(store.pool_item_ids(conn, project_id), dtype=np.int64)
+        ids, X = cache.ensure(db, progress=progress)
+        labeled = labeled_items(db, project_id)
+        pool_ids = np.asarray(store.pool_item_ids(db, project_id), dtype=np.int64)
         evaluating = not project["multi_label"]
         if evaluating:
-            tests = store.prequential_tests(conn, project_id, dict(labeled))
-            stop_ids = store.stop_set_ids(conn, project_id, stopping.STOP_SET_SIZE)
-            reference_stop = store.stop_predictions(conn, project_id,
+            tests = prequential_tests(db, project_id, dict(labeled))
+            stop_ids = store.stop_set_ids(db, project_id, stopping.STOP_SET_SIZE)
+            reference_stop = store.stop_predictions(db, project_id,
                                                     stopping.reference_labels(len(labeled)))
-            history = store.model_versions(conn, project_id)
+            history = store.model_versions(db, project_id)
     finally:
-        conn.close()
+        db.close()
 
     row_of = {int(i): r for r, i in enumerate(ids)}
     labeled = [(i, y) for i, y in labeled if i in row_of]

@@ -17,6 +17,7 @@ import traceback
 import weakref
 
 from assay import store
+from assay.evaluation.stopping import reference_labels
 from .records import Job, JobFailed, JobResult, ModelVersion, Progress, Ready
 
 log = logging.getLogger(__name__)
@@ -170,9 +171,8 @@ class RetrainService:
 
     def _wants_retrain(self, project: dict) -> bool:
         """Whether the project has items and no model yet, or ``retrain_every`` labels beyond its last version."""
-        conn = self.db.reader
-        last = store.latest_version(conn, project["id"])
-        counts = store.counts(conn, project["id"])
+        last = store.latest_version(self.db, project["id"])
+        counts = store.counts(self.db, project["id"])
         if counts["total"] == 0:
             return False
         return last is None or counts["labeled"] - last["n_labels"] >= int(project["retrain_every"])
@@ -285,7 +285,7 @@ class RetrainService:
         label may come to make up for them (the end of a burst).
         """
         try:
-            return self._wants_retrain(store.get_project(self.db.reader, project_id))
+            return self._wants_retrain(store.get_project(self.db, project_id))
         except Exception:  # e.g. the project was deleted meanwhile
             return False
 
@@ -335,7 +335,7 @@ class RetrainService:
         then may the dispatcher look again, or a job that records nothing would repeat forever."""
         started = time.perf_counter()
         try:
-            project = store.get_project(self.db.reader, project_id)
+            project = store.get_project(self.db, project_id)
         except Exception:
             return
         if not self._ensure_process():
@@ -390,10 +390,11 @@ class RetrainService:
                 outcome = ("failed", message.message)
         kind, payload = outcome
         if kind == "result":
-            store.replace_queue(self.db, project_id, payload.queue, payload.version.as_row())
+            store.replace_queue(self.db, project_id, payload.queue, payload.version.as_row(),
+                                stop_reference_labels=reference_labels(int(payload.version.n_labels)))
             return True
         # The failure is recorded on a model version; the queue is left as it was.
-        labeled = store.counts(self.db.reader, project_id)["labeled"]
+        labeled = store.counts(self.db, project_id)["labeled"]
         failure = ModelVersion(status=kind, model=project["model"], strategy=project["strategy"], n_labels=labeled,
                                error=payload, total_seconds=time.perf_counter() - started)
         store.replace_queue(self.db, project_id, None, failure.as_row())

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from assay.web import plots
+from assay import plots
 from . import peers
 from .run import CURVE_COLUMNS, Experiment
 

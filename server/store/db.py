@@ -110,9 +110,6 @@ class Database:
         while self._waiting and time.monotonic() < deadline:
             time.sleep(0.0005)
 
-    def sqlite_utils(self, conn: sqlite3.Connection | None = None) -> sqlite_utils.Database:
-        return sqlite_utils.Database(conn or self.reader)
-
     def close(self):
         with self._readers_lock:
             for conn in self._readers:
@@ -145,9 +142,44 @@ class Database:
         return applied
 
 
-def open_readonly(path: str) -> sqlite3.Connection:
-    """A read-only connection for another process (the retrain worker)."""
-    return _connect(os.path.abspath(path), readonly=True)
+class ReadOnlyDatabase:
+    """One read-only connection for another process (the retrain worker); store reads take it like a Database."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.reader = _connect(self.path, readonly=True)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def open_readonly(path: str) -> ReadOnlyDatabase:
+    return ReadOnlyDatabase(path)
+
+
+def reading(source) -> sqlite3.Connection:
+    """The connection a read goes through: a handle's reader, or the open transaction it was given.
+
+    Callers outside the store pass the handle (Database, ReadOnlyDatabase); store functions pass
+    the connection of the write they run in, so the read sees that transaction's own changes.
+    """
+    return source if isinstance(source, sqlite3.Connection) else source.reader
+
+
+def database_file(source) -> str:
+    """The file a handle reads: a key for caches of derived numbers."""
+    return reading(source).execute("PRAGMA database_list").fetchone()[2]
+
+
+MAX_VARIABLES = 900  # SQLite caps the bound parameters of one statement (999 before 3.32)
+
+
+def in_chunks(values, size: int = MAX_VARIABLES):
+    """(chunk, marks) over ``values``: ``marks`` is the ``?,?,...`` list for ``IN (...)`` of that chunk."""
+    values = list(values)
+    for start in range(0, len(values), size):
+        chunk = values[start:start + size]
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def politely(iterable, every: int = 32):

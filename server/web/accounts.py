@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from . import auth
+from . import auth, get_db
 from assay import store
 from assay.errors import NotFound
 
@@ -27,7 +27,7 @@ def login():
         else:
             name = request.form.get("name", "")
             try:
-                user = store.get_user(current_app.extensions["assay.db"].reader, name)
+                user = store.get_user(get_db(), name)
             except NotFound:
                 user = None
             if auth.password_ok(user, request.form.get("password", "")):  # as slow for unknown names
@@ -43,6 +43,6 @@ def logout():
     user = auth.resolve_user()
     if user is not None and user.via == "session":
         # Clearing this cookie is not enough: a copy of it (another tab's, a stolen one) would still verify.
-        store.end_sessions(current_app.extensions["assay.db"], user.id)
+        store.end_sessions(get_db(), user.id)
     session.clear()
     return redirect(url_for("accounts.login"))

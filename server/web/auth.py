@@ -22,6 +22,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from assay import store
 from assay.domain.settings import SQLITE_MAX
+
+from . import get_db
 from assay.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 LOCAL_USER = "local"
@@ -30,8 +32,8 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 # What each role may do on a project.
 PERMISSIONS = {
-    "view": {"owner", "reviewer", "annotator"},
-    "annotate": {"owner", "reviewer", "annotator"},
+    "view": set(store.ROLES),
+    "annotate": set(store.ROLES),
     "review": {"owner", "reviewer"},
     "see_all_labels": {"owner", "reviewer"},
     "import": {"owner"},
@@ -92,12 +94,8 @@ def password_ok(user: dict | None, password: str) -> bool:
     return bool(stored) and matches
 
 
-def _db():
-    return current_app.extensions["assay.db"]
-
-
 def _load_user(row: dict, via: str) -> User:
-    return User(row["name"], row["id"], store.roles_of(_db().reader, row["id"]), via)
+    return User(row["name"], row["id"], store.roles_of(get_db(), row["id"]), via)
 
 
 def _session_user() -> User | None:
@@ -107,7 +105,7 @@ def _session_user() -> User | None:
         # A cookie signed with an older or leaked key could carry anything here: never a 500.
         if isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id <= SQLITE_MAX:
             raise NotFound("no such user")
-        row = store.get_user(_db().reader, user_id)
+        row = store.get_user(get_db(), user_id)
     except NotFound:
         row = None
     if row is None or session.get("generation") != row["session_generation"]:
@@ -140,7 +138,7 @@ def resolve_user() -> User | None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("the Authorization header must be 'Bearer TOKEN'")
-            row = store.user_for_token(_db().reader, hash_token(token.strip()))
+            row = store.user_for_token(get_db(), hash_token(token.strip()))
             if row is None:
                 raise Unauthorized("that API token is unknown or revoked; `assay create-token NAME` makes a new one")
             user = _load_user(row, "token")
@@ -155,10 +153,6 @@ def current_user() -> User:
     if user is None:
         raise Unauthorized("log in, or send Authorization: Bearer TOKEN")
     return user
-
-
-def current_annotator() -> str:
-    return current_user().name
 
 
 def require(action: str, project_id: int | None) -> User:

@@ -17,7 +17,7 @@ import zipfile
 from flask import Blueprint, abort, current_app, send_from_directory
 
 from assay.errors import BadRequest, PayloadTooLarge
-from assay.domain.ingest import inside
+from assay.domain.ingest import inside, project_dir
 
 IMAGE_EXTENSIONS = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".gif": "gif", ".bmp": "bmp", ".webp": "webp"}
 MAX_FILES = 200_000
@@ -26,10 +26,6 @@ MAX_TOTAL_BYTES = 2 * 1024 * 1024 * 1024
 MAX_RATIO = 200  # uncompressed / compressed; real images barely compress
 
 bp = Blueprint("media", __name__)
-
-
-def project_dir(media_root: str, project_id: int) -> str:
-    return os.path.join(media_root, f"project-{project_id}")
 
 
 def _check_image(raw: bytes, name: str) -> str:

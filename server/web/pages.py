@@ -8,7 +8,7 @@ from __future__ import annotations
 from assay import strategies
 from flask import Blueprint, Response, current_app, render_template, request
 
-from . import auth
+from . import auth, get_db
 from assay.domain import projects, settings
 from assay import store
 from assay.domain.stats import project_stats
@@ -19,10 +19,6 @@ bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/stat
 PREFETCH = {"buffer": 8, "refill_below": 4, "stats_every_ms": 4000}
 
 
-def _db():
-    return current_app.extensions["assay.db"]
-
-
 def _service():
     return current_app.extensions["assay.retrain"]
 
@@ -30,7 +26,7 @@ def _service():
 def _project(project_id: int, action: str = "view") -> dict:
     """The project, if the current user may do ``action`` on it (the same rule the API applies)."""
     auth.require(action, project_id)
-    return store.get_project(_db().reader, project_id)
+    return store.get_project(get_db(), project_id)
 
 
 @bp.app_context_processor
@@ -48,13 +44,13 @@ def _page_globals():
 
 @bp.get("/")
 def index():
-    conn = _db().reader
+    db = get_db()
     user = auth.current_user()
     rows = []
-    for project in store.list_projects(conn):
+    for project in store.list_projects(db):
         if not user.may("view", project["id"]):
             continue
-        latest = store.latest_version(conn, project["id"], status="ok")
+        latest = store.latest_version(db, project["id"], status="ok")
         n_items = project["n_items"]
         rows.append({
             "project": project,
@@ -79,7 +75,7 @@ def _strategy_choices() -> list[dict]:
 
 def _live_context(project: dict) -> dict:
     user = auth.current_user()
-    stats = project_stats(_db().reader, project, _service())
+    stats = project_stats(get_db(), project, _service())
     if not user.may("see_all_labels", project["id"]):
         # As in the stats API: an annotator sees their own count, not other people's.
         stats["annotators"] = {k: v for k, v in stats["annotators"].items() if k == user.name}
@@ -118,7 +114,7 @@ def annotate(project_id: int):
         "item_type": typed.item_type,
         "api": f"/api/projects/{project['id']}",
         "media": f"/projects/{project['id']}/media/",
-        "items": store.counts(_db().reader, project["id"])["total"],  # 0: "no items yet", not "all labeled"
+        "items": store.counts(get_db(), project["id"])["total"],  # 0: "no items yet", not "all labeled"
         **PREFETCH,
     }
     return render_template("annotate.html", project=project, config=config, keys=keys,
@@ -132,19 +128,19 @@ def review(project_id: int):
     from assay.domain import reviewing
 
     project = _project(project_id, "review")
-    conn = _db().reader
-    summary = reviewing.summary(conn, project)
-    rows = reviewing.disputed(conn, project, summary["disagreement_items"][:200])
+    db = get_db()
+    summary = reviewing.summary(db, project)
+    rows = reviewing.disputed(db, project, summary["disagreement_items"][:200])
     return render_template("review.html", project=project, summary=summary, rows=rows,
                            api=f"/api/projects/{project_id}")
 
 
 @bp.get("/projects/<int:project_id>/learning-curve.png")
 def learning_curve(project_id: int):
-    from .plots import project_curve
+    from assay.plots import project_curve
 
     project = _project(project_id)
-    history = store.model_versions(_db().reader, project["id"])
+    history = store.model_versions(get_db(), project["id"])
     png = project_curve(history, target=project.get("target_accuracy"))
     # ?v=<number of versions> names one state of the history, which never changes once written.
     cache = "max-age=3600" if request.args.get("v") == str(len(history)) else "no-cache"

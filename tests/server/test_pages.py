@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from assay.web import plots
+from assay import plots
 from assay import store
 
 NASTY = '<script>alert("x")</script><img src=x onerror=alert(1)>'

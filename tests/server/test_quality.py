@@ -44,7 +44,7 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
     # A tenth of the labels, once a model serves the queue, are audits drawn at random.
     assert 8 <= strategies.count("audit") <= 17, strategies
 
-    from assay.store import prequential_tests
+    from assay.learning.evaluate import prequential_tests
 
     conn = app.extensions["assay.db"].reader
     labeled = {i: truth[i] for i in truth if i in {t for t in _labeled_ids(conn, pid)}}
@@ -167,6 +167,7 @@ def test_the_stop_history_migration_replaces_the_single_row_table(tmp_path):
     import sqlite_utils
 
     from assay import close_app, create_app, store
+    from assay.evaluation.stopping import reference_labels
     from assay.store.migrations import MIGRATIONS
 
     path = tmp_path / "old.sqlite"
@@ -192,7 +193,8 @@ def test_the_stop_history_migration_replaces_the_single_row_table(tmp_path):
         assert store.stop_predictions(reader, pid, 10**6) is None
         with db.write() as w:
             for version, n_labels in [(1, 20), (2, 30), (3, 100), (4, 130)]:
-                store._keep_stop_predictions(w, pid, version, n_labels, {"1": "a", "2": "b"})
+                store.keep_stop_predictions(w, pid, version, n_labels, {"1": "a", "2": "b"},
+                                            reference_labels(n_labels))
         # 130 labels compare with the newest version on at most 104: version 2 and older are never needed again.
         kept = [r[0] for r in reader.execute("SELECT version FROM stop_predictions ORDER BY version")]
         assert kept == [3, 4]

@@ -7,12 +7,9 @@ from werkzeug.exceptions import HTTPException
 from assay.errors import AssayError, BadRequest
 from assay.domain.ingest import TOO_DEEP
 from assay.domain.settings import SQLITE_MAX
+from assay.web import get_db  # noqa: F401  (the route modules take it from here)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
-
-
-def get_db():
-    return current_app.extensions["assay.db"]
 
 
 def get_retrain():

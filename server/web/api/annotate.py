@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from assay import store
+from assay.domain import serving
+from assay.domain.labels import check_label
 from assay.web.auth import require
 from assay.errors import BadRequest
 from . import SQLITE_MAX, bp, get_db, get_retrain, int_field, json_object
@@ -15,14 +17,14 @@ MAX_PULL = 100
 def queue(project_id: int):
     user = require("annotate", project_id)
     db = get_db()
-    project = store.get_project(db.reader, project_id)
+    project = store.get_project(db, project_id)
     try:
         n = int(request.args.get("n", 5))
     except ValueError:
         raise BadRequest("n must be an integer") from None
     if not 1 <= n <= MAX_PULL:
         raise BadRequest(f"n must be between 1 and {MAX_PULL}")
-    items = store.pull_queue(db, project, user.name, n, float(current_app.config["LEASE_SECONDS"]))
+    items = serving.pull_queue(db, project, user.name, n, float(current_app.config["LEASE_SECONDS"]))
     get_retrain().labels_arrived(project)
     return jsonify(items)
 
@@ -36,7 +38,7 @@ def predictions(project_id: int):
     """
     require("annotate", project_id)
     db = get_db()
-    store.get_project(db.reader, project_id)
+    store.get_project(db, project_id)
     try:
         ids = [int(part) for part in request.args.get("ids", "").split(",") if part.strip()]
     except ValueError:
@@ -45,7 +47,7 @@ def predictions(project_id: int):
         raise BadRequest(f"ask for at most {2 * MAX_PULL} ids at once")
     if not all(0 < i <= SQLITE_MAX for i in ids):
         raise BadRequest(f"ids must be between 1 and {SQLITE_MAX}")
-    found = store.queue_predictions(db.reader, project_id, ids)
+    found = store.queue_predictions(db, project_id, ids)
     return jsonify({"items": {str(i): found[i] for i in ids if i in found}})
 
 
@@ -53,7 +55,7 @@ def predictions(project_id: int):
 def annotate(project_id: int):
     user = require("annotate", project_id)
     db = get_db()
-    project = store.get_project(db.reader, project_id)
+    project = store.get_project(db, project_id)
     body = json_object()
     if isinstance(body.get("item_id"), bool) or not isinstance(body.get("item_id"), int):
         raise BadRequest("item_id must be the integer id of an item (the \"id\" the queue returned)")
@@ -68,7 +70,7 @@ def annotate(project_id: int):
     else:
         if "label" not in body and "labels" not in body:
             raise BadRequest("give \"label\" (or \"labels\" for multi-label, or \"skip\": true)")
-        label = store.check_label(project, body.get("label"), body.get("labels"))
+        label = check_label(project, body.get("label"), body.get("labels"))
     duration = int_field(body, "duration_ms", required=False)
     key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
@@ -85,7 +87,7 @@ def annotate(project_id: int):
 def undo(project_id: int, item_id: int):
     user = require("annotate", project_id)
     db = get_db()
-    store.get_project(db.reader, project_id)
+    store.get_project(db, project_id)
     annotation = store.undo_annotation(db, project_id, item_id, user.name)
     return jsonify({"undone": _public(annotation)})
 

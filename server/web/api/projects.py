@@ -28,32 +28,32 @@ def _load_policy() -> plugins.LoadPolicy:
 
 @bp.get("/projects")
 def list_projects():
-    conn = get_db().reader
+    db = get_db()
     user = current_user()
-    return jsonify([projects.public(p, conn) for p in store.list_projects(conn) if user.may("view", p["id"])])
+    return jsonify([projects.public(p, db) for p in store.list_projects(db) if user.may("view", p["id"])])
 
 
 @bp.get("/projects/<int:project_id>")
 def show_project(project_id: int):
     require("view", project_id)
-    conn = get_db().reader
-    return jsonify(projects.public(store.get_project(conn, project_id), conn))
+    db = get_db()
+    return jsonify(projects.public(store.get_project(db, project_id), db))
 
 
 @bp.patch("/projects/<int:project_id>")
 def update_project(project_id: int):
     require("configure", project_id)
     db = get_db()
-    project = projects.update(db, store.get_project(db.reader, project_id), json_object(), _load_policy())
-    return jsonify(projects.public(project, db.reader))
+    project = projects.update(db, store.get_project(db, project_id), json_object(), _load_policy())
+    return jsonify(projects.public(project, db))
 
 
 @bp.get("/projects/<int:project_id>/stats")
 def stats(project_id: int):
     user = require("view", project_id)
     db = get_db()
-    project = store.get_project(db.reader, project_id)
-    out = project_stats(db.reader, project, get_retrain())
+    project = store.get_project(db, project_id)
+    out = project_stats(db, project, get_retrain())
     if not user.may("see_all_labels", project_id):
         # An annotator sees the project's progress and their own count, not other people's.
         out["annotators"] = {k: v for k, v in out["annotators"].items() if k == user.name}
@@ -64,7 +64,7 @@ def stats(project_id: int):
 def retrain(project_id: int):
     """Start a retrain now (the loop also starts them by itself every retrain_every labels)."""
     require("configure", project_id)
-    store.get_project(get_db().reader, project_id)
+    store.get_project(get_db(), project_id)
     get_retrain().retrain_now(project_id)
     return jsonify({"retraining": True}), 202
 
@@ -74,7 +74,7 @@ def delete_project(project_id: int):
     """Delete a project and all of it. ``?confirm=<its name>`` guards against a slip of the id."""
     require("configure", project_id)
     db = get_db()
-    project = store.get_project(db.reader, project_id)
+    project = store.get_project(db, project_id)
     if request.args.get("confirm") != project["name"]:
         raise BadRequest(f"deleting project {project_id} removes its items and every label for good; "
                          f"add ?confirm={project['name']} (its name) to confirm, after exporting what you need")
@@ -99,6 +99,6 @@ def delete_items(project_id: int):
 
 def _delete_items(project_id: int, item_ids, with_labels):
     db = get_db()
-    project = store.get_project(db.reader, project_id)
+    project = store.get_project(db, project_id)
     return jsonify(projects.delete_items(db, project, item_ids, with_labels=with_labels,
                                          cache_root=current_app.config["CACHE_DIR"]))

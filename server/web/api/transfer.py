@@ -87,7 +87,7 @@ def _format_from_mimetype(mimetype: str) -> str | None:
 def import_items(project_id: int):
     require("import", project_id)
     db = get_db()
-    project = store.get_project(db.reader, project_id)
+    project = store.get_project(db, project_id)
     return jsonify(import_request(db, project))
 
 
@@ -95,16 +95,16 @@ def import_items(project_id: int):
 def export_labels(project_id: int):
     require("export", project_id)
     db = get_db()
-    project = store.get_project(db.reader, project_id)
+    project = store.get_project(db, project_id)
     fmt = request.args.get("format", "jsonl")
     if fmt not in export.FORMATS:
         raise BadRequest(f"format must be one of {', '.join(export.FORMATS)}")
     every = request.args.get("annotations", "resolved")
     if every not in ("resolved", "all"):
         raise BadRequest("annotations must be 'resolved' (one row per item) or 'all' (every answer)")
-    records = store.iter_export(db.reader, project_id, every_annotation=every == "all")
+    records = export.iter_export(db, project_id, every_annotation=every == "all")
     mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    keys = store.export_data_keys(db.reader, project_id) if fmt == "csv" else ()
+    keys = store.export_data_keys(db, project_id) if fmt == "csv" else ()
     return Response(stream_with_context(export.stream(project, records, fmt, keys)), mimetype=mimetype,
                     headers={"Content-Disposition": _attachment(f"{project['name']}-labels.{fmt}")})
 

@@ -1,0 +1,74 @@
+"""Which labels an answer may carry, and which answer gives an item its label.
+
+Both the API (one answer at a time) and imports (a file's label column) check labels here.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Iterator
+
+from assay import store
+from assay.errors import BadRequest
+
+from .agreement import resolve
+
+
+def checked(project: dict, value, *, row: int | None = None, hint: str = ""):
+    """The stored form of ``value`` (a label, or for a multi-label project a list of them), or BadRequest
+    naming the allowed labels; ``row`` and ``hint`` place the message in an imported file."""
+    allowed = project["labels"]
+    where, whose = (f"row {row}: ", "the project's") if row is not None else ("", "this project's")
+    if project["multi_label"]:
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise BadRequest(f"{where}unknown label(s) {unknown}; {whose} labels are {allowed}{hint}")
+        return sorted(set(value), key=allowed.index)
+    if not isinstance(value, str) or value not in allowed:
+        raise BadRequest(f"{where}unknown label {value!r}; {whose} labels are {allowed}{hint}")
+    return value
+
+
+def check_label(project: dict, label=None, labels=None):
+    """The stored form of an answer posted as ``label`` or ``labels``, or BadRequest naming the allowed labels."""
+    if project["multi_label"]:
+        values = labels if labels is not None else ([label] if label is not None else None)
+        if not isinstance(values, list):
+            raise BadRequest("a multi-label project takes \"labels\": a list of label names")
+        return checked(project, values)
+    if labels is not None:
+        if not isinstance(labels, list) or len(labels) != 1:
+            raise BadRequest("a single-label project takes one \"label\"")
+        label = labels[0]
+    return checked(project, label)
+
+
+def iter_resolved(db, project_id: int) -> Iterator[tuple[int, dict]]:
+    """(item_id, chosen answer) per labeled item, in id order: adjudicated, else majority, else the only one."""
+    for groups in store.answer_pages(db, project_id):
+        for item_id, answers in groups:
+            chosen = resolve(answers)
+            if chosen is not None:
+                yield item_id, chosen
+
+
+def labeled_items(db, project_id: int) -> list[tuple[int, object]]:
+    """(item_id, label) per labeled item: the label the item gets (see iter_resolved)."""
+    return [(item_id, chosen["label"]) for item_id, chosen in iter_resolved(db, project_id)]
+
+
+_label_counts_cache: dict[tuple[str, int], tuple[int, dict]] = {}
+
+
+def label_counts(db, project_id: int) -> dict:
+    """How many items have each label (as export resolves them); recomputed only when answers changed."""
+    revision = store.counts(db, project_id)["revision"]
+    key = (store.database_file(db), project_id)
+    cached = _label_counts_cache.get(key)
+    if cached is not None and cached[0] == revision:
+        return dict(cached[1])
+    tally: Counter = Counter()
+    for _, label in labeled_items(db, project_id):
+        for value in (label if isinstance(label, list) else [label]):
+            tally[value] += 1
+    _label_counts_cache[key] = (revision, dict(tally))
+    return dict(tally)

@@ -1,0 +1,65 @@
+"""Which items an annotator is served next, and the leases that keep them theirs meanwhile."""
+from __future__ import annotations
+
+import random
+import time
+
+from assay import store
+
+
+def pull_queue(db, project: dict, annotator: str, n: int, lease_seconds: float) -> list[dict]:
+    """The next ``n`` items for ``annotator``, leased to them so nobody else gets them.
+
+    Order: items already leased to this annotator (a reload gets the same ones
+    back), then the strategy's queue by rank, then random unlabeled items so the
+    queue never runs dry while a retrain is under way.
+    """
+    project_id = project["id"]
+    overlap = int(project.get("overlap") or 1)
+    now = time.time()
+    with db.write() as tx:
+        store.expire_leases(tx, project_id, now)
+        picked = store.leased_items(tx, project_id, annotator, overlap, n)
+        seen = {p["item_id"] for p in picked}
+        if len(picked) < n:
+            for row in store.queued_items(tx, project_id, annotator, overlap, now, n + len(seen)):
+                if row["item_id"] not in seen and len(picked) < n:
+                    picked.append(row)
+                    seen.add(row["item_id"])
+        if len(picked) < n:
+            for item_id in _random_fill(tx, project_id, annotator, overlap, now, n - len(picked), seen):
+                picked.append({"item_id": item_id, "score": None, "strategy": "random", "model_version": None,
+                               "prediction": None})
+                seen.add(item_id)
+        store.lease_items(tx, project_id, annotator, [p["item_id"] for p in picked], now + lease_seconds)
+        store.record_served(tx, project_id, picked)
+        data = store.item_data(tx, [p["item_id"] for p in picked])
+    return [{"id": p["item_id"], "data": data[p["item_id"]], "prediction": p.get("prediction"),
+             "score": p.get("score"), "strategy": p.get("strategy") or "random",
+             "model_version": p.get("model_version")} for p in picked]
+
+
+def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list[int]:
+    """Items beyond the queue: first those other annotators started (overlap > 1), then random fresh ones.
+
+    Fresh items come from a range scan of the shuffle index from a random
+    start, wrapping once, so a random pick costs an index lookup, not a sort.
+    """
+    found: list[int] = []
+    if overlap > 1:
+        started = store.started_items(tx, project_id, annotator, overlap, now, want + len(exclude))
+        found = [i for i in started if i not in exclude][:want]
+    start = random.randrange(store.SHUFFLE_RANGE)
+    for lo, hi in ((start, store.SHUFFLE_RANGE), (0, start)):
+        cursor = lo
+        while len(found) < want:
+            rows = store.fresh_items(tx, project_id, annotator, overlap, now, cursor, hi, 4 * want + 8)
+            if not rows:
+                break
+            for item_id, _ in rows:
+                if item_id not in exclude and item_id not in found and len(found) < want:
+                    found.append(item_id)
+            cursor = rows[-1][1] + 1
+        if len(found) >= want:
+            break
+    return found

@@ -1,0 +1,38 @@
+"""The rows export writes: an item's data and external id with the answer it is exported with."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from .db import reading
+from .items import external_ids, item_data
+
+
+def export_rows(source, pairs: list[tuple[int, dict]]) -> Iterator[dict]:
+    """One export row per (item_id, answer) pair, in their order; ``answer`` as store.answer_pages gives it,
+    with the ``method`` that chose it when there is one."""
+    if not pairs:
+        return
+    ids = [i for i, _ in pairs]
+    data = item_data(source, ids)
+    external = external_ids(source, ids)
+    for item_id, answer in pairs:
+        yield {"item_id": item_id, "external_id": external[item_id], "data": data[item_id], "label": answer["label"],
+               "annotator": answer["annotator"], "timestamp": answer["created_at"],
+               "source": answer["source"], "method": answer.get("method")}
+
+
+def export_data_keys(source, project_id: int) -> list[str]:
+    """Every data field of the labeled items, ordered by the first item that has it, then its place there."""
+    conn = reading(source)
+    firsts = conn.execute(
+        "SELECT j.key, min(i.id) FROM items i, json_each(i.data) j WHERE i.project_id = ? AND i.n_labels > 0"
+        " GROUP BY j.key",
+        (project_id,),
+    ).fetchall()
+    first_data = item_data(conn, sorted({item_id for _, item_id in firsts}))
+
+    def place(pair):
+        key, item_id = pair
+        return item_id, list(first_data[item_id]).index(key)
+
+    return [key for key, _ in sorted(firsts, key=place)]

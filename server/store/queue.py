@@ -1,0 +1,182 @@
+"""The queue a retrain leaves, the leases that reserve items, what was served, the stop set
+(``queue``, ``leases``, ``served``; the stop set is a prefix of the items' shuffle order).
+
+Which items an annotator gets is decided in assay.domain.serving; these are its statements,
+all run inside the one write transaction it opens.
+"""
+from __future__ import annotations
+
+import json
+
+from .db import Database, in_chunks, reading
+from .versions import keep_stop_predictions, record_model_version
+
+
+def replace_queue(db: Database, project_id: int, rows: list[dict] | None, version: dict | None,
+                  stop_reference_labels: int | None = None) -> int | None:
+    """Record a model version and swap in its queue in one transaction. Returns the version number.
+
+    A version with ``stop_predictions`` keeps them; ``stop_reference_labels`` (the most labels its
+    stop signal's reference may have) says which older ones can go.
+    """
+    with db.write() as conn:
+        if conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is None:
+            return None  # deleted while its retrain ran
+        number = None
+        if version is not None:
+            number = record_model_version(conn, project_id, version)
+        if version is not None and version.get("stop_predictions") is not None:
+            keep_stop_predictions(conn, project_id, number, int(version["n_labels"]), version["stop_predictions"],
+                                  stop_reference_labels)
+        if rows is not None:
+            conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
+            # Items deleted while the retrain ran are skipped, not a foreign-key failure.
+            conn.executemany(
+                "INSERT OR IGNORE INTO queue (project_id, item_id, rank, score, strategy, model_version, prediction)"
+                " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
+                [
+                    (project_id, r["item_id"], rank, r.get("score"), r["strategy"], number,
+                     json.dumps(r["prediction"]) if r.get("prediction") is not None else None,
+                     r["item_id"], project_id)
+                    for rank, r in enumerate(rows)
+                ],
+            )
+        return number
+
+
+def _served_row(row) -> dict:
+    out = dict(row)
+    out["prediction"] = json.loads(out["prediction"]) if out.get("prediction") else None
+    return out
+
+
+# An item is open to an annotator while its answers plus others' live leases stay under the overlap
+# and the annotator has not answered it; the statements below bind (now, annotator, overlap, annotator).
+_OPEN_TO = ("i.n_done + (SELECT count(*) FROM leases l WHERE l.item_id = i.id AND l.expires_at > ?"
+            " AND l.annotator != ?) < ?"
+            " AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = i.id"
+            " AND a.annotator = ? AND a.undone_at IS NULL)")
+
+
+def expire_leases(tx, project_id: int, now: float) -> None:
+    tx.execute("DELETE FROM leases WHERE project_id = ? AND expires_at <= ?", (project_id, now))
+
+
+def leased_items(tx, project_id: int, annotator: str, overlap: int, limit: int) -> list[dict]:
+    """Items leased to ``annotator`` and still open to them, in queue order (unqueued ones last)."""
+    rows = tx.execute(
+        """
+        SELECT l.item_id, q.score, q.strategy, q.model_version, q.prediction FROM leases l
+        LEFT JOIN queue q ON q.project_id = l.project_id AND q.item_id = l.item_id
+        JOIN items i ON i.id = l.item_id
+        WHERE l.project_id = ? AND l.annotator = ? AND i.n_done < ?
+          AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.item_id = l.item_id
+                          AND a.annotator = ? AND a.undone_at IS NULL)
+        ORDER BY coalesce(q.rank, 1e18), l.expires_at, l.item_id LIMIT ?
+        """,
+        (project_id, annotator, overlap, annotator, limit),
+    ).fetchall()
+    return [_served_row(r) for r in rows]
+
+
+def queued_items(tx, project_id: int, annotator: str, overlap: int, now: float, limit: int) -> list[dict]:
+    """The queue's rows open to ``annotator``, by rank: item_id, score, strategy, model_version, prediction."""
+    rows = tx.execute(
+        f"""
+        SELECT q.item_id, q.score, q.strategy, q.model_version, q.prediction FROM queue q
+        JOIN items i ON i.id = q.item_id
+        WHERE q.project_id = ? AND {_OPEN_TO}
+        ORDER BY q.rank LIMIT ?
+        """,
+        (project_id, now, annotator, overlap, annotator, limit),
+    ).fetchall()
+    return [_served_row(r) for r in rows]
+
+
+def started_items(tx, project_id: int, annotator: str, overlap: int, now: float, limit: int) -> list[int]:
+    """Items others answered but not yet ``overlap`` times, open to ``annotator``: most answered first."""
+    rows = tx.execute(
+        f"SELECT i.id FROM items i WHERE i.project_id = ? AND i.n_done > 0 AND i.n_done < ? AND {_OPEN_TO}"
+        " ORDER BY i.n_done DESC, i.shuffle LIMIT ?",
+        (project_id, overlap, now, annotator, overlap, annotator, limit),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def fresh_items(tx, project_id: int, annotator: str, overlap: int, now: float, low: int, high: int,
+                limit: int) -> list[tuple[int, int]]:
+    """(id, shuffle) of unanswered items open to ``annotator`` with shuffle in [low, high), in shuffle order:
+    a range scan of the shuffle index."""
+    rows = tx.execute(
+        f"SELECT i.id, i.shuffle FROM items i WHERE i.project_id = ? AND i.n_done = 0"
+        f" AND i.shuffle >= ? AND i.shuffle < ? AND {_OPEN_TO} ORDER BY i.shuffle LIMIT ?",
+        (project_id, low, high, now, annotator, overlap, annotator, limit),
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def lease_items(tx, project_id: int, annotator: str, item_ids: list[int], expires: float) -> None:
+    tx.executemany(
+        "INSERT INTO leases (project_id, item_id, annotator, expires_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(item_id, annotator) DO UPDATE SET expires_at = excluded.expires_at",
+        [(project_id, item_id, annotator, expires) for item_id in item_ids],
+    )
+
+
+def record_served(tx, project_id: int, picked: list[dict]) -> None:
+    """The live model's prediction for each item handed out with one, kept from its first serving: once the
+    item is labeled, a test of a model that had not trained on it (server.evaluation.accuracy)."""
+    rows = []
+    for p in picked:
+        prediction = p.get("prediction")
+        if p.get("model_version") is None or not isinstance(prediction, dict) or "label" not in prediction:
+            continue  # random fill, a cold-start queue, or multi-label
+        rows.append((project_id, p["item_id"], p["model_version"], p.get("strategy") or "random",
+                     json.dumps(prediction["label"]), float(prediction.get("confidence") or 0.0)))
+    tx.executemany("INSERT OR IGNORE INTO served (project_id, item_id, model_version, strategy, predicted,"
+                   " confidence) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def served_predictions(source, project_id: int) -> list[dict]:
+    """What was served with a prediction, by item: item_id, version, strategy, predicted, confidence."""
+    rows = reading(source).execute(
+        "SELECT item_id, model_version, strategy, predicted, confidence FROM served WHERE project_id = ?"
+        " ORDER BY item_id", (project_id,))
+    return [{"item_id": item_id, "version": version, "strategy": strategy, "predicted": json.loads(predicted),
+             "confidence": confidence} for item_id, version, strategy, predicted, confidence in rows]
+
+
+def release_leases(db: Database, project_id: int, annotator: str, item_ids: list[int] | None = None) -> None:
+    with db.write() as conn:
+        if item_ids is None:
+            conn.execute("DELETE FROM leases WHERE project_id = ? AND annotator = ?", (project_id, annotator))
+        else:
+            conn.executemany("DELETE FROM leases WHERE project_id = ? AND annotator = ? AND item_id = ?",
+                             [(project_id, annotator, i) for i in item_ids])
+
+
+def queue_predictions(source, project_id: int, item_ids: list[int]) -> dict[int, dict]:
+    """What the current queue says about these items (those it holds): prediction, score, strategy, version."""
+    conn = reading(source)
+    out = {}
+    for chunk, marks in in_chunks(item_ids):
+        for row in conn.execute(
+                f"SELECT item_id, score, strategy, model_version, prediction FROM queue"
+                f" WHERE project_id = ? AND item_id IN ({marks})", (project_id, *chunk)):
+            out[row["item_id"]] = {
+                "prediction": json.loads(row["prediction"]) if row["prediction"] else None,
+                "score": row["score"], "strategy": row["strategy"], "model_version": row["model_version"],
+            }
+    return out
+
+
+def queue_rows(source, project_id: int) -> list[dict]:
+    rows = reading(source).execute("SELECT * FROM queue WHERE project_id = ? ORDER BY rank", (project_id,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def stop_set_ids(source, project_id: int, size: int) -> list[int]:
+    """The stop set: the ``size`` items first in the import-time shuffle, so it stays fixed as labels come."""
+    rows = reading(source).execute("SELECT id FROM items WHERE project_id = ? ORDER BY shuffle, id LIMIT ?",
+                                   (project_id, size))
+    return [r[0] for r in rows]

@@ -1,0 +1,83 @@
+"""The server's wings import each other in one direction only, checked on the source with ``ast``.
+
+web/ sits on top (only the modules that assemble the app reach into it), store/ at the bottom (SQL
+and nothing else, so a second database can sit behind the same interface), and only store/ talks
+to SQLite.
+"""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SERVER = ROOT / "server"
+PACKAGE = "assay"  # server/ installs as assay (pyproject.toml)
+
+ASSEMBLE_THE_APP = {"assay", "assay.cli"}
+STORE_MAY_NOT_IMPORT = ("assay.learning", "assay.evaluation", "assay.domain", "assay.web", "assay.models",
+                        "assay.features", "assay.strategies")
+SQLITE = ("sqlite3", "sqlite_utils")
+
+
+def _module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(SERVER).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join([PACKAGE, *parts])
+
+
+def _package_of(path: pathlib.Path, module: str) -> str:
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def imported_names(path: pathlib.Path) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in the file, relative ones resolved against its package.
+
+    ``from . import store`` counts as importing ``assay.store``: the names after ``import`` may be modules.
+    """
+    module = _module_name(path)
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = _package_of(path, module).split(".")
+                base = base[:len(base) - (node.level - 1)]
+                origin = ".".join(base + ([node.module] if node.module else []))
+            else:
+                origin = node.module
+            out.append((node.lineno, origin))
+            out += [(node.lineno, f"{origin}.{alias.name}") for alias in node.names]
+    return out
+
+
+def _within(name: str, prefixes) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+SOURCES = sorted(SERVER.rglob("*.py"))
+
+
+def test_the_resolver_handles_relative_imports():
+    names = {name for _, name in imported_names(SERVER / "store" / "__init__.py")}
+    assert any(_within(name, ["assay.store"]) for name in names)
+    names = {name for _, name in imported_names(SERVER / "web" / "api" / "annotate.py")}
+    assert "assay.web.api" in names
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SERVER)))
+def test_the_wings_import_in_one_direction(path):
+    module = _module_name(path)
+    wrong = []
+    for line, name in imported_names(path):
+        if _within(name, ["assay.web"]) and not _within(module, ["assay.web"]) and module not in ASSEMBLE_THE_APP:
+            wrong.append(f"line {line}: {name} (only web/, assay/__init__ and assay.cli use the web layer)")
+        if _within(module, ["assay.store"]) and _within(name, STORE_MAY_NOT_IMPORT):
+            wrong.append(f"line {line}: {name} (store/ holds SQL only; pass what it needs as arguments)")
+        if _within(name, SQLITE) and not _within(module, ["assay.store"]):
+            wrong.append(f"line {line}: {name} (only store/ talks to SQLite)")
+    assert not wrong, f"{path.relative_to(ROOT)} imports across the layers:\n" + "\n".join(wrong)
