@@ -38,11 +38,11 @@ from .answers import (add_annotation, agreement_units, annotator_counts, answer_
                       undo_annotation)
 from .db import Database, ReadOnlyDatabase, database_file, open_readonly, politely
 from .export import export_data_keys, export_rows
-from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, count_items, delete_items, discard_dead_imports,
+from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
                     pool_item_ids)
 from .projects import counts, create_project, delete_project, get_project, list_projects, update_project
-from .queue import (expire_leases, fresh_items, lease_items, leased_items, queue_predictions, queue_rows,
+from .queue import (expire_leases, fresh_items, lease_items, leased_items, queue_predictions,
                     queued_items, record_served, release_leases, replace_queue, served_predictions, started_items,
                     stop_set_ids)
 from .versions import keep_stop_predictions, latest_version, model_versions, record_model_version, stop_predictions

@@ -155,10 +155,6 @@ def external_ids(source, item_ids: list[int]) -> dict[int, str | None]:
     return out
 
 
-def count_items(source, project_id: int) -> int:
-    return reading(source).execute("SELECT count(*) FROM items WHERE project_id = ?", (project_id,)).fetchone()[0]
-
-
 def pool_item_ids(source, project_id: int) -> list[int]:
     """Items nobody has labeled or skipped: the candidates for acquisition."""
     rows = reading(source).execute("SELECT id FROM items WHERE project_id = ? AND n_done = 0 ORDER BY id",

@@ -170,11 +170,6 @@ def queue_predictions(source, project_id: int, item_ids: list[int]) -> dict[int,
     return out
 
 
-def queue_rows(source, project_id: int) -> list[dict]:
-    rows = reading(source).execute("SELECT * FROM queue WHERE project_id = ? ORDER BY rank", (project_id,)).fetchall()
-    return [dict(r) for r in rows]
-
-
 def stop_set_ids(source, project_id: int, size: int) -> list[int]:
     """The stop set: the ``size`` items first in the import-time shuffle, so it stays fixed as labels come."""
     rows = reading(source).execute("SELECT id FROM items WHERE project_id = ? ORDER BY shuffle, id LIMIT ?",

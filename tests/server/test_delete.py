@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from assay import store
+from tests import sql
 
 
 def _project_with_items(client, make_project, n=6, name="del"):
@@ -105,7 +106,7 @@ def test_a_retrain_finishing_after_its_items_went_keeps_the_rest(app, make_proje
     client.post(f"/api/projects/{pid}/items/delete", json={"ids": ids[:2]})
     rows = [{"item_id": i, "score": 1.0, "strategy": "margin"} for i in ids]
     store.replace_queue(db, pid, rows, None)
-    assert sorted(r["item_id"] for r in store.queue_rows(db.reader, pid)) == ids[2:]
+    assert sorted(r["item_id"] for r in sql.queue_rows(db, pid)) == ids[2:]
     client.delete(f"/api/projects/{pid}?confirm=del")
     assert store.replace_queue(db, pid, rows, {"status": "ok", "model": "logreg", "strategy": "margin",
                                                "n_labels": 0}) is None

@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 
+from tests import sql
 from tests.data import load_sms
 
 pytestmark = pytest.mark.slow
@@ -203,9 +204,7 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
                for i, r in enumerate(rows)]
     assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 200
     assert app.extensions["assay.retrain"].wait_idle(120)
-    from assay.store import queue_rows
-
-    queue = queue_rows(app.extensions["assay.db"].reader, pid)
+    queue = sql.queue_rows(app.extensions["assay.db"], pid)
     assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
     # The batch, chosen as before, after the audit the 21st label is owed (assay.learning.queueing).
     assert [q["strategy"] for q in queue[:6]] == ["audit"] + ["power_margin"] * 5

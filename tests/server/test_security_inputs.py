@@ -8,6 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
+from tests import sql
+
 
 def _png(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height pixels (a decompression bomb's calling card)."""
@@ -241,7 +243,7 @@ def test_an_import_failing_half_way_leaves_nothing(app, make_project):
     rows[35] = ("bad", {"text": {1, 2}}, None)  # not JSON: the fourth chunk fails after three committed
     with pytest.raises(TypeError):
         store.insert_items(db, pid, rows, chunk=10)
-    assert store.count_items(db.reader, pid) == 0
+    assert sql.count_items(db, pid) == 0
     assert store.insert_items(db, pid, rows[:30], chunk=10) == (30, 0)
     assert store.insert_items(db, pid, rows[:40:2] + rows[:5], chunk=7) == (5, 20)
 
@@ -276,7 +278,7 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
     app = create_app({"TESTING": True, "DATABASE": db_path})
     try:
         db = app.extensions["assay.db"]
-        assert store.count_items(db.reader, 1) == 1
+        assert sql.count_items(db, 1) == 1
         assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0
     finally:
         close_app(app)
