@@ -161,7 +161,7 @@ def test_the_migrations_column_defaults_match_the_dataclass(tmp_path):
 
 
 def test_the_store_keeps_every_setting():
-    from assay.store import PROJECT_FIELDS
+    from assay.store.projects import PROJECT_FIELDS
 
     assert set(FIELDS) <= set(PROJECT_FIELDS)
 
