@@ -164,3 +164,12 @@ def _instance_secret(instance_path: str) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
     return key
+
+
+def __getattr__(name: str):
+    # `from assay import Client` without loading the client for every server process that imports assay.
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
