@@ -127,6 +127,23 @@ def _flat(row: dict) -> dict:
     return out
 
 
+def _columns(rows: list[dict]) -> list[str]:
+    """The CSV export's column order: export's own fields before the item's, every data.<field> any row
+    has (in the order they first appear), then export's own fields after them."""
+    before: dict[str, None] = {}
+    fields: dict[str, None] = {}
+    after: dict[str, None] = {}
+    for row in rows:
+        group = before
+        for key, value in row.items():
+            if key == "data" and isinstance(value, dict):
+                fields.update(dict.fromkeys(f"data.{k}" for k in value))
+                group = after
+            elif key not in before and key not in after:
+                group[key] = None
+    return [*before, *fields, *after]
+
+
 def _pandas():
     try:
         import pandas
@@ -255,14 +272,13 @@ class Client:
         """``export`` as a pandas DataFrame, the item's fields as ``data.<field>`` columns (as in the CSV export)."""
         pandas = _pandas()
         project_id = self.project_id(project)
-        rows = [_flat(row) for row in self.iter_export(project_id, annotations=annotations)]
-        columns: dict[str, None] = {}
-        for row in rows:
-            columns.update(dict.fromkeys(row))
-        if not rows:
+        rows = list(self.iter_export(project_id, annotations=annotations))
+        if rows:
+            columns = _columns(rows)
+        else:
             label = "labels" if self.project(project_id)["multi_label"] else "label"
-            columns = dict.fromkeys(["id", "item_id", label, "annotator", "timestamp"])
-        return pandas.DataFrame.from_records(rows, columns=list(columns))
+            columns = ["id", "item_id", label, "annotator", "timestamp"]
+        return pandas.DataFrame.from_records([_flat(row) for row in rows], columns=columns)
 
     # -- HTTP ----------------------------------------------------------------
     def _annotate(self, project, item, answer: dict, extra: dict) -> dict:

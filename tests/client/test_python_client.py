@@ -57,9 +57,17 @@ def raw_error(url: str, method: str = "GET", body=None, headers=None) -> tuple[i
     return caught.value.code, json.loads(caught.value.read())
 
 
-def test_a_labeling_session_from_dataframe_to_dataframe(live):
+def test_a_labeling_session_from_dataframe_to_dataframe(live, monkeypatch):
     pd = pytest.importorskip("pandas")
     url, _ = live()
+    calls = []
+    sent = Client._open
+
+    def recording(self, method, path, *args, **kwargs):
+        calls.append((method, path))
+        return sent(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "_open", recording)
     c = Client(url, annotator="ana")
     project = c.create_project("tickets", ["bug", "question"], strategy="margin", **LIGHT)
     assert project["name"] == "tickets" and project["labels"] == ["bug", "question"] and project["items"] == 0
@@ -114,6 +122,15 @@ def test_a_labeling_session_from_dataframe_to_dataframe(live):
     every = c.export(project, annotations="all")
     assert len(every) == 3
 
+    # Every route the client calls is one the API document describes.
+    from assay.web.api.openapi import SPEC
+
+    routes = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[0-9]+", path) + "$"), methods)
+              for path, methods in SPEC["paths"].items()]
+    undescribed = {(m, p) for m, p in calls if not any(r.match(p) and m.lower() in ms for r, ms in routes)}
+    assert len(calls) > 15 and not undescribed, undescribed
+    assert "from assay import Client" in SPEC["info"]["description"]
+
 
 def test_multi_label_answers_and_an_empty_export(live):
     pd = pytest.importorskip("pandas")
@@ -122,12 +139,17 @@ def test_multi_label_answers_and_an_empty_export(live):
     project = c.create_project("tags", ["red", "green", "blue"], multi_label=True, **LIGHT)
     empty = c.export_dataframe(project)
     assert empty.empty and list(empty.columns) == ["id", "item_id", "labels", "annotator", "timestamp"]
-    c.import_items(project, [{"text": f"thing {i}"} for i in range(4)])
-    item = c.queue(project, n=1)[0]
-    assert c.labels(project, item, ["red", "blue"])["label"] == ["red", "blue"]
+    # A field only a later item has still lands among the data columns, before export's own.
+    c.import_items(project, [{"text": "plain"}, {"text": "coloured", "shade": "teal"}])
+    answers = {"plain": ["red", "blue"], "coloured": []}
+    for item in c.queue(project, n=2):
+        assert c.labels(project, item, answers[item["data"]["text"]])["label"] == answers[item["data"]["text"]]
     df = c.export_dataframe(project)
-    assert isinstance(df, pd.DataFrame) and df.loc[0, "labels"] == ["red", "blue"]
-    assert df.loc[0, "annotator"] == "local"
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns) == ["id", "item_id", "data.text", "data.shade", "labels", "annotator", "timestamp"]
+    assert df["data.text"].tolist() == ["plain", "coloured"] and df["labels"].tolist() == [["red", "blue"], []]
+    assert pd.isna(df.loc[0, "data.shade"]) and df.loc[1, "data.shade"] == "teal"
+    assert set(df["annotator"]) == {"local"}
 
 
 def test_the_servers_refusals_raise_with_its_message_and_status(live):

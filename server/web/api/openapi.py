@@ -23,7 +23,8 @@ SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "Assay", "version": "0.1.0",
              "description": "Active-learning annotation server. Errors are JSON {error, status}. "
-                            "With ASSAY_AUTH on, send Authorization: Bearer TOKEN."},
+                            "With ASSAY_AUTH on, send Authorization: Bearer TOKEN. "
+                            "From Python: from assay import Client (assay/client.py)."},
     "components": {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         "schemas": {
