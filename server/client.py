@@ -192,7 +192,7 @@ class Client:
 
     def create_project(self, name: str, labels: Iterable[str], **settings) -> dict:
         """A new project; ``settings`` are the API's (strategy, model, batch_size, multi_label, ...)."""
-        created = self._json("POST", "/api/projects", {"name": name, "labels": list(labels), **settings})
+        created = self._json("POST", "/api/projects", {"name": name, "labels": _names(labels), **settings})
         return self.project(created["id"])
 
     def update_project(self, project, **changes) -> dict:
@@ -239,7 +239,7 @@ class Client:
 
     def labels(self, project, item, labels: Iterable[str], **extra) -> dict:
         """Answer an item of a multi-label project with its labels (an empty list: none apply)."""
-        return self._annotate(project, item, {"labels": list(labels)}, extra)
+        return self._annotate(project, item, {"labels": _names(labels)}, extra)
 
     def skip(self, project, item, **extra) -> dict:
         return self._annotate(project, item, {"skip": True}, extra)
@@ -313,6 +313,13 @@ class Client:
                 raise ConnectionError(f"could not reach the Assay server at {self.url} ({exc.reason}); "
                                       "is `assay serve` running there?") from None
         raise AssertionError("unreachable")
+
+
+def _names(labels: Iterable[str]) -> list[str]:
+    # list("bug") would send three labels, b, u and g.
+    if isinstance(labels, str):
+        raise TypeError(f"labels are a list of names, like [{labels!r}], not the string {labels!r}")
+    return list(labels)
 
 
 def _item_id(item) -> int:

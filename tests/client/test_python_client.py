@@ -73,6 +73,12 @@ def test_a_labeling_session_from_dataframe_to_dataframe(live, monkeypatch):
     assert project["name"] == "tickets" and project["labels"] == ["bug", "question"] and project["items"] == 0
     assert [p["id"] for p in c.projects()] == [project["id"]]
     assert c.project("tickets") == c.project(project["id"]) == c.project(str(project["id"]))
+    changed = c.update_project("tickets", target_accuracy=0.9, batch_size=5)
+    assert changed["target_accuracy"] == 0.9 and changed["batch_size"] == 5 and c.project(project) == changed
+    with pytest.raises(BadRequest, match="target_accuracy"):
+        c.update_project(project, target_accuracy=2)
+    with pytest.raises(TypeError, match="list of names"):
+        c.create_project("typo", "bug,question")
 
     frame = pd.DataFrame({
         "key": ["t1", "t2", "t3", "t4"],
