@@ -82,7 +82,7 @@
     table.hidden = body.items.length === 0;
     const first = (body.page - 1) * body.per_page + 1;
     status.textContent = body.total === 0 ? "No items match."
-      : `${body.total} item${body.total === 1 ? "" : "s"} match; showing ${first}–${first + body.items.length - 1}.`;
+      : `${body.total === 1 ? "1 item matches" : `${body.total} items match`}; showing ${first}–${first + body.items.length - 1}.`;
     pager.hidden = body.pages <= 1;
     pager.querySelector('[data-step="-1"]').disabled = body.page <= 1;
     pager.querySelector('[data-step="1"]').disabled = body.page >= body.pages;
