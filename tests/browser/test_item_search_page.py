@@ -14,18 +14,22 @@ def test_search_filter_disagreements_reopen_and_relabel(page, live_server, sms_d
     rows = sms_data(30)
     api.post(f"/api/projects/{pid}/items", [{"text": text} for _, text in rows])
     assert live_server.app.extensions["assay.retrain"].wait_idle(120)  # the cold start
-    truth = {i: label for i, (label, _) in enumerate(rows, 1)}
-    for item_id in range(1, 21):
+    label_of = {text: label for label, text in rows}
+    items = api.get(f"/api/projects/{pid}/items?per_page=100")["items"]  # item ids count across projects
+    truth = {item["id"]: label_of[item["data"]["text"]] for item in items}
+    text_of = {item["id"]: item["data"]["text"] for item in items}
+    labeled = [item["id"] for item in items[:20]]
+    for item_id in labeled:
         api.post(f"/api/projects/{pid}/annotations", {"item_id": item_id, "label": truth[item_id]})
     # A model version as a retrain records it: it agrees with every label but one, a spam labeled by mistake?
-    wrong = next(i for i in range(1, 21) if truth[i] == "spam")
+    wrong = next(i for i in labeled if truth[i] == "spam")
     other = {"ham": "spam", "spam": "ham"}
     predictions = [{"item_id": i, "label": other[truth[i]] if i == wrong else truth[i], "confidence": 0.97,
-                    "held_out": True} for i in range(1, 21)]
+                    "held_out": True} for i in labeled]
     store.replace_queue(live_server.app.extensions["assay.db"], pid, None,
                         {"status": "ok", "model": "logreg", "strategy": "margin", "n_labels": 20},
                         predictions=predictions)
-    word = max(rows[wrong - 1][1].split(), key=len)  # a word of the item's own text
+    word = max(text_of[wrong].split(), key=len)  # a word of the item's own text
     expected = [item["id"] for item in api.get(f"/api/projects/{pid}/items?q={_quote(word)}&per_page=100")["items"]]
     assert wrong in expected
 
