@@ -36,8 +36,15 @@ def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds
     """Each labeled row's confidence (probability of the predicted class) and correctness under a model
     fitted without it, and its fold; NaN (fold -1) for rows no fold holds out (one row per class trains in
     every fold)."""
+    return out_of_fold_predictions(model_spec, model_params, X_L_D, y_L, folds=folds, random_state=random_state)[1:]
+
+
+def out_of_fold_predictions(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds: int = OOF_FOLDS,
+                            random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """out_of_fold with, first, each row's predicted class (None where no fold holds the row out)."""
     rng = np.random.default_rng(random_state)
     y_L = np.asarray(y_L, dtype=object)
+    pred_L = np.full(len(y_L), None, dtype=object)
     conf_L = np.full(len(y_L), np.nan)
     correct_L = np.full(len(y_L), np.nan)
     fold_L = holdout_folds(y_L.astype(str), folds, rng)
@@ -49,9 +56,27 @@ def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds
         model = fit_model(model_spec, model_params, X_L_D[train], y_L[train], random_state=int(rng.integers(2**31)))
         probs = model.predict_proba(X_L_D[test])
         best = np.argmax(probs, axis=1)
+        pred_L[test] = np.asarray(model.classes_, dtype=object)[best]
         conf_L[test] = probs[np.arange(len(test)), best]
-        correct_L[test] = np.asarray(model.classes_, dtype=object)[best] == y_L[test]
-    return conf_L, correct_L, fold_L
+        correct_L[test] = pred_L[test] == y_L[test]
+    return pred_L, conf_L, correct_L, fold_L
+
+
+def labeled_predictions(model, X_L_D, pred_L, conf_L) -> list[dict]:
+    """Per labeled row, the prediction search shows beside its label: the out-of-fold one where a fold held
+    the row out (a model that never saw this label: what finds a wrong one), else ``model``'s own."""
+    rows = [{"label": p, "confidence": float(c), "held_out": True} for p, c in zip(pred_L, conf_L)]
+    missing = [k for k, p in enumerate(pred_L) if p is None]
+    if missing:
+        probs = model.predict_proba(X_L_D[missing])
+        best = np.argmax(probs, axis=1)
+        classes = np.asarray(model.classes_, dtype=object)
+        for k, b, p in zip(missing, best, probs):
+            rows[k] = {"label": classes[b], "confidence": float(p[b]), "held_out": False}
+    for row in rows:
+        row["label"] = str(row["label"])
+        row["confidence"] = round(row["confidence"], 4)
+    return rows
 
 
 def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
@@ -62,14 +87,15 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     (server.stats): it follows the target the owner sets.
 
     ``tests``: prequential_tests; ``history``: the earlier model versions (for the tests' ages);
-    ``reference_stop``: store.stop_predictions of the model the stop signal compares with.
+    ``reference_stop``: store.stop_predictions of the model the stop signal compares with. Beside the
+    fields, ``labeled_predictions`` (see labeled_predictions), aligned with ``y_labeled``.
     """
     from assay.evaluation import accuracy, stopping
 
     classes = np.asarray(model.classes_, dtype=object)
     y = np.asarray(y_labeled, dtype=object)
-    oof_conf, oof_correct, fold_L = out_of_fold(model_spec, fixed_prior(model_params, model), X_labeled, y, folds=folds,
-                                        random_state=random_state)
+    oof_pred, oof_conf, oof_correct, fold_L = out_of_fold_predictions(
+        model_spec, fixed_prior(model_params, model), X_labeled, y, folds=folds, random_state=random_state)
     held = np.isfinite(oof_correct)
     per_fold = [float(np.mean(oof_correct[fold_L == k])) for k in range(folds)
                 if np.isfinite(oof_correct[fold_L == k]).any()]
@@ -123,6 +149,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     if prior is not None:
         evaluation["prior"] = {"l2": prior}  # the next retrain's l2_previous
     out["evaluation"] = evaluation
+    out["labeled_predictions"] = labeled_predictions(model, X_labeled, oof_pred, oof_conf)
     return out
 
 

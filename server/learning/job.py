@@ -15,8 +15,8 @@ from assay import store
 from assay.domain.labels import labeled_items
 from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
-from .acquire import K_SAMPLES, estimate_accuracy, run_round
-from .evaluate import evaluate_round, prequential_tests
+from .acquire import K_SAMPLES, can_fit, estimate_accuracy, run_round
+from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import FeatureCache
 from .records import Job, JobResult, ModelVersion
@@ -62,9 +62,10 @@ def run_job(job: Job, progress=None) -> JobResult:
         if progress:
             progress("estimating accuracy", 0.0)
         _add_accuracy(version, project, X_labeled, y_labeled, settings, seed)
+        predictions = _held_out_predictions(project, labeled, X_labeled, y_labeled, settings, seed)
         version.update(status="ok" if version.get("accuracy") is not None else "cold_start",
                        total_seconds=time.perf_counter() - started)
-        return JobResult(ModelVersion(**version), [])
+        return JobResult(ModelVersion(**version), [], predictions)
     if progress:
         progress("fitting", 0.0)
     if project["model"] not in BUILTIN_MODELS and len(labeled) >= 2 and not project["multi_label"]:
@@ -92,6 +93,7 @@ def run_job(job: Job, progress=None) -> JobResult:
                                  result.more_probs if result.more_probs is not None else []):
         queue.append({"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.more_strategy,
                       "prediction": _prediction(probs, result.classes, project["multi_label"], brief=True)})
+    predictions = None
     if result.cold_start:
         version.update(status="cold_start", strategy=result.strategy, acquire_seconds=result.acquire_seconds)
     else:
@@ -110,11 +112,25 @@ def run_job(job: Job, progress=None) -> JobResult:
                 X_stop=X[[row_of[i] for i in stop_ids]], reference_stop=reference_stop, history=history,
                 folds=int(settings.get("cv_folds", 5)),
                 random_state=int(rng.integers(2**31))))
+            predictions = [{"item_id": int(item_id), **p}
+                           for (item_id, _), p in zip(labeled, version.pop("labeled_predictions"))]
         else:
             _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
     version["total_seconds"] = time.perf_counter() - started
-    return JobResult(ModelVersion(**version), queue)
+    return JobResult(ModelVersion(**version), queue, predictions)
+
+
+def _held_out_predictions(project: dict, labeled, X_labeled, y_labeled, settings: dict, seed) -> list[dict] | None:
+    """With nothing left to acquire (every item labeled, as when a labeled set is imported to find its
+    errors), the labeled items' out-of-fold predictions all the same; rows no fold holds out get none."""
+    if project["multi_label"] or not can_fit(y_labeled):
+        return None
+    pred, conf, _, _ = out_of_fold_predictions(project["model"], project["model_params"], X_labeled,
+                                               np.asarray(y_labeled, dtype=object),
+                                               folds=int(settings.get("cv_folds", 5)), random_state=seed)
+    return [{"item_id": int(item_id), "label": str(p), "confidence": round(float(c), 4), "held_out": True}
+            for (item_id, _), p, c in zip(labeled, pred, conf) if p is not None]
 
 
 def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,

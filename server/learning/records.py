@@ -79,9 +79,12 @@ PUBLIC_FIELDS = ("version", "status", "model", "strategy", "n_labels", "label_co
 
 @dataclass(frozen=True)
 class JobResult:
-    """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction"}``)."""
+    """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction"}``),
+    and the version's predictions for the labeled items (rows ``{"item_id", "label", "confidence", "held_out"}``;
+    None: this job made none, and the previous ones stay)."""
     version: ModelVersion
     queue: list = field(default_factory=list)
+    predictions: list | None = None
 
 
 # The worker's other messages.

@@ -391,7 +391,8 @@ class RetrainService:
         kind, payload = outcome
         if kind == "result":
             store.replace_queue(self.db, project_id, payload.queue, payload.version.as_row(),
-                                stop_reference_labels=reference_labels(int(payload.version.n_labels)))
+                                stop_reference_labels=reference_labels(int(payload.version.n_labels)),
+                                predictions=payload.predictions)
             return True
         # The failure is recorded on a model version; the queue is left as it was.
         labeled = store.counts(self.db, project_id)["labeled"]

@@ -7,6 +7,8 @@ The families, one module each:
 - ``answers``: labels, skips, imported labels and reviews; the live answers per item
 - ``queue``: the queue a retrain leaves, leases, what was served with which prediction, the stop set
 - ``versions``: model versions and their stop-set predictions
+- ``predictions``: the latest model's prediction per labeled item (and the queue's for the items it ranks)
+- ``search``: items found by text, label and annotator, by id
 - ``accounts``: users, roles (``ROLES``), API tokens, login sessions
 - ``export``: the rows export writes, and the data fields they carry
 - ``embeddings``: the embedding cache's files (apart from the project database)
@@ -34,15 +36,17 @@ from __future__ import annotations
 
 from .accounts import (ROLES, add_token, create_user, end_sessions, get_user, grant, list_tokens, revoke_token,
                        roles_of, set_password, user_for_token)
-from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, item_answers,
+from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, answer_refusal, item_answers,
                       undo_annotation)
 from .db import Database, ReadOnlyDatabase, database_file, open_readonly, politely
 from .export import export_data_keys, export_rows
 from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
                     pool_item_ids)
+from .predictions import item_predictions
 from .projects import counts, create_project, delete_project, get_project, list_projects, update_project
 from .queue import (expire_leases, fresh_items, lease_items, leased_items, queue_predictions,
                     queued_items, record_served, release_leases, replace_queue, served_predictions, started_items,
                     stop_set_ids)
+from .search import page_items, search_items
 from .versions import keep_stop_predictions, latest_version, model_versions, record_model_version, stop_predictions

@@ -91,6 +91,19 @@ def _check_answer_slot(conn, item_id: int, annotator: str, n_done: int, overlap:
                        "was not stored. Answer the items your own queue pull returned")
 
 
+def answer_refusal(source, project_id: int, item_id: int, annotator: str, overlap: int) -> str | None:
+    """Why ``annotator`` may not answer the item now (add_annotation would refuse it, 409), or None if they may."""
+    conn = reading(source)
+    item = conn.execute("SELECT n_done FROM items WHERE id = ? AND project_id = ?", (item_id, project_id)).fetchone()
+    if item is None:
+        raise NotFound(f"project {project_id} has no item {item_id}")
+    try:
+        _check_answer_slot(conn, item_id, annotator, item["n_done"], overlap)
+    except Conflict as exc:
+        return exc.message
+    return None
+
+
 def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str) -> dict:
     with db.write() as conn:
         row = conn.execute(

@@ -304,6 +304,26 @@ def _stop_history(db):
     )
 
 
+def _item_predictions(db):
+    """The latest model's prediction for each labeled item, so label errors can be looked up
+    (GET /api/projects/<id>/items?disagree=1). ``held_out`` 1: an out-of-fold prediction, made by a model
+    that never saw the item's label (what finds a wrong label); 0: the full model's, for items every fold
+    trained on. A retrain replaces the project's rows with the queue, in the same transaction."""
+    db.execute(
+        """
+        CREATE TABLE item_predictions (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            model_version INTEGER NOT NULL,
+            predicted TEXT NOT NULL,              -- JSON: the predicted label
+            confidence REAL NOT NULL,
+            held_out INTEGER NOT NULL,
+            PRIMARY KEY (project_id, item_id)
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -313,4 +333,5 @@ MIGRATIONS = [
     ("0006_project_keys", _project_keys),
     ("0007_evaluation", _evaluation),
     ("0008_stop_history", _stop_history),
+    ("0009_item_predictions", _item_predictions),
 ]

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 
 from .db import Database, in_chunks, reading
+from .predictions import replace_item_predictions
 from .versions import keep_stop_predictions, record_model_version
 
 
 def replace_queue(db: Database, project_id: int, rows: list[dict] | None, version: dict | None,
-                  stop_reference_labels: int | None = None) -> int | None:
+                  stop_reference_labels: int | None = None, predictions: list[dict] | None = None) -> int | None:
     """Record a model version and swap in its queue in one transaction. Returns the version number.
 
     A version with ``stop_predictions`` keeps them; ``stop_reference_labels`` (the most labels its
-    stop signal's reference may have) says which older ones can go.
+    stop signal's reference may have) says which older ones can go. ``predictions`` (the version's
+    predictions for the labeled items, see store.predictions) replace the previous version's.
     """
     with db.write() as conn:
         if conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is None:
@@ -28,6 +30,8 @@ def replace_queue(db: Database, project_id: int, rows: list[dict] | None, versio
         if version is not None and version.get("stop_predictions") is not None:
             keep_stop_predictions(conn, project_id, number, int(version["n_labels"]), version["stop_predictions"],
                                   stop_reference_labels)
+        if predictions is not None and number is not None:
+            replace_item_predictions(conn, project_id, number, predictions)
         if rows is not None:
             conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
             # Items deleted while the retrain ran are skipped, not a foreign-key failure.

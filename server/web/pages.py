@@ -12,6 +12,7 @@ from . import auth, get_db
 from assay.domain import projects, settings
 from assay import store
 from assay.domain.stats import project_stats
+from assay.errors import BadRequest
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
@@ -115,11 +116,21 @@ def annotate(project_id: int):
         "api": f"/api/projects/{project['id']}",
         "media": f"/projects/{project['id']}/media/",
         "items": store.counts(get_db(), project["id"])["total"],  # 0: "no items yet", not "all labeled"
+        "reopen": _reopen_id(),  # ?item=<id>: shown first, with the label it has (the project page's search)
         **PREFETCH,
     }
     return render_template("annotate.html", project=project, config=config, keys=keys,
                            keys_hint=projects.keys_hint(keys), can_import=user.may("import", project["id"]),
                            can_configure=user.may("configure", project["id"]))
+
+
+def _reopen_id() -> int | None:
+    raw = request.args.get("item", "")
+    if raw == "":
+        return None
+    if not raw.isdigit() or not 0 < int(raw) <= settings.SQLITE_MAX:
+        raise BadRequest(f"item must be an item's id (a positive integer), not {raw[:40]!r}")
+    return int(raw)
 
 
 @bp.get("/projects/<int:project_id>/review")

@@ -113,6 +113,36 @@ SPEC = {
                 "estimate": {"type": "number", "nullable": True}, "estimate_low": {"type": "number", "nullable": True},
                 "estimate_high": {"type": "number", "nullable": True}, "kappa": {"type": "number", "nullable": True},
                 "stop_signal": {"type": "integer", "nullable": True}}},
+            "Prediction": {"type": "object", "nullable": True,
+                           "description": "the latest model's prediction; held_out: made without this item's "
+                                          "label (out of fold, or before it was labeled)",
+                           "properties": {"label": {"type": "string"}, "confidence": {"type": "number"},
+                                          "labels": {"type": "array", "items": {"type": "string"}},
+                                          "probs": {"type": "object"}, "model_version": {"type": "integer"},
+                                          "held_out": {"type": "boolean"}}},
+            "FoundItem": {"type": "object", "required": ["id", "data", "label", "annotations", "prediction",
+                                                         "disagrees"], "properties": {
+                "id": {"type": "integer"}, "external_id": {"type": "string", "nullable": True},
+                "data": {"type": "object"},
+                "label": {"nullable": True, "description": "the item's label as export resolves it (an annotator: "
+                                                           "their own); a list for multi-label"},
+                "annotations": {"type": "array", "items": {"type": "object", "properties": {
+                    "annotator": {"type": "string"}, "label": {}, "source": {"type": "string"},
+                    "created_at": {"type": "string"}}}},
+                "prediction": _ref("Prediction"),
+                "disagrees": {"type": "boolean", "nullable": True,
+                              "description": "the prediction differs from the label (null: no label or prediction)"}}},
+            "ItemSearch": {"type": "object", "required": ["items", "total", "page", "per_page", "pages"],
+                           "properties": {"items": {"type": "array", "items": _ref("FoundItem")},
+                                          "total": {"type": "integer"}, "page": {"type": "integer"},
+                                          "per_page": {"type": "integer"}, "pages": {"type": "integer"}}},
+            "ReopenedItem": {"type": "object", "required": ["id", "data", "label", "prediction", "refusal"],
+                             "properties": {
+                "id": {"type": "integer"}, "external_id": {"type": "string", "nullable": True},
+                "data": {"type": "object"}, "label": {"nullable": True, "description": "your label on it"},
+                "prediction": _ref("Prediction"),
+                "refusal": {"type": "string", "nullable": True,
+                            "description": "why you may not answer it now (others hold its places); null: you may"}}},
             "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},
                                                                 "labeled": {"type": "integer"}}},
             "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},
@@ -143,6 +173,9 @@ SPEC = {
         },
         "/api/projects/{id}/items/{item_id}": {
             "parameters": [_PID, {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "get": {"summary": "One item as the labeling page re-opens it (/projects/{id}/annotate?item={item_id}): "
+                               "its data, your label, the model's prediction, and whether you may answer it",
+                    "responses": {"200": _json(_ref("ReopenedItem")), "403": _ERROR, "404": _ERROR}},
             "delete": {"summary": "Delete one item (owner only); one with labels only with with_labels=true",
                        "parameters": [{"name": "with_labels", "in": "query",
                                        "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}}],
@@ -161,6 +194,25 @@ SPEC = {
         },
         "/api/projects/{id}/items": {
             "parameters": [_PID],
+            "get": {"summary": "Search the items: filters combine; annotators see only their own answers",
+                    "parameters": [
+                        {"name": "q", "in": "query", "description": "a substring of any of the item's values, "
+                                                                    "ignoring case",
+                         "schema": {"type": "string", "maxLength": 200}},
+                        {"name": "label", "in": "query", "description": "a live answer carries this label (with "
+                                                                        "annotator: theirs does)",
+                         "schema": {"type": "string"}},
+                        {"name": "annotator", "in": "query", "description": "items this annotator labeled",
+                         "schema": {"type": "string", "maxLength": 200}},
+                        {"name": "disagree", "in": "query",
+                         "description": "1: only labeled items whose prediction (made without their label) differs "
+                                        "from it (single-label projects)",
+                         "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}},
+                        {"name": "page", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1}},
+                        {"name": "per_page", "in": "query",
+                         "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}}],
+                    "responses": {"200": _json(_ref("ItemSearch")), "400": _ERROR, "403": _ERROR, "404": _ERROR}},
             "post": {"summary": "Import items: a JSON list of objects, or a CSV/TSV/JSONL file (multipart field 'file')",
                      "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
                                     for n in ("text_column", "id_column", "label_column", "image_column", "format")],

@@ -195,7 +195,9 @@
   }
 
   function show(item) {
-    state.current = item ? { item, shownAt: performance.now(), chosen: new Set() } : null;
+    // A re-opened item starts with the labels it has, so the page shows what changing them changes.
+    const chosen = new Set(item && item.reopened ? [].concat(item.label ?? []) : []);
+    state.current = item ? { item, shownAt: performance.now(), chosen } : null;
     const card = $("item");
     const waiting = !item && state.fetching; // more may be on the way: not "done" yet
     $("done").hidden = Boolean(item) || waiting;
@@ -312,6 +314,11 @@
   }
 
   function renderPicked(item) {
+    if (item.reopened) {
+      const label = [].concat(item.label ?? []).join(", ");
+      $("picked").textContent = label ? `re-opened · your label: ${label}` : "re-opened · not labeled by you yet";
+      return;
+    }
     const parts = [`picked by ${item.strategy || "random"}`];
     if (typeof item.score === "number") parts.push(`score ${item.score.toPrecision(3)}`);
     if (item.model_version) parts.push(`model v${item.model_version}`);
@@ -469,6 +476,29 @@
     }
   }
 
+  // -- re-opening one item (?item=<id>: the project page's search links here) ---------
+
+  async function reopen(id) {
+    try {
+      const res = await fetch(`${config.api}/items/${id}`, { headers: { Accept: "application/json" } });
+      if (!res.ok) {
+        showMessage(`Could not re-open item ${id}: ${await errorText(res)}`);
+        return;
+      }
+      const item = await res.json();
+      if (item.refusal) {
+        // Its places are others' (overlap): answering would be refused, so the queue's items come instead.
+        showMessage(`Item ${id} cannot be relabeled here: ${item.refusal}`);
+        return;
+      }
+      state.seen.add(item.id);
+      if (state.current) state.buffer.unshift(state.current.item); // the stats poll's refill came first
+      show({ ...item, reopened: true });
+    } catch (_) {
+      showMessage(`Could not re-open item ${id}: the server did not answer`);
+    }
+  }
+
   // -- messages --------------------------------------------------------------------
 
   let messageTimer = null;
@@ -536,7 +566,7 @@
   });
 
   renderOutbox();
-  refill();
+  (config.reopen ? reopen(config.reopen) : Promise.resolve()).then(refill);
   pollStats();
   if (state.outbox.length) pump();
 })();
