@@ -92,3 +92,16 @@ def test_ten_labels_keep_the_number_row_and_no_picker(client, make_project):
     # Letters that are their own keys never need a picker, however many.
     letters = make_project("letters", list("abcdefghijklmnopqrtuvwxyz"))  # no "s": the page skips with it
     assert _config(client, letters)[1]["picker"] is False
+
+
+def test_the_openapi_document_describes_the_prediction_with_its_top_guesses(client):
+    import jsonschema
+
+    schemas = client.get("/api/openapi.json").json["components"]["schemas"]
+    assert schemas["QueueItem"]["properties"]["prediction"]["allOf"] == [{"$ref": "#/components/schemas/Prediction"}]
+    classes = [f"intent_{i:03d}" for i in range(150)]
+    probs = np.random.default_rng(1).dirichlet(np.ones(150))
+    for multi in (False, True):
+        jsonschema.validate(_prediction(probs, classes, multi), schemas["Prediction"])
+    with pytest.raises(jsonschema.ValidationError):  # the bound holds: six guesses are one too many
+        jsonschema.validate({"top": [["a", 0.1]] * 6}, schemas["Prediction"])
