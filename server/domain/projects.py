@@ -136,6 +136,13 @@ def label_keys(project: dict) -> list[str | None]:
     return [NUMBER_ROW[i] if i < len(NUMBER_ROW) else None for i in range(len(labels))]
 
 
+def typeahead(keys: list[str | None]) -> bool:
+    """Whether the annotate page picks labels by typing: some label has no key of its own (more labels
+    than the number row holds), so the number keys become the model's suggestions for each item and
+    letters narrow the labels instead."""
+    return None in keys
+
+
 def keys_hint(keys: list[str | None]) -> str:
     """The keys as the page's hint names them: "1–3", "1–9 and 0", "0–9", "a–e", or "j, k"."""
     present = [key for key in keys if key is not None]

@@ -16,7 +16,7 @@ SQLITE_MAX = 2**63 - 1  # SQLite's largest INTEGER: ids beyond it cannot exist
 K_SAMPLES = 20  # posterior samples per item for BALD-type strategies (retrain and simulation)
 AUDIT_SHARE = 0.05  # learning.queueing draws this share of the queue uniformly, for the accuracy estimate
 ITEM_TYPES = ("text", "image", "tabular")
-MAX_LABELS = 50
+MAX_LABELS = 1000  # intent and topic taxonomies run to hundreds; the annotate page types to find them
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import FeatureCache
 from .records import Job, JobResult, ModelVersion
 
+# The labeling page offers the model's first guesses as keys 1-5 once a project has too many labels
+# for a key each; more guesses per queue row would only weigh on every pull.
+TOP_GUESSES = 5
+TABLE_UP_TO = 10
+
 
 def run_job(job: Job, progress=None) -> JobResult:
     started = time.perf_counter()
@@ -193,14 +198,25 @@ def _add_accuracy(version: dict, project: dict, X_labeled, y_labeled, settings: 
 
 
 def _prediction(probs, classes, multi_label: bool, brief: bool = False) -> dict:
-    """The model's prediction as the queue stores it. ``brief`` (rows beyond the batch, possibly
-    thousands) keeps only what the labeling page shows: no per-class table for single-label."""
+    """The model's prediction as the queue stores it, with ``top``: its first guesses, best first, as
+    [label, probability] pairs (the labeling page's suggestion keys when a project has many labels).
+    The per-class table rides along only for projects of up to ``TABLE_UP_TO`` labels: at 150 it
+    would multiply every queue row and pull by thirty for nothing the page shows. ``brief`` (rows
+    beyond the batch, possibly thousands) keeps only what the labeling page shows: no table for
+    single-label."""
     probs = np.asarray(probs, dtype=float)
+    finite = [i for i in np.argsort(-np.nan_to_num(probs, nan=-np.inf), kind="stable") if np.isfinite(probs[i])]
+    top = [[str(classes[i]), round(float(probs[i]), 4)] for i in finite[:TOP_GUESSES]]
+    table = len(classes) <= TABLE_UP_TO
     if multi_label:
-        present = {c: round(float(p), 4) for c, p in zip(classes, probs) if np.isfinite(p)}
-        return {"labels": [c for c, p in present.items() if p >= 0.5], "probs": present}
+        present = {str(c): round(float(p), 4) for c, p in zip(classes, probs) if np.isfinite(p)}
+        chosen = [c for c, p in present.items() if p >= 0.5]
+        if not table:
+            keep = set(chosen) | {label for label, _ in top}
+            present = {c: p for c, p in present.items() if c in keep}
+        return {"labels": chosen, "probs": present, "top": top}
     best = int(np.argmax(probs))
-    if brief:
-        return {"label": str(classes[best]), "confidence": round(float(probs[best]), 4)}
-    return {"label": str(classes[best]), "confidence": round(float(probs[best]), 4),
-            "probs": {str(c): round(float(p), 4) for c, p in zip(classes, probs)}}
+    out = {"label": str(classes[best]), "confidence": round(float(probs[best]), 4), "top": top}
+    if not brief and table:
+        out["probs"] = {str(c): round(float(p), 4) for c, p in zip(classes, probs)}
+    return out

@@ -104,6 +104,9 @@ def annotate(project_id: int):
     project = _project(project_id, "annotate")
     user = auth.current_user()
     keys = projects.label_keys(project)
+    picker = projects.typeahead(keys)
+    if picker:
+        keys = [None] * len(keys)  # the number keys pick each item's suggestions, not fixed labels
     typed = settings.ProjectSettings.from_row(project)
     config = {
         "project_id": project["id"],
@@ -111,6 +114,7 @@ def annotate(project_id: int):
         "auth": bool(current_app.config.get("AUTH")),
         "labels": typed.labels,
         "keys": keys,  # one per label; None: click only
+        "picker": picker,
         "multi_label": typed.multi_label,
         "item_type": typed.item_type,
         "api": f"/api/projects/{project['id']}",
@@ -119,7 +123,7 @@ def annotate(project_id: int):
         "reopen": _reopen_id(),  # ?item=<id>: shown first, with the label it has (the project page's search)
         **PREFETCH,
     }
-    return render_template("annotate.html", project=project, config=config, keys=keys,
+    return render_template("annotate.html", project=project, config=config, keys=keys, picker=picker,
                            keys_hint=projects.keys_hint(keys), can_import=user.may("import", project["id"]),
                            can_configure=user.may("configure", project["id"]))
 

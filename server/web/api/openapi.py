@@ -34,9 +34,22 @@ SPEC = {
             "Project": {"type": "object", "properties": {
                 "id": {"type": "integer"}, **settings.shown_schema(),
                 "items": {"type": "integer"}, "labeled": {"type": "integer"}}},
+            "Prediction": {"type": "object", "description": (
+                "the model's prediction the item was queued with. Single-label: label and confidence; multi-label: "
+                "labels (every one at 0.5 or more) and probs. top: the model's first guesses, best first, as "
+                "[label, probability] pairs (at most 5; the labeling page's keys 1-5 when a project has more than "
+                "10 labels). probs, the per-label table, is whole only for projects of up to 10 labels: single-label "
+                "projects with more have none, multi-label ones keep the labels in labels and top"),
+                "properties": {
+                    "label": {"type": "string"}, "confidence": {"type": "number"},
+                    "labels": {"type": "array", "items": {"type": "string"}},
+                    "probs": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "top": {"type": "array", "maxItems": 5, "items": {
+                        "type": "array", "minItems": 2, "maxItems": 2,
+                        "items": {"oneOf": [{"type": "string"}, {"type": "number"}]}}}}},
             "QueueItem": {"type": "object", "required": ["id", "data", "strategy"], "properties": {
                 "id": {"type": "integer"}, "data": {"type": "object"},
-                "prediction": {"type": "object", "nullable": True},
+                "prediction": {"allOf": [_ref("Prediction")], "nullable": True},
                 "score": {"type": "number", "nullable": True}, "strategy": {"type": "string"},
                 "model_version": {"type": "integer", "nullable": True}}},
             "AnnotationIn": {"type": "object", "required": ["item_id"], "properties": {

@@ -21,6 +21,7 @@
   // Shift or Caps Lock never gets in the way.
   const KEYMAP = new Map();
   config.keys.forEach((key, i) => { if (key !== null) KEYMAP.set(key.toLowerCase(), config.labels[i]); });
+  const RECENT_KEY = `assay-recent:${config.user}:${config.project_id}`;
 
   const state = {
     current: null, // {item, shownAt, chosen: Set of labels (multi-label)}
@@ -205,6 +206,7 @@
     card.hidden = !item && !waiting;
     $("labels").hidden = !item;
     document.querySelector(".controls").hidden = !item && state.history.length === 0;
+    if (picker) picker.showItem(item);
     renderButtons();
     $("undo").disabled = state.history.length === 0;
     if (!item) {
@@ -327,11 +329,12 @@
 
   function renderButtons() {
     const chosen = state.current ? state.current.chosen : new Set();
-    for (const button of document.querySelectorAll(".label-button")) {
+    for (const button of document.querySelectorAll(".label-button, .suggestion")) {
       const on = chosen.has(button.dataset.label);
       button.classList.toggle("chosen", on);
       button.setAttribute("aria-pressed", on ? "true" : "false");
     }
+    if (picker) picker.renderStatus();
   }
 
   function flash(label) {
@@ -366,17 +369,21 @@
       const chosen = state.current.chosen;
       if (chosen.has(label)) chosen.delete(label);
       else chosen.add(label);
+      if (picker) picker.clear();
       renderButtons();
       return;
     }
     flash(label);
+    if (picker) picker.remember([label]);
     answer({ label });
   }
 
   function submitMulti() {
     if (!state.current) return;
     const chosen = state.current.chosen;
-    answer({ labels: config.labels.filter((label) => chosen.has(label)) });
+    const labels = config.labels.filter((label) => chosen.has(label));
+    if (picker) picker.remember(labels);
+    answer({ labels });
   }
 
   function skip() {
@@ -473,6 +480,10 @@
     if (state.current && held.includes(state.current.item)) {
       renderPrediction(state.current.item.prediction);
       renderPicked(state.current.item);
+      if (picker) {
+        picker.refresh(state.current.item);
+        renderButtons();
+      }
     }
   }
 
@@ -521,18 +532,264 @@
     return `HTTP ${res.status}`;
   }
 
+  // -- the type-ahead picker (projects with more labels than keys) -------------------------
+  // Keys 1-9 are the item's suggestions: the model's first guesses (the queue's prediction.top),
+  // then labels this tab used lately. Letters narrow the label buttons to those whose name holds
+  // what was typed, best match first; arrows move the highlight, Enter picks it, Escape clears.
+
+  const picker = config.picker ? makePicker() : null;
+
+  function makePicker() {
+    const input = $("picker-input");
+    const box = $("labels");
+    const strip = $("suggestions");
+    const status = $("picker-status");
+    const buttons = new Map(Array.from(box.querySelectorAll(".label-button"), (b) => [b.dataset.label, b]));
+    const known = new Set(config.labels);
+    // Names as typed: case and the separators of names like book_flight do not count.
+    const fold = (text) => text.toLowerCase().replace(/[\s_\-./:]+/g, " ");
+    const names = config.labels.map((label) => {
+      const name = fold(label).trim();
+      return { label, name, spaced: ` ${name}`, words: name.split(" ") };
+    });
+    const MAX_SLOTS = 9;
+    const MAX_RECENT = 8;
+    let recent = loadRecent();
+    let ranking = config.labels; // the item's order: the model's guesses first, then the project's order
+    let shown = ranking; // the buttons in view, in order
+    let slots = []; // [{label, p}] behind keys 1..9; p is null for a recent label
+    let at = -1; // the highlighted entry of shown, -1: none
+
+    function loadRecent() {
+      try {
+        const list = JSON.parse(sessionStorage.getItem(RECENT_KEY) || "[]");
+        return Array.isArray(list) ? list.filter((label) => known.has(label)) : [];
+      } catch (_) {
+        return [];
+      }
+    }
+
+    function remember(labels) {
+      recent = labels.concat(recent.filter((label) => !labels.includes(label))).slice(0, MAX_RECENT);
+      try {
+        sessionStorage.setItem(RECENT_KEY, JSON.stringify(recent));
+      } catch (_) {
+        // Storage disabled: the list lives in memory for this page.
+      }
+    }
+
+    function guesses(pred) {
+      // [label, p] best first; older queue rows (before prediction.top) still give their best guess.
+      if (!pred) return [];
+      if (Array.isArray(pred.top)) return pred.top;
+      if (pred.probs) return Object.entries(pred.probs).sort((a, b) => b[1] - a[1]);
+      return pred.label !== undefined ? [[pred.label, pred.confidence]] : [];
+    }
+
+    function showItem(item) {
+      rank(item);
+      input.value = "";
+      filter();
+      $("picker").hidden = !item;
+      if (item && document.activeElement !== input) input.focus({ preventScroll: true });
+    }
+
+    function refresh(item) {
+      // A newer model's guesses for the item on screen: new suggestions, and the search stays.
+      rank(item);
+      filter();
+    }
+
+    function rank(item) {
+      slots = [];
+      for (const [label, p] of guesses(item && item.prediction)) {
+        if (known.has(label) && slots.length < 5) slots.push({ label, p: typeof p === "number" ? p : null });
+      }
+      const guessed = slots.map((slot) => slot.label);
+      for (const label of recent) {
+        if (slots.length >= MAX_SLOTS) break;
+        if (!guessed.includes(label)) slots.push({ label, p: null, recent: true });
+      }
+      ranking = guessed.length ? guessed.concat(config.labels.filter((label) => !guessed.includes(label))) : config.labels;
+      renderSlots();
+    }
+
+    function renderSlots() {
+      strip.replaceChildren(...slots.map((slot, i) => {
+        const button = el("button", `suggestion${slot.recent ? " recent" : ""}`);
+        button.type = "button";
+        button.dataset.label = slot.label;
+        button.dataset.key = String(i + 1);
+        button.title = slot.recent ? "used lately" : "the model's guess";
+        button.append(el("kbd", "", String(i + 1)), el("span", "label-name", slot.label));
+        if (slot.p !== null) button.append(el("span", "prob", pct(slot.p)));
+        else if (slot.recent) button.append(el("span", "prob", "recent"));
+        return button;
+      }));
+    }
+
+    function tier(entry, query, words) {
+      // 0: the name starts with the query, 1: a word of it does, 2: it holds the query,
+      // 3: the query's words start the name's words in order ("acc bal" finds account_balance).
+      if (entry.name.startsWith(query)) return 0;
+      if (entry.spaced.includes(` ${query}`)) return 1;
+      if (entry.name.includes(query)) return 2;
+      if (words.length < 2) return -1;
+      let w = 0;
+      for (const word of entry.words) if (w < words.length && word.startsWith(words[w])) w++;
+      return w === words.length ? 3 : -1;
+    }
+
+    function filter() {
+      const query = fold(input.value).trimStart();
+      if (!query) {
+        shown = ranking;
+        at = -1;
+      } else {
+        const rank = new Map(ranking.map((label, i) => [label, i]));
+        const words = query.trim().split(" ");
+        const hits = [];
+        for (const entry of names) {
+          const t = tier(entry, query, words);
+          if (t >= 0) hits.push([t, rank.get(entry.label), entry.label]);
+        }
+        hits.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        shown = hits.map((hit) => hit[2]);
+        at = shown.length ? 0 : -1;
+      }
+      layout();
+    }
+
+    let laid = null; // the order last put in the page: reordering 150 buttons only when it changed
+    function layout() {
+      const visible = new Set(shown);
+      if (laid !== shown) {
+        const order = shown.map((label) => buttons.get(label));
+        if (shown.length < buttons.size) for (const [label, button] of buttons) if (!visible.has(label)) order.push(button);
+        // From the end, moving only the buttons out of place: a new item's five guesses move about ten
+        // buttons, where putting back all 150 restyled every one of them.
+        let next = null;
+        for (let i = order.length - 1; i >= 0; i--) {
+          if (order[i].nextSibling !== next) box.insertBefore(order[i], next);
+          next = order[i];
+        }
+        laid = shown;
+      }
+      for (const [label, button] of buttons) {
+        const hide = !visible.has(label);
+        if (button.hidden !== hide) button.hidden = hide;
+      }
+      renderHighlight();
+    }
+
+    function renderHighlight() {
+      const target = at >= 0 ? shown[at] : null;
+      for (const button of box.querySelectorAll(".label-button.highlight")) button.classList.remove("highlight");
+      if (target !== null) {
+        const button = buttons.get(target);
+        button.classList.add("highlight");
+        button.scrollIntoView({ block: "nearest" });
+      }
+      renderStatus();
+    }
+
+    function renderStatus() {
+      const parts = [];
+      if (input.value.trim()) {
+        parts.push(shown.length ? `${shown.length} match${shown.length === 1 ? "" : "es"}` : "no label matches");
+      }
+      if (at >= 0) parts.push(`Enter ${config.multi_label ? "toggles" : "picks"} ${shown[at]}`);
+      if (config.multi_label && state.current && state.current.chosen.size) {
+        parts.push(`chosen: ${config.labels.filter((label) => state.current.chosen.has(label)).join(", ")}`);
+      }
+      status.textContent = parts.join(" · ");
+    }
+
+    function move(step) {
+      if (!shown.length) return;
+      at = at < 0 ? (step > 0 ? 0 : shown.length - 1) : (at + step + shown.length) % shown.length;
+      renderHighlight();
+    }
+
+    function clear() {
+      if (!input.value && at < 0) return;
+      input.value = "";
+      filter();
+    }
+
+    function key(e, inInput) {
+      // true: the picker took the key (the caller does nothing more with it).
+      if (/^[1-9]$/.test(e.key)) {
+        e.preventDefault();
+        const slot = slots[Number(e.key) - 1];
+        if (slot && !e.repeat) pick(slot.label);
+        return true;
+      }
+      switch (e.key) {
+        case "ArrowDown":
+          e.preventDefault();
+          move(1);
+          return true;
+        case "ArrowUp":
+          e.preventDefault();
+          move(-1);
+          return true;
+        case "Escape":
+          e.preventDefault();
+          clear();
+          return true;
+        case "Enter":
+          if (at < 0) return false; // multi-label: submits; single-label: nothing to pick
+          e.preventDefault();
+          if (!e.repeat) pick(shown[at]);
+          return true;
+        case "Backspace":
+          if (!input.value) return false; // an empty search: undo, as on any labeling page
+          if (!inInput) {
+            e.preventDefault();
+            input.value = input.value.slice(0, -1);
+            filter();
+          }
+          return true;
+        default:
+          break;
+      }
+      if (e.key.length !== 1) return false;
+      if (!inInput) {
+        // Typed while the focus was elsewhere (after a click): the letter still goes to the search.
+        e.preventDefault();
+        input.focus({ preventScroll: true });
+        input.value += e.key;
+        filter();
+      }
+      return true;
+    }
+
+    input.addEventListener("input", filter);
+    strip.addEventListener("click", (e) => {
+      const button = e.target.closest(".suggestion");
+      if (button) pick(button.dataset.label);
+    });
+    return { showItem, refresh, remember, clear, key, renderStatus, input };
+  }
+
   // -- input -----------------------------------------------------------------------
 
   document.addEventListener("keydown", (e) => {
-    if (e.target instanceof Element && e.target.closest("input, textarea, select, [contenteditable]")) return;
+    const inPicker = picker !== null && e.target === picker.input;
+    if (!inPicker && e.target instanceof Element && e.target.closest("input, textarea, select, [contenteditable]")) return;
     if (e.altKey || e.metaKey) return;
     if (e.ctrlKey) {
       if (e.key === "z" || e.key === "Z") {
         e.preventDefault();
         undo();
+      } else if (picker && (e.key === "s" || e.key === "S")) {
+        e.preventDefault(); // letters belong to the search, so skipping takes Ctrl (and the browser's save waits)
+        if (!e.repeat) skip();
       }
       return;
     }
+    if (picker && state.current && picker.key(e, inPicker)) return;
     if (e.key === "Backspace") {
       e.preventDefault(); // never navigate back
       undo();
