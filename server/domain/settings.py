@@ -54,7 +54,8 @@ def _setting(default=dataclasses.MISSING, **meta):
 class ProjectSettings:
     name: str = _setting(kind="string", low=1, high=200)
     labels: list = _setting(kind="list", low=1, high=MAX_LABELS,
-                            help="Comma-separated label names, in the order keys 1-9 pick them.")
+                            help="Comma-separated label names, in the order keys 1-9 pick them "
+                                 "(beyond ten, the labeling page types ahead instead).")
     multi_label: bool = _setting(False, kind="boolean", help="Items may take several labels.")
     item_type: str = _setting("text", kind="choice", choices=ITEM_TYPES)
     strategy: str = _setting("default", kind="string", help="See `assay strategies`.")

@@ -465,3 +465,18 @@ def test_an_item_field_named_label_never_passes_for_the_answer(app, client, make
     assert dict(zip(header, row))["label"] == "spam" and dict(zip(header, row))["data.label"] == "2"
     row = json.loads(client.get(f"/api/projects/{pid}/export?format=jsonl").data.decode())
     assert row["label"] == "spam" and row["data"]["label"] == "2"
+
+
+def test_the_openapi_source_names_each_schema_once():
+    """A dict literal with a key twice keeps the last silently: two schemas of one name (as two branches
+    once each added a "Prediction") would leave one route described by the other's schema."""
+    import ast
+    import pathlib
+
+    import assay.web.api.openapi as source
+
+    tree = ast.parse(pathlib.Path(source.__file__).read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            keys = [k.value for k in node.keys if isinstance(k, ast.Constant)]
+            assert len(keys) == len(set(keys)), f"line {node.lineno}: {sorted(k for k in keys if keys.count(k) > 1)}"

@@ -126,7 +126,7 @@ SPEC = {
                 "estimate": {"type": "number", "nullable": True}, "estimate_low": {"type": "number", "nullable": True},
                 "estimate_high": {"type": "number", "nullable": True}, "kappa": {"type": "number", "nullable": True},
                 "stop_signal": {"type": "integer", "nullable": True}}},
-            "Prediction": {"type": "object", "nullable": True,
+            "ItemPrediction": {"type": "object", "nullable": True,
                            "description": "the latest model's prediction; held_out: made without this item's "
                                           "label (out of fold, or before it was labeled)",
                            "properties": {"label": {"type": "string"}, "confidence": {"type": "number"},
@@ -142,7 +142,7 @@ SPEC = {
                 "annotations": {"type": "array", "items": {"type": "object", "properties": {
                     "annotator": {"type": "string"}, "label": {}, "source": {"type": "string"},
                     "created_at": {"type": "string"}}}},
-                "prediction": _ref("Prediction"),
+                "prediction": _ref("ItemPrediction"),
                 "disagrees": {"type": "boolean", "nullable": True,
                               "description": "the prediction differs from the label (null: no label or prediction)"}}},
             "ItemSearch": {"type": "object", "required": ["items", "total", "page", "per_page", "pages"],
@@ -153,7 +153,7 @@ SPEC = {
                              "properties": {
                 "id": {"type": "integer"}, "external_id": {"type": "string", "nullable": True},
                 "data": {"type": "object"}, "label": {"nullable": True, "description": "your label on it"},
-                "prediction": _ref("Prediction"),
+                "prediction": _ref("ItemPrediction"),
                 "refusal": {"type": "string", "nullable": True,
                             "description": "why you may not answer it now (others hold its places); null: you may"}}},
             "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},
