@@ -127,7 +127,7 @@ class HostPolicy:
         else:
             try:
                 found = (resolve or resolve_host)(target.host, target.port)
-            except (OSError, UnicodeError) as exc:
+            except (OSError, UnicodeError, ValueError) as exc:  # ValueError: a NUL in the name
                 raise Refused(f"{target.host} does not resolve ({exc}); check the URL") from None
             if not found:
                 raise Refused(f"{target.host} does not resolve; check the URL")

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 THREAD_NAME = "assay-webhooks"
 USER_AGENT = "Assay-Webhooks/1"
 SIGNATURE_HEADER = "X-Assay-Signature"
+CLAIM = 10  # deliveries taken at a time
 _SENDERS: "weakref.WeakSet[WebhookSender]" = weakref.WeakSet()
 
 
@@ -129,7 +130,9 @@ class WebhookSender:
     def _loop(self) -> None:
         while not self._stopped:
             try:
-                rows = store.claim_deliveries(self.db, time.time(), claim_seconds=self.timeout + 30.0)
+                # Claimed for as long as trying them all could take, so no other process takes one meanwhile.
+                rows = store.claim_deliveries(self.db, time.time(), claim_seconds=CLAIM * self.timeout + 30.0,
+                                              limit=CLAIM)
                 for n, row in enumerate(rows):
                     if self._stopped:
                         for left in rows[n:]:
