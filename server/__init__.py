@@ -32,6 +32,14 @@ DEFAULTS = {
     "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
     "RATE_BURST": 500.0,
     "SEED": None,
+    # Webhooks post to loopback and to these hosts (comma-separated or a list); WEBHOOK_ANY_HOST also allows
+    # any host whose addresses are all public. See assay.webhooks.policy.
+    "WEBHOOK_HOSTS": [],
+    "WEBHOOK_ANY_HOST": False,
+    "WEBHOOK_TIMEOUT": 10.0,  # seconds per delivery attempt
+    "WEBHOOK_MAX_ATTEMPTS": 15,  # then the delivery is given up (about 3 hours after the first)
+    "WEBHOOK_BACKOFF": 1.0,  # seconds before the first retry; doubled after each failed attempt
+    "WEBHOOK_BACKOFF_CAP": 3600.0,
 }
 
 
@@ -107,6 +115,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.session_interface = auth.SessionCookies()
     from .learning.worker import RetrainService
+    from .webhooks.policy import HostPolicy
+    from .webhooks.sender import WebhookSender
 
     database = dbmod.Database(app.config["DATABASE"])
     database.migrate()
@@ -114,13 +124,22 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     store.discard_dead_imports(database)
     app.extensions["assay.db"] = database
+    sender = WebhookSender(database, HostPolicy.from_config(app.config),
+                           timeout=float(app.config["WEBHOOK_TIMEOUT"]),
+                           max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
+                           backoff=float(app.config["WEBHOOK_BACKOFF"]),
+                           backoff_cap=float(app.config["WEBHOOK_BACKOFF_CAP"]))
+    app.extensions["assay.webhooks"] = sender
     app.extensions["assay.retrain"] = RetrainService(
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),
         settings={"k_samples": int(app.config["K_SAMPLES"]), "cv_folds": int(app.config["CV_FOLDS"]),
                   "seed": app.config["SEED"], "queue_depth": app.config["QUEUE_DEPTH"],
                   "embedding_cache": app.config["EMBEDDING_CACHE"]},
         worker_threads=int(app.config["WORKER_THREADS"]),
+        on_events=sender.wake,
     )
+    if store.next_due(database) is not None:
+        sender.start()  # deliveries left pending by the last run (or another process) go out now
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(media.bp)
@@ -134,7 +153,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def close_app(app: Flask, timeout: float = 30.0) -> None:
-    """Shut an app down: stop and join its retrain thread and worker process, then close its database.
+    """Shut an app down: stop and join its retrain thread and worker process and its webhook sender, then close
+    its database. Deliveries not yet made stay in the outbox for the next start.
 
     The order matters: the dispatcher thread reads the database, and closing an SQLite connection
     while another thread uses it can crash the interpreter. If the thread does not stop in time the
@@ -143,6 +163,10 @@ def close_app(app: Flask, timeout: float = 30.0) -> None:
     service = app.extensions.get("assay.retrain")
     if service is not None and not service.shutdown(timeout):
         raise RuntimeError(f"the retrain thread of {app.config['DATABASE']} did not stop within {timeout:g} s; "
+                           "its database was left open")
+    sender = app.extensions.get("assay.webhooks")
+    if sender is not None and not sender.shutdown(timeout):
+        raise RuntimeError(f"the webhook sender of {app.config['DATABASE']} did not stop within {timeout:g} s; "
                            "its database was left open")
     database = app.extensions.get("assay.db")
     if database is not None:

@@ -76,6 +76,17 @@ def no_retrain_thread_outlives_its_app():
                       "with server.close_app (its thread would use the database after it is closed)")
 
 
+@pytest.fixture(autouse=True)
+def no_webhook_sender_outlives_its_app():
+    """Likewise for the webhook sender thread each app has: close_app stops and joins it."""
+    from assay.webhooks.sender import live_senders
+
+    before = weakref.WeakSet(live_senders())
+    yield
+    left = [s for s in live_senders() if s not in before and s.alive()]
+    assert not left, f"{len(left)} webhook sender thread(s) still running after the test: an app was not closed"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def no_retrain_thread_at_the_end():
     yield

@@ -18,6 +18,7 @@ import weakref
 
 from assay import store
 from assay.evaluation.stopping import reference_labels
+from assay.webhooks import events
 from .records import Job, JobFailed, JobResult, ModelVersion, Progress, Ready
 
 log = logging.getLogger(__name__)
@@ -128,13 +129,14 @@ def _warm_up():
 
 class RetrainService:
     def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None,
-                 worker_threads: int = 1):
+                 worker_threads: int = 1, on_events=None):
         self.db = db
         self.cache_root = cache_root
         self.media_root = media_root
         self.timeout = float(timeout)
         self.settings = dict(settings or {})
         self.worker_threads = int(worker_threads)
+        self.on_events = on_events  # called when a recorded version left webhook deliveries in the outbox
         self._cond = threading.Condition()
         self._pending: list[int] = []
         self._running: int | None = None
@@ -390,13 +392,22 @@ class RetrainService:
                 outcome = ("failed", message.message)
         kind, payload = outcome
         if kind == "result":
-            store.replace_queue(self.db, project_id, payload.queue, payload.version.as_row(),
-                                stop_reference_labels=reference_labels(int(payload.version.n_labels)),
-                                predictions=payload.predictions)
+            self._record(project_id, payload.queue, payload.version.as_row(),
+                         reference_labels(int(payload.version.n_labels)), predictions=payload.predictions)
             return True
         # The failure is recorded on a model version; the queue is left as it was.
         labeled = store.counts(self.db, project_id)["labeled"]
         failure = ModelVersion(status=kind, model=project["model"], strategy=project["strategy"], n_labels=labeled,
                                error=payload, total_seconds=time.perf_counter() - started)
-        store.replace_queue(self.db, project_id, None, failure.as_row())
+        self._record(project_id, None, failure.as_row())
         return True
+
+    def _record(self, project_id: int, queue, version: dict, stop_reference_labels: int | None = None,
+                predictions=None) -> None:
+        """The version, its queue, its labeled items' predictions and its webhook deliveries, in one transaction."""
+        with self.db.write() as tx:
+            number = store.replace_queue(self.db, project_id, queue, version,
+                                         stop_reference_labels=stop_reference_labels, predictions=predictions)
+            hooked = events.version_recorded(tx, project_id, number) if number is not None else 0
+        if hooked and self.on_events is not None:
+            self.on_events()

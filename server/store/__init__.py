@@ -12,6 +12,7 @@ The families, one module each:
 - ``accounts``: users, roles (``ROLES``), API tokens, login sessions
 - ``export``: the rows export writes, and the data fields they carry
 - ``embeddings``: the embedding cache's files (apart from the project database)
+- ``webhooks``: webhooks, the outbox of their deliveries, and the log of delivery attempts
 - ``db``: the :class:`Database` handle, its serialized writer, migrations
 
 The contract:
@@ -20,13 +21,15 @@ The contract:
   process :func:`open_readonly`'s handle. Reads take either; writes take the Database.
 - Functions that write (create_*, update_*, delete_*, insert_items, add_annotation, undo_annotation,
   replace_queue, release_leases, create_user, set_password, end_sessions, grant, add_token,
-  revoke_token, discard_dead_imports) each run in the Database's serialized writer
+  revoke_token, discard_dead_imports, create_webhook, delete_webhook, claim_deliveries, release_claim,
+  record_attempt) each run in the Database's serialized writer
   (``db.write()``), one transaction per call unless they say they go in chunks; when they return,
   the change is committed.
 - Composite writes decided outside the store (which items to serve: assay.domain.serving) open
   ``with db.write() as tx`` themselves and pass ``tx`` to the functions documented as taking it
   (expire_leases, leased_items, queued_items, started_items, fresh_items, lease_items,
-  record_served, and any read). ``tx`` is opaque: it is only handed back to the store.
+  record_served, add_deliveries, and any read). An event's webhook deliveries are written this way, in
+  the transaction that records the event (assay.webhooks.events). ``tx`` is opaque: it is only handed back to the store.
 - What comes back is plain Python: dicts, lists, ints, str; JSON columns decoded. Missing rows
   raise :class:`~assay.errors.NotFound`, clashes :class:`~assay.errors.Conflict`.
 - The store decides nothing: which answer wins (assay.domain.labels), what to serve
@@ -50,3 +53,5 @@ from .queue import (expire_leases, fresh_items, lease_items, leased_items, queue
                     stop_set_ids)
 from .search import page_items, search_items
 from .versions import keep_stop_predictions, latest_version, model_versions, record_model_version, stop_predictions
+from .webhooks import (add_deliveries, claim_deliveries, create_webhook, delete_webhook, delivery_log, get_webhook,
+                       list_webhooks, next_due, record_attempt, release_claim, subscribed_hooks)

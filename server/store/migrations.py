@@ -324,6 +324,64 @@ def _item_predictions(db):
     )
 
 
+def _webhooks(db):
+    """Webhooks: the URLs a project posts its events to, the outbox of deliveries and the log of attempts.
+
+    An event's outbox rows are written in the transaction that records the event (an answer, a model
+    version), so an event is delivered if and only if it happened, whatever crashes in between. A row
+    is ``pending`` until delivered or given up (``failed``); a sender claims it until ``claimed_until``
+    (epoch seconds) so two processes on one database never post it twice at once, and a claim left by
+    a process that died runs out on its own.
+    """
+    db.execute(
+        """
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            url TEXT NOT NULL,
+            events TEXT NOT NULL,                 -- JSON list of event names
+            secret TEXT NOT NULL,                 -- signs the bodies; never shown again after creation
+            created_by TEXT,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX webhooks_project ON webhooks(project_id)")
+    db.execute(
+        """
+        CREATE TABLE webhook_outbox (
+            id INTEGER PRIMARY KEY,
+            hook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            event TEXT NOT NULL,
+            delivery_id TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL,                   -- the exact bytes signed and posted, on every attempt
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            claimed_until REAL,
+            created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX webhook_outbox_due ON webhook_outbox(next_attempt_at) WHERE state = 'pending'")
+    db.execute("CREATE INDEX webhook_outbox_project ON webhook_outbox(project_id, id)")
+    db.execute(
+        """
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL REFERENCES webhook_outbox(id) ON DELETE CASCADE,
+            attempt INTEGER NOT NULL,
+            status_code INTEGER,                  -- NULL: no HTTP answer (refused, unreachable, timed out)
+            error TEXT,                           -- NULL: delivered (a 2xx answer)
+            duration_ms INTEGER,
+            at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now'))
+        )
+        """
+    )
+    db.execute("CREATE INDEX webhook_attempts_outbox ON webhook_attempts(outbox_id, attempt)")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -334,4 +392,5 @@ MIGRATIONS = [
     ("0007_evaluation", _evaluation),
     ("0008_stop_history", _stop_history),
     ("0009_item_predictions", _item_predictions),
+    ("0010_webhooks", _webhooks),
 ]

@@ -17,7 +17,7 @@ PACKAGE = "assay"  # server/ installs as assay (pyproject.toml)
 
 ASSEMBLE_THE_APP = {"assay", "assay.cli"}
 STORE_MAY_NOT_IMPORT = ("assay.learning", "assay.evaluation", "assay.domain", "assay.web", "assay.models",
-                        "assay.features", "assay.strategies")
+                        "assay.features", "assay.strategies", "assay.webhooks")
 SQLITE = ("sqlite3", "sqlite_utils")
 
 

@@ -16,6 +16,10 @@ def get_retrain():
     return current_app.extensions["assay.retrain"]
 
 
+def get_webhooks():
+    return current_app.extensions["assay.webhooks"]
+
+
 def json_body() -> dict | list:
     try:
         data = request.get_json(silent=True)
@@ -82,4 +86,4 @@ def init_app(app):
         return error_page(500, message)
 
 
-from . import annotate, items, openapi, projects, review, transfer  # noqa: E402,F401  (routes register on bp)
+from . import annotate, items, openapi, projects, review, transfer, webhooks  # noqa: E402,F401  (routes register on bp)

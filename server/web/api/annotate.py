@@ -8,7 +8,8 @@ from assay.domain import serving
 from assay.domain.labels import check_label
 from assay.web.auth import require
 from assay.errors import BadRequest
-from . import SQLITE_MAX, bp, get_db, get_retrain, int_field, json_object
+from assay.webhooks import events
+from . import SQLITE_MAX, bp, get_db, get_retrain, get_webhooks, int_field, json_object
 
 MAX_PULL = 100
 
@@ -75,9 +76,13 @@ def annotate(project_id: int):
     key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
         raise BadRequest("idempotency_key must be a string of 1-200 characters")
-    annotation, created = store.add_annotation(db, project_id, item_id, user.name, label, skipped,
-                                               duration_ms=duration, idempotency_key=key,
-                                               overlap=int(project["overlap"]))
+    with db.write() as tx:  # the answer and its webhook deliveries: committed together or not at all
+        annotation, created = store.add_annotation(db, project_id, item_id, user.name, label, skipped,
+                                                   duration_ms=duration, idempotency_key=key,
+                                                   overlap=int(project["overlap"]))
+        hooked = events.annotation_created(tx, project_id, annotation) if created else 0
+    if hooked:
+        get_webhooks().wake()  # posting happens on the sender's thread; this request does not wait for it
     # The label is committed; starting a retrain only enqueues work for the background worker.
     get_retrain().labels_arrived(project)
     return jsonify({**_public(annotation), "duplicate": not created}), 201 if created else 200

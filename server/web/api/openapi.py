@@ -160,6 +160,36 @@ SPEC = {
                                                                 "labeled": {"type": "integer"}}},
             "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},
                                                                 "skipped": {"type": "integer"}}},
+            "WebhookIn": {"type": "object", "required": ["url", "events"], "additionalProperties": False,
+                          "description": "Each event is POSTed to url as JSON {event, delivery_id, project_id, "
+                                         "timestamp, data}, signed: X-Assay-Signature: sha256=<hex HMAC-SHA256 of the "
+                                         "raw body, keyed by the secret>. Loopback and ASSAY_WEBHOOK_HOSTS only, or "
+                                         "any public host with ASSAY_WEBHOOK_ANY_HOST=true; redirects are not followed.",
+                          "properties": {
+                              "url": {"type": "string", "maxLength": 2000, "description": "http:// or https://"},
+                              "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [
+                                  "annotation.created", "model.trained", "model.failed", "project.stop_signal"]}},
+                              "secret": {"type": "string", "minLength": 16, "maxLength": 256,
+                                         "description": "left out: the server makes one and returns it once"}}},
+            "Webhook": {"type": "object", "required": ["id", "url", "events"], "properties": {
+                "id": {"type": "integer"}, "project_id": {"type": "integer"}, "url": {"type": "string"},
+                "events": {"type": "array", "items": {"type": "string"}},
+                "created_by": {"type": "string", "nullable": True}, "created_at": {"type": "string"},
+                "deliveries": {"type": "object", "properties": {
+                    "pending": {"type": "integer"}, "delivered": {"type": "integer"}, "failed": {"type": "integer"}}},
+                "secret": {"type": "string", "description": "only in the answer to a registration without a "
+                                                            "secret; never shown again"}}},
+            "Delivery": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "hook_id": {"type": "integer"}, "event": {"type": "string"},
+                "delivery_id": {"type": "string"},
+                "state": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                "attempts": {"type": "integer"},
+                "next_attempt_at": {"type": "number", "nullable": True, "description": "epoch seconds, if pending"},
+                "created_at": {"type": "string"},
+                "log": {"type": "array", "items": {"type": "object", "properties": {
+                    "attempt": {"type": "integer"}, "status_code": {"type": "integer", "nullable": True},
+                    "error": {"type": "string", "nullable": True}, "duration_ms": {"type": "integer", "nullable": True},
+                    "at": {"type": "string"}}}}}},
         },
     },
     "security": [{"bearer": []}, {}],
@@ -314,6 +344,33 @@ SPEC = {
                              "labels": {"type": "array", "items": {"type": "string"}}}}}}},
                      "responses": {"201": _json({"type": "object"}), "400": _ERROR, "403": _ERROR,
                                    "404": _ERROR}},
+        },
+        "/api/projects/{id}/webhooks": {
+            "parameters": [_PID],
+            "get": {"summary": "The project's webhooks, with their deliveries counted (owner only; never the secrets)",
+                    "responses": {"200": _json({"type": "array", "items": _ref("Webhook")}), "403": _ERROR,
+                                  "404": _ERROR}},
+            "post": {"summary": "Register a webhook (owner only)",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("WebhookIn")}}},
+                     "responses": {"201": _json(_ref("Webhook")), "400": _ERROR, "403": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/webhooks/{hook_id}": {
+            "parameters": [_PID, {"name": "hook_id", "in": "path", "required": True,
+                                  "schema": {"type": "integer", "minimum": 1}}],
+            "delete": {"summary": "Delete a webhook and its deliveries not yet made (owner only)",
+                       "responses": {"200": _json({"type": "object", "properties": {"deleted": _ref("Webhook")}}),
+                                     "403": _ERROR, "404": _ERROR}},
+        },
+        "/api/projects/{id}/webhooks/deliveries": {
+            "parameters": [_PID],
+            "get": {"summary": "The delivery log: the latest deliveries, newest first, each with its attempts "
+                               "(time, status code, error) (owner only)",
+                    "parameters": [{"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+                                   {"name": "hook", "in": "query", "description": "only this webhook's",
+                                    "schema": {"type": "integer", "minimum": 1}}],
+                    "responses": {"200": _json({"type": "array", "items": _ref("Delivery")}), "400": _ERROR,
+                                  "403": _ERROR, "404": _ERROR}},
         },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
     },
