@@ -15,6 +15,7 @@ from assay import store
 from assay.domain.labels import labeled_items
 from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
+from . import propensity
 from .acquire import K_SAMPLES, estimate_accuracy, run_round
 from .evaluate import evaluate_round, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
@@ -81,17 +82,24 @@ def run_job(job: Job, progress=None) -> JobResult:
         k_samples=int(settings.get("k_samples", K_SAMPLES)), depth=queue_depth(settings, project, len(pool_ids)),
         l2_previous=previous_prior(history, project["model"]) if evaluating else None,
     )
+    batch_prob = propensity.batch_probability(
+        project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),
+        n_labels=len(labeled), n_classes=len(result.classes), multi_label=project["multi_label"],
+        cold_start_name=result.strategy if result.cold_start else None)
+    more_prob = propensity.beyond_probability(result.more_strategy, batch_prob, n_more=len(result.more_indices),
+                                              pool=len(pool_ids), batch=len(result.indices))
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
         row = {"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.strategy,
-               "prediction": None}
+               "prediction": None, "selection_prob": batch_prob}
         if result.probs_B_C is not None:
             row["prediction"] = _prediction(result.probs_B_C[rank], result.classes, project["multi_label"])
         queue.append(row)
     for idx, score, probs in zip(result.more_indices, result.more_scores,
                                  result.more_probs if result.more_probs is not None else []):
         queue.append({"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.more_strategy,
-                      "prediction": _prediction(probs, result.classes, project["multi_label"], brief=True)})
+                      "prediction": _prediction(probs, result.classes, project["multi_label"], brief=True),
+                      "selection_prob": more_prob})
     if result.cold_start:
         version.update(status="cold_start", strategy=result.strategy, acquire_seconds=result.acquire_seconds)
     else:
@@ -130,8 +138,10 @@ def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_a
     if not len(picks):
         return queue
     probs = result.model.predict_proba(X_pool[picks])
+    prob = propensity.audit_probability(len(picks), len(pool_ids) - len(set(result.indices.tolist())))
     audits = [{"item_id": int(pool_ids[i]), "score": None, "strategy": AUDIT,
-               "prediction": _prediction(p, result.classes, False)} for i, p in zip(picks, probs)]
+               "prediction": _prediction(p, result.classes, False), "selection_prob": prob}
+              for i, p in zip(picks, probs)]
     audited = {row["item_id"] for row in audits}
     rest = iter([row for row in queue if row["item_id"] not in audited])
     out = []

@@ -79,7 +79,8 @@ PUBLIC_FIELDS = ("version", "status", "model", "strategy", "n_labels", "label_co
 
 @dataclass(frozen=True)
 class JobResult:
-    """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction"}``)."""
+    """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction",
+    "selection_prob"}``)."""
     version: ModelVersion
     queue: list = field(default_factory=list)
 

@@ -5,7 +5,8 @@ The families, one module each:
 - ``projects``: projects, and their counts (items, labeled, skipped; kept by triggers)
 - ``items``: items and the imports that bring them (chunked, undone when they die half-way)
 - ``answers``: labels, skips, imported labels and reviews; the live answers per item
-- ``queue``: the queue a retrain leaves, leases, what was served with which prediction, the stop set
+- ``queue``: the queue a retrain leaves, leases, what was served with which prediction, the stop set, and
+  each annotator's serving of each item (where it came from, with what probability: export's provenance)
 - ``versions``: model versions and their stop-set predictions
 - ``accounts``: users, roles (``ROLES``), API tokens, login sessions
 - ``export``: the rows export writes, and the data fields they carry
@@ -24,7 +25,7 @@ The contract:
 - Composite writes decided outside the store (which items to serve: assay.domain.serving) open
   ``with db.write() as tx`` themselves and pass ``tx`` to the functions documented as taking it
   (expire_leases, leased_items, queued_items, started_items, fresh_items, lease_items,
-  record_served, and any read). ``tx`` is opaque: it is only handed back to the store.
+  record_served, record_servings, and any read). ``tx`` is opaque: it is only handed back to the store.
 - What comes back is plain Python: dicts, lists, ints, str; JSON columns decoded. Missing rows
   raise :class:`~assay.errors.NotFound`, clashes :class:`~assay.errors.Conflict`.
 - The store decides nothing: which answer wins (assay.domain.labels), what to serve
@@ -42,7 +43,7 @@ from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, dis
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
                     pool_item_ids)
 from .projects import counts, create_project, delete_project, get_project, list_projects, update_project
-from .queue import (expire_leases, fresh_items, lease_items, leased_items, queue_predictions,
-                    queued_items, record_served, release_leases, replace_queue, served_predictions, started_items,
-                    stop_set_ids)
+from .queue import (expire_leases, fresh_items, item_servings, lease_items, leased_items, queue_predictions,
+                    queued_items, record_served, record_servings, release_leases, replace_queue, served_predictions,
+                    started_items, stop_set_ids)
 from .versions import keep_stop_predictions, latest_version, model_versions, record_model_version, stop_predictions
