@@ -38,7 +38,7 @@ from .accounts import (ROLES, add_token, create_user, end_sessions, get_user, gr
 from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, item_answers,
                       undo_annotation)
 from .db import Database, ReadOnlyDatabase, database_file, open_readonly, politely
-from .export import export_data_keys, export_rows
+from .export import export_data_keys, export_data_types, export_rows
 from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
                     pool_item_ids)
