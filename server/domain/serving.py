@@ -46,8 +46,8 @@ def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list
 
     Fresh items come from a range scan of the shuffle index from a random
     start, wrapping once, so a random pick costs an index lookup, not a sort.
-    The shuffle keys are uniform, so each of the N items nobody answered is
-    taken with probability k/N on average when k are drawn.
+    The shuffle keys are uniform, so each of the N open items is taken with
+    probability k/N on average when k are drawn.
     """
     found: list[int] = []
     if overlap > 1:
@@ -68,6 +68,8 @@ def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list
         if len(found) >= want:
             break
     n_fresh = len(found) - n_started
-    untouched = store.counts(tx, project_id)["unlabeled"]
-    prob = min(1.0, n_fresh / untouched) if untouched else None
+    # Those nobody answered, less the ones this pull already took from the queue (an approximation: items
+    # other annotators hold on lease are not drawn either).
+    open_items = max(store.counts(tx, project_id)["unlabeled"] - len(exclude), n_fresh)
+    prob = min(1.0, n_fresh / open_items) if open_items else None
     return [(i, None) for i in found[:n_started]] + [(i, prob) for i in found[n_started:]]
