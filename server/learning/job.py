@@ -86,8 +86,6 @@ def run_job(job: Job, progress=None) -> JobResult:
         project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),
         n_labels=len(labeled), n_classes=len(result.classes), multi_label=project["multi_label"],
         cold_start_name=result.strategy if result.cold_start else None)
-    more_prob = propensity.beyond_probability(result.more_strategy, batch_prob, n_more=len(result.more_indices),
-                                              pool=len(pool_ids), batch=len(result.indices))
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
         row = {"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.strategy,
@@ -98,8 +96,7 @@ def run_job(job: Job, progress=None) -> JobResult:
     for idx, score, probs in zip(result.more_indices, result.more_scores,
                                  result.more_probs if result.more_probs is not None else []):
         queue.append({"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.more_strategy,
-                      "prediction": _prediction(probs, result.classes, project["multi_label"], brief=True),
-                      "selection_prob": more_prob})
+                      "prediction": _prediction(probs, result.classes, project["multi_label"], brief=True)})
     if result.cold_start:
         version.update(status="cold_start", strategy=result.strategy, acquire_seconds=result.acquire_seconds)
     else:
@@ -121,8 +118,20 @@ def run_job(job: Job, progress=None) -> JobResult:
         else:
             _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
+    _beyond_probability(queue, result, batch_prob, len(pool_ids))
     version["total_seconds"] = time.perf_counter() - started
     return JobResult(ModelVersion(**version), queue)
+
+
+def _beyond_probability(queue: list[dict], result, batch_prob, pool: int) -> None:
+    """The rows beyond the batch get theirs once the audits took their places: those left of the ranking are
+    drawn from the pool outside the batch and the audits."""
+    beyond = [row for row in queue if row["strategy"] == result.more_strategy and "selection_prob" not in row]
+    n_audits = sum(row["strategy"] == AUDIT for row in queue)
+    prob = propensity.beyond_probability(result.more_strategy, batch_prob, n_more=len(beyond),
+                                         pool=pool - n_audits, batch=len(result.indices))
+    for row in beyond:
+        row["selection_prob"] = prob
 
 
 def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,
