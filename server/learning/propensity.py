@@ -48,7 +48,10 @@ def batch_probability(strategy_name: str, params: dict | None, *, batch: int, po
         return 1.0 if cold_start_name == DPP_COLD_START else None
     if strategy_name == "random":
         return _uniform(batch, pool)
-    return 1.0 if deterministic(strategy_name, params, n_labels, n_classes, multi_label) else None
+    try:
+        return 1.0 if deterministic(strategy_name, params, n_labels, n_classes, multi_label) else None
+    except (KeyError, ValueError, TypeError):
+        return None  # a strategy the registry cannot describe: unknown, and the retrain goes on
 
 
 def beyond_probability(more_strategy: str, batch_prob: float | None, *, n_more: int, pool: int,
