@@ -18,11 +18,12 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from .domain import columnar, labelstudio
 from .domain import export as export_mod
 from .domain import ingest, projects, settings
 from .web import get_db, media
 from . import store
-from .errors import AssayError
+from .errors import AssayError, BadRequest
 from .simulate.command import simulate_command
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
@@ -171,16 +172,28 @@ def import_command(project, file, text_column, id_column, label_column, image_co
 
 @click.command("export")
 @click.argument("project")
-@click.option("--format", "fmt", type=click.Choice(export_mod.FORMATS), default="jsonl", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="File to write (default: standard output).")
+@click.option("--format", "fmt", type=click.Choice(export_mod.FORMATS), default="jsonl", show_default=True,
+              help="parquet: a Parquet file; hf: a folder datasets.load_from_disk opens (needs -o); "
+                   "labelstudio: Label Studio's task JSON.")
+@click.option("-o", "--output", type=click.Path(writable=True), default=None,
+              help="File to write (default: standard output); for hf, a new folder.")
 @click.option("--all-annotations", is_flag=True, help="One row per answer instead of one per item.")
+@click.option("--provenance", is_flag=True,
+              help="Add who answered and what picked each item: strategy, score, model version, selection "
+                   "probability, labels at serving, and every answer.")
 @with_appcontext
-def export_command(project, fmt, output, all_annotations):
+def export_command(project, fmt, output, all_annotations, provenance):
     """Export the labeled set, one row per labeled item."""
     db = get_db()
     try:
         proj = store.get_project(db, project)
+        if fmt == "hf" and output is None:
+            raise BadRequest("--format hf writes a folder: give it with -o FOLDER")
+        if fmt == "labelstudio" and all_annotations:
+            raise BadRequest("a Label Studio task already holds every answer: drop --all-annotations")
+        if output is not None and fmt != "hf" and os.path.isdir(output):
+            raise BadRequest(f"{output} is a folder: give a file to write")
+        columns = columnar.data_columns(db, proj["id"]) if fmt in ("parquet", "hf") else ()
     except AssayError as exc:
         _fail(exc)
     keys = store.export_data_keys(db, proj["id"]) if fmt == "csv" else ()
@@ -191,18 +204,30 @@ def export_command(project, fmt, output, all_annotations):
             written[0] += 1
             yield record
 
-    records = export_mod.iter_export(db, proj["id"], every_annotation=all_annotations)
-    chunks = export_mod.stream(proj, counted(records), fmt, keys)
-    if output is None:
-        for chunk in chunks:
-            sys.stdout.write(chunk)
-    else:
-        with open(output, "w", encoding="utf-8", newline="") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
+    records = counted(export_mod.iter_export(db, proj["id"], every_annotation=all_annotations,
+                                             provenance=provenance))
+    try:
+        if fmt == "hf":
+            columnar.write_hf(output, proj, records, columns, provenance)
+        elif fmt == "parquet":
+            columnar.write_parquet(output if output is not None else sys.stdout.buffer, proj, records, columns,
+                                   provenance)
+        else:
+            chunks = labelstudio.stream(proj, records) if fmt == "labelstudio" else \
+                export_mod.stream(proj, records, fmt, keys, provenance)
+            if output is None:
+                for chunk in chunks:
+                    sys.stdout.write(chunk)
+            else:
+                with open(output, "w", encoding="utf-8", newline="") as fh:
+                    for chunk in chunks:
+                        fh.write(chunk)
+    except AssayError as exc:
+        _fail(exc)
     # An empty project gives an empty file: say so, rather than leave a 0-byte file to puzzle over.
     n = written[0]
-    click.echo(f"wrote {n} row{'' if n == 1 else 's'} to {output or 'standard output'}"
+    noun = "task" if fmt == "labelstudio" else "row"
+    click.echo(f"wrote {n} {noun}{'' if n == 1 else 's'} to {output or 'standard output'}"
                + (" (nothing is labeled yet)" if n == 0 else ""), err=True)
 
 

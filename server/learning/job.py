@@ -15,6 +15,7 @@ from assay import store
 from assay.domain.labels import labeled_items
 from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
+from . import propensity
 from .acquire import K_SAMPLES, can_fit, estimate_accuracy, run_round
 from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
@@ -87,10 +88,14 @@ def run_job(job: Job, progress=None) -> JobResult:
         k_samples=int(settings.get("k_samples", K_SAMPLES)), depth=queue_depth(settings, project, len(pool_ids)),
         l2_previous=previous_prior(history, project["model"]) if evaluating else None,
     )
+    batch_prob = propensity.batch_probability(
+        project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),
+        n_labels=len(labeled), n_classes=len(result.classes), multi_label=project["multi_label"],
+        cold_start_name=result.strategy if result.cold_start else None)
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
         row = {"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.strategy,
-               "prediction": None}
+               "prediction": None, "selection_prob": batch_prob}
         if result.probs_B_C is not None:
             row["prediction"] = _prediction(result.probs_B_C[rank], result.classes, project["multi_label"])
         queue.append(row)
@@ -122,6 +127,7 @@ def run_job(job: Job, progress=None) -> JobResult:
         else:
             _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
+    _beyond_probability(queue, result, batch_prob, len(pool_ids))
     version["total_seconds"] = time.perf_counter() - started
     return JobResult(ModelVersion(**version), queue, predictions)
 
@@ -138,6 +144,17 @@ def _held_out_predictions(project: dict, labeled, X_labeled, y_labeled, settings
             for (item_id, _), p, c in zip(labeled, pred, conf) if p is not None]
 
 
+def _beyond_probability(queue: list[dict], result, batch_prob, pool: int) -> None:
+    """The rows beyond the batch get theirs once the audits took their places: those left of the ranking are
+    drawn from the pool outside the batch and the audits."""
+    beyond = [row for row in queue if row["strategy"] == result.more_strategy and "selection_prob" not in row]
+    n_audits = sum(row["strategy"] == AUDIT for row in queue)
+    prob = propensity.beyond_probability(result.more_strategy, batch_prob, n_more=len(beyond),
+                                         pool=pool - n_audits, batch=len(result.indices))
+    for row in beyond:
+        row["selection_prob"] = prob
+
+
 def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,
                  rng) -> list[dict]:
     """The queue with its audit positions (server.learning.queueing) taken by items drawn uniformly from
@@ -151,8 +168,10 @@ def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_a
     if not len(picks):
         return queue
     probs = result.model.predict_proba(X_pool[picks])
+    prob = propensity.audit_probability(len(picks), len(pool_ids) - len(set(result.indices.tolist())))
     audits = [{"item_id": int(pool_ids[i]), "score": None, "strategy": AUDIT,
-               "prediction": _prediction(p, result.classes, False)} for i, p in zip(picks, probs)]
+               "prediction": _prediction(p, result.classes, False), "selection_prob": prob}
+              for i, p in zip(picks, probs)]
     audited = {row["item_id"] for row in audits}
     rest = iter([row for row in queue if row["item_id"] not in audited])
     out = []

@@ -79,9 +79,9 @@ PUBLIC_FIELDS = ("version", "status", "model", "strategy", "n_labels", "label_co
 
 @dataclass(frozen=True)
 class JobResult:
-    """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction"}``),
-    and the version's predictions for the labeled items (rows ``{"item_id", "label", "confidence", "held_out"}``;
-    None: this job made none, and the previous ones stay)."""
+    """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction",
+    "selection_prob"}``), and the version's predictions for the labeled items (rows ``{"item_id", "label",
+    "confidence", "held_out"}``; None: this job made none, and the previous ones stay)."""
     version: ModelVersion
     queue: list = field(default_factory=list)
     predictions: list | None = None

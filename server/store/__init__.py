@@ -5,7 +5,8 @@ The families, one module each:
 - ``projects``: projects, and their counts (items, labeled, skipped; kept by triggers)
 - ``items``: items and the imports that bring them (chunked, undone when they die half-way)
 - ``answers``: labels, skips, imported labels and reviews; the live answers per item
-- ``queue``: the queue a retrain leaves, leases, what was served with which prediction, the stop set
+- ``queue``: the queue a retrain leaves, leases, what was served with which prediction, the stop set, and
+  each annotator's serving of each item (where it came from, with what probability: export's provenance)
 - ``versions``: model versions and their stop-set predictions
 - ``predictions``: the latest model's prediction per labeled item (and the queue's for the items it ranks)
 - ``search``: items found by text, label and annotator, by id
@@ -28,8 +29,9 @@ The contract:
 - Composite writes decided outside the store (which items to serve: assay.domain.serving) open
   ``with db.write() as tx`` themselves and pass ``tx`` to the functions documented as taking it
   (expire_leases, leased_items, queued_items, started_items, fresh_items, lease_items,
-  record_served, add_deliveries, and any read). An event's webhook deliveries are written this way, in
-  the transaction that records the event (assay.webhooks.events). ``tx`` is opaque: it is only handed back to the store.
+  record_served, record_servings, add_deliveries, and any read). An event's webhook deliveries are
+  written this way, in the transaction that records the event (assay.webhooks.events). ``tx`` is
+  opaque: it is only handed back to the store.
 - What comes back is plain Python: dicts, lists, ints, str; JSON columns decoded. Missing rows
   raise :class:`~assay.errors.NotFound`, clashes :class:`~assay.errors.Conflict`.
 - The store decides nothing: which answer wins (assay.domain.labels), what to serve
@@ -42,15 +44,15 @@ from .accounts import (ROLES, add_token, create_user, end_sessions, get_user, gr
 from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, answer_refusal, item_answers,
                       undo_annotation)
 from .db import Database, ReadOnlyDatabase, database_file, open_readonly, politely
-from .export import export_data_keys, export_rows
+from .export import export_data_keys, export_data_types, export_rows
 from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
                     pool_item_ids)
 from .predictions import item_predictions
 from .projects import counts, create_project, delete_project, get_project, list_projects, update_project
-from .queue import (expire_leases, fresh_items, lease_items, leased_items, queue_predictions,
-                    queued_items, record_served, release_leases, replace_queue, served_predictions, started_items,
-                    stop_set_ids)
+from .queue import (expire_leases, fresh_items, item_servings, lease_items, leased_items, queue_predictions,
+                    queued_items, record_served, record_servings, release_leases, replace_queue, served_predictions,
+                    started_items, stop_set_ids)
 from .search import page_items, search_items
 from .versions import keep_stop_predictions, latest_version, model_versions, record_model_version, stop_predictions
 from .webhooks import (add_deliveries, claim_deliveries, create_webhook, delete_webhook, delivery_log, get_webhook,

@@ -124,11 +124,15 @@ def _annotation_row(row) -> dict:
 
 
 def _live_answers(conn, project_id: int, after_item: int, limit_items: int) -> list[tuple[int, list[dict]]]:
-    """Live, non-skipped answers of the next ``limit_items`` labeled items after ``after_item``, oldest first."""
+    """Live, non-skipped answers of the next ``limit_items`` labeled items after ``after_item``, oldest first.
+
+    ``+project_id`` keeps SQLite off the items_pool index, which would read and sort all the project's items
+    for every page (an export quadratic in the project's size); the id range is read in order instead.
+    """
     rows = conn.execute(
         """
         SELECT a.item_id, a.label, a.annotator, a.source, a.created_at FROM annotations a
-        WHERE a.item_id IN (SELECT id FROM items WHERE project_id = ? AND id > ? AND n_labels > 0
+        WHERE a.item_id IN (SELECT id FROM items WHERE +project_id = ? AND id > ? AND n_labels > 0
                             ORDER BY id LIMIT ?)
           AND a.undone_at IS NULL AND a.skipped = 0
         ORDER BY a.item_id, a.id

@@ -382,6 +382,34 @@ def _webhooks(db):
     db.execute("CREATE INDEX webhook_attempts_outbox ON webhook_attempts(outbox_id, attempt)")
 
 
+def _provenance(db):
+    """What an export's provenance needs to say how each labeled item came to be labeled.
+
+    ``queue.selection_prob`` is the probability the retrain's draw had of putting the item in the queue's
+    part it holds (NULL where it is not known: see assay.learning.propensity). ``servings`` keeps, per
+    annotator and item, the most recent pick that put the item in front of that annotator (a lease
+    handed back on a reload is not a pick): where it came from, the model version and its score, that
+    probability, and how many items were labeled then. ``served`` stays what the accuracy estimate reads.
+    """
+    db.execute("ALTER TABLE queue ADD COLUMN selection_prob REAL")
+    db.execute(
+        """
+        CREATE TABLE servings (
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            strategy TEXT NOT NULL,               -- the queue's mark: a strategy, 'audit', '... (beyond the batch)'
+            score REAL,
+            model_version INTEGER,                -- NULL: random fill, no queue behind it
+            selection_prob REAL,
+            labeled INTEGER NOT NULL,             -- the project's labeled items when it was served
+            served_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+            PRIMARY KEY (item_id, annotator)
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -393,4 +421,5 @@ MIGRATIONS = [
     ("0008_stop_history", _stop_history),
     ("0009_item_predictions", _item_predictions),
     ("0010_webhooks", _webhooks),
+    ("0011_provenance", _provenance),
 ]

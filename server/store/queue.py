@@ -36,12 +36,13 @@ def replace_queue(db: Database, project_id: int, rows: list[dict] | None, versio
             conn.execute("DELETE FROM queue WHERE project_id = ?", (project_id,))
             # Items deleted while the retrain ran are skipped, not a foreign-key failure.
             conn.executemany(
-                "INSERT OR IGNORE INTO queue (project_id, item_id, rank, score, strategy, model_version, prediction)"
-                " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
+                "INSERT OR IGNORE INTO queue (project_id, item_id, rank, score, strategy, model_version, prediction,"
+                " selection_prob)"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
                 [
                     (project_id, r["item_id"], rank, r.get("score"), r["strategy"], number,
                      json.dumps(r["prediction"]) if r.get("prediction") is not None else None,
-                     r["item_id"], project_id)
+                     r.get("selection_prob"), r["item_id"], project_id)
                     for rank, r in enumerate(rows)
                 ],
             )
@@ -70,7 +71,7 @@ def leased_items(tx, project_id: int, annotator: str, overlap: int, limit: int) 
     """Items leased to ``annotator`` and still open to them, in queue order (unqueued ones last)."""
     rows = tx.execute(
         """
-        SELECT l.item_id, q.score, q.strategy, q.model_version, q.prediction FROM leases l
+        SELECT l.item_id, q.score, q.strategy, q.model_version, q.prediction, q.selection_prob FROM leases l
         LEFT JOIN queue q ON q.project_id = l.project_id AND q.item_id = l.item_id
         JOIN items i ON i.id = l.item_id
         WHERE l.project_id = ? AND l.annotator = ? AND i.n_done < ?
@@ -84,10 +85,11 @@ def leased_items(tx, project_id: int, annotator: str, overlap: int, limit: int) 
 
 
 def queued_items(tx, project_id: int, annotator: str, overlap: int, now: float, limit: int) -> list[dict]:
-    """The queue's rows open to ``annotator``, by rank: item_id, score, strategy, model_version, prediction."""
+    """The queue's rows open to ``annotator``, by rank: item_id, score, strategy, model_version, prediction,
+    selection_prob."""
     rows = tx.execute(
         f"""
-        SELECT q.item_id, q.score, q.strategy, q.model_version, q.prediction FROM queue q
+        SELECT q.item_id, q.score, q.strategy, q.model_version, q.prediction, q.selection_prob FROM queue q
         JOIN items i ON i.id = q.item_id
         WHERE q.project_id = ? AND {_OPEN_TO}
         ORDER BY q.rank LIMIT ?
@@ -139,6 +141,37 @@ def record_served(tx, project_id: int, picked: list[dict]) -> None:
                      json.dumps(prediction["label"]), float(prediction.get("confidence") or 0.0)))
     tx.executemany("INSERT OR IGNORE INTO served (project_id, item_id, model_version, strategy, predicted,"
                    " confidence) VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def record_servings(tx, project_id: int, annotator: str, picked: list[dict]) -> None:
+    """Where each item handed to ``annotator`` came from (``picked``: item_id, strategy, score, model_version,
+    selection_prob, and ``leased`` for one handed back from the annotator's lease, which keeps its pick)."""
+    labeled = tx.execute("SELECT labeled FROM project_counts WHERE project_id = ?", (project_id,)).fetchone()
+    labeled = labeled[0] if labeled else 0
+    rows = [(project_id, p["item_id"], annotator, p.get("strategy") or "random", p.get("score"),
+             p.get("model_version"), p.get("selection_prob"), labeled) for p in picked]
+    sql = ("INTO servings (project_id, item_id, annotator, strategy, score, model_version, selection_prob, labeled)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    tx.executemany("INSERT OR IGNORE " + sql, [r for r, p in zip(rows, picked) if p.get("leased")])
+    tx.executemany("INSERT OR REPLACE " + sql, [r for r, p in zip(rows, picked) if not p.get("leased")])
+
+
+def item_servings(source, project_id: int, item_ids: list[int]) -> dict[int, list[dict]]:
+    """Every annotator's serving of these items, oldest first: annotator, strategy, score, model_version,
+    model_labels (the labels that version trained on), selection_prob, labeled, served_at."""
+    conn = reading(source)
+    out: dict[int, list[dict]] = {i: [] for i in item_ids}
+    for chunk, marks in in_chunks(item_ids):
+        for row in conn.execute(
+                f"SELECT s.item_id, s.annotator, s.strategy, s.score, s.model_version, v.n_labels,"
+                f" s.selection_prob, s.labeled, s.served_at FROM servings s"
+                f" LEFT JOIN model_versions v ON v.project_id = s.project_id AND v.version = s.model_version"
+                f" WHERE s.project_id = ? AND s.item_id IN ({marks}) ORDER BY s.served_at, s.rowid",
+                (project_id, *chunk)):
+            out[row[0]].append({"annotator": row[1], "strategy": row[2], "score": row[3], "model_version": row[4],
+                                "model_labels": row[5], "selection_prob": row[6], "labeled": row[7],
+                                "served_at": row[8]})
+    return out
 
 
 def served_predictions(source, project_id: int) -> list[dict]:

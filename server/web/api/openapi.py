@@ -305,16 +305,31 @@ SPEC = {
         },
         "/api/projects/{id}/export": {
             "parameters": [_PID],
-            "get": {"summary": "The labeled set, one row per labeled item",
+            "get": {"summary": "The labeled set, one row per labeled item, streamed",
+                    "description": "jsonl and csv as text; parquet (pyarrow) for training code, written a row "
+                                   "group at a time; labelstudio: Label Studio's task JSON, one task per item "
+                                   "with every answer. A Hugging Face folder is the CLI's (assay export "
+                                   "--format hf -o FOLDER).",
                     "parameters": [{"name": "format", "in": "query",
-                                    "schema": {"type": "string", "enum": ["jsonl", "csv"], "default": "jsonl"}},
+                                    "schema": {"type": "string", "enum": ["jsonl", "csv", "parquet", "labelstudio"],
+                                               "default": "jsonl"}},
                                    {"name": "annotations", "in": "query",
                                     "description": "resolved: one row per item (adjudicated, else majority); "
-                                                   "all: one row per answer",
-                                    "schema": {"type": "string", "enum": ["resolved", "all"], "default": "resolved"}}],
-                    "responses": {"200": {"description": "JSONL or CSV", "content": {
+                                                   "all: one row per answer (not for labelstudio)",
+                                    "schema": {"type": "string", "enum": ["resolved", "all"], "default": "resolved"}},
+                                   {"name": "provenance", "in": "query",
+                                    "description": "1: add where each label came from: strategy, score, "
+                                                   "model_version, model_labels, selection_prob, "
+                                                   "labels_when_served, served_at (the item's first serving) "
+                                                   "and answers (every answer with its annotator's serving)",
+                                    "schema": {"type": "string", "enum": ["0", "1", "false", "true"],
+                                               "default": "0"}}],
+                    "responses": {"200": {"description": "JSONL, CSV, Parquet or Label Studio JSON", "content": {
                         "application/x-ndjson": {"schema": {"type": "string"}},
-                        "text/csv": {"schema": {"type": "string"}}}}, "400": _ERROR, "404": _ERROR}},
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+                        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}},
+                                  "400": _ERROR, "404": _ERROR}},
         },
         "/api/projects/{id}/agreement": {
             "parameters": [_PID],

@@ -7,7 +7,7 @@ import tempfile
 
 from flask import Response, current_app, jsonify, request, stream_with_context
 
-from assay.domain import export, ingest
+from assay.domain import columnar, export, ingest, labelstudio
 from assay.web import media
 from assay import store
 from assay.web.auth import require
@@ -96,17 +96,29 @@ def export_labels(project_id: int):
     require("export", project_id)
     db = get_db()
     project = store.get_project(db, project_id)
-    fmt = request.args.get("format", "jsonl")
-    if fmt not in export.FORMATS:
-        raise BadRequest(f"format must be one of {', '.join(export.FORMATS)}")
+    fmt = export.check_format(request.args.get("format", "jsonl"), over_http=True)
     every = request.args.get("annotations", "resolved")
     if every not in ("resolved", "all"):
         raise BadRequest("annotations must be 'resolved' (one row per item) or 'all' (every answer)")
-    records = export.iter_export(db, project_id, every_annotation=every == "all")
-    mimetype = "text/csv" if fmt == "csv" else "application/x-ndjson"
-    keys = store.export_data_keys(db, project_id) if fmt == "csv" else ()
-    return Response(stream_with_context(export.stream(project, records, fmt, keys)), mimetype=mimetype,
-                    headers={"Content-Disposition": _attachment(f"{project['name']}-labels.{fmt}")})
+    if fmt == "labelstudio" and every == "all":
+        raise BadRequest("a Label Studio task already holds every answer: drop annotations=all")
+    provenance = request.args.get("provenance", "0")
+    if provenance not in ("0", "1", "false", "true"):
+        raise BadRequest("provenance must be 1 (add where each label came from) or 0")
+    provenance = provenance in ("1", "true")
+    columns = columnar.data_columns(db, project_id) if fmt == "parquet" else ()
+    records = export.iter_export(db, project_id, every_annotation=every == "all", provenance=provenance)
+    if fmt == "parquet":
+        body, mimetype, ext = columnar.stream_parquet(project, records, columns, provenance), \
+            "application/vnd.apache.parquet", "parquet"
+    elif fmt == "labelstudio":
+        body, mimetype, ext = labelstudio.stream(project, records), "application/json", "labelstudio.json"
+    else:
+        keys = store.export_data_keys(db, project_id) if fmt == "csv" else ()
+        body = export.stream(project, records, fmt, keys, provenance)
+        mimetype, ext = ("text/csv", "csv") if fmt == "csv" else ("application/x-ndjson", "jsonl")
+    return Response(stream_with_context(body), mimetype=mimetype,
+                    headers={"Content-Disposition": _attachment(f"{project['name']}-labels.{ext}")})
 
 
 def _attachment(filename: str) -> str:
