@@ -3,7 +3,7 @@
 Training code reads these directly: each item field is a column of its own (``text``, say), typed from the
 JSON types the labeled items hold, next to ``label`` (``labels`` for multi-label projects). A field named
 like one of export's own columns (an imported ``label``) is written as ``data.<field>``, so it is never
-taken for the answer. pyarrow and datasets are optional dependencies (``pip install 'assay[export]'``).
+taken for the answer. pyarrow is a dependency; datasets, for the hf folder only, is optional (``pip install 'assay[export]'``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _pyarrow():
         import pyarrow
         import pyarrow.parquet  # noqa: F401  (the submodule is what writes)
     except ImportError:
-        raise BadRequest("Parquet and Hugging Face exports need pyarrow: pip install 'assay[export]'") from None
+        raise BadRequest("Parquet and Hugging Face exports need pyarrow: pip install pyarrow") from None
     return pyarrow
 
 

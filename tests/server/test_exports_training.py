@@ -295,3 +295,18 @@ def test_parquet_export_memory_does_not_grow_with_the_item_count(app, make_proje
     # Holding the rows would add ~18,000 rows' worth (tens of MB); a batch is ~2,000 rows either way.
     assert big_py < 1.5 * small_py + 2_000_000, sizes
     assert big_arrow < 1.5 * small_arrow + 2_000_000, sizes
+
+
+def test_the_project_page_offers_every_http_format(app, client, make_project):
+    import re
+
+    pid = _seeded(app, make_project, n=6)
+    _label_all(client, pid, ["ham", "spam"])
+    page = client.get(f"/projects/{pid}").get_data(as_text=True)
+    links = [href.replace("&amp;", "&") for href in re.findall(r'href="(/api/projects/\d+/export\?[^"]+)"', page)]
+    formats = {re.search(r"format=(\w+)", link).group(1) for link in links}
+    assert formats == {"jsonl", "csv", "parquet", "labelstudio"}
+    assert any("provenance=1" in link for link in links)
+    for link in links:
+        r = client.get(link)
+        assert r.status_code == 200 and r.data, link
