@@ -310,3 +310,16 @@ def test_the_project_page_offers_every_http_format(app, client, make_project):
     for link in links:
         r = client.get(link)
         assert r.status_code == 200 and r.data, link
+
+
+@pytest.mark.slow
+def test_the_export_benchmark_runs_and_prints_its_peer_ratios(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "export_memory.py"
+    out = subprocess.run([sys.executable, str(script), "--items", "3000", "--formats", "parquet,pandas"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=True).stdout
+    assert "3,000  parquet" in out and "3,000   pandas" in out
+    assert "Assay parquet / pandas read_sql + to_parquet: time" in out
