@@ -90,6 +90,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script of ours reads it, so an injected one must not
+    from .store.db import database_path
+
+    app.config["DATABASE"] = database_path(app.config["DATABASE"])  # refuses URLs of engines it cannot use
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.setdefault("CACHE_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "cache"))
     # The content-hash cache of text embeddings, shared by every project of the instance.

@@ -504,7 +504,12 @@ cli.params = _hidden(cli.params)
 
 
 def main():
-    cli(prog_name="assay")
+    from .errors import ConfigurationError
+
+    try:
+        cli(prog_name="assay")
+    except ConfigurationError as exc:  # before any command runs: say what to set, not a traceback
+        raise SystemExit(f"Error: {exc}") from None
 
 
 if __name__ == "__main__":

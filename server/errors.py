@@ -53,3 +53,7 @@ class UnsupportedMediaType(AssayError):
 
 class TooManyRequests(AssayError):
     status = 429
+
+
+class ConfigurationError(Exception):
+    """A setting the server cannot start with; the message says what to set instead."""

@@ -41,6 +41,37 @@ def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+def database_path(setting: str) -> str:
+    """The SQLite file that the ``DATABASE`` setting (``ASSAY_DATABASE``) names.
+
+    A plain path, or a ``sqlite:///relative`` / ``sqlite:////absolute`` URL. Any other URL is refused with
+    what to do: a value like ``postgresql://…`` used to become a SQLite file in a folder named
+    ``postgresql:`` under the working directory, and the team believed it was on PostgreSQL.
+    """
+    from urllib.parse import urlsplit
+
+    from assay.errors import ConfigurationError
+
+    value = os.fspath(setting)
+    scheme = urlsplit(value).scheme if "://" in value else ""
+    if not scheme:
+        return value
+    if scheme == "sqlite":
+        path = value[len("sqlite://"):]
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise ConfigurationError("ASSAY_DATABASE=sqlite:// names no file: use sqlite:///relative/path.sqlite, "
+                                     "sqlite:////absolute/path.sqlite or a plain file path")
+        return path
+    engine = scheme.split("+")[0]
+    if engine in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            f"ASSAY_DATABASE names PostgreSQL ({scheme}://…), which this version of Assay cannot store in yet: "
+            "set ASSAY_DATABASE to a SQLite file path, or leave it unset for instance/assay.sqlite")
+    raise ConfigurationError(f"ASSAY_DATABASE names the engine {scheme!r}, which Assay does not support: set it to "
+                             "a SQLite file path (or sqlite:///path), or leave it unset for instance/assay.sqlite")
+
+
 class Database:
     """One database file: per-thread readers and one serialized writer."""
 
