@@ -8,6 +8,7 @@ is a cluster someone else runs; its workers must see the folder the shards are w
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 
 from assay.errors import AssayError
@@ -33,8 +34,11 @@ def connect(address: str):
                            "pip install 'assay[cluster]', or unset ASSAY_CLUSTER") from None
     if address == "local":
         workers = int(os.environ.get("ASSAY_CLUSTER_WORKERS", "2"))
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        # The server's retrain worker is a daemonic process, which may not start children: there the local
+        # cluster's workers are threads of it (same picks; the shards still bound what each task holds).
+        processes = not multiprocessing.current_process().daemon
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             yield client
         return
     try:
