@@ -108,3 +108,76 @@ def stochastic_batch(scores_N, batch_size, mode="power", beta=1.0, random_state=
     first = possible[_top_keys(keys_N[possible], len(possible))]
     fill = rest[_top_keys(gumbel_N[rest], batch_size - len(possible))]
     return np.concatenate([first, fill]).astype(np.intp)
+
+
+# -- sharded pools -------------------------------------------------------------
+# A pool too large for one process is scored in shards. The keys above are (log_w - peak) + G / beta with
+# G drawn for the whole pool from one Generator, so a shard given G's slice for its rows (the same stream
+# positions) and the pool-wide peak makes exactly the keys one process would. A shard does not know the
+# peak, so it keeps the unshifted parts of its best keys and the merge finishes them as stochastic_batch does.
+
+# Candidates a shard keeps beyond k: the shard ranks by unshifted keys, which rounding may order a hair
+# differently from the shifted ones near a tie; a margin of spare candidates absorbs that.
+SPARE_CANDIDATES = 32
+
+
+def shard_candidates(scores_n, gumbel_n, k: int, mode: str = "power", beta: float = 1.0) -> dict:
+    """What one shard contributes to a pool-wide Gumbel-top-k: its best candidates (positions in the shard),
+    their unshifted log-weights and scaled noise, its largest log-weight, and the best of its weightless items.
+
+    ``gumbel_n`` must be the slice of ``rng.gumbel(size=N)`` at the shard's rows. ``softrank`` needs pool-wide
+    ranks, so it has no shard form: rank the gathered scores with :func:`stochastic_batch` instead.
+    """
+    if mode not in ("power", "softmax"):
+        raise StrategyInputError(f"mode {mode!r} has no shard form (softrank ranks the whole pool)")
+    scores_n = np.asarray(scores_n, dtype=np.float64)
+    noise_n = np.asarray(gumbel_n, dtype=np.float64)
+    beta = float(beta)
+    if beta == 0.0:
+        base_n = np.zeros(len(scores_n))
+    else:
+        noise_n = noise_n / beta
+        if mode == "power":
+            # A negative score gives nan here; the merge rejects it as stochastic_batch does.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                base_n = np.log(scores_n)
+        else:
+            base_n = scores_n.copy()
+    keys_n = base_n + noise_n
+    finite = np.isfinite(keys_n)
+    take = min(len(keys_n), int(k) + SPARE_CANDIDATES)
+    possible = np.flatnonzero(finite)
+    best = possible[_top_keys(keys_n[possible], min(take, len(possible)))] if len(possible) else possible
+    rest = np.flatnonzero(~finite)
+    fill = rest[_top_keys(noise_n[rest], min(int(k), len(rest)))] if len(rest) else rest
+    return {"index": best, "base": base_n[best], "noise": noise_n[best],
+            "peak": float(base_n.max()) if len(base_n) else -np.inf, "n_possible": int(finite.sum()),
+            "fill_index": fill, "fill_noise": noise_n[fill],
+            "min_score": float(scores_n.min()) if len(scores_n) else np.inf}
+
+
+def merge_candidates(parts, batch_size: int, mode: str = "power", beta: float = 1.0) -> np.ndarray:
+    """The pool-wide picks, in draw order, from :func:`shard_candidates` parts whose ``index`` and
+    ``fill_index`` were made global (offset by each shard's first row): the same as ``stochastic_batch``
+    on the whole pool with the same noise."""
+    parts = list(parts)
+    if mode == "power" and parts and min(p["min_score"] for p in parts) < 0:
+        raise StrategyInputError("power mode needs scores >= 0 (it samples by s**beta); use softmax or softrank "
+                                 "for signed scores")
+    index = np.concatenate([p["index"] for p in parts]).astype(np.intp)
+    base = np.concatenate([p["base"] for p in parts])
+    noise = np.concatenate([p["noise"] for p in parts])
+    peak = max(p["peak"] for p in parts)
+    if np.isfinite(peak) and float(beta) != 0.0:
+        base = base - peak
+    keys = noise.copy() if float(beta) == 0.0 else base + noise
+    n_possible = sum(p["n_possible"] for p in parts)
+    if n_possible >= batch_size:
+        # Ties between keys (never seen with continuous noise) are broken by index here, not by argpartition.
+        order = np.lexsort((index, -keys))
+        return index[order[:batch_size]]
+    first = index[np.lexsort((index, -keys))]
+    fill_index = np.concatenate([p["fill_index"] for p in parts]).astype(np.intp)
+    fill_noise = np.concatenate([p["fill_noise"] for p in parts])
+    fill = fill_index[np.lexsort((fill_index, -fill_noise))][:batch_size - len(first)]
+    return np.concatenate([first, fill]).astype(np.intp)

@@ -180,7 +180,7 @@ def cold_start(strategy, X_pool, batch_size, rng, X_labeled=None) -> RoundResult
 def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str, strategy_params: dict | None,
               X_labeled, y_labeled, X_pool, batch_size: int, multi_label: bool = False, label_names=None,
               random_state=None, k_samples: int = K_SAMPLES, depth: int = 0,
-              l2_previous: float | None = None) -> RoundResult:
+              l2_previous: float | None = None, cluster=None) -> RoundResult:
     """Fit on (X_labeled, y_labeled) and choose ``batch_size`` pool rows.
 
     ``y_labeled`` holds class names for single-label projects, and lists of
@@ -190,6 +190,9 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
     With ``depth`` beyond the batch, the round also ranks up to ``depth - batch_size``
     more pool rows by a per-item score (``more_*``), so a server's queue outlasts a
     batch while the next retrain runs. The batch itself is chosen exactly as without.
+
+    ``cluster``: a ``distributed.Client`` to score the pool on (:mod:`assay.learning.cluster`) when the
+    strategy has a cluster form; the picks are the same as in one process except for dpp's shortlist.
     """
     rng = np.random.default_rng(random_state)
     strategy = strategies.get(strategy_name, **(strategy_params or {}))
@@ -207,6 +210,18 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
     if LINEAR_HEAD in strategy.needs and not _can_hold_out(y):
         # Influence needs labeled items the head was not fit on; until some class has two, pick at random.
         return cold_start(strategy, X_pool, batch_size, rng)
+    if cluster is not None and not multi_label:
+        from .cluster import cluster_round, supports
+
+        if supports(strategy):
+            chosen = cluster_round(cluster, X_pool, model, strategy, batch_size, rng, depth=depth)
+            result = RoundResult(chosen.indices, chosen.scores, strategy.name, False, model, list(model.classes_),
+                                 chosen.probs_B_C, t1 - t0, more_indices=chosen.more_indices,
+                                 more_scores=chosen.more_scores, more_probs=chosen.more_probs,
+                                 more_strategy=chosen.more_strategy, pool_pred_N=chosen.pool_pred_N,
+                                 pool_conf_N=chosen.pool_conf_N)
+            result.acquire_seconds = time.perf_counter() - t1
+            return result
     outputs = model_outputs(model, strategy, X_pool, X_labeled=X_labeled, y_labeled=y, model_spec=model_spec,
                             model_params=model_params, k_samples=k_samples, rng=rng)
     selection = strategy.select(outputs, batch_size, random_state=rng)

@@ -6,6 +6,8 @@ so a crash anywhere in here leaves the previous model and queue in place.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections import Counter
 
@@ -80,14 +82,15 @@ def run_job(job: Job, progress=None) -> JobResult:
         y_small = np.asarray(y_labeled, dtype=object)[take]
         if len(set(map(str, y_small))) >= 2:
             check_model(make_model(project["model"], **project["model_params"]), X_labeled[take], y_small)
-    result = run_round(
-        model_spec=project["model"], model_params=project["model_params"],
-        strategy_name=project["strategy"], strategy_params=project["strategy_params"],
-        X_labeled=X_labeled, y_labeled=y_labeled, X_pool=X_pool, batch_size=project["batch_size"],
-        multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
-        k_samples=int(settings.get("k_samples", K_SAMPLES)), depth=queue_depth(settings, project, len(pool_ids)),
-        l2_previous=previous_prior(history, project["model"]) if evaluating else None,
-    )
+    with _cluster() as cluster:
+        result = run_round(
+            model_spec=project["model"], model_params=project["model_params"],
+            strategy_name=project["strategy"], strategy_params=project["strategy_params"],
+            X_labeled=X_labeled, y_labeled=y_labeled, X_pool=X_pool, batch_size=project["batch_size"],
+            multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
+            k_samples=int(settings.get("k_samples", K_SAMPLES)), depth=queue_depth(settings, project, len(pool_ids)),
+            l2_previous=previous_prior(history, project["model"]) if evaluating else None, cluster=cluster,
+        )
     batch_prob = propensity.batch_probability(
         project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),
         n_labels=len(labeled), n_classes=len(result.classes), multi_label=project["multi_label"],
@@ -130,6 +133,16 @@ def run_job(job: Job, progress=None) -> JobResult:
     _beyond_probability(queue, result, batch_prob, len(pool_ids))
     version["total_seconds"] = time.perf_counter() - started
     return JobResult(ModelVersion(**version), queue, predictions)
+
+
+def _cluster():
+    """A client on the Dask cluster ``ASSAY_CLUSTER`` names, for the pool's scoring; without it, None."""
+    address = os.environ.get("ASSAY_CLUSTER", "").strip()
+    if not address:
+        return contextlib.nullcontext()
+    from .cluster import connect
+
+    return connect(address)
 
 
 def _held_out_predictions(project: dict, labeled, X_labeled, y_labeled, settings: dict, seed) -> list[dict] | None:

@@ -127,6 +127,10 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
                    "audit_share (they count in the budget).")
 @click.option("--jobs", type=click.IntRange(1), default=1, show_default=True,
               help="Worker processes; the (strategy, seed) runs are spread over them.")
+@click.option("--cluster", default=None, envvar="ASSAY_CLUSTER", metavar="ADDRESS",
+              help="Score each round's pool on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
+                   "(a LocalCluster of 2 workers). Top-k and power/softmax/softrank picks are the same as in one "
+                   "process; dpp uses a shortlist. Default: $ASSAY_CLUSTER, else one process.")
 @click.option("--peers", "with_peers", is_flag=True,
               help="Also run modAL's and BaaL's corresponding strategies on the same fits.")
 @click.option("--out", "out_dir", default="simulation", show_default=True, type=click.Path(file_okay=False))
@@ -135,8 +139,8 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
 @click.option("--progress/--no-progress", default=True, show_default=True, help="A progress bar on stderr.")
 def simulate_command(data, label_column, text_column, image_column, feature_columns, exclude_columns, fmt,
                      strategy_names, model, model_param, featurizer, featurizer_param, initial, batch, budget, seeds,
-                     test_fraction, test_data, max_pool, k_samples, audit_share, jobs, with_peers, out_dir, cache_dir,
-                     progress):
+                     test_fraction, test_data, max_pool, k_samples, audit_share, jobs, cluster, with_peers, out_dir,
+                     cache_dir, progress):
     """Replay the labeling loop on DATA, whose labels are known, revealing a label only when a strategy asks.
 
     DATA is a CSV/TSV/JSONL file, a folder of images with one labels file, or
@@ -169,7 +173,7 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
     config = Config(strategies=tuple(names), model=model, model_params=model_params, featurizer=featurizer,
                     featurizer_params=featurizer_params, initial=initial, batch=batch, budget=budget,
                     seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples,
-                    audit_share=audit_share)
+                    audit_share=audit_share, cluster=cluster or None)
     err = sys.stderr
     from assay.features import resolve
 

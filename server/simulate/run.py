@@ -58,6 +58,8 @@ class Config:
     max_pool: int | None = None
     k_samples: int = K_SAMPLES
     audit_share: float = AUDIT_SHARE
+    # A Dask scheduler address (or "local") to score each round's pool on: server.learning.cluster.
+    cluster: str | None = None
 
     def rounds(self, pool_size: int | None = None) -> int:
         """Rows one (strategy, seed) run writes: the initial fit, then one per batch up to the budget."""
@@ -169,6 +171,16 @@ def _load(path: str):
 
 
 def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None) -> list[dict]:
+    """One strategy, one seed (see :func:`_run_rounds`), on ``config.cluster`` when one is named."""
+    if not config.cluster:
+        return _run_rounds(setup, strategy, config, progress)
+    from assay.learning.cluster import connect
+
+    with connect(config.cluster) as client:
+        return _run_rounds(setup, strategy, config, progress, client)
+
+
+def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, cluster=None) -> list[dict]:
     """One strategy, one seed: the learning curve as rows of ``CURVE_COLUMNS``.
 
     Each round, ``config.audit_share`` of the labels (server.learning.queueing's rule) are audits drawn
@@ -207,7 +219,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
                                strategy_name="random" if is_peer else strategy, strategy_params=None,
                                X_labeled=X_train[labeled], y_labeled=list(y_labeled), X_pool=X_train[pool],
                                batch_size=1 if is_peer else batch - n_audit, random_state=round_seed,
-                               k_samples=config.k_samples, l2_previous=prior)
+                               k_samples=config.k_samples, l2_previous=prior, cluster=cluster)
             model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
             chosen = result.indices
             pool_conf = result.pool_conf_N

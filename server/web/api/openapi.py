@@ -301,7 +301,12 @@ SPEC = {
         },
         "/api/projects/{id}/retrain": {
             "parameters": [_PID],
-            "post": {"summary": "Start a retrain now", "responses": {"202": _json({"type": "object"}), "404": _ERROR}},
+            "post": {"summary": "Start a retrain now",
+                     "description": "The retrain runs in the server's worker process. With ASSAY_CLUSTER set (a Dask "
+                                    "scheduler address, or local) it scores the pool on that cluster from Parquet "
+                                    "shards: the same queue as in one process for the top-k and power/softmax/"
+                                    "softrank strategies, a shortlist of the 2,000 most uncertain items for dpp.",
+                     "responses": {"202": _json({"type": "object"}), "404": _ERROR}},
         },
         "/api/projects/{id}/export": {
             "parameters": [_PID],
