@@ -39,15 +39,17 @@ class JobWorker:
         self.jobs_done = 0
 
     def run(self, poll: float = 2.0, once: bool = False) -> int:
-        """Claim and run jobs until stopped (:class:`Stopping`); with ``once``, at most one. Returns jobs run."""
+        """Claim and run jobs until stopped (:class:`Stopping`); with ``once``, at most one. Returns the jobs
+        this call recorded."""
+        start = self.jobs_done
         while True:
             job = self.claim()
             if job is not None:
                 self.work(job)
                 if once:
-                    return self.jobs_done
+                    return self.jobs_done - start
             elif once:
-                return self.jobs_done
+                return self.jobs_done - start
             else:
                 time.sleep(poll)
 
