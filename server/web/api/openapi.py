@@ -68,7 +68,11 @@ SPEC = {
                           "skipped": {"type": "integer"}, "model_version": {"type": "integer", "nullable": True},
                           "retraining": {"type": "boolean"}, "strategy": {"type": "string"},
                           "retrain_progress": {"type": "object", "nullable": True, "properties": {
-                              "stage": {"type": "string"}, "fraction": {"type": "number"}}},
+                              "stage": {"type": "string"}, "fraction": {"type": "number"}},
+                              "description": "the project's retrain: 'waiting' while queued (with "
+                                             "ASSAY_WORKERS=external, until an `assay worker` claims it, and "
+                                             "again after its worker died, until the lease lapses and another "
+                                             "retakes it), then the running job's stage; null when none"},
                           "featurizer": {"type": "string", "nullable": True},
                           "featurizer_notice": {"type": "string", "nullable": True},
                           "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -301,7 +305,11 @@ SPEC = {
         },
         "/api/projects/{id}/retrain": {
             "parameters": [_PID],
-            "post": {"summary": "Start a retrain now", "responses": {"202": _json({"type": "object"}), "404": _ERROR}},
+            "post": {"summary": "Start a retrain now",
+                     "description": "With ASSAY_WORKERS=embedded (the default) the server's own worker process "
+                                    "runs it; with external, a row of the jobs table that an `assay worker` "
+                                    "process claims. Either way a request while one waits joins it.",
+                     "responses": {"202": _json({"type": "object"}), "404": _ERROR}},
         },
         "/api/projects/{id}/export": {
             "parameters": [_PID],
