@@ -476,7 +476,7 @@ def demo_command(host, port, no_serve):
 @click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between looks for a job when idle.")
 @with_appcontext
 def worker_command(once, poll):
-    """Claim retrain jobs from the database and run them (for ASSAY_WORKERS=external).
+    """Retrain: claim the jobs ASSAY_WORKERS=external queues in the database, one at a time.
 
     Run one or more, on this machine or others sharing the database. SIGTERM or Ctrl+C hands the job in
     hand back at once; a killed worker's job is retaken by another after ASSAY_JOB_LEASE seconds.
