@@ -483,7 +483,8 @@ class RetrainService:
                                              stop_reference_labels=stop_reference_labels, predictions=predictions)
                 hooked = events.version_recorded(tx, project_id, number) if number is not None else 0
         except _NotOurs:
-            log.warning("the retrain of project %s was not recorded: its job was taken by another worker", project_id)
+            log.warning("the retrain of project %s was not recorded: its job went to another worker "
+                        "(or the project was deleted)", project_id)
             return False
         if hooked and self.on_events is not None:
             self.on_events()

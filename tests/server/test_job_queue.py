@@ -220,8 +220,8 @@ def test_a_killed_worker_s_job_is_retaken_by_another_and_no_label_is_lost(tmp_pa
     workers = []
     try:
         pid = client.post("/api/projects", json={"name": "x", "labels": ["ham", "spam"], "featurizer": "tfidf",
-                                                 "model": "tests.plugin_models:sleepy", "strategy": "margin", "batch_size": 5,
-                                                 "retrain_every": 1000}).json["id"]
+                                                 "model": "tests.plugin_models:sleepy", "strategy": "margin",
+                                                 "batch_size": 5, "retrain_every": 1000}).json["id"]
         _seed(client, pid)
         workers.append(_worker_process(tmp_path, "first"))
         running = _until(lambda: [j for j in store.open_jobs(db, pid) if j["state"] == "running"], 120,
