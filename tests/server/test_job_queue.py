@@ -259,3 +259,31 @@ def test_a_killed_worker_s_job_is_retaken_by_another_and_no_label_is_lost(tmp_pa
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
         close_app(app)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_job_hands_the_job_back_at_once(tmp_path):
+    app = _external_app(tmp_path, MODELS="tests.plugin_models:sleepy")
+    client = app.test_client()
+    db = app.extensions["assay.db"]
+    proc = None
+    try:
+        pid = client.post("/api/projects", json={"name": "x", "labels": ["ham", "spam"], "featurizer": "tfidf",
+                                                 "model": "tests.plugin_models:sleepy", "strategy": "margin",
+                                                 "batch_size": 5}).json["id"]
+        _seed(client, pid)
+        proc = _worker_process(tmp_path, "termed")
+        _until(lambda: [j for j in store.open_jobs(db, pid) if j["state"] == "running" and j["stage"]], 120,
+               "the worker to start the job")
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0  # long before the sleepy model's 60 s fit ends
+        (job,) = store.project_jobs(db, pid)
+        assert job["state"] == "queued" and job["attempts"] == 0 and job["claimed_by"] is None
+        assert store.latest_version(db, pid) is None
+        assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        close_app(app)
