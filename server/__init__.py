@@ -26,6 +26,11 @@ DEFAULTS = {
     # max(20 x batch_size, 500). Capped by the pool.
     "QUEUE_DEPTH": None,
     "WORKER_THREADS": 1,  # math threads of the retrain worker; the rest of the machine serves requests
+    # "embedded": the server retrains in a worker process of its own. "external": it only queues jobs in the
+    # database, and `assay worker` processes (on this machine or others) claim them.
+    "WORKERS": "embedded",
+    "JOB_LEASE": 60.0,  # seconds a worker holds a claimed job without a heartbeat before another may retake it
+    "JOB_ATTEMPTS": 3,  # claims of one job (the worker died each time) before it is recorded as failed
     "MAX_CONTENT_LENGTH": 256 * 1024 * 1024,  # bytes per item import (file uploads): 413 beyond
     "MAX_JSON_BYTES": 1024 * 1024,  # bytes per request on every other route (labels, settings): 413 beyond
     "MAX_ITEM_BYTES": 1024 * 1024,  # bytes per imported item: 413 beyond
@@ -140,6 +145,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                   "embedding_cache": app.config["EMBEDDING_CACHE"]},
         worker_threads=int(app.config["WORKER_THREADS"]),
         on_events=sender.wake,
+        workers=str(app.config["WORKERS"]),
     )
     if store.next_due(database) is not None:
         sender.start()  # deliveries left pending by the last run (or another process) go out now

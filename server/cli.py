@@ -471,11 +471,49 @@ def demo_command(host, port, no_serve):
     serve_forever(app, server, host, port, then=f"label at http://{host}:{port}/projects/{project['id']}/annotate")
 
 
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run at most one waiting job, then exit.")
+@click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between looks for a job when idle.")
+@with_appcontext
+def worker_command(once, poll):
+    """Retrain: claim the jobs ASSAY_WORKERS=external queues in the database, one at a time.
+
+    Run one or more, on this machine or others sharing the database. SIGTERM or Ctrl+C hands the job in
+    hand back at once; a killed worker's job is retaken by another after ASSAY_JOB_LEASE seconds.
+    """
+    import signal
+
+    from .learning.jobqueue import JobWorker, Stopping
+
+    app = current_app._get_current_object()
+    worker = JobWorker(app.extensions["assay.retrain"], lease=float(app.config["JOB_LEASE"]),
+                       max_attempts=int(app.config["JOB_ATTEMPTS"]))
+    stopping = []
+
+    def stop(signum, frame):
+        if not stopping:  # a second signal must not interrupt handing the job back
+            stopping.append(signum)
+            raise Stopping()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
+    click.echo(f"assay worker {worker.name} takes jobs from {app.config['DATABASE']}")
+    sender = app.extensions["assay.webhooks"]
+    try:
+        worker.run(poll=poll, once=once)
+    except Stopping:
+        click.echo("stopped")
+    finally:
+        app.extensions["assay.retrain"].shutdown()
+        sender.shutdown()
+    click.echo(f"{worker.jobs_done} job(s) run")
+
+
 def init_app(app):
     for command in (init_db_command, create_project_command, delete_project_command, delete_items_command,
                     strategies_command, import_command, export_command,
                     serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
-                    list_tokens_command, end_sessions_command, simulate_command):
+                    list_tokens_command, end_sessions_command, simulate_command, worker_command):
         app.cli.add_command(command)
 
 

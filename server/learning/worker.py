@@ -6,6 +6,10 @@ dispatcher thread runs jobs one at a time (so never two retrains of a project
 at once) in a separate process: a model that hangs past the timeout is killed,
 one that raises or crashes the process is recorded as failed, and either way
 the project keeps serving its last good queue.
+
+With ``workers="external"`` (``ASSAY_WORKERS=external``) the service starts no thread and no process:
+requests become rows of the ``jobs`` table, which ``assay worker`` processes claim
+(assay.learning.jobqueue) and run through this same class, so both paths record a job alike.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ STARTUP_TIMEOUT = 120.0
 FEATURIZING_STAGES = frozenset({"fitting featurizer", "featurizing"})
 FEATURIZING_STALL = 120.0
 THREAD_NAME = "assay-retrain"
+WORKER_MODES = ("embedded", "external")
 # Every service not yet garbage-collected: lets tests check that none leaves a thread or a process behind.
 _SERVICES: "weakref.WeakSet[RetrainService]" = weakref.WeakSet()
 
@@ -129,7 +134,13 @@ def _warm_up():
 
 class RetrainService:
     def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None,
-                 worker_threads: int = 1, on_events=None):
+                 worker_threads: int = 1, on_events=None, workers: str = "embedded"):
+        if workers not in WORKER_MODES:
+            from assay.errors import ConfigurationError
+
+            raise ConfigurationError(f"ASSAY_WORKERS={workers!r} is not a worker mode: set it to 'embedded' (the "
+                                     "server retrains in its own worker process) or 'external' (run `assay worker`)")
+        self.workers = workers
         self.db = db
         self.cache_root = cache_root
         self.media_root = media_root
@@ -181,6 +192,10 @@ class RetrainService:
 
     def request(self, project_id: int) -> None:
         """Ask for a retrain of the project; coalesces with one already waiting."""
+        if self.external:
+            if not self._stopped:
+                store.enqueue_job(self.db, project_id)
+            return
         with self._cond:
             if self._stopped:
                 return
@@ -198,16 +213,24 @@ class RetrainService:
         with the server, that is done before the first labels trigger the first retrain.
         """
         with self._cond:
-            if self._stopped or self._warmer is not None:
+            if self._stopped or self._warmer is not None or self.external:
                 return
             self._warmer = threading.Thread(target=self._ensure_process, name="assay-warm", daemon=True)
             self._warmer.start()
 
+    @property
+    def external(self) -> bool:
+        return self.workers == "external"
+
     def busy(self, project_id: int) -> bool:
+        if self.external:
+            return bool(store.open_jobs(self.db, project_id))
         with self._cond:
             return self._running == project_id or project_id in self._pending
 
     def progress(self, project_id: int) -> dict | None:
+        if self.external:
+            return _job_progress(store.open_jobs(self.db, project_id))
         with self._cond:
             if self._running == project_id:
                 return dict(self._progress.get(project_id, {"stage": "starting", "fraction": 0.0}))
@@ -218,6 +241,12 @@ class RetrainService:
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Block until no job runs or waits (for tests and the CLI, never for requests)."""
         deadline = time.monotonic() + timeout
+        if self.external:
+            while store.open_jobs(self.db):
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(0.2)
+            return True
         with self._cond:
             while self._pending or self._running is not None:
                 left = deadline - time.monotonic()
@@ -332,7 +361,48 @@ class RetrainService:
         proc.join(5)
         conn.close()
 
-    def _run(self, project_id: int) -> bool:
+    # -- called by an external worker (assay.learning.jobqueue) ---------------
+    def run_claimed(self, project_id: int, finish) -> bool:
+        """Run one job of the project here and now, as the dispatcher would, and record its outcome.
+
+        ``finish(tx, version)`` runs inside the transaction that records the model version and returns
+        whether the job is still the caller's; if not, nothing is recorded. Returns whether it was.
+        """
+        with self._cond:
+            self._running = project_id
+        try:
+            return bool(self._run(project_id, finish))
+        finally:
+            with self._cond:
+                self._running = None
+                self._progress.pop(project_id, None)
+
+    def current_progress(self, project_id: int) -> dict | None:
+        """What the job this process runs last reported (the external worker's heartbeat carries it)."""
+        with self._cond:
+            return dict(self._progress[project_id]) if project_id in self._progress else None
+
+    def wants_another(self, project_id: int) -> bool:
+        """Whether labels that came in during the job call for the next one (see the dispatcher's loop)."""
+        return self._labels_arrived_meanwhile(project_id)
+
+    def record_failure(self, project_id: int, status: str, message: str, seconds: float | None = None,
+                       finish=None, project: dict | None = None) -> bool:
+        """Record a failed model version (``status`` 'failed' or 'timeout'); the queue is left as it was.
+
+        ``project``: the project as the job found it (its model and strategy are the version's).
+        """
+        project = project or store.get_project(self.db, project_id)
+        labeled = store.counts(self.db, project_id)["labeled"]
+        failure = ModelVersion(status=status, model=project["model"], strategy=project["strategy"], n_labels=labeled,
+                               error=message, total_seconds=seconds)
+        return self._record(project_id, None, failure.as_row(), finish=finish)
+
+    def stop_job(self) -> None:
+        """Kill the job this process runs, if any: nothing of it is recorded."""
+        self._stop_process()
+
+    def _run(self, project_id: int, finish=None) -> bool:
         """Run one job. Returns whether it recorded a model version (a good or a failed one): only
         then may the dispatcher look again, or a job that records nothing would repeat forever."""
         started = time.perf_counter()
@@ -392,22 +462,42 @@ class RetrainService:
                 outcome = ("failed", message.message)
         kind, payload = outcome
         if kind == "result":
-            self._record(project_id, payload.queue, payload.version.as_row(),
-                         reference_labels(int(payload.version.n_labels)), predictions=payload.predictions)
-            return True
-        # The failure is recorded on a model version; the queue is left as it was.
-        labeled = store.counts(self.db, project_id)["labeled"]
-        failure = ModelVersion(status=kind, model=project["model"], strategy=project["strategy"], n_labels=labeled,
-                               error=payload, total_seconds=time.perf_counter() - started)
-        self._record(project_id, None, failure.as_row())
-        return True
+            return self._record(project_id, payload.queue, payload.version.as_row(),
+                                reference_labels(int(payload.version.n_labels)), predictions=payload.predictions,
+                                finish=finish)
+        return self.record_failure(project_id, kind, payload, time.perf_counter() - started, finish=finish,
+                                   project=project)
 
     def _record(self, project_id: int, queue, version: dict, stop_reference_labels: int | None = None,
-                predictions=None) -> None:
-        """The version, its queue, its labeled items' predictions and its webhook deliveries, in one transaction."""
-        with self.db.write() as tx:
-            number = store.replace_queue(self.db, project_id, queue, version,
-                                         stop_reference_labels=stop_reference_labels, predictions=predictions)
-            hooked = events.version_recorded(tx, project_id, number) if number is not None else 0
+                predictions=None, finish=None) -> bool:
+        """The version, its queue, its labeled items' predictions and its webhook deliveries, in one transaction.
+
+        With ``finish`` (an external worker's job), the job's end goes in that transaction too, so a worker
+        killed at any point leaves either both or neither. Returns whether anything was recorded.
+        """
+        try:
+            with self.db.write() as tx:
+                if finish is not None and not finish(tx, version):
+                    raise _NotOurs
+                number = store.replace_queue(self.db, project_id, queue, version,
+                                             stop_reference_labels=stop_reference_labels, predictions=predictions)
+                hooked = events.version_recorded(tx, project_id, number) if number is not None else 0
+        except _NotOurs:
+            log.warning("the retrain of project %s was not recorded: its job went to another worker "
+                        "(or the project was deleted)", project_id)
+            return False
         if hooked and self.on_events is not None:
             self.on_events()
+        return True
+
+
+class _NotOurs(Exception):
+    """Rolls back a result whose job lease lapsed and went to another worker."""
+
+
+def _job_progress(jobs: list[dict]) -> dict | None:
+    """``progress()`` from the project's open job rows (external workers)."""
+    running = next((j for j in jobs if j["state"] == "running"), None)
+    if running is not None and (running["claimed_until"] or 0) >= time.time():
+        return {"stage": running["stage"] or "starting", "fraction": float(running["fraction"] or 0.0)}
+    return {"stage": "waiting", "fraction": 0.0} if jobs else None

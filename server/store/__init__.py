@@ -14,6 +14,8 @@ The families, one module each:
 - ``export``: the rows export writes, and the data fields they carry
 - ``embeddings``: the embedding cache's files (apart from the project database)
 - ``webhooks``: webhooks, the outbox of their deliveries, and the log of delivery attempts
+- ``jobs``: retrain jobs, queued by the web process and claimed under a renewable lease by worker
+  processes (at most one queued and one running per project)
 - ``db``: the :class:`Database` handle, its serialized writer, migrations
 
 The contract:
@@ -23,15 +25,16 @@ The contract:
 - Functions that write (create_*, update_*, delete_*, insert_items, add_annotation, undo_annotation,
   replace_queue, release_leases, create_user, set_password, end_sessions, grant, add_token,
   revoke_token, discard_dead_imports, create_webhook, delete_webhook, claim_deliveries, release_claim,
-  record_attempt) each run in the Database's serialized writer
+  record_attempt, enqueue_job, heartbeat_job, release_job) each run in the Database's serialized writer
   (``db.write()``), one transaction per call unless they say they go in chunks; when they return,
   the change is committed.
 - Composite writes decided outside the store (which items to serve: assay.domain.serving) open
   ``with db.write() as tx`` themselves and pass ``tx`` to the functions documented as taking it
   (expire_leases, leased_items, queued_items, started_items, fresh_items, lease_items,
-  record_served, record_servings, add_deliveries, and any read). An event's webhook deliveries are
-  written this way, in the transaction that records the event (assay.webhooks.events). ``tx`` is
-  opaque: it is only handed back to the store.
+  record_served, record_servings, add_deliveries, claim_job, lapsed_jobs, end_job, and any read). An
+  event's webhook deliveries are written this way, in the transaction that records the event
+  (assay.webhooks.events); a claimed job ends in the transaction that records its model version
+  (assay.learning.jobqueue). ``tx`` is opaque: it is only handed back to the store.
 - What comes back is plain Python: dicts, lists, ints, str; JSON columns decoded. Missing rows
   raise :class:`~assay.errors.NotFound`, clashes :class:`~assay.errors.Conflict`.
 - The store decides nothing: which answer wins (assay.domain.labels), what to serve
@@ -45,6 +48,8 @@ from .answers import (add_annotation, agreement_units, annotator_counts, answer_
                       undo_annotation)
 from .db import Database, ReadOnlyDatabase, database_file, open_readonly, politely
 from .export import export_data_keys, export_data_types, export_rows
+from .jobs import (claim_job, end_job, enqueue_job, heartbeat_job, lapsed_jobs, open_jobs, project_jobs,
+                   release_job)
 from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
                     pool_item_ids)

@@ -410,6 +410,37 @@ def _provenance(db):
     )
 
 
+def _jobs(db):
+    """Retrain requests as rows, so that worker processes (``assay worker``) anywhere can claim them.
+
+    At most one queued job per project: a request while one waits joins it. A claim sets ``claimed_by`` and a
+    lease (``claimed_until``, epoch seconds) that the worker's heartbeat pushes on; a lapsed lease makes a
+    running job claimable again. ``stage`` and ``fraction`` are the running job's progress, for the pages.
+    """
+    db.execute(
+        """
+        CREATE TABLE jobs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            state TEXT NOT NULL DEFAULT 'queued',  -- queued | running | done | failed
+            attempts INTEGER NOT NULL DEFAULT 0,   -- claims so far (a retaken job counts again)
+            claimed_by TEXT,
+            claimed_until REAL,
+            heartbeat_at REAL,
+            stage TEXT,
+            fraction REAL,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            error TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX jobs_one_queued ON jobs(project_id) WHERE state = 'queued'")
+    db.execute("CREATE UNIQUE INDEX jobs_one_running ON jobs(project_id) WHERE state = 'running'")
+    db.execute("CREATE INDEX jobs_open ON jobs(state, id) WHERE state IN ('queued', 'running')")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -422,4 +453,5 @@ MIGRATIONS = [
     ("0009_item_predictions", _item_predictions),
     ("0010_webhooks", _webhooks),
     ("0011_provenance", _provenance),
+    ("0012_jobs", _jobs),
 ]

@@ -68,7 +68,11 @@ SPEC = {
                           "skipped": {"type": "integer"}, "model_version": {"type": "integer", "nullable": True},
                           "retraining": {"type": "boolean"}, "strategy": {"type": "string"},
                           "retrain_progress": {"type": "object", "nullable": True, "properties": {
-                              "stage": {"type": "string"}, "fraction": {"type": "number"}}},
+                              "stage": {"type": "string"}, "fraction": {"type": "number"}},
+                              "description": "the project's retrain: 'waiting' while queued (with "
+                                             "ASSAY_WORKERS=external, until an `assay worker` claims it, and "
+                                             "again after its worker died, until the lease lapses and another "
+                                             "retakes it), then the running job's stage; null when none"},
                           "featurizer": {"type": "string", "nullable": True},
                           "featurizer_notice": {"type": "string", "nullable": True},
                           "label_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -302,10 +306,13 @@ SPEC = {
         "/api/projects/{id}/retrain": {
             "parameters": [_PID],
             "post": {"summary": "Start a retrain now",
-                     "description": "The retrain runs in the server's worker process. With ASSAY_CLUSTER set (a Dask "
-                                    "scheduler address, or local) it scores the pool on that cluster from Parquet "
-                                    "shards: the same queue as in one process for the top-k and power/softmax/"
-                                    "softrank strategies, a shortlist of the 2,000 most uncertain items for dpp.",
+                     "description": "With ASSAY_WORKERS=embedded (the default) the server's own worker process "
+                                    "runs it; with external, a row of the jobs table that an `assay worker` "
+                                    "process claims. Either way a request while one waits joins it. With "
+                                    "ASSAY_CLUSTER set (a Dask scheduler address, or local) the pool is scored on "
+                                    "that cluster from Parquet shards: the same queue as in one process for the "
+                                    "top-k and power/softmax/softrank strategies, a shortlist of the 2,000 most "
+                                    "uncertain items for dpp.",
                      "responses": {"202": _json({"type": "object"}), "404": _ERROR}},
         },
         "/api/projects/{id}/export": {
