@@ -126,8 +126,14 @@ def _seed(client, pid, n=120, seeded=30):
     assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).status_code in (200, 201)
 
 
+def _service_threads() -> set[int]:
+    return {t.ident for t in threading.enumerate() if t.name in (THREAD_NAME, "assay-warm")}
+
+
 def test_external_mode_starts_no_worker_and_queues_jobs(tmp_path):
+    # Other tests' apps (module- or session-scoped) may have their own dispatcher running: only new ones count.
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    threads_before = _service_threads()
     app = _external_app(tmp_path)
     client = app.test_client()
     try:
@@ -138,7 +144,7 @@ def test_external_mode_starts_no_worker_and_queues_jobs(tmp_path):
         _seed(client, pid)
         time.sleep(0.5)
         assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
-        assert not [t for t in threading.enumerate() if t.name in (THREAD_NAME, "assay-warm")]
+        assert not _service_threads() - threads_before
         assert not service.alive()
         (job,) = store.open_jobs(app.extensions["assay.db"], pid)
         assert job["state"] == "queued"
