@@ -112,7 +112,7 @@ def project_curve(history: Sequence[dict], *, target: float | None = None, width
                   dpi: int = 100) -> bytes:
     """The project page's plot, from the model versions (store.model_versions): how good the model is.
 
-    The estimated accuracy on the data with its 90% interval (server.evaluation.accuracy); the
+    The estimated accuracy on the data with its 90% interval (assay.evaluation.accuracy); the
     cross-validation on the labeled items, dashed and named as what it is (active learning labels the hard
     items, so it runs low); always answering the commonest class; the target; and where the stopping signal
     first fired.

@@ -280,7 +280,7 @@ INFLUENCE_FOLDS = 5
 
 
 def _run_influence(outputs, batch_size, rng, folds=INFLUENCE_FOLDS):
-    # folds shaped the heads (server.learning.acquire builds them); here they are only scored.
+    # folds shaped the heads (assay.learning.acquire builds them); here they are only scored.
     return _run_top_k(_influence_scores)(outputs, batch_size, rng)
 
 

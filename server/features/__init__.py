@@ -22,7 +22,7 @@ falls back to ``tfidf`` (:func:`resolve` says so, and the server shows it); nami
 A name ``package.module:factory`` loads a custom featurizer: ``factory(**params)``
 must return an object with ``fit`` and ``transform`` as above. So does the name
 of an entry point in the group ``assay.featurizers``. Over HTTP only registered
-import paths are accepted (see :mod:`server.plugins`).
+import paths are accepted (see :mod:`assay.plugins`).
 """
 from __future__ import annotations
 

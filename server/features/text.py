@@ -171,7 +171,7 @@ class SentenceEmbedding(Featurizer):
     Nothing is learned in ``fit``.
 
     ``cache``, when set, is a content-hash store (``get(hashes) -> {hash: vector}``
-    and ``put(hashes, vectors)``; the server's is :mod:`server.learning.embcache`,
+    and ``put(hashes, vectors)``; the server's is :mod:`assay.learning.embcache`,
     one file named :meth:`cache_name`): texts seen before, by any project, are
     looked up instead of embedded. ``texts_encoded`` counts the texts this
     instance sent to the model.

@@ -7,7 +7,7 @@ project's featurizer costs lookups instead of model calls. The file lives in
 ``EMBEDDING_CACHE``) names another folder; deleting it only costs re-embedding.
 
 The rows live in assay.store.embeddings; this module keeps the caching policy. :func:`attach` gives a
-featurizer that takes a ``cache`` (:class:`server.features.SentenceEmbedding`) the store for a folder.
+featurizer that takes a ``cache`` (:class:`assay.features.SentenceEmbedding`) the store for a folder.
 
 In the server only the retrain worker writes it, a chunk at a time, each chunk
 committed at once: a worker killed mid-import keeps every chunk it finished.

@@ -84,7 +84,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
                    history: list[dict], folds: int = OOF_FOLDS, random_state=None) -> dict:
     """The model version's evaluation fields: the labeled-set CV accuracy (as before), the estimate on the
     data with its interval, and the stopping signal (single-label projects). The projection is the stats'
-    (server.stats): it follows the target the owner sets.
+    (assay.domain.stats): it follows the target the owner sets.
 
     ``tests``: prequential_tests; ``history``: the earlier model versions (for the tests' ages);
     ``reference_stop``: store.stop_predictions of the model the stop signal compares with. Beside the

@@ -5,7 +5,7 @@ the item ids and a float32 matrix, each replaced atomically. Only the retrain
 worker writes them, one job at a time, so no locking is needed.
 
 Text embeddings are also kept per text, by content hash, in a cache shared by
-every project (:mod:`server.learning.embcache`): re-featurizing costs lookups.
+every project (:mod:`assay.learning.embcache`): re-featurizing costs lookups.
 """
 from __future__ import annotations
 

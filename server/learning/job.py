@@ -170,7 +170,7 @@ def _beyond_probability(queue: list[dict], result, batch_prob, pool: int) -> Non
 
 def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,
                  rng) -> list[dict]:
-    """The queue with its audit positions (server.learning.queueing) taken by items drawn uniformly from
+    """The queue with its audit positions (assay.learning.queueing) taken by items drawn uniformly from
     the pool, each with the model's prediction; the queue keeps its length."""
     flags = audit_flags(n_labels, n_audit, len(queue), share)
     if not flags.any():

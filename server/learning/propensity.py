@@ -7,7 +7,7 @@ inverse of their chance of being labeled. Three cases:
   random batch): k of N, known exactly;
 - a deterministic choice given the model (top-k by a score, a greedy DPP, the rows beyond a
   deterministic batch ranked by a score): 1 for every item it took, 0 for the rest. Inverse weighting
-  cannot undo such a choice; only the audits, drawn uniformly, can (server.evaluation.accuracy);
+  cannot undo such a choice; only the audits, drawn uniformly, can (assay.evaluation.accuracy);
 - a randomized choice whose inclusion probabilities have no closed form (the stochastic ``power_`` /
   ``softmax_`` / ``softrank_`` batches, drawn without replacement; k-means or random starts in
   ``typiclust``, ``coreset``, ``probcover``, ``badge``; ``batchbald``'s sampled configurations), and the

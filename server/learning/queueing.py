@@ -1,6 +1,6 @@
 """Where the queue's audit items go: a share of the labels drawn uniformly from the pool.
 
-The accuracy estimate (server.evaluation.accuracy) needs some labels that are a sample of the data, not
+The accuracy estimate (assay.evaluation.accuracy) needs some labels that are a sample of the data, not
 of what the strategy finds hard. Every time the labels owed to the audit reach a whole one, the next
 position is an audit: at a share of 5%, labels 20, 40, 60, ... Simulations (docs/RESULTS.md) measure what
 the share costs the learning curve.

@@ -3,7 +3,7 @@
 Example, in ``mypkg/models.py``::
 
     from torch import nn
-    from server.models.torch_adapter import TorchClassifier
+    from assay.models import TorchClassifier
 
     def small_cnn(n_features, n_classes):
         return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 16, 3), nn.ReLU(),

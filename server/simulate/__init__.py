@@ -1,9 +1,9 @@
 """``assay simulate``: replay the labeling loop on a data set whose labels are already known.
 
-The loop is the server's own (:func:`server.learning.acquire.run_round`, the
-featurizers in ``server.features``, the models in ``server.models``, the
+The loop is the server's own (:func:`assay.learning.acquire.run_round`, the
+featurizers in ``assay.features``, the models in ``assay.models``, the
 strategy registry); this package only supplies the data, hides the labels
-behind an :class:`~server.simulate.oracle.Oracle` that reveals one only when a
+behind an :class:`~assay.simulate.oracle.Oracle` that reveals one only when a
 strategy asks for it, measures each round on a held-out split, and writes the
 curves, a summary and a plot.
 

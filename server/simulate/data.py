@@ -1,6 +1,6 @@
 """Data sets for the simulator: item ``data`` dicts (what the server stores per item) plus their labels.
 
-Files are read with the server's own import parser (``server.ingest``), so a
+Files are read with the server's own import parser (``assay.domain.ingest``), so a
 file that imports into a project simulates the same way. Sources:
 
 * a CSV, TSV or JSONL file (format from the extension, else sniffed);

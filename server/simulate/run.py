@@ -58,7 +58,7 @@ class Config:
     max_pool: int | None = None
     k_samples: int = K_SAMPLES
     audit_share: float = AUDIT_SHARE
-    # A Dask scheduler address (or "local") to score each round's pool on: server.learning.cluster.
+    # A Dask scheduler address (or "local") to score each round's pool on: assay.learning.cluster.
     cluster: str | None = None
 
     def rounds(self, pool_size: int | None = None) -> int:
@@ -183,7 +183,7 @@ def run_strategy(setup: SeedSetup, strategy: str, config: Config, progress=None)
 def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, cluster=None) -> list[dict]:
     """One strategy, one seed: the learning curve as rows of ``CURVE_COLUMNS``.
 
-    Each round, ``config.audit_share`` of the labels (server.learning.queueing's rule) are audits drawn
+    Each round, ``config.audit_share`` of the labels (assay.learning.queueing's rule) are audits drawn
     uniformly from the pool, and every chosen item is served with the round model's prediction, as the
     server's queue does: the accuracy estimate and the stopping signal are computed from those alone.
     """

@@ -287,7 +287,7 @@ def _evaluation(db):
 
 def _stop_history(db):
     """The stop signal compares the current model with the newest one trained on at most 80% of its labels
-    (server.evaluation.stopping), not with the previous one: keep the stop-set predictions of the versions
+    (assay.evaluation.stopping), not with the previous one: keep the stop-set predictions of the versions
     such a comparison can still need, with their label counts. The old single row per project is dropped:
     the next retrains rebuild the history."""
     db.execute("DROP TABLE stop_predictions")

@@ -131,7 +131,7 @@ def lease_items(tx, project_id: int, annotator: str, item_ids: list[int], expire
 
 def record_served(tx, project_id: int, picked: list[dict]) -> None:
     """The live model's prediction for each item handed out with one, kept from its first serving: once the
-    item is labeled, a test of a model that had not trained on it (server.evaluation.accuracy)."""
+    item is labeled, a test of a model that had not trained on it (assay.evaluation.accuracy)."""
     rows = []
     for p in picked:
         prediction = p.get("prediction")

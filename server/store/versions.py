@@ -50,7 +50,7 @@ def keep_stop_predictions(conn, project_id: int, number: int, n_labels: int, pre
                           reference_labels: int | None) -> None:
     """Inside an open write: store a version's stop-set predictions, and drop those no later signal compares
     with. ``reference_labels``: the most labels the reference of this version's signal may have
-    (server.evaluation.stopping); ``n`` only grows, so every version older than that reference goes."""
+    (assay.evaluation.stopping); ``n`` only grows, so every version older than that reference goes."""
     conn.execute("INSERT OR REPLACE INTO stop_predictions (project_id, version, n_labels, predictions)"
                  " VALUES (?, ?, ?, ?)", (project_id, number, n_labels, json.dumps(predictions)))
     if reference_labels is None:
