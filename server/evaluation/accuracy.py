@@ -12,12 +12,20 @@ measured without that bias:
   sample of the data itself.
 
 The estimate recalibrates the current model's confidence with those tests (Platt scaling with a lapse rate
-for confidently wrong answers, shrunk towards the identity while tests are few, recent tests weighing more:
-older models were calibrated differently)
-and averages it over every item: the pool, and the labeled items through out-of-fold confidences (the
+for confidently wrong answers, shrunk towards the identity, recent tests weighing more: older models were
+calibrated differently) and averages it over every item: the pool, and the labeled items through out-of-fold confidences (the
 model has trained on them). The interval comes from the calibration's uncertainty (its Laplace posterior,
 sampled), the spread of a finite set of items, and the calibration's misfit on the audits
 (:func:`misfit_variance`): where that assumption fails, the audits show it.
+
+How hard to shrink is itself read off the tests. A strategy serves most of its picks at one confidence (a
+margin pick on a binary task is served at 0.50-0.55), so only the audits test the confident end, and 15-75
+audits cannot pin a Platt slope: fitted loosely, the slope swung with each new audit (adult: 0.48 to 1.25
+within one run) and moved the estimate by 0.05 while the model stood still. Two shrinkages are fitted, a
+loose one and a close one (:data:`CALIBRATION_PRIORS`), and averaged by their evidence (the Laplace
+approximation of each one's marginal likelihood): where the tests show the confidence is off (digits' early
+models, SMS), the loose fit wins; where they do not, the estimate stays near the model's own confidence and
+the interval keeps the close fit's uncertainty and the spread between the two.
 
 Why this and not the audits alone or importance weights: the default strategy is deterministic (its
 selection probabilities are 0 or 1, so LURE-style weights do not exist for it), and a 5% audit gives 15
@@ -39,6 +47,9 @@ EPS = 1e-6
 # Platt's two parameters are shrunk towards "the confidence is right" (a=0, b=1) with this strength, so a
 # handful of tests moves the calibration only a little.
 CALIBRATION_PRIOR = 4.0
+# The shrinkages the estimate averages over, by evidence: loose (the calibration follows the tests) and close
+# (the model's confidence is nearly right). docs/RESULTS.md compares single strengths with the average.
+CALIBRATION_PRIORS = (CALIBRATION_PRIOR, 32.0)
 # The lapse rate's prior: centred on 0.5% confidently wrong answers, one unit of spread on its logit (from
 # 0.2% to 1.4% within one sd). See fit_calibration.
 LAPSE_PRIOR = 0.005
@@ -102,8 +113,7 @@ def fit_calibration(conf_M, correct_M, prior=CALIBRATION_PRIOR, weights_M=None, 
     F_M_2 = np.column_stack([np.ones_like(z_M), z_M])
     if not lapse:
         return _fit_platt(F_M_2, c_M, w_M, prior)
-    centre = np.array([0.0, 1.0, _logit(LAPSE_PRIOR)])
-    P = np.diag([prior, prior, 1.0 / LAPSE_PRIOR_SD ** 2])
+    centre, P = _prior(prior, 3)
 
     def terms(theta):
         s_M = _sigmoid(F_M_2 @ theta[:2])
@@ -132,6 +142,12 @@ def fit_calibration(conf_M, correct_M, prior=CALIBRATION_PRIOR, weights_M=None, 
         if np.abs(step).max() < 1e-8:
             break
     return theta, np.linalg.inv(fisher)
+
+
+def _prior(prior: float, n_params: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Gaussian prior's centre and precision over (a, b) or (a, b, eta)."""
+    centre = np.array([0.0, 1.0, float(_logit(LAPSE_PRIOR))])[:n_params]
+    return centre, np.diag([prior, prior, 1.0 / LAPSE_PRIOR_SD ** 2][:n_params])
 
 
 def _fit_platt(F_M_2, c_M, w_M, prior):
@@ -194,16 +210,24 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     weights_M = None
     if age_M is not None:
         weights_M = recency_weights(age_M, len(served_conf_M) if n_labels is None else n_labels)
-    theta, cov = fit_calibration(served_conf_M, correct_M, weights_M=weights_M)
-    draws_S_P = rng.multivariate_normal(theta, cov, size=DRAWS)
-    means_S = _calibrated(draws_S_P, _logit(conf_all)).mean(axis=1)
-    g_all = calibrate(theta, conf_all)
-    cal = float(g_all.mean())
-    # The realized accuracy of a finite set of items scatters around its expectation as well.
-    var_cal = float(means_S.var()) + float((g_all * (1 - g_all)).mean()) / len(conf_all)
     n_audit = int(audit_M.sum())
-    var_cal += misfit_variance(theta, served_conf_M[audit_M], correct_M[audit_M])
+    z_all = _logit(conf_all)
+    means_K, vars_K, log_evidence_K = [], [], []
+    for prior in CALIBRATION_PRIORS:
+        theta, cov = fit_calibration(served_conf_M, correct_M, prior=prior, weights_M=weights_M)
+        log_evidence_K.append(log_evidence(served_conf_M, correct_M, prior, theta, cov, weights_M))
+        draws_S_P = rng.multivariate_normal(theta, cov, size=DRAWS)
+        means_S = _calibrated(draws_S_P, z_all).mean(axis=1)
+        g_all = calibrate(theta, conf_all)
+        # The realized accuracy of a finite set of items scatters around its expectation as well.
+        var = float(means_S.var()) + float((g_all * (1 - g_all)).mean()) / len(conf_all)
+        var += misfit_variance(theta, served_conf_M[audit_M], correct_M[audit_M])
+        means_K.append(float(g_all.mean()))
+        vars_K.append(var)
+    cal, var_cal, weights_K = mixture(means_K, vars_K, log_evidence_K)
     candidates = {"calibrated": (cal, cal - z * var_cal ** 0.5, cal + z * var_cal ** 0.5)}
+    for prior, m, v in zip(CALIBRATION_PRIORS, means_K, vars_K):
+        candidates[f"prior{prior:g}"] = (m, m - z * v ** 0.5, m + z * v ** 0.5)
 
     if n_audit:
         c_A = correct_M[audit_M]
@@ -214,6 +238,31 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     acc, low, high = candidates[method]
     return AccuracyEstimate(_clip01(acc), _clip01(low), _clip01(high), method, len(served_conf_M), n_audit,
                             {k: tuple(_clip01(v) for v in vals) for k, vals in candidates.items()})
+
+
+def log_evidence(conf_M, correct_M, prior, theta, cov, weights_M=None) -> float:
+    """The log marginal likelihood of the tests under the calibration prior of strength ``prior`` (Laplace
+    approximation at the fitted ``theta``, whose posterior covariance is ``cov``), up to a constant that is
+    the same for every strength."""
+    c_M = np.asarray(correct_M, dtype=float)
+    w_M = np.ones_like(c_M) if weights_M is None else np.asarray(weights_M, dtype=float)
+    theta = np.asarray(theta, dtype=float)
+    p_M = np.clip(calibrate(theta, conf_M), EPS, 1 - EPS)
+    log_lik = float(np.sum(w_M * (c_M * np.log(p_M) + (1 - c_M) * np.log1p(-p_M))))
+    centre, P = _prior(prior, len(theta))
+    d = theta - centre
+    return log_lik - 0.5 * float(d @ P @ d) + 0.5 * np.linalg.slogdet(P)[1] + 0.5 * np.linalg.slogdet(cov)[1]
+
+
+def mixture(means_K, vars_K, log_evidence_K) -> tuple[float, float, np.ndarray]:
+    """The mean and variance of the components' estimates averaged with posterior weights from their
+    evidence (equal prior odds), and the weights. The variance counts the spread between the components."""
+    means_K, vars_K = np.asarray(means_K, float), np.asarray(vars_K, float)
+    log_w = np.asarray(log_evidence_K, float)
+    w_K = np.exp(log_w - log_w.max())
+    w_K /= w_K.sum()
+    mean = float(w_K @ means_K)
+    return mean, float(w_K @ (vars_K + (means_K - mean) ** 2)), w_K
 
 
 def misfit_variance(theta, conf_A, correct_A) -> float:
