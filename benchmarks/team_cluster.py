@@ -350,7 +350,10 @@ def summary(r: dict) -> dict:
     for kind in ("pull", "label"):
         keep[kind] = {"n": len(lat[kind]), **{f"p{q}_ms": round(pct(lat[kind], q), 2) for q in (50, 95, 99)}}
     keep["labels_per_second"] = round(len(r["acked"]) / r["wall"], 1)
+    # A killed server shows as a broken connection, never as a 5xx: any 5xx is a fault of a live process.
+    keep["server_errors"] = sum(n for status, n in r["statuses"].items() if status.split()[-1].startswith("5"))
     keep["ok"] = (r["handed_twice"] == 0 and r["answered_twice"] == 0 and r["lost"] == 0 and not r["errors"]
+                  and keep["server_errors"] == 0
                   and (not r["kills"].get("worker_pids") or r.get("versions_after_worker_kill", 0) > 0))
     return keep
 
@@ -369,6 +372,7 @@ def print_report(results: list[dict]) -> None:
              ("handed to two annotators", [str(r["handed_twice"]) for r in results]),
              ("answered by two annotators", [str(r["answered_twice"]) for r in results]),
              ("acknowledged labels lost", [f"{r['lost']} of {r['acknowledged']}" for r in results]),
+             ("5xx answers", [str(r["server_errors"]) for r in results]),
              ("client failovers", [str(r["failovers"]) for r in results]),
              ("model versions (during + after the run)", [str(r["versions"]) for r in results]),
              ("a retrain under way", [f"{100 * r['retraining_share']:.0f}% of samples" for r in results])]
@@ -392,7 +396,7 @@ def print_report(results: list[dict]) -> None:
             print(f"  client errors: {r['errors'][:5]}")
         if r["lost"]:
             print(f"  lost (annotator, item, label): {r['lost_examples']}")
-        print(f"  invariants (0 handed twice, 0 answered twice, 0 lost, retrains continued): "
+        print(f"  invariants (0 handed twice, 0 answered twice, 0 lost, no 5xx, retrains continued): "
               f"{'PASS' if r['ok'] else 'FAIL'}")
 
 
