@@ -49,12 +49,14 @@ SMS = os.path.join(ROOT, "server", "demo", "sms_spam.tsv")
 AG_NEWS = os.path.join(os.path.dirname(ROOT), "shared", "data", "ag_news", "test.csv")
 
 
-def load_texts() -> list[tuple[str, str]]:
-    """(text, label): the SMS messages first, then news titles and descriptions as ham."""
+def load_texts(pad: bool = True) -> list[tuple[str, str]]:
+    """(text, label): the SMS messages first, then (with ``pad``) news titles and descriptions as ham."""
     with open(SMS, encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(reader)
         texts = [(text, label) for label, text in reader]
+    if not pad:
+        return texts
     if os.path.exists(AG_NEWS):
         with open(AG_NEWS, encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
@@ -90,13 +92,17 @@ class Client:
         return [json.loads(line) for line in data.decode().splitlines() if line.strip()]
 
 
-def prepare(base: str, n_seed: int, n_annotators: int) -> tuple[int, dict]:
-    """The database and users of every run: project, items with seed labels, users and their tokens."""
+def prepare(base: str, n_seed: int, n_annotators: int, database: str | None = None,
+            texts: list[tuple[str, str]] | None = None, featurizer: str | None = None) -> tuple[int, dict]:
+    """The database and users of every run: project, items with seed labels, users and their tokens.
+
+    ``database``: what ASSAY_DATABASE would name (default: assay.sqlite in ``base``); only the store touches it.
+    """
     os.environ["ASSAY_INSTANCE_PATH"] = base  # create_app keeps its secret key there, not in the repo
     from assay import close_app, create_app, store
     from assay.domain import ingest
 
-    app = create_app({"DATABASE": os.path.join(base, "assay.sqlite")})
+    app = create_app({"DATABASE": database or os.path.join(base, "assay.sqlite")})
     runner = app.test_cli_runner()
 
     def cli(*args) -> str:
@@ -106,10 +112,10 @@ def prepare(base: str, n_seed: int, n_annotators: int) -> tuple[int, dict]:
         return result.output.strip()
 
     project_id = int(cli("create-project", "team", "--labels", "ham,spam", "--batch-size", "100",
-                         "--retrain-every", "50"))
+                         "--retrain-every", "50", *(["--featurizer", featurizer] if featurizer else [])))
     db = app.extensions["assay.db"]
     rows = [{"id": str(i), "text": text, **({"label": label} if i < n_seed else {})}
-            for i, (text, label) in enumerate(load_texts())]
+            for i, (text, label) in enumerate(texts if texts is not None else load_texts())]
     records = ingest.parse_records("\n".join(json.dumps(r) for r in rows).encode(), "jsonl")
     store.insert_items(db, project_id, ingest.to_rows(records, store.get_project(db.reader, project_id),
                                                     ingest.ImportOptions(label_column="label")))
