@@ -497,6 +497,8 @@ def worker_command(once, poll):
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)
+    # The retrain child imports numpy, scikit-learn and the models before the first job comes.
+    app.extensions["assay.retrain"].warm(for_jobs=True)
     click.echo(f"assay worker {worker.name} takes jobs from {app.config['DATABASE']}")
     sender = app.extensions["assay.webhooks"]
     try:

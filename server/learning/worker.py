@@ -206,14 +206,16 @@ class RetrainService:
                 self._thread.start()
             self._cond.notify_all()
 
-    def warm(self) -> None:
+    def warm(self, *, for_jobs: bool = False) -> None:
         """Start the worker process now, in the background, and return at once.
 
         A worker spends seconds importing numpy, scikit-learn and the models; started
         with the server, that is done before the first labels trigger the first retrain.
+        A web process with external workers starts none; ``assay worker`` passes ``for_jobs``, since
+        running jobs is what it is for.
         """
         with self._cond:
-            if self._stopped or self._warmer is not None or self.external:
+            if self._stopped or self._warmer is not None or (self.external and not for_jobs):
                 return
             self._warmer = threading.Thread(target=self._ensure_process, name="assay-warm", daemon=True)
             self._warmer.start()

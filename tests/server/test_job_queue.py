@@ -157,6 +157,22 @@ def test_external_mode_starts_no_worker_and_queues_jobs(tmp_path):
         close_app(app)
 
 
+def test_a_worker_starts_its_retrain_process_before_the_first_job(tmp_path):
+    """`assay worker` warms its retrain child at start (the web process with external workers never does), so
+    the first job does not pay for importing the models."""
+    app = _external_app(tmp_path)
+    try:
+        service = app.extensions["assay.retrain"]
+        service.warm(for_jobs=True)
+        deadline = time.monotonic() + 60
+        while not (service._process is not None and service._process.is_alive()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert service._process is not None and service._process.is_alive()
+        assert store.open_jobs(app.extensions["assay.db"]) == []  # warmed with no job in sight
+    finally:
+        close_app(app)
+
+
 def test_an_in_process_worker_records_the_job_like_the_dispatcher(tmp_path):
     app = _external_app(tmp_path)
     client = app.test_client()
