@@ -103,11 +103,13 @@ class Databases:
         finally:
             db.close()
 
-    def create(self) -> str:
+    def create(self, empty: bool = False) -> str:
+        """A new database: a migrated one, or with ``empty`` one without any table."""
         name = f"assay_{uuid.uuid4().hex[:16]}"
+        template = "template0" if empty else TEMPLATE
         for attempt in range(50):  # the template is busy while another clone of it is being made
             try:
-                self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+                self.admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
                 break
             except Exception as exc:  # psycopg.errors.ObjectInUse
                 if "being accessed by other users" not in str(exc) or attempt == 49:

@@ -288,8 +288,21 @@ class PostgresDatabase:
 
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded in the database (their PostgreSQL forms); returns their names."""
+        import psycopg
+
+        from assay.errors import ConfigurationError
+
         from .migrations_pg import MIGRATIONS
 
+        with self._write_lock:  # migrate runs first at start-up: an unreachable server is a setting to fix
+            try:
+                if self._writer is None or self._writer.raw.closed:
+                    self._writer = _connect(self.path, autocommit=False)
+            except psycopg.OperationalError as exc:
+                reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                raise ConfigurationError(
+                    f"ASSAY_DATABASE names PostgreSQL at {redacted(self.path)}, which cannot be reached ({reason}): "
+                    "check the URL, that the server runs, and that the database exists (createdb)") from None
         applied = []
         with self.write() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
