@@ -230,7 +230,7 @@ class PostgresDatabase:
     @property
     def reader(self) -> Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed:
+        if conn is None or conn.raw.closed or conn.raw.broken:  # a server restart breaks it: connect again
             conn = _connect(self.path, autocommit=True, readonly=True)
             self._local.conn = conn
             with self._readers_lock:
@@ -248,7 +248,7 @@ class PostgresDatabase:
             with self._waiting_lock:
                 self._waiting -= 1
         try:
-            if self._writer is None or self._writer.raw.closed:
+            if self._writer is None or self._writer.raw.closed or self._writer.raw.broken:
                 self._writer = _connect(self.path, autocommit=False)
             conn = self._writer
             if conn.in_transaction:  # nested call from inside a write: join it
