@@ -109,9 +109,9 @@ def release_job(db: Database, job_id: int, worker: str) -> bool:
         if conn.execute("SELECT 1 FROM jobs WHERE project_id = ? AND state = 'queued'", (row[0],)).fetchone():
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         else:
-            conn.execute("UPDATE jobs SET state = 'queued', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,"
-                         " claimed_by = NULL, claimed_until = NULL, started_at = NULL, stage = NULL, fraction = NULL"
-                         " WHERE id = ?",
+            conn.execute("UPDATE jobs SET state = 'queued',"
+                         " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, claimed_by = NULL,"
+                         " claimed_until = NULL, started_at = NULL, stage = NULL, fraction = NULL WHERE id = ?",
                          (job_id,))
         return True
 

@@ -202,12 +202,14 @@ def _counters(db):
     _trigger(db, "project_counts_item_answered", "AFTER UPDATE OF n_labels, n_skips, n_done ON items", """
         UPDATE project_counts SET
             labeled = labeled + (new.n_labels > 0)::int - (old.n_labels > 0)::int,
-            skipped = skipped + (new.n_labels = 0 AND new.n_skips > 0)::int - (old.n_labels = 0 AND old.n_skips > 0)::int,
+            skipped = skipped + (new.n_labels = 0 AND new.n_skips > 0)::int
+                - (old.n_labels = 0 AND old.n_skips > 0)::int,
             untouched = untouched + (new.n_done = 0)::int - (old.n_done = 0)::int
         WHERE project_id = new.project_id;""")
     _trigger(db, "project_counts_item_gone", "AFTER DELETE ON items", """
         UPDATE project_counts SET items = items - 1, labeled = labeled - (old.n_labels > 0)::int,
-            skipped = skipped - (old.n_labels = 0 AND old.n_skips > 0)::int, untouched = untouched - (old.n_done = 0)::int
+            skipped = skipped - (old.n_labels = 0 AND old.n_skips > 0)::int,
+            untouched = untouched - (old.n_done = 0)::int
         WHERE project_id = old.project_id;""")
     _trigger(db, "project_counts_answer", "AFTER INSERT ON annotations",
              "UPDATE project_counts SET revision = revision + 1 WHERE project_id = new.project_id;")

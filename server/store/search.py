@@ -55,8 +55,8 @@ def search_items(source, project_id: int, *, text: str | None = None, label=None
         if label is not None:
             # Labels are stored as JSON: a string, or a list of them (multi-label).
             if pg:
-                answer.append("AND (a.label = ? OR (jsonb_typeof(a.label::jsonb) = 'array' AND EXISTS"
-                              " (SELECT 1 FROM jsonb_array_elements_text(a.label::jsonb) AS e(value) WHERE e.value = ?)))")
+                answer.append("AND (a.label = ? OR (jsonb_typeof(a.label::jsonb) = 'array' AND EXISTS (SELECT 1"
+                              " FROM jsonb_array_elements_text(a.label::jsonb) AS e(value) WHERE e.value = ?)))")
             else:
                 answer.append("AND (a.label = ? OR (json_type(a.label) = 'array'"
                               " AND EXISTS (SELECT 1 FROM json_each(a.label) WHERE json_each.value = ?)))")

@@ -40,7 +40,8 @@ def test_postgresql_urls_name_a_postgresql_database(setting):
 
 
 def test_a_password_never_reaches_a_message():
-    assert redacted("postgresql://assay:s3cret@db.internal:5432/assay") == "postgresql://assay:***@db.internal:5432/assay"
+    assert redacted("postgresql://assay:s3cret@db.internal:5432/assay") == \
+        "postgresql://assay:***@db.internal:5432/assay"
     assert redacted("postgresql://assay@db.internal/assay") == "postgresql://assay@db.internal/assay"
 
 

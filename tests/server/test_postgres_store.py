@@ -52,8 +52,8 @@ def _sqlite_schema(path) -> tuple[dict, set]:
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
                                              " AND name NOT LIKE 'sqlite_%'")]
-        columns = {t: [(c[1], PG_TYPES[c[2].upper()], bool(c[3] or c[5])) for c in conn.execute(f"PRAGMA table_info({t})")]
-                   for t in tables}
+        columns = {t: [(c[1], PG_TYPES[c[2].upper()], bool(c[3] or c[5]))
+                       for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
                                               " AND name NOT LIKE 'sqlite_autoindex_%'")}
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
