@@ -8,9 +8,10 @@ into a table with an ``id`` gets ``RETURNING id``). Rows index by position and b
 ``sqlite3.Row``. A statement that means something else on PostgreSQL (``INSERT OR REPLACE``, ``json_each``,
 a Python function, row locks) is written per dialect in its store module, which asks :func:`dialect`.
 
-Writes: one connection per process, guarded by a lock, ``BEGIN … COMMIT`` per ``db.write()``; with
-PostgreSQL's default ``synchronous_commit=on`` a COMMIT has reached the server's WAL on disk when it returns,
-so an acknowledged label is durable as on SQLite. Reads: one autocommit connection per thread.
+Writes: one connection per process, guarded by a lock, ``BEGIN … COMMIT`` per ``db.write()``. The writer
+sets ``synchronous_commit=on`` for its session, whatever the server's default: a COMMIT has then reached the
+server's WAL on disk when it returns, so an acknowledged label is durable as on SQLite. Reads: one autocommit
+connection per thread.
 
 Across processes (several ``assay serve`` and ``assay worker`` on one database) SQLite's ``BEGIN IMMEDIATE``
 serialized every write; PostgreSQL runs them side by side under READ COMMITTED, so the writes whose reads
@@ -201,9 +202,12 @@ class Connection:
 def _connect(url: str, *, autocommit: bool, readonly: bool = False) -> Connection:
     import psycopg
 
-    raw = psycopg.connect(libpq_url(url), autocommit=autocommit)
+    raw = psycopg.connect(libpq_url(url), autocommit=autocommit, application_name="assay")
     if readonly:
         raw.execute("SET default_transaction_read_only = on")
+    else:  # a server configured with synchronous_commit=off would acknowledge labels it can still lose
+        raw.execute("SET synchronous_commit = on")
+        raw.commit()
     return Connection(raw)
 
 

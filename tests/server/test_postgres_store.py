@@ -257,6 +257,15 @@ def test_a_delivery_claimed_in_one_process_is_not_claimed_by_another(handles):
     assert sorted(claimed) == [f"d{k}" for k in range(4)], results
 
 
+def test_the_writer_commits_durably_whatever_the_server_s_default(handles, pg):
+    one, _ = handles
+    name = one.path.rsplit("/", 1)[1]
+    pg.admin.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")  # for the connections made from now
+    assert one.reader.execute("SHOW synchronous_commit").fetchone()[0] == "off"
+    with one.write() as tx:
+        assert tx.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+
+
 def test_an_acknowledged_label_is_visible_to_a_new_connection_at_once(handles, pg):
     one, _ = handles
     pid = _items(one, 2)
