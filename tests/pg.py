@@ -19,7 +19,7 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-TEMPLATE = "assay_template"
+TEMPLATE = f"assay_template_{os.getpid()}"  # one per session: two sessions may share a server
 
 
 def _bin_dir() -> str:
