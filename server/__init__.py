@@ -95,16 +95,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script of ours reads it, so an injected one must not
-    from .store.db import database_path
+    from .store.db import database_setting
+    from .store.postgres import is_url
 
-    app.config["DATABASE"] = database_path(app.config["DATABASE"])  # refuses URLs of engines it cannot use
+    app.config["DATABASE"] = database_setting(app.config["DATABASE"])  # refuses URLs of engines it cannot use
     os.makedirs(app.instance_path, exist_ok=True)
-    app.config.setdefault("CACHE_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "cache"))
+    # Caches and media live beside a SQLite file; with PostgreSQL, in the instance folder.
+    beside = app.instance_path if is_url(app.config["DATABASE"]) else os.path.dirname(app.config["DATABASE"])
+    app.config.setdefault("CACHE_DIR", os.path.join(beside, "cache"))
     # The content-hash cache of text embeddings, shared by every project of the instance.
     if not app.config.get("EMBEDDING_CACHE"):
         app.config["EMBEDDING_CACHE"] = (os.environ.get("ASSAY_EMBEDDING_CACHE")
                                          or os.path.join(app.config["CACHE_DIR"], "embeddings"))
-    app.config.setdefault("MEDIA_DIR", os.path.join(os.path.dirname(app.config["DATABASE"]), "media"))
+    app.config.setdefault("MEDIA_DIR", os.path.join(beside, "media"))
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
 
@@ -126,7 +129,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .webhooks.policy import HostPolicy
     from .webhooks.sender import WebhookSender
 
-    database = dbmod.Database(app.config["DATABASE"])
+    database = dbmod.connect(app.config["DATABASE"])
     database.migrate()
     from . import store
 

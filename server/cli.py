@@ -24,6 +24,7 @@ from .domain import ingest, projects, settings
 from .web import get_db, media
 from . import store
 from .errors import AssayError, BadRequest
+from .store.postgres import redacted
 from .simulate.command import simulate_command
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo")
@@ -56,7 +57,7 @@ def is_loopback(host: str) -> bool:
 def init_db_command():
     """Create the database or bring its schema up to date."""
     applied = get_db().migrate()
-    click.echo(f"database {get_db().path}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
+    click.echo(f"database {redacted(get_db().path)}: " + (f"applied {', '.join(applied)}" if applied else "up to date"))
 
 
 def _comma_list(ctx, param, value):
@@ -499,7 +500,7 @@ def worker_command(once, poll):
         signal.signal(signum, stop)
     # The retrain child imports numpy, scikit-learn and the models before the first job comes.
     app.extensions["assay.retrain"].warm(for_jobs=True)
-    click.echo(f"assay worker {worker.name} takes jobs from {app.config['DATABASE']}")
+    click.echo(f"assay worker {worker.name} takes jobs from {redacted(app.config['DATABASE'])}")
     sender = app.extensions["assay.webhooks"]
     try:
         worker.run(poll=poll, once=once)

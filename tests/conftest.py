@@ -1,4 +1,9 @@
-"""Shared fixtures: the real data sets, and a Flask app on a temporary database (flaskr style)."""
+"""Shared fixtures: the real data sets, and a Flask app on a temporary database (flaskr style).
+
+The app's database is a SQLite file, or with ``--postgres`` (or ``ASSAY_TEST_POSTGRES``, see tests/pg.py) a
+fresh PostgreSQL database: the tests that take ``db_setting`` (through ``app``, ``client``, ``runner``, or
+the team tests' servers) then run on PostgreSQL.
+"""
 from __future__ import annotations
 
 import os
@@ -8,6 +13,70 @@ import weakref
 import pytest
 
 from tests.data import load_sms
+
+
+def pytest_addoption(parser):
+    parser.addoption("--postgres", action="store_true",
+                     help="run the database tests on a throwaway PostgreSQL cluster (or on the server "
+                          "ASSAY_TEST_POSTGRES=postgresql://... names) instead of SQLite")
+
+
+def _postgres_wanted(config) -> str | None:
+    """None: SQLite. Else "start" (a throwaway cluster) or the URL of a running server."""
+    value = os.environ.get("ASSAY_TEST_POSTGRES", "").strip()
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    if config.getoption("--postgres", default=False) or value.lower() in ("1", "true", "yes", "start"):
+        return "start"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres(request):
+    """The session's PostgreSQL databases (tests.pg.Databases), or None when the tests run on SQLite."""
+    wanted = _postgres_wanted(request.config)
+    if wanted is None:
+        yield None
+        return
+    from tests.pg import Cluster, Databases
+
+    cluster = Cluster().start() if wanted == "start" else None
+    databases = Databases(cluster.url if cluster else wanted)
+    try:
+        yield databases
+    finally:
+        databases.close()
+        if cluster is not None:
+            cluster.stop()
+
+
+@pytest.fixture
+def make_database(postgres, tmp_path):
+    """A factory of fresh databases for this test: ``make_database(folder)`` gives a DATABASE setting (a SQLite
+    file in ``folder``, or a new PostgreSQL database); the PostgreSQL ones are dropped after the test."""
+    made = []
+
+    def make(folder=None, name="assay.sqlite"):
+        if postgres is None:
+            return str((folder or tmp_path) / name)
+        url = postgres.create()
+        made.append(url)
+        return url
+
+    yield make
+    for url in made:
+        postgres.drop(url)
+
+
+@pytest.fixture
+def db_setting(make_database):
+    """The DATABASE setting of this test's app: a SQLite file, or a fresh PostgreSQL database."""
+    return make_database()
+
+
+@pytest.fixture
+def on_postgres(postgres) -> bool:
+    return postgres is not None
 
 
 @pytest.fixture
@@ -97,11 +166,11 @@ def no_retrain_thread_at_the_end():
 
 
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, db_setting):
     from assay import close_app, create_app
 
-    app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "SEED": 0,
-                      "RETRAIN_TIMEOUT": 120.0})
+    app = create_app({"TESTING": True, "DATABASE": db_setting, "SEED": 0, "RETRAIN_TIMEOUT": 120.0,
+                      "CACHE_DIR": str(tmp_path / "cache"), "MEDIA_DIR": str(tmp_path / "media")})
     yield app
     close_app(app)
 

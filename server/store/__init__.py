@@ -16,12 +16,14 @@ The families, one module each:
 - ``webhooks``: webhooks, the outbox of their deliveries, and the log of delivery attempts
 - ``jobs``: retrain jobs, queued by the web process and claimed under a renewable lease by worker
   processes (at most one queued and one running per project)
-- ``db``: the :class:`Database` handle, its serialized writer, migrations
+- ``db``: the :class:`Database` handle, its serialized writer, migrations; :func:`connect` opens the database
+  a ``DATABASE`` setting names: a SQLite file, or PostgreSQL (``postgres``: the same handle, ``migrations_pg``)
 
 The contract:
 
-- A caller passes a store handle, never a connection: the app's :class:`Database`, or in another
-  process :func:`open_readonly`'s handle. Reads take either; writes take the Database.
+- A caller passes a store handle, never a connection: the app's :class:`Database` (or PostgresDatabase,
+  from :func:`connect`), or in another process :func:`open_readonly`'s handle. Reads take either; writes take
+  the Database. Every function behaves the same on both engines.
 - Functions that write (create_*, update_*, delete_*, insert_items, add_annotation, undo_annotation,
   replace_queue, release_leases, create_user, set_password, end_sessions, grant, add_token,
   revoke_token, discard_dead_imports, create_webhook, delete_webhook, claim_deliveries, release_claim,
@@ -31,7 +33,8 @@ The contract:
 - Composite writes decided outside the store (which items to serve: assay.domain.serving) open
   ``with db.write() as tx`` themselves and pass ``tx`` to the functions documented as taking it
   (expire_leases, leased_items, queued_items, started_items, fresh_items, lease_items,
-  record_served, record_servings, add_deliveries, claim_job, lapsed_jobs, end_job, and any read). An
+  record_served, record_servings, add_deliveries, claim_job, lapsed_jobs, end_job, lock_project, and any
+  read; expire_leases opens a queue pull: it takes the project's lock first). An
   event's webhook deliveries are written this way, in the transaction that records the event
   (assay.webhooks.events); a claimed job ends in the transaction that records its model version
   (assay.learning.jobqueue). ``tx`` is opaque: it is only handed back to the store.
@@ -46,7 +49,8 @@ from .accounts import (ROLES, add_token, create_user, end_sessions, get_user, gr
                        roles_of, set_password, user_for_token)
 from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, answer_refusal, item_answers,
                       undo_annotation)
-from .db import Database, ReadOnlyDatabase, database_file, open_readonly, politely
+from .db import (Database, ReadOnlyDatabase, connect, database_file, database_setting, lock_project, open_readonly,
+                 politely)
 from .export import export_data_keys, export_data_types, export_rows
 from .jobs import (claim_job, end_job, enqueue_job, heartbeat_job, lapsed_jobs, open_jobs, project_jobs,
                    release_job)

@@ -7,7 +7,7 @@ from typing import Iterator
 
 from assay.errors import Conflict, NotFound
 
-from .db import Database, in_chunks, reading
+from .db import Database, in_chunks, lock_project, reading
 
 
 def insert_answer(conn, project_id, item_id, annotator, label, skipped, *, source="annotator",
@@ -49,6 +49,7 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
     item unless the project asked for it (e.g. a late answer after a lease ran out).
     """
     with db.write() as conn:
+        lock_project(conn, project_id)  # against a queue pull or answer of another process deciding on the same leases
         if idempotency_key is not None:
             row = conn.execute(
                 "SELECT * FROM annotations WHERE project_id = ? AND annotator = ? AND idempotency_key = ?",
@@ -106,6 +107,7 @@ def answer_refusal(source, project_id: int, item_id: int, annotator: str, overla
 
 def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str) -> dict:
     with db.write() as conn:
+        lock_project(conn, project_id)
         row = conn.execute(
             "SELECT * FROM annotations WHERE project_id = ? AND item_id = ? AND annotator = ? AND undone_at IS NULL",
             (project_id, item_id, annotator),

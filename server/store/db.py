@@ -41,12 +41,12 @@ def _connect(path: str, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def database_path(setting: str) -> str:
-    """The SQLite file that the ``DATABASE`` setting (``ASSAY_DATABASE``) names.
+def database_setting(setting: str) -> str:
+    """What the ``DATABASE`` setting (``ASSAY_DATABASE``) names: a SQLite file path, or a PostgreSQL URL.
 
-    A plain path, or a ``sqlite:///relative`` / ``sqlite:////absolute`` URL. Any other URL is refused with
-    what to do: a value like ``postgresql://…`` used to become a SQLite file in a folder named
-    ``postgresql:`` under the working directory, and the team believed it was on PostgreSQL.
+    A plain path, a ``sqlite:///relative`` / ``sqlite:////absolute`` URL, or ``postgresql://user@host:port/db``
+    (also ``postgres://`` and ``postgresql+psycopg://``). Any other URL is refused with what to do: a value
+    like ``mysql://…`` would otherwise become a SQLite file in a folder named ``mysql:``.
     """
     from urllib.parse import urlsplit
 
@@ -63,17 +63,46 @@ def database_path(setting: str) -> str:
             raise ConfigurationError("ASSAY_DATABASE=sqlite:// names no file: use sqlite:///relative/path.sqlite, "
                                      "sqlite:////absolute/path.sqlite or a plain file path")
         return path
-    engine = scheme.split("+")[0]
-    if engine in ("postgresql", "postgres"):
-        raise ConfigurationError(
-            f"ASSAY_DATABASE names PostgreSQL ({scheme}://…), which this version of Assay cannot store in yet: "
-            "set ASSAY_DATABASE to a SQLite file path, or leave it unset for instance/assay.sqlite")
+    if scheme.split("+")[0] in ("postgresql", "postgres"):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigurationError("ASSAY_DATABASE names PostgreSQL, and psycopg is not installed: "
+                                     "pip install 'assay[postgres]'") from None
+        if not urlsplit(value).path.strip("/"):
+            raise ConfigurationError("ASSAY_DATABASE names no PostgreSQL database: "
+                                     "use postgresql://user@host:port/database")
+        return value
     raise ConfigurationError(f"ASSAY_DATABASE names the engine {scheme!r}, which Assay does not support: set it to "
-                             "a SQLite file path (or sqlite:///path), or leave it unset for instance/assay.sqlite")
+                             "a SQLite file path (or sqlite:///path), a postgresql://user@host:port/database URL, "
+                             "or leave it unset for instance/assay.sqlite")
+
+
+def database_path(setting: str) -> str:
+    """The SQLite file the ``DATABASE`` setting names; a PostgreSQL URL is refused (it names no file)."""
+    from assay.errors import ConfigurationError
+
+    from .postgres import is_url
+
+    value = database_setting(setting)
+    if is_url(value):
+        raise ConfigurationError("ASSAY_DATABASE names PostgreSQL, not a SQLite file path")
+    return value
+
+
+def connect(setting: str):
+    """The store handle for a ``DATABASE`` setting: a :class:`Database` on a SQLite file, or a
+    :class:`~assay.store.postgres.PostgresDatabase` on a PostgreSQL URL."""
+    from .postgres import PostgresDatabase, is_url
+
+    value = database_setting(setting)
+    return PostgresDatabase(value) if is_url(value) else Database(value)
 
 
 class Database:
     """One database file: per-thread readers and one serialized writer."""
+
+    dialect = "sqlite"
 
     def __init__(self, path: str):
         self.path = os.path.abspath(path)
@@ -176,6 +205,8 @@ class Database:
 class ReadOnlyDatabase:
     """One read-only connection for another process (the retrain worker); store reads take it like a Database."""
 
+    dialect = "sqlite"
+
     def __init__(self, path: str):
         self.path = os.path.abspath(path)
         self.reader = _connect(self.path, readonly=True)
@@ -184,8 +215,11 @@ class ReadOnlyDatabase:
         self.reader.close()
 
 
-def open_readonly(path: str) -> ReadOnlyDatabase:
-    return ReadOnlyDatabase(path)
+def open_readonly(path: str):
+    """A read-only handle on a SQLite file or a PostgreSQL URL (what a handle's ``path`` holds)."""
+    from .postgres import PostgresReadOnly, is_url
+
+    return PostgresReadOnly(path) if is_url(path) else ReadOnlyDatabase(path)
 
 
 def reading(source) -> sqlite3.Connection:
@@ -194,12 +228,34 @@ def reading(source) -> sqlite3.Connection:
     Callers outside the store pass the handle (Database, ReadOnlyDatabase); store functions pass
     the connection of the write they run in, so the read sees that transaction's own changes.
     """
-    return source if isinstance(source, sqlite3.Connection) else source.reader
+    return source if isinstance(source, sqlite3.Connection) or hasattr(source, "raw") else source.reader
+
+
+def dialect(source) -> str:
+    """``sqlite`` or ``postgresql``: which SQL a handle or a transaction takes, where the two differ."""
+    return getattr(source, "dialect", "sqlite")
+
+
+def lock_project(tx, project_id: int) -> None:
+    """Inside an open write: no other process's write that also locks the project runs until this one ends.
+
+    SQLite's BEGIN IMMEDIATE already holds the whole database; on PostgreSQL it is the project's
+    advisory lock (see assay.store.postgres).
+    """
+    if dialect(tx) == "postgresql":
+        from .postgres import lock_project as lock
+
+        lock(tx, project_id)
 
 
 def database_file(source) -> str:
-    """The file a handle reads: a key for caches of derived numbers."""
-    return reading(source).execute("PRAGMA database_list").fetchone()[2]
+    """The file a handle reads (for PostgreSQL: the server and database): a key for caches of derived numbers."""
+    conn = reading(source)
+    if dialect(conn) == "postgresql":
+        from .postgres import database_name
+
+        return database_name(conn)
+    return conn.execute("PRAGMA database_list").fetchone()[2]
 
 
 MAX_VARIABLES = 900  # SQLite caps the bound parameters of one statement (999 before 3.32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from .db import Database, reading
+from .db import Database, dialect, lock_project, reading
 
 # Jobs a claimer may take: queued ones, and running ones whose worker stopped renewing its lease. Never a
 # project's queued job while it has a running one (live or lapsed: the lapsed one is retaken first).
@@ -23,6 +23,7 @@ _CLAIMABLE = """
     ORDER BY j.state = 'queued', j.id
     LIMIT 1
 """
+_LOCK_CLAIMED = {"sqlite": "", "postgresql": " FOR UPDATE OF j SKIP LOCKED"}
 
 
 def _now(now: float | None) -> float:
@@ -32,6 +33,7 @@ def _now(now: float | None) -> float:
 def enqueue_job(db: Database, project_id: int, now: float | None = None) -> int:
     """Ask for a retrain of the project: the id of its queued job, a new one unless one already waits."""
     with db.write() as conn:
+        lock_project(conn, project_id)  # two web processes asking at once make one job, not a unique-index error
         row = conn.execute("SELECT id FROM jobs WHERE project_id = ? AND state = 'queued'", (project_id,)).fetchone()
         if row is not None:
             return row[0]
@@ -46,7 +48,7 @@ def claim_job(tx, worker: str, lease: float, now: float | None = None) -> dict |
     retaken run reads every label there is when it starts, so it does what that one was asked for.
     """
     now = _now(now)
-    row = tx.execute(_CLAIMABLE, {"now": now}).fetchone()
+    row = tx.execute(_CLAIMABLE + _LOCK_CLAIMED[dialect(tx)], {"now": now}).fetchone()
     if row is None:
         return None
     if row["state"] == "running":
@@ -107,7 +109,8 @@ def release_job(db: Database, job_id: int, worker: str) -> bool:
         if conn.execute("SELECT 1 FROM jobs WHERE project_id = ? AND state = 'queued'", (row[0],)).fetchone():
             conn.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         else:
-            conn.execute("UPDATE jobs SET state = 'queued', attempts = max(attempts - 1, 0), claimed_by = NULL,"
+            conn.execute("UPDATE jobs SET state = 'queued',"
+                         " attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, claimed_by = NULL,"
                          " claimed_until = NULL, started_at = NULL, stage = NULL, fraction = NULL WHERE id = ?",
                          (job_id,))
         return True

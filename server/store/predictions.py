@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .db import in_chunks, reading
+from .db import dialect, in_chunks, reading
 
 
 def replace_item_predictions(conn, project_id: int, number: int, rows: list[dict]) -> None:
@@ -12,9 +12,11 @@ def replace_item_predictions(conn, project_id: int, number: int, rows: list[dict
     each ``{"item_id", "label", "confidence", "held_out"}``, in place of the previous model's."""
     conn.execute("DELETE FROM item_predictions WHERE project_id = ?", (project_id,))
     # Items deleted while the retrain ran are left out, not a foreign-key failure.
+    values = ("?::bigint, ?::bigint, ?::bigint, ?::text, ?::double precision, ?::bigint"  # no column types a SELECT
+              if dialect(conn) == "postgresql" else "?, ?, ?, ?, ?, ?")                # of parameters: tell them
     conn.executemany(
         "INSERT OR IGNORE INTO item_predictions (project_id, item_id, model_version, predicted, confidence, held_out)"
-        " SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
+        f" SELECT {values} WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
         [(project_id, r["item_id"], number, json.dumps(r["label"]), float(r["confidence"]), int(bool(r["held_out"])),
           r["item_id"], project_id) for r in rows])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from .db import Database, in_chunks, reading
+from .db import Database, dialect, in_chunks, lock_project, reading
 from .predictions import replace_item_predictions
 from .versions import keep_stop_predictions, record_model_version
 
@@ -22,6 +22,7 @@ def replace_queue(db: Database, project_id: int, rows: list[dict] | None, versio
     predictions for the labeled items, see store.predictions) replace the previous version's.
     """
     with db.write() as conn:
+        lock_project(conn, project_id)  # the version number, and the queue a pull reads
         if conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is None:
             return None  # deleted while its retrain ran
         number = None
@@ -37,8 +38,8 @@ def replace_queue(db: Database, project_id: int, rows: list[dict] | None, versio
             # Items deleted while the retrain ran are skipped, not a foreign-key failure.
             conn.executemany(
                 "INSERT OR IGNORE INTO queue (project_id, item_id, rank, score, strategy, model_version, prediction,"
-                " selection_prob)"
-                " SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
+                " selection_prob) SELECT " + _QUEUE_VALUES[dialect(conn)] +
+                " WHERE EXISTS (SELECT 1 FROM items WHERE id = ? AND project_id = ?)",
                 [
                     (project_id, r["item_id"], rank, r.get("score"), r["strategy"], number,
                      json.dumps(r["prediction"]) if r.get("prediction") is not None else None,
@@ -47,6 +48,12 @@ def replace_queue(db: Database, project_id: int, rows: list[dict] | None, versio
                 ],
             )
         return number
+
+
+# A SELECT of parameters has no column to take their types from: PostgreSQL is told them.
+_QUEUE_VALUES = {"sqlite": "?, ?, ?, ?, ?, ?, ?, ?",
+                 "postgresql": "?::bigint, ?::bigint, ?::bigint, ?::double precision, ?::text, ?::bigint, ?::text,"
+                               " ?::double precision"}
 
 
 def _served_row(row) -> dict:
@@ -64,6 +71,8 @@ _OPEN_TO = ("i.n_done + (SELECT count(*) FROM leases l WHERE l.item_id = i.id AN
 
 
 def expire_leases(tx, project_id: int, now: float) -> None:
+    """Opens a queue pull's transaction: takes the project's lock (store.lock_project), then drops lapsed leases."""
+    lock_project(tx, project_id)
     tx.execute("DELETE FROM leases WHERE project_id = ? AND expires_at <= ?", (project_id, now))
 
 
@@ -153,7 +162,14 @@ def record_servings(tx, project_id: int, annotator: str, picked: list[dict]) -> 
     sql = ("INTO servings (project_id, item_id, annotator, strategy, score, model_version, selection_prob, labeled)"
            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
     tx.executemany("INSERT OR IGNORE " + sql, [r for r, p in zip(rows, picked) if p.get("leased")])
-    tx.executemany("INSERT OR REPLACE " + sql, [r for r, p in zip(rows, picked) if not p.get("leased")])
+    if dialect(tx) == "postgresql":  # no INSERT OR REPLACE: the upsert, with a fresh served_at as REPLACE gives
+        replace = ("INSERT " + sql + " ON CONFLICT (item_id, annotator) DO UPDATE SET project_id = excluded.project_id,"
+                   " strategy = excluded.strategy, score = excluded.score, model_version = excluded.model_version,"
+                   " selection_prob = excluded.selection_prob, labeled = excluded.labeled,"
+                   " served_at = excluded.served_at")
+    else:
+        replace = "INSERT OR REPLACE " + sql
+    tx.executemany(replace, [r for r, p in zip(rows, picked) if not p.get("leased")])
 
 
 def item_servings(source, project_id: int, item_ids: list[int]) -> dict[int, list[dict]]:
@@ -161,12 +177,14 @@ def item_servings(source, project_id: int, item_ids: list[int]) -> dict[int, lis
     model_labels (the labels that version trained on), selection_prob, labeled, served_at."""
     conn = reading(source)
     out: dict[int, list[dict]] = {i: [] for i in item_ids}
+    # Servings of one millisecond: in the order written (PostgreSQL has no rowid; a row's ctid is its place).
+    order = "s.ctid" if dialect(conn) == "postgresql" else "s.rowid"
     for chunk, marks in in_chunks(item_ids):
         for row in conn.execute(
                 f"SELECT s.item_id, s.annotator, s.strategy, s.score, s.model_version, v.n_labels,"
                 f" s.selection_prob, s.labeled, s.served_at FROM servings s"
                 f" LEFT JOIN model_versions v ON v.project_id = s.project_id AND v.version = s.model_version"
-                f" WHERE s.project_id = ? AND s.item_id IN ({marks}) ORDER BY s.served_at, s.rowid",
+                f" WHERE s.project_id = ? AND s.item_id IN ({marks}) ORDER BY s.served_at, {order}",
                 (project_id, *chunk)):
             out[row[0]].append({"annotator": row[1], "strategy": row[2], "score": row[3], "model_version": row[4],
                                 "model_labels": row[5], "selection_prob": row[6], "labeled": row[7],
@@ -185,6 +203,7 @@ def served_predictions(source, project_id: int) -> list[dict]:
 
 def release_leases(db: Database, project_id: int, annotator: str, item_ids: list[int] | None = None) -> None:
     with db.write() as conn:
+        lock_project(conn, project_id)
         if item_ids is None:
             conn.execute("DELETE FROM leases WHERE project_id = ? AND annotator = ?", (project_id, annotator))
         else:

@@ -51,8 +51,9 @@ def keep_stop_predictions(conn, project_id: int, number: int, n_labels: int, pre
     """Inside an open write: store a version's stop-set predictions, and drop those no later signal compares
     with. ``reference_labels``: the most labels the reference of this version's signal may have
     (assay.evaluation.stopping); ``n`` only grows, so every version older than that reference goes."""
-    conn.execute("INSERT OR REPLACE INTO stop_predictions (project_id, version, n_labels, predictions)"
-                 " VALUES (?, ?, ?, ?)", (project_id, number, n_labels, json.dumps(predictions)))
+    conn.execute("INSERT INTO stop_predictions (project_id, version, n_labels, predictions) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT (project_id, version) DO UPDATE SET n_labels = excluded.n_labels,"
+                 " predictions = excluded.predictions", (project_id, number, n_labels, json.dumps(predictions)))
     if reference_labels is None:
         return
     oldest = conn.execute("SELECT max(version) FROM stop_predictions WHERE project_id = ? AND n_labels <= ?",

@@ -5,7 +5,7 @@ import json
 
 from assay.errors import NotFound
 
-from .db import Database, in_chunks, reading
+from .db import Database, dialect, in_chunks, reading
 
 HOOK_COLUMNS = "id, project_id, url, events, created_by, created_at"
 
@@ -60,9 +60,11 @@ def delete_webhook(db: Database, project_id: int, hook_id: int) -> dict:
 
 def subscribed_hooks(tx, project_id: int, event: str) -> list[int]:
     """Inside an open write (or any read): the ids of the project's webhooks that take ``event``."""
-    return [r[0] for r in reading(tx).execute(
-        "SELECT id FROM webhooks WHERE project_id = ?"
-        " AND EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?) ORDER BY id",
+    conn = reading(tx)
+    events = ("jsonb_array_elements_text(webhooks.events::jsonb) AS e(value)" if dialect(conn) == "postgresql"
+              else "json_each(webhooks.events)")
+    return [r[0] for r in conn.execute(
+        f"SELECT id FROM webhooks WHERE project_id = ? AND EXISTS (SELECT 1 FROM {events} WHERE value = ?) ORDER BY id",
         (project_id, event))]
 
 
@@ -71,6 +73,10 @@ def add_deliveries(tx, rows: list[dict]) -> None:
     tx.executemany(
         "INSERT INTO webhook_outbox (hook_id, project_id, event, delivery_id, body, next_attempt_at)"
         " VALUES (:hook_id, :project_id, :event, :delivery_id, :body, :next_attempt_at)", rows)
+
+
+# Another process's sender claiming at the same moment passes over these rows (SQLite: BEGIN IMMEDIATE).
+_LOCK_CLAIMED = {"sqlite": "", "postgresql": " FOR UPDATE OF o SKIP LOCKED"}
 
 
 def claim_deliveries(db: Database, now: float, claim_seconds: float, limit: int = 20) -> list[dict]:
@@ -85,7 +91,7 @@ def claim_deliveries(db: Database, now: float, claim_seconds: float, limit: int 
             FROM webhook_outbox o JOIN webhooks w ON w.id = o.hook_id
             WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND coalesce(o.claimed_until, 0) <= ?
             ORDER BY o.next_attempt_at, o.id LIMIT ?
-            """, (now, now, limit)).fetchall()
+            """ + _LOCK_CLAIMED[dialect(conn)], (now, now, limit)).fetchall()
         for chunk, marks in in_chunks([r["id"] for r in rows]):
             conn.execute(f"UPDATE webhook_outbox SET claimed_until = ? WHERE id IN ({marks})",
                          (now + claim_seconds, *chunk))
@@ -114,7 +120,8 @@ def record_attempt(db: Database, outbox_id: int, attempt: int, status_code: int 
 def next_due(source) -> float | None:
     """When the earliest pending delivery is due (epoch seconds, or its claim's end if later); None: none."""
     row = reading(source).execute(
-        "SELECT min(max(next_attempt_at, coalesce(claimed_until, 0))) FROM webhook_outbox WHERE state = 'pending'"
+        "SELECT min(CASE WHEN coalesce(claimed_until, 0) > next_attempt_at THEN claimed_until ELSE next_attempt_at END)"
+        " FROM webhook_outbox WHERE state = 'pending'"
     ).fetchone()
     return row[0]
 

@@ -2,7 +2,7 @@
 
 web/ sits on top (only the modules that assemble the app reach into it), store/ at the bottom (SQL
 and nothing else, so a second database can sit behind the same interface), and only store/ talks
-to SQLite.
+to SQLite or PostgreSQL.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ PACKAGE = "assay"  # server/ installs as assay (pyproject.toml)
 ASSEMBLE_THE_APP = {"assay", "assay.cli"}
 STORE_MAY_NOT_IMPORT = ("assay.learning", "assay.evaluation", "assay.domain", "assay.web", "assay.models",
                         "assay.features", "assay.strategies", "assay.webhooks")
-SQLITE = ("sqlite3", "sqlite_utils")
+DATABASE_DRIVERS = ("sqlite3", "sqlite_utils", "psycopg")
 
 
 def _module_name(path: pathlib.Path) -> str:
@@ -78,6 +78,6 @@ def test_the_wings_import_in_one_direction(path):
             wrong.append(f"line {line}: {name} (only web/, assay/__init__ and assay.cli use the web layer)")
         if _within(module, ["assay.store"]) and _within(name, STORE_MAY_NOT_IMPORT):
             wrong.append(f"line {line}: {name} (store/ holds SQL only; pass what it needs as arguments)")
-        if _within(name, SQLITE) and not _within(module, ["assay.store"]):
-            wrong.append(f"line {line}: {name} (only store/ talks to SQLite)")
+        if _within(name, DATABASE_DRIVERS) and not _within(module, ["assay.store"]):
+            wrong.append(f"line {line}: {name} (only store/ talks to the database)")
     assert not wrong, f"{path.relative_to(ROOT)} imports across the layers:\n" + "\n".join(wrong)

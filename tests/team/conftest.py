@@ -4,7 +4,8 @@ The team checks (leases under concurrency, SIGKILL mid-stream, fuzzing) are
 about the server as deployed: waitress threads, the single SQLite writer, the
 retrain worker process. So the server runs as its own process, started the
 way a user starts it, on a temporary instance folder; each client thread keeps
-its own HTTP connection.
+its own HTTP connection. With ``--postgres`` the servers of ``assay_server`` store
+in a fresh PostgreSQL database each (tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -90,9 +91,10 @@ class Client:
 class AssayServer:
     """`python -m assay.cli serve` on a temp instance folder; restartable on the same database."""
 
-    def __init__(self, root: str, env: dict | None = None, threads: int = 8):
+    def __init__(self, root: str, env: dict | None = None, threads: int = 8, database: str | None = None):
         self.root = str(root)
-        self.db_path = os.path.join(self.root, "assay.sqlite")
+        # The DATABASE setting: a SQLite file in the instance folder unless given (a PostgreSQL URL).
+        self.db_path = database or os.path.join(self.root, "assay.sqlite")
         os.makedirs(self.root, exist_ok=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith("ASSAY_")}
         # Rate limiting keys on the client address when auth is off, so every loopback client would share
@@ -184,6 +186,33 @@ class AssayServer:
         except OSError:
             return ""
 
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """Rows of one read on the server's database, from outside the server (either engine)."""
+        from assay import store
+
+        handle = store.open_readonly(self.db_path)
+        try:
+            return [tuple(r) for r in handle.reader.execute(sql, params).fetchall()]
+        finally:
+            handle.close()
+
+    def integrity(self) -> str:
+        """"ok", or what is wrong with the database's files: SQLite's integrity_check; on PostgreSQL, amcheck's
+        check of every B-tree index of the schema against its table (it raises on a broken one)."""
+        if not self.db_path.startswith("postgres"):
+            return self.query("PRAGMA integrity_check")[0][0]
+        import psycopg
+
+        with psycopg.connect(self.db_path, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+            indexes = conn.execute(
+                "SELECT c.oid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.amname = 'btree' AND n.nspname = 'public'"
+            ).fetchall()
+            for (oid,) in indexes:
+                conn.execute("SELECT bt_index_check(%s::regclass, true)", (oid,))
+        return "ok" if indexes else "no indexes found"
+
     # -- API helpers ----------------------------------------------------------
     def client(self, annotator: str | None = None, token: str | None = None) -> Client:
         return Client(self.port, annotator=annotator, token=token)
@@ -205,12 +234,13 @@ class AssayServer:
 
 
 @pytest.fixture
-def assay_server(tmp_path):
+def assay_server(tmp_path, make_database):
     """A factory: ``assay_server(env={...})`` starts a server; every one started is stopped afterwards."""
     servers: list[AssayServer] = []
 
     def make(env: dict | None = None, threads: int = 8, start: bool = True, name: str = "instance") -> AssayServer:
-        server = AssayServer(tmp_path / f"{name}{len(servers)}", env=env, threads=threads)
+        root = tmp_path / f"{name}{len(servers)}"
+        server = AssayServer(root, env=env, threads=threads, database=make_database(root))
         servers.append(server)
         return server.start() if start else server
 

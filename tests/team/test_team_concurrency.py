@@ -247,3 +247,41 @@ def test_an_answer_to_an_item_leased_to_someone_else_is_refused(assay_server, te
     assert status == 201, body
     rows = server.export(admin, project_id, every=True)
     assert [(r["item_id"], r["annotator"]) for r in rows] == [(taken, "alice")]
+
+class _TwoServers:
+    """Two `assay serve` processes on one database, as behind a load balancer: each annotator talks to one."""
+
+    def __init__(self, first, second):
+        self.servers = (first, second)
+
+    def client(self, annotator: str | None = None):
+        k = int(annotator[-2:]) % 2 if annotator else 0
+        return self.servers[k].client(annotator=annotator)
+
+    def export(self, client, project_id: int, every: bool = True) -> list[dict]:
+        return self.servers[0].export(client, project_id, every)
+
+
+@pytest.mark.slow
+def test_two_servers_on_one_database_never_hand_one_item_to_two_clients(assay_server, team_kit, texts, tmp_path):
+    # External workers and none running: no process retrains, so the pool is served by random fill, the pull
+    # whose decisions (which items are free) most need the other process's leases.
+    env = {"ASSAY_WORKERS": "external"}
+    first = assay_server(env=env, name="first")
+    second = team_kit.AssayServer(tmp_path / "second", env=env, database=first.db_path)
+    try:
+        second.start()
+        admin = first.client()
+        n_items = 300
+        project_id = first.create_project(admin, "shared", texts(n_items), overlap=1)
+        admin.close()
+        both = _TwoServers(first, second)
+        ledger = Ledger(overlap=1)
+        seconds = run_team(both, project_id, [f"ann{k:02d}" for k in range(16)], ledger, target=n_items, n=3)
+        assert not ledger.errors, ledger.errors[:5]
+        assert not ledger.violations, ledger.violations[:5]
+        assert len(ledger.acked) == n_items
+        check_export(both, project_id, ledger, n_items, overlap=1)
+    finally:
+        second.stop()
+    print(f"{n_items} items labeled by 16 clients across two servers in {seconds:.1f} s")

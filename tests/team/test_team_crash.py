@@ -9,7 +9,6 @@ had sent, acknowledged or not, with the same idempotency keys.
 from __future__ import annotations
 
 import http.client
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -85,14 +84,6 @@ def has_worker(server) -> bool:
     return len(server._family()) > 1
 
 
-def integrity(db_path: str) -> str:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        conn.close()
-
-
 def resend_everything(server, stream: Stream) -> Counter:
     """Each annotator resends every submission it made, in order; counts of the response statuses."""
     outcomes: Counter = Counter()
@@ -119,17 +110,13 @@ def check_store(server, stream: Stream):
     exported = {(r["annotator"], r["item_id"]): r["label"] for r in rows}
     expected = {(name, item): label for (name, _), (item, label) in stream.sent.items()}
     assert exported == expected
-    conn = sqlite3.connect(server.db_path)
-    try:
-        repeated = conn.execute(
-            "SELECT annotator, idempotency_key, count(*) FROM annotations WHERE idempotency_key IS NOT NULL"
-            " GROUP BY annotator, idempotency_key HAVING count(*) > 1").fetchall()
-        # The item counters the queue relies on agree with the rows they count.
-        drift = conn.execute(
-            "SELECT i.id, i.n_labels, (SELECT count(*) FROM annotations a WHERE a.item_id = i.id"
-            " AND a.undone_at IS NULL AND a.skipped = 0) AS n FROM items i WHERE i.n_labels != n").fetchall()
-    finally:
-        conn.close()
+    repeated = server.query(
+        "SELECT annotator, idempotency_key, count(*) FROM annotations WHERE idempotency_key IS NOT NULL"
+        " GROUP BY annotator, idempotency_key HAVING count(*) > 1")
+    # The item counters the queue relies on agree with the rows they count.
+    drift = server.query(
+        "SELECT * FROM (SELECT i.id, i.n_labels, (SELECT count(*) FROM annotations a WHERE a.item_id = i.id"
+        " AND a.undone_at IS NULL AND a.skipped = 0) AS n FROM items i) counted WHERE n_labels != n")
     assert repeated == [], f"idempotency keys stored more than once: {repeated[:5]}"
     assert drift == [], f"items whose n_labels disagrees with their annotations: {drift[:5]}"
 
@@ -164,9 +151,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_label(assay_server, texts):
         if worker_alive:
             assert len(killed) >= 2, "the retrain worker was not killed with the server"
 
-        assert integrity(server.db_path) == "ok"
+        assert server.integrity() == "ok"
         server.start()
-        assert integrity(server.db_path) == "ok"
+        assert server.integrity() == "ok"
         admin = server.client()
         rows = server.export(admin, project_id, every=True)
         stored = {(r["annotator"], r["item_id"]): r["label"] for r in rows}
