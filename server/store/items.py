@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 from typing import Iterator
 
 from assay.errors import Conflict, NotFound
@@ -92,8 +93,8 @@ def delete_items(db: Database, project_id: int, item_ids: list[int], *, with_lab
 
 def _begin_import(db: Database, project_id: int) -> int:
     with db.write() as conn:
-        return conn.execute("INSERT INTO imports (project_id, pid) VALUES (?, ?)",
-                            (project_id, os.getpid())).lastrowid
+        return conn.execute("INSERT INTO imports (project_id, pid, host) VALUES (?, ?, ?)",
+                            (project_id, os.getpid(), socket.gethostname())).lastrowid
 
 
 def _discard_import(db: Database, import_id: int, chunk: int = IMPORT_CHUNK) -> None:
@@ -118,8 +119,13 @@ def _alive(pid: int) -> bool:
 
 
 def discard_dead_imports(db: Database) -> int:
-    """Undo imports whose process died before they finished (a file imports whole or not at all)."""
-    rows = db.reader.execute("SELECT id, pid FROM imports WHERE finished_at IS NULL").fetchall()
+    """Undo imports whose process died before they finished (a file imports whole or not at all).
+
+    Only this machine's imports can be judged: a process id says nothing about another machine's (servers
+    on several machines share one PostgreSQL), so theirs wait for a server starting on their machine."""
+    here = socket.gethostname()
+    rows = db.reader.execute("SELECT id, pid FROM imports WHERE finished_at IS NULL AND (host IS NULL OR host = ?)",
+                             (here,)).fetchall()
     # Our own pid at start-up is a previous run's (containers restart with the same small pids).
     dead = [r[0] for r in rows if r[1] == os.getpid() or not _alive(r[1])]
     for import_id in dead:

@@ -441,6 +441,13 @@ def _jobs(db):
     db.execute("CREATE INDEX jobs_open ON jobs(state, id) WHERE state IN ('queued', 'running')")
 
 
+def _import_host(db):
+    """An import's process id means something only on the machine it ran on: servers on several machines
+    (sharing PostgreSQL) must not take another machine's running import for dead. Rows from before have
+    no host and are judged as before."""
+    db.execute("ALTER TABLE imports ADD COLUMN host TEXT")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -454,4 +461,5 @@ MIGRATIONS = [
     ("0010_webhooks", _webhooks),
     ("0011_provenance", _provenance),
     ("0012_jobs", _jobs),
+    ("0013_import_host", _import_host),
 ]

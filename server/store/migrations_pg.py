@@ -397,6 +397,10 @@ def _jobs(db):
     db.execute("CREATE INDEX jobs_open ON jobs(state, id) WHERE state IN ('queued', 'running')")
 
 
+def _import_host(db):
+    db.execute("ALTER TABLE imports ADD COLUMN host TEXT")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -410,4 +414,5 @@ MIGRATIONS = [
     ("0010_webhooks", _webhooks),
     ("0011_provenance", _provenance),
     ("0012_jobs", _jobs),
+    ("0013_import_host", _import_host),
 ]

@@ -282,3 +282,25 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
         assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0
     finally:
         close_app(app)
+
+
+def test_only_this_machine_s_dead_imports_are_undone(app):
+    """A process id means something only on its own machine: with servers on several machines sharing one
+    database, a starting server must not take another machine's running import for dead."""
+    import socket
+
+    from assay import store
+    from assay.domain import projects
+
+    db = app.extensions["assay.db"]
+    pid = projects.create(db, {"name": "hosts", "labels": ["a", "b"]})
+    dead_pid = 2 ** 22 + 12345  # above Linux's pid_max default: no such process here
+    with db.write() as tx:
+        for host in ("elsewhere.example", socket.gethostname(), None):
+            import_id = tx.execute("INSERT INTO imports (project_id, pid, host) VALUES (?, ?, ?)",
+                                   (pid, dead_pid, host)).lastrowid
+            tx.execute("INSERT INTO items (project_id, external_id, data, shuffle, import_id) VALUES (?, ?, ?, 0, ?)",
+                       (pid, f"from-{host}", '{"text": "x"}', import_id))
+    assert store.discard_dead_imports(db) == 2  # this machine's and the host-less one from before migration 0013
+    left = [r[0] for r in db.reader.execute("SELECT external_id FROM items WHERE project_id = ?", (pid,)).fetchall()]
+    assert left == ["from-elsewhere.example"]
