@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from assay.errors import BadRequest, Conflict, NotFound
 
-from .db import Database, reading
+from .db import Database, is_unique_violation, reading
 
 # The roles a membership may hold (the schema checks them too); what each may do is assay.web.auth's.
 ROLES = ("owner", "reviewer", "annotator")
@@ -11,9 +11,16 @@ ROLES = ("owner", "reviewer", "annotator")
 
 def create_user(db: Database, name: str, password_hash: str | None) -> int:
     with db.write() as conn:
+        taken = Conflict(f"a user named {name!r} already exists")
         if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-            raise Conflict(f"a user named {name!r} already exists")
-        return conn.execute("INSERT INTO users (name, password_hash) VALUES (?, ?)", (name, password_hash)).lastrowid
+            raise taken
+        try:
+            return conn.execute("INSERT INTO users (name, password_hash) VALUES (?, ?)",
+                                (name, password_hash)).lastrowid
+        except Exception as exc:
+            if is_unique_violation(exc):  # another process took the name since the check
+                raise taken from exc
+            raise
 
 
 def get_user(source, key) -> dict:

@@ -231,6 +231,14 @@ def reading(source) -> sqlite3.Connection:
     return source if isinstance(source, sqlite3.Connection) or hasattr(source, "raw") else source.reader
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether a statement failed on a UNIQUE index, on either engine: a name checked free, then taken by
+    another process before the INSERT (PostgreSQL's writers run side by side; SQLite's never do)."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        return "UNIQUE" in str(exc)
+    return getattr(exc, "sqlstate", None) == "23505"
+
+
 def dialect(source) -> str:
     """``sqlite`` or ``postgresql``: which SQL a handle or a transaction takes, where the two differ."""
     return getattr(source, "dialect", "sqlite")

@@ -5,7 +5,7 @@ import json
 
 from assay.errors import Conflict, NotFound
 
-from .db import Database, reading
+from .db import Database, is_unique_violation, reading
 
 PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
                   "model_params", "featurizer", "batch_size", "retrain_every", "overlap", "keys", "audit_share",
@@ -32,9 +32,15 @@ def create_project(db: Database, fields: dict) -> int:
     columns = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     with db.write() as conn:
+        taken = Conflict(f"a project named {fields['name']!r} already exists; pick another name")
         if conn.execute("SELECT 1 FROM projects WHERE name = ?", (fields["name"],)).fetchone():
-            raise Conflict(f"a project named {fields['name']!r} already exists; pick another name")
-        cur = conn.execute(f"INSERT INTO projects ({columns}) VALUES ({marks})", tuple(values.values()))
+            raise taken
+        try:
+            cur = conn.execute(f"INSERT INTO projects ({columns}) VALUES ({marks})", tuple(values.values()))
+        except Exception as exc:
+            if is_unique_violation(exc):  # another process took the name since the check
+                raise taken from exc
+            raise
         return cur.lastrowid
 
 

@@ -276,3 +276,37 @@ def test_an_acknowledged_label_is_visible_to_a_new_connection_at_once(handles, p
     finally:
         fresh.close()
     assert created and [r[0] for r in rows] == ['"spam"']
+
+
+@pytest.mark.parametrize("kind", ["project", "user"])
+def test_a_name_taken_by_another_process_after_the_check_is_a_conflict(handles, kind):
+    """PostgreSQL's writers run side by side: another process's INSERT of the same name, not yet committed,
+    passes this one's check, and this one's INSERT then fails on the unique index. That is a 409 with the
+    usual message, not a 500."""
+    one, two = handles
+    outcome = []
+
+    def create():
+        try:
+            if kind == "project":
+                store.create_project(two, {"name": "race", "labels": ["a", "b"]})
+            else:
+                store.create_user(two, "race", None)
+            outcome.append("created")
+        except Conflict as exc:
+            outcome.append(exc.message)
+        except Exception as exc:  # noqa: BLE001 - the failure this test is about
+            outcome.append(repr(exc))
+
+    with one.write() as tx:
+        if kind == "project":
+            tx.execute("INSERT INTO projects (name, labels) VALUES (?, ?)", ("race", '["a", "b"]'))
+        else:
+            tx.execute("INSERT INTO users (name) VALUES (?)", ("race",))
+        thread = threading.Thread(target=create)
+        thread.start()
+        time.sleep(0.5)  # the other's check found no row; its INSERT now waits on the unique index
+    thread.join(10)
+    expected = ("a project named 'race' already exists; pick another name" if kind == "project"
+                else "a user named 'race' already exists")
+    assert outcome == [expected]
