@@ -2,6 +2,7 @@
 
     python benchmarks/team_cluster.py                        # 2 servers, 2 workers, 40 annotators, 30 s
     python benchmarks/team_cluster.py --database postgresql://postgres@127.0.0.1:5432/assay
+    python benchmarks/team_cluster.py --postgres             # on a throwaway PostgreSQL cluster, fsync on
     python benchmarks/team_cluster.py --quick                # 10 annotators, 8 s (tests/team runs it)
 
 The project, items and users are made as benchmarks/team.py makes them (SMS messages, 200 of them seed
@@ -403,6 +404,8 @@ def print_report(results: list[dict]) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", help="ASSAY_DATABASE of the cluster (default: a SQLite file in a temp dir)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="start a throwaway PostgreSQL (Debian's binaries, fsync on, tests/pg.py) for the cluster")
     parser.add_argument("--servers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=40)
@@ -429,6 +432,25 @@ def main(argv=None) -> int:
     if args.servers < 2 and not args.no_kill:
         parser.error("killing a server needs --servers 2 or more (or --no-kill)")
 
+    pg = None
+    if args.postgres:
+        import psycopg
+
+        sys.path.insert(0, ROOT)
+        from tests.pg import Cluster, with_database
+
+        pg = Cluster(durable=True).start()
+        with psycopg.connect(pg.url, autocommit=True) as admin:
+            admin.execute("CREATE DATABASE assay")
+        args.database = with_database(pg.url, "assay")
+    try:
+        return _run(args)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def _run(args) -> int:
     tmp = tempfile.mkdtemp(prefix="assay-cluster-")
     texts = load_texts(pad=not args.sms_only)
     args.embedding_cache = args.embedding_cache or os.path.join(tmp, "embeddings")

@@ -43,7 +43,8 @@ def _free_port() -> int:
 class Cluster:
     """initdb + pg_ctl on a temporary folder; ``url`` reaches its ``postgres`` database over TCP."""
 
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        self.durable = durable  # benchmarks measure PostgreSQL as it runs in production: fsync on
         self.bin = _bin_dir()
         self.root = tempfile.mkdtemp(prefix="assay-pg-")
         self.data = os.path.join(self.root, "data")
@@ -65,9 +66,10 @@ class Cluster:
     def start(self) -> "Cluster":
         self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
                   "-E", "UTF8", "--no-sync")
-        # The tests kill servers of Assay, never this cluster, so its own fsyncs buy nothing but time.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not self.durable:
+            # The tests kill servers of Assay, never this cluster, so its own fsyncs buy nothing but time.
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.root, "log"),
                   "-o", options, "-w", "start")
         return self

@@ -383,10 +383,24 @@ def _to_row(n, record, project, options, item_type, id_column, label_column, con
         data[key] = _scalar(value)
     if item_type == "tabular" and not data:
         raise BadRequest(f"row {n} has no feature columns")
+    if _has_nul(record):
+        # PostgreSQL's JSON cannot hold it, so SQLite refuses it too: a file imports the same on either engine.
+        raise BadRequest(f"row {n} holds a NUL character (\\u0000), which the database cannot store; "
+                         "remove it from the file and import again")
     if options.max_item_bytes and len(json.dumps(data, ensure_ascii=False)) > options.max_item_bytes:
         raise PayloadTooLarge(f"row {n} is larger than the item size limit of {options.max_item_bytes} bytes "
                               "(ASSAY_MAX_ITEM_BYTES)")
     return external_id, data, label
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def project_dir(media_root: str, project_id: int) -> str:

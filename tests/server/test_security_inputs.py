@@ -304,3 +304,16 @@ def test_only_this_machine_s_dead_imports_are_undone(app):
     assert store.discard_dead_imports(db) == 2  # this machine's and the host-less one from before migration 0013
     left = [r[0] for r in db.reader.execute("SELECT external_id FROM items WHERE project_id = ?", (pid,)).fetchall()]
     assert left == ["from-elsewhere.example"]
+
+
+@pytest.mark.parametrize("payload", [
+    [{"id": "a", "text": "fine"}, {"id": "b", "text": "nul \x00 inside"}],
+    [{"id": "a", "text": "fine"}, {"id": "b", "text": "fine", "meta": {"note": "x\x00"}}],
+    [{"id": "a", "text": "fine"}, {"id": "b\x00", "text": "fine"}],
+])
+def test_a_nul_character_is_refused_with_its_row_and_nothing_is_imported(client, make_project, payload):
+    """PostgreSQL cannot store U+0000 in text or JSON; both engines refuse it, naming the row, before writing."""
+    pid = make_project()
+    r = client.post(f"/api/projects/{pid}/items", json=payload)
+    assert r.status_code == 400 and "row 2 holds a NUL character" in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}/stats").json["items"] == 0
