@@ -99,29 +99,41 @@ def connect(setting: str):
     return PostgresDatabase(value) if is_url(value) else Database(value)
 
 
-class Database:
-    """One database file: per-thread readers and one serialized writer."""
+class Handle:
+    """Per-thread readers and one serialized writer. The engines (SQLite here, PostgreSQL in
+    assay.store.postgres) differ only in how they connect and how a transaction begins and ends."""
 
-    dialect = "sqlite"
-
-    def __init__(self, path: str):
-        self.path = os.path.abspath(path)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    def __init__(self):
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self._waiting = 0  # threads queued for the writer
         self._waiting_lock = threading.Lock()
-        self._writer: sqlite3.Connection | None = None
-        self._readers: list[sqlite3.Connection] = []
+        self._writer = None
+        self._readers: list = []
         self._readers_lock = threading.Lock()
+
+    # what each engine supplies
+    def _open_reader(self):
+        raise NotImplementedError
+
+    def _open_writer(self):
+        raise NotImplementedError
+
+    def _usable(self, conn) -> bool:
+        return True
+
+    def _begin(self, conn) -> None:
+        raise NotImplementedError
+
+    def _end(self, conn, commit: bool) -> None:
+        raise NotImplementedError
 
     # -- connections ------------------------------------------------------
     @property
-    def reader(self) -> sqlite3.Connection:
+    def reader(self):
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            conn.execute("PRAGMA query_only=ON")
+        if conn is None or not self._usable(conn):
+            conn = self._open_reader()
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -129,11 +141,8 @@ class Database:
 
     @contextlib.contextmanager
     def write(self):
-        """A serialized write transaction: ``with db.write() as conn: conn.execute(...)``.
-
-        BEGIN IMMEDIATE takes SQLite's write lock up front, so the transaction
-        cannot fail half-way for another process holding it (the worker's cache).
-        """
+        """A serialized write transaction: ``with db.write() as tx: tx.execute(...)``, committed when the
+        block ends (an acknowledged write is durable), rolled back if it raises."""
         with self._waiting_lock:
             self._waiting += 1
         try:
@@ -142,20 +151,19 @@ class Database:
             with self._waiting_lock:
                 self._waiting -= 1
         try:
-            if self._writer is None:
-                self._writer = _connect(self.path)
+            if self._writer is None or not self._usable(self._writer):
+                self._writer = self._open_writer()
             conn = self._writer
             if conn.in_transaction:  # nested call from inside a write: join it
                 yield conn
                 return
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._end(conn, commit=False)
                 raise
-            else:
-                conn.execute("COMMIT")
+            self._end(conn, commit=True)
         finally:
             self._write_lock.release()
 
@@ -179,8 +187,36 @@ class Database:
         self._local = threading.local()
         with self._write_lock:
             if self._writer is not None:
-                self._writer.close()
+                with contextlib.suppress(Exception):
+                    self._writer.close()
                 self._writer = None
+
+
+class Database(Handle):
+    """One SQLite file: per-thread readers and one serialized writer."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = os.path.abspath(path)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    def _open_writer(self) -> sqlite3.Connection:
+        return _connect(self.path)
+
+    def _begin(self, conn) -> None:
+        # BEGIN IMMEDIATE takes SQLite's write lock up front, so the transaction
+        # cannot fail half-way for another process holding it (the worker's cache).
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _end(self, conn, commit: bool) -> None:
+        conn.execute("COMMIT" if commit else "ROLLBACK")
 
     # -- schema -------------------------------------------------------------
     def migrate(self) -> list[str]:

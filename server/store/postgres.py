@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-import threading
-import time
 from urllib.parse import urlsplit, urlunsplit
+
+from .db import Handle
 
 # SQLite's ISO-8601 UTC timestamp with milliseconds, spelled for PostgreSQL (the same text comes out).
 # clock_timestamp(), not now(): SQLite's 'now' moves within a transaction, and servings order by it.
@@ -216,79 +216,36 @@ def lock_project(tx, project_id: int) -> None:
     tx.execute("SELECT pg_advisory_xact_lock(?)", (int(project_id),))
 
 
-class PostgresDatabase:
+class PostgresDatabase(Handle):
     """One PostgreSQL database: per-thread readers and one serialized writer, like the SQLite Database."""
 
     dialect = "postgresql"
 
     def __init__(self, url: str):
+        super().__init__()
         self.path = url  # what a worker process opens again (store.open_readonly), as with a SQLite file
-        self._local = threading.local()
-        self._write_lock = threading.RLock()
-        self._waiting = 0
-        self._waiting_lock = threading.Lock()
-        self._writer: Connection | None = None
-        self._readers: list[Connection] = []
-        self._readers_lock = threading.Lock()
 
-    @property
-    def reader(self) -> Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed or conn.raw.broken:  # a server restart breaks it: connect again
-            conn = _connect(self.path, autocommit=True, readonly=True)
-            self._local.conn = conn
-            with self._readers_lock:
-                self._readers.append(conn)
-        return conn
+    def _open_reader(self) -> Connection:
+        return _connect(self.path, autocommit=True, readonly=True)
 
-    @contextlib.contextmanager
-    def write(self):
-        """A serialized write transaction: ``with db.write() as tx: tx.execute(...)``; committed on exit."""
-        with self._waiting_lock:
-            self._waiting += 1
+    def _open_writer(self) -> Connection:
+        return _connect(self.path, autocommit=False)
+
+    def _usable(self, conn: Connection) -> bool:
+        return not (conn.raw.closed or conn.raw.broken)  # a server restart breaks it: connect again
+
+    def _begin(self, conn: Connection) -> None:
+        conn.in_transaction = True  # psycopg opens the transaction at the first statement
+
+    def _end(self, conn: Connection, commit: bool) -> None:
         try:
-            self._write_lock.acquire()
-        finally:
-            with self._waiting_lock:
-                self._waiting -= 1
-        try:
-            if self._writer is None or self._writer.raw.closed or self._writer.raw.broken:
-                self._writer = _connect(self.path, autocommit=False)
-            conn = self._writer
-            if conn.in_transaction:  # nested call from inside a write: join it
-                yield conn
-                return
-            conn.in_transaction = True
-            try:
-                yield conn
-            except BaseException:
+            if commit:
+                conn.raw.commit()
+            else:
                 with contextlib.suppress(Exception):
                     conn.raw.rollback()
-                raise
-            else:
-                conn.raw.commit()
-            finally:
-                conn.in_transaction = False
         finally:
-            self._write_lock.release()
-
-    def let_others_write(self, timeout: float = 1.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self._waiting and time.monotonic() < deadline:
-            time.sleep(0.0005)
-
-    def close(self) -> None:
-        with self._readers_lock:
-            for conn in self._readers:
-                with contextlib.suppress(Exception):
-                    conn.close()
-            self._readers.clear()
-        self._local = threading.local()
-        with self._write_lock:
-            if self._writer is not None:
-                with contextlib.suppress(Exception):
-                    self._writer.close()
-                self._writer = None
+            conn.in_transaction = False
 
     def migrate(self) -> list[str]:
         """Apply the migrations not yet recorded in the database (their PostgreSQL forms); returns their names."""
@@ -300,8 +257,8 @@ class PostgresDatabase:
 
         with self._write_lock:  # migrate runs first at start-up: an unreachable server is a setting to fix
             try:
-                if self._writer is None or self._writer.raw.closed:
-                    self._writer = _connect(self.path, autocommit=False)
+                if self._writer is None or not self._usable(self._writer):
+                    self._writer = self._open_writer()
             except psycopg.OperationalError as exc:
                 reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
                 raise ConfigurationError(
