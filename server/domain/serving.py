@@ -35,9 +35,12 @@ def pull_queue(db, project: dict, annotator: str, n: int, lease_seconds: float) 
         store.record_served(tx, project_id, picked)
         store.record_servings(tx, project_id, annotator, picked)
         data = store.item_data(tx, [p["item_id"] for p in picked])
+        shares = store.version_shares(tx, project_id, {p["model_version"] for p in picked} - {None})
     return [{"id": p["item_id"], "data": data[p["item_id"]], "prediction": p.get("prediction"),
              "score": p.get("score"), "strategy": p.get("strategy") or "random",
-             "model_version": p.get("model_version")} for p in picked]
+             "model_version": p.get("model_version"),
+             # What the ranking saw: "ranked among 2,000 of 100,000 items" while the pool is being featurized.
+             **shares.get(p.get("model_version"), {"ranked_among": None, "pool_size": None})} for p in picked]
 
 
 def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list[tuple[int, float | None]]:

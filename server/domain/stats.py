@@ -34,8 +34,30 @@ def project_stats(db, project: dict, service=None) -> dict:
         "annotators": store.annotator_counts(db, project_id),
         "last_error": last["error"] if last and last["status"] in ("failed", "timeout") else None,
         "quality": quality(project, good[-1] if good else None, versions),
+        "featurized": featurized(db, project_id, counts["total"], versions),
+        "ranked": ranked(versions),
         "history": [ModelVersion.from_row(v).public() for v in versions],
     }
+
+
+def featurized(db, project_id: int, total: int, versions: list[dict]) -> dict:
+    """``{"done", "total"}``: the project's items featurized so far (a retrain ranks that part of the pool)."""
+    row = store.featurizing(db, project_id)
+    if row is not None:
+        return row
+    # No job since featurizing went in steps: a project with a version had all its items featurized then.
+    return {"done": total if versions else 0, "total": total}
+
+
+def ranked(versions: list[dict]) -> dict | None:
+    """How much of the pool the newest ranking version ranked: ``{"version", "ranked", "pool"}``; ranked is
+    below pool while the pool is still being featurized (the ranked part is a uniform random share)."""
+    for v in reversed(versions):
+        if v["status"] in ("ok", "cold_start"):
+            pool = v.get("pool_size")
+            return {"version": v["version"], "ranked": v["ranked"] if v.get("ranked") is not None else pool,
+                    "pool": pool}
+    return None
 
 
 def quality(project: dict, version: dict | None, versions: list[dict]) -> dict:

@@ -21,7 +21,7 @@ from . import propensity
 from .acquire import K_SAMPLES, can_fit, estimate_accuracy, run_round
 from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
-from .featcache import FeatureCache
+from .featcache import STEP, FeatureCache
 from .records import Job, JobResult, ModelVersion
 
 # The labeling page offers the model's first guesses as keys 1-5 once a project has too many labels
@@ -30,16 +30,37 @@ TOP_GUESSES = 5
 TABLE_UP_TO = 10
 
 
+# A retrain ranks at least this many pool items, featurizing them first if need be (two featurizing steps:
+# about 7 s of MiniLM on one core); the rest of the pool follows in slices between retrains.
+MIN_RANKED = 512
+# Seconds of featurizing per slice: a retrain (of this or another project) waits at most about this long
+# plus one step (featcache.STEP).
+SLICE_SECONDS = 4.0
+
+
 def run_job(job: Job, progress=None) -> JobResult:
     started = time.perf_counter()
     project_id, settings = job.project_id, job.settings
     db = store.open_readonly(job.db_path)
     try:
         project = store.get_project(db, project_id)
+        labeled = labeled_items(db, project_id)
         cache = FeatureCache(job.cache_root, project, media_root=f"{job.media_root}/project-{project_id}",
                              embedding_cache=settings.get("embedding_cache"))
-        ids, X = cache.ensure(db, progress=progress)
-        labeled = labeled_items(db, project_id)
+        step = int(settings.get("featurize_step") or STEP)
+        if job.kind == "featurize":
+            featured = cache.ensure_some(db, progress=progress, step=step,
+                                         budget=float(settings.get("featurize_slice", SLICE_SECONDS)))
+            last = store.latest_version(db, project_id)
+            if not _ranks_anew(featured, last, len(labeled)):
+                return JobResult(None, None, featurized=(featured.done, featured.total))
+            # Labels that came since the last retrain: featurized now, or this version would fit on fewer.
+            featured = cache.ensure_some(db, first=[i for i, _ in labeled], budget=0.0)
+        else:
+            min_ranked = int(settings.get("min_ranked", MIN_RANKED))
+            featured = cache.ensure_some(db, progress=progress, first=[i for i, _ in labeled], step=step,
+                                         at_least=len(labeled) + min_ranked, budget=0.0)
+        ids, X = featured.ids, featured.X
         pool_ids = np.asarray(store.pool_item_ids(db, project_id), dtype=np.int64)
         evaluating = not project["multi_label"]
         if evaluating:
@@ -50,10 +71,36 @@ def run_job(job: Job, progress=None) -> JobResult:
             history = store.model_versions(db, project_id)
     finally:
         db.close()
+    result = _round(job, project, labeled, ids, X, pool_ids, evaluating, started, progress,
+                    **({"tests": tests, "stop_ids": stop_ids, "reference_stop": reference_stop, "history": history}
+                       if evaluating else {}))
+    return JobResult(result.version, result.queue, result.predictions, featurized=(featured.done, featured.total))
 
+
+def _ranks_anew(featured, last: dict | None, n_labeled: int) -> bool:
+    """Whether a featurizing slice should rank the pool again: once the featurized share of the pool has
+    doubled since the last version ranked (so a pool of N items costs about log2(N / MIN_RANKED) extra
+    rankings), or is complete while the last version ranked less."""
+    if last is None or last["status"] not in ("ok", "cold_start"):
+        return True
+    ranked = last.get("ranked")
+    if ranked is None:
+        return False  # ranked the whole pool (a version from before featurizing went in steps)
+    share = max(featured.done - n_labeled, 0)
+    if featured.complete:
+        return ranked < (last.get("pool_size") or 0)
+    return share >= 2 * max(int(ranked), 1)
+
+
+def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool, started: float, progress,
+           tests=None, stop_ids=None, reference_stop=None, history=None) -> JobResult:
+    settings = job.settings
     row_of = {int(i): r for r, i in enumerate(ids)}
     labeled = [(i, y) for i, y in labeled if i in row_of]
+    pool_size = len(pool_ids)
+    # The featurized part of the pool: all of it, or while featurizing goes on a uniform random share.
     pool_ids = np.array([i for i in pool_ids if int(i) in row_of], dtype=np.int64)
+    share = len(pool_ids) / pool_size if pool_size else 1.0
     X_labeled = X[[row_of[i] for i, _ in labeled]] if labeled else X[:0]
     y_labeled = [y for _, y in labeled]
     X_pool = X[[row_of[int(i)] for i in pool_ids]]
@@ -62,7 +109,7 @@ def run_job(job: Job, progress=None) -> JobResult:
     # record is built once they are all known.
     version = {
         "model": project["model"], "strategy": project["strategy"], "n_labels": len(labeled),
-        "label_counts": dict(counts), "pool_size": int(len(pool_ids)),
+        "label_counts": dict(counts), "pool_size": int(pool_size), "ranked": int(len(pool_ids)),
     }
     seed = settings.get("seed")
     if len(pool_ids) == 0:
@@ -73,7 +120,8 @@ def run_job(job: Job, progress=None) -> JobResult:
         predictions = _held_out_predictions(project, labeled, X_labeled, y_labeled, settings, seed)
         version.update(status="ok" if version.get("accuracy") is not None else "cold_start",
                        total_seconds=time.perf_counter() - started)
-        return JobResult(ModelVersion(**version), [], predictions)
+        # (A pool none of which is featurized yet keeps the queue it has.)
+        return JobResult(ModelVersion(**version), [] if pool_size == 0 else None, predictions)
     if progress:
         progress("fitting", 0.0)
     if project["model"] not in BUILTIN_MODELS and len(labeled) >= 2 and not project["multi_label"]:
@@ -94,7 +142,7 @@ def run_job(job: Job, progress=None) -> JobResult:
     batch_prob = propensity.batch_probability(
         project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),
         n_labels=len(labeled), n_classes=len(result.classes), multi_label=project["multi_label"],
-        cold_start_name=result.strategy if result.cold_start else None)
+        cold_start_name=result.strategy if result.cold_start else None, share=share)
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
         row = {"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.strategy,
@@ -116,7 +164,7 @@ def run_job(job: Job, progress=None) -> JobResult:
             rng = np.random.default_rng(seed)
             n_audit = sum(t["audit"] for t in tests)
             queue = _with_audits(queue, result, X_pool, pool_ids, len(labeled), n_audit,
-                                 float(project.get("audit_share") or 0.0), rng)
+                                 float(project.get("audit_share") or 0.0), rng, share)
             stop_ids = [i for i in stop_ids if i in row_of]
             version.update(evaluate_round(
                 model=result.model, model_spec=project["model"], model_params=project["model_params"],
@@ -130,7 +178,7 @@ def run_job(job: Job, progress=None) -> JobResult:
         else:
             _add_accuracy(version, project, X_labeled, y_labeled, settings, seed, fitted=result.model)
         version.update(status="ok", fit_seconds=result.fit_seconds, acquire_seconds=result.acquire_seconds)
-    _beyond_probability(queue, result, batch_prob, len(pool_ids))
+    _beyond_probability(queue, result, batch_prob, len(pool_ids), share)
     version["total_seconds"] = time.perf_counter() - started
     return JobResult(ModelVersion(**version), queue, predictions)
 
@@ -157,22 +205,22 @@ def _held_out_predictions(project: dict, labeled, X_labeled, y_labeled, settings
             for (item_id, _), p, c in zip(labeled, pred, conf) if p is not None]
 
 
-def _beyond_probability(queue: list[dict], result, batch_prob, pool: int) -> None:
+def _beyond_probability(queue: list[dict], result, batch_prob, pool: int, share: float) -> None:
     """The rows beyond the batch get theirs once the audits took their places: those left of the ranking are
     drawn from the pool outside the batch and the audits."""
     beyond = [row for row in queue if row["strategy"] == result.more_strategy and "selection_prob" not in row]
     n_audits = sum(row["strategy"] == AUDIT for row in queue)
     prob = propensity.beyond_probability(result.more_strategy, batch_prob, n_more=len(beyond),
-                                         pool=pool - n_audits, batch=len(result.indices))
+                                         pool=pool - n_audits, batch=len(result.indices), share=share)
     for row in beyond:
         row["selection_prob"] = prob
 
 
-def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, share: float,
-                 rng) -> list[dict]:
+def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_audit: int, audit_share: float,
+                 rng, share: float = 1.0) -> list[dict]:
     """The queue with its audit positions (assay.learning.queueing) taken by items drawn uniformly from
     the pool, each with the model's prediction; the queue keeps its length."""
-    flags = audit_flags(n_labels, n_audit, len(queue), share)
+    flags = audit_flags(n_labels, n_audit, len(queue), audit_share)
     if not flags.any():
         return queue
     # Drawn from the whole pool but the batch: an item the queue ranks further down moves up as an audit
@@ -181,7 +229,7 @@ def _with_audits(queue: list[dict], result, X_pool, pool_ids, n_labels: int, n_a
     if not len(picks):
         return queue
     probs = result.model.predict_proba(X_pool[picks])
-    prob = propensity.audit_probability(len(picks), len(pool_ids) - len(set(result.indices.tolist())))
+    prob = propensity.audit_probability(len(picks), len(pool_ids) - len(set(result.indices.tolist())), share)
     audits = [{"item_id": int(pool_ids[i]), "score": None, "strategy": AUDIT,
                "prediction": _prediction(p, result.classes, False), "selection_prob": prob}
               for i, p in zip(picks, probs)]

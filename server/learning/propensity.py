@@ -12,6 +12,10 @@ inverse of their chance of being labeled. Three cases:
   ``softmax_`` / ``softrank_`` batches, drawn without replacement; k-means or random starts in
   ``typiclust``, ``coreset``, ``probcover``, ``badge``; ``batchbald``'s sampled configurations), and the
   rows ranked after such a batch: None, unknown, rather than a number that looks exact and is not.
+
+While the pool is still being featurized a round ranks only its featurized ``share``, a uniform random sample
+of it (assay.learning.featcache): a uniform draw from the share is then a uniform draw from the pool, k of N
+with N the whole pool; a deterministic choice within a random share has no closed form (None).
 """
 from __future__ import annotations
 
@@ -40,33 +44,36 @@ def deterministic(strategy_name: str, params: dict | None, n_labels: int, n_clas
 
 
 def batch_probability(strategy_name: str, params: dict | None, *, batch: int, pool: int, n_labels: int,
-                      n_classes: int, multi_label: bool = False, cold_start_name: str | None = None) -> float | None:
-    """The probability each item of a batch of ``batch`` out of ``pool`` had of being in it."""
+                      n_classes: int, multi_label: bool = False, cold_start_name: str | None = None,
+                      share: float = 1.0) -> float | None:
+    """The probability each item of a batch of ``batch`` out of ``pool`` had of being in it, when the ``pool``
+    ranked was a uniform ``share`` of the whole pool."""
+    certain = 1.0 if share >= 1.0 else None
     if cold_start_name is not None:
         if cold_start_name == RANDOM_COLD_START:
-            return _uniform(batch, pool)
-        return 1.0 if cold_start_name == DPP_COLD_START else None
+            return _uniform(batch, pool, share)
+        return certain if cold_start_name == DPP_COLD_START else None
     if strategy_name == "random":
-        return _uniform(batch, pool)
+        return _uniform(batch, pool, share)
     try:
-        return 1.0 if deterministic(strategy_name, params, n_labels, n_classes, multi_label) else None
+        return certain if deterministic(strategy_name, params, n_labels, n_classes, multi_label) else None
     except (KeyError, ValueError, TypeError):
         return None  # a strategy the registry cannot describe: unknown, and the retrain goes on
 
 
 def beyond_probability(more_strategy: str, batch_prob: float | None, *, n_more: int, pool: int,
-                       batch: int) -> float | None:
+                       batch: int, share: float = 1.0) -> float | None:
     """For the rows ranked beyond the batch: random ones are ``n_more`` drawn from the pool outside the
     batch; scored ones are the top of a ranking, certain once the batch they exclude was."""
     if more_strategy.startswith("random"):
-        return _uniform(n_more, pool - batch)
+        return _uniform(n_more, pool - batch, share)
     return 1.0 if batch_prob == 1.0 else None
 
 
-def audit_probability(n_audits: int, free: int) -> float | None:
+def audit_probability(n_audits: int, free: int, share: float = 1.0) -> float | None:
     """Audits are ``n_audits`` drawn uniformly from the ``free`` pool rows outside the batch."""
-    return _uniform(n_audits, free)
+    return _uniform(n_audits, free, share)
 
 
-def _uniform(k: int, n: int) -> float | None:
-    return min(1.0, k / n) if n > 0 else None
+def _uniform(k: int, n: int, share: float = 1.0) -> float | None:
+    return min(1.0, k / n) * min(1.0, share) if n > 0 else None

@@ -19,6 +19,10 @@ class Job:
     media_root: str
     project_id: int
     settings: dict = field(default_factory=dict)
+    # 'retrain': fit and rank whatever share of the pool is featurized, always recording a version.
+    # 'featurize': a slice of the pool's featurizing, recording a version (a wider ranking) only once the
+    # featurized share has doubled since the last version, or is complete.
+    kind: str = "retrain"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class ModelVersion:
     n_labels: int
     label_counts: dict = field(default_factory=dict)
     pool_size: int | None = None
+    ranked: int | None = None  # the pool items ranked: fewer than pool_size while featurizing goes on
     accuracy: float | None = None
     accuracy_std: float | None = None
     accuracy_method: str | None = None
@@ -74,7 +79,7 @@ class ModelVersion:
 
 PUBLIC_FIELDS = ("version", "status", "model", "strategy", "n_labels", "label_counts", "accuracy", "accuracy_std",
                  "accuracy_method", "estimate", "estimate_low", "estimate_high", "kappa", "stop_signal",
-                 "fit_seconds", "acquire_seconds", "total_seconds", "pool_size", "error", "created_at")
+                 "fit_seconds", "acquire_seconds", "total_seconds", "pool_size", "ranked", "error", "created_at")
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,12 @@ class JobResult:
     """A finished job: its model version and the new queue (rows ``{"item_id", "score", "strategy", "prediction",
     "selection_prob"}``), and the version's predictions for the labeled items (rows ``{"item_id", "label",
     "confidence", "held_out"}``; None: this job made none, and the previous ones stay)."""
-    version: ModelVersion
-    queue: list = field(default_factory=list)
+    version: ModelVersion | None
+    queue: list | None = field(default_factory=list)
     predictions: list | None = None
+    # (done, total): the project's items featurized when the job ended. A featurizing slice that did not
+    # rank anew has no version and no queue (None: the queue stays).
+    featurized: tuple | None = None
 
 
 # The worker's other messages.

@@ -67,6 +67,13 @@ def _worker_main(conn, threads: int = 1, niceness: int = 10):
 
     _warm_up()
     conn.send(Ready())
+    # The sentence-embedding model (1-2 s to load) in the background: a new text project's first job needs it,
+    # and this way neither the worker's start nor a job that does not need it waits for it.
+    from assay.features.text import warm_model
+
+    import threading
+
+    threading.Thread(target=warm_model, name="assay-warm-model", daemon=True).start()
     while True:
         try:
             job = conn.recv()
@@ -149,8 +156,12 @@ class RetrainService:
         self.worker_threads = int(worker_threads)
         self.on_events = on_events  # called when a recorded version left webhook deliveries in the outbox
         self._cond = threading.Condition()
-        self._pending: list[int] = []
+        self._pending: list[int] = []  # retrains asked for, first come first served
+        # Projects whose pool is not all featurized yet: the dispatcher featurizes them a slice each in turn,
+        # whenever no retrain waits (assay.learning.featcache).
+        self._background: list[int] = []
         self._running: int | None = None
+        self._running_kind: str | None = None
         self._progress: dict[int, dict] = {}
         self._thread: threading.Thread | None = None
         self._process = None
@@ -159,6 +170,7 @@ class RetrainService:
         self._proc_lock = threading.Lock()  # guards starting and stopping the worker process
         self._start_lock = threading.Lock()  # one thread starts the worker and reads its "ready"
         self._warmer: threading.Thread | None = None
+        self._featurized: dict[int, tuple[int, int]] = {}  # (done, total) as the project's last job left it
         self.jobs_done = 0
         _SERVICES.add(self)
 
@@ -201,10 +213,14 @@ class RetrainService:
                 return
             if project_id not in self._pending:
                 self._pending.append(project_id)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
-                self._thread.start()
+            self._start_thread()
             self._cond.notify_all()
+
+    def _start_thread(self) -> None:
+        """Under ``_cond``: the dispatcher thread, started if it is not running."""
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+            self._thread.start()
 
     def warm(self, *, for_jobs: bool = False) -> None:
         """Start the worker process now, in the background, and return at once.
@@ -228,20 +244,40 @@ class RetrainService:
         if self.external:
             return bool(store.open_jobs(self.db, project_id))
         with self._cond:
-            return self._running == project_id or project_id in self._pending
+            # A featurizing slice is not a retrain: labels that arrive during one ask for the retrain, which
+            # runs as soon as the slice ends.
+            return (self._running == project_id and self._running_kind == "retrain") or project_id in self._pending
 
     def progress(self, project_id: int) -> dict | None:
         if self.external:
             return _job_progress(store.open_jobs(self.db, project_id))
         with self._cond:
-            if self._running == project_id:
+            if self._running == project_id and self._running_kind == "retrain":
                 return dict(self._progress.get(project_id, {"stage": "starting", "fraction": 0.0}))
             if project_id in self._pending:
                 return {"stage": "waiting", "fraction": 0.0}
             return None
 
+    def featurizing(self, project_id: int) -> dict | None:
+        """``{"done", "total"}``: how much of the project is featurized, as its last job left it."""
+        return store.featurizing(self.db, project_id)
+
+    def resume_featurizing(self) -> None:
+        """Take up the featurizing a stopped server left unfinished (its steps are cached: it goes on)."""
+        if self.external:
+            for project_id in store.unfinished_featurizing(self.db):
+                if not store.open_jobs(self.db, project_id):
+                    store.enqueue_job(self.db, project_id)
+            return
+        with self._cond:
+            for project_id in store.unfinished_featurizing(self.db):
+                if project_id not in self._background:
+                    self._background.append(project_id)
+            if self._background:
+                self._start_thread()
+
     def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Block until no job runs or waits (for tests and the CLI, never for requests)."""
+        """Block until no job runs or waits, featurizing included (for tests and the CLI, never for requests)."""
         deadline = time.monotonic() + timeout
         if self.external:
             while store.open_jobs(self.db):
@@ -250,7 +286,7 @@ class RetrainService:
                 time.sleep(0.2)
             return True
         with self._cond:
-            while self._pending or self._running is not None:
+            while self._pending or self._background or self._running is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -267,6 +303,7 @@ class RetrainService:
         with self._cond:
             self._stopped = True
             self._pending.clear()
+            self._background.clear()
             self._cond.notify_all()
             thread = self._thread
         self._stop_process()
@@ -290,26 +327,39 @@ class RetrainService:
     def _loop(self):
         while True:
             with self._cond:
-                while not self._pending and not self._stopped:
+                while not self._pending and not self._background and not self._stopped:
                     self._cond.wait()
                 if self._stopped:
                     return
-                project_id = self._pending.pop(0)
-                self._running = project_id
-            again = False
+                # Retrains first, in the order asked; featurizing slices only when none waits, a project
+                # at a time in turn, so no project's model waits behind another's pool.
+                if self._pending:
+                    project_id, kind = self._pending.pop(0), "retrain"
+                else:
+                    project_id, kind = self._background.pop(0), "featurize"
+                self._running, self._running_kind = project_id, kind
+            again = unfinished = False
             try:
-                again = self._run(project_id) and self._labels_arrived_meanwhile(project_id)
+                recorded = self._run(project_id, kind=kind)
+                again = recorded and self._labels_arrived_meanwhile(project_id)
+                unfinished = self._featurizing_unfinished(project_id)
             except Exception:  # the dispatcher must survive anything
                 log.exception("retrain of project %s failed in the dispatcher", project_id)
             finally:
                 with self._cond:
-                    self._running = None
+                    self._running = self._running_kind = None
                     # Queued in the same step that ends the job, so wait_idle never sees a gap between the two.
                     if again and not self._stopped and project_id not in self._pending:
                         self._pending.append(project_id)
+                    if unfinished and not self._stopped and project_id not in self._background:
+                        self._background.append(project_id)
                     self._progress.pop(project_id, None)
                     self.jobs_done += 1
                     self._cond.notify_all()
+
+    def _featurizing_unfinished(self, project_id: int) -> bool:
+        left = self._featurized.pop(project_id, None)
+        return left is not None and left[0] < left[1]
 
     def _labels_arrived_meanwhile(self, project_id: int) -> bool:
         """Whether enough labels came in while the job ran to retrain again.
@@ -370,14 +420,27 @@ class RetrainService:
         ``finish(tx, version)`` runs inside the transaction that records the model version and returns
         whether the job is still the caller's; if not, nothing is recorded. Returns whether it was.
         """
+        kind = self._external_kind(project_id)
         with self._cond:
-            self._running = project_id
+            self._running, self._running_kind = project_id, kind
         try:
-            return bool(self._run(project_id, finish))
+            return bool(self._run(project_id, finish, kind=kind))
         finally:
             with self._cond:
-                self._running = None
+                self._running = self._running_kind = None
                 self._progress.pop(project_id, None)
+
+    def _external_kind(self, project_id: int) -> str:
+        """A claimed job retrains when labels (or no model yet) call for it, else featurizes a slice of a pool
+        still being featurized (the job row says only which project)."""
+        try:
+            project = store.get_project(self.db, project_id)
+            left = store.featurizing(self.db, project_id)
+            if left is not None and left["done"] < left["total"] and not self._wants_retrain(project):
+                return "featurize"
+        except Exception:
+            pass
+        return "retrain"
 
     def current_progress(self, project_id: int) -> dict | None:
         """What the job this process runs last reported (the external worker's heartbeat carries it)."""
@@ -385,8 +448,9 @@ class RetrainService:
             return dict(self._progress[project_id]) if project_id in self._progress else None
 
     def wants_another(self, project_id: int) -> bool:
-        """Whether labels that came in during the job call for the next one (see the dispatcher's loop)."""
-        return self._labels_arrived_meanwhile(project_id)
+        """Whether labels that came in during the job call for the next one (see the dispatcher's loop), or
+        the project's pool is still being featurized."""
+        return self._labels_arrived_meanwhile(project_id) or self._featurizing_unfinished(project_id)
 
     def record_failure(self, project_id: int, status: str, message: str, seconds: float | None = None,
                        finish=None, project: dict | None = None) -> bool:
@@ -404,7 +468,7 @@ class RetrainService:
         """Kill the job this process runs, if any: nothing of it is recorded."""
         self._stop_process()
 
-    def _run(self, project_id: int, finish=None) -> bool:
+    def _run(self, project_id: int, finish=None, kind: str = "retrain") -> bool:
         """Run one job. Returns whether it recorded a model version (a good or a failed one): only
         then may the dispatcher look again, or a job that records nothing would repeat forever."""
         started = time.perf_counter()
@@ -416,7 +480,7 @@ class RetrainService:
             return
         conn = self._conn
         try:
-            conn.send(Job(self.db.path, self.cache_root, self.media_root, project_id, self.settings))
+            conn.send(Job(self.db.path, self.cache_root, self.media_root, project_id, self.settings, kind=kind))
         except (OSError, AttributeError):
             return
         deadline = time.monotonic() + self.timeout
@@ -462,16 +526,23 @@ class RetrainService:
             else:
                 log.warning("retrain of project %s failed: %s", project_id, message.traceback)
                 outcome = ("failed", message.message)
-        kind, payload = outcome
-        if kind == "result":
-            return self._record(project_id, payload.queue, payload.version.as_row(),
-                                reference_labels(int(payload.version.n_labels)), predictions=payload.predictions,
-                                finish=finish)
-        return self.record_failure(project_id, kind, payload, time.perf_counter() - started, finish=finish,
+        what, payload = outcome
+        if what == "result":
+            if payload.featurized is not None:
+                self._featurized[project_id] = tuple(payload.featurized)
+            version = payload.version
+            return self._record(project_id, payload.queue, version.as_row() if version else None,
+                                reference_labels(int(version.n_labels)) if version else None,
+                                predictions=payload.predictions, finish=finish, featurized=payload.featurized)
+        if kind == "featurize" and what == "timeout":
+            # A slice that stalled: the model version stays the project's; its steps so far are cached.
+            log.warning("featurizing project %s: %s", project_id, payload)
+            return self._record(project_id, None, None, finish=finish)
+        return self.record_failure(project_id, what, payload, time.perf_counter() - started, finish=finish,
                                    project=project)
 
-    def _record(self, project_id: int, queue, version: dict, stop_reference_labels: int | None = None,
-                predictions=None, finish=None) -> bool:
+    def _record(self, project_id: int, queue, version: dict | None, stop_reference_labels: int | None = None,
+                predictions=None, finish=None, featurized=None) -> bool:
         """The version, its queue, its labeled items' predictions and its webhook deliveries, in one transaction.
 
         With ``finish`` (an external worker's job), the job's end goes in that transaction too, so a worker
@@ -479,10 +550,11 @@ class RetrainService:
         """
         try:
             with self.db.write() as tx:
-                if finish is not None and not finish(tx, version):
+                if finish is not None and not finish(tx, version or {}):
                     raise _NotOurs
                 number = store.replace_queue(self.db, project_id, queue, version,
-                                             stop_reference_labels=stop_reference_labels, predictions=predictions)
+                                             stop_reference_labels=stop_reference_labels, predictions=predictions,
+                                             featurized=featurized)
                 hooked = events.version_recorded(tx, project_id, number) if number is not None else 0
         except _NotOurs:
             log.warning("the retrain of project %s was not recorded: its job went to another worker "

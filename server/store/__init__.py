@@ -56,13 +56,14 @@ from .jobs import (claim_job, end_job, enqueue_job, heartbeat_job, lapsed_jobs, 
                    release_job)
 from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
                     existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
-                    pool_item_ids)
+                    pool_item_ids, shuffled_item_ids)
 from .predictions import item_predictions
 from .projects import counts, create_project, delete_project, get_project, list_projects, update_project
 from .queue import (expire_leases, fresh_items, item_servings, lease_items, leased_items, queue_predictions,
                     queued_items, record_served, record_servings, release_leases, replace_queue, served_predictions,
                     started_items, stop_set_ids)
 from .search import page_items, search_items
-from .versions import keep_stop_predictions, latest_version, model_versions, record_model_version, stop_predictions
+from .versions import (featurizing, keep_stop_predictions, latest_version, model_versions, record_model_version,
+                       set_featurizing, stop_predictions, unfinished_featurizing, version_shares)
 from .webhooks import (add_deliveries, claim_deliveries, create_webhook, delete_webhook, delivery_log, get_webhook,
                        list_webhooks, next_due, record_attempt, release_claim, subscribed_hooks)

@@ -173,6 +173,12 @@ def all_item_ids(source, project_id: int) -> list[int]:
                                                   (project_id,))]
 
 
+def shuffled_item_ids(source, project_id: int) -> list[int]:
+    """Every item, in the import-time shuffle's order (uniform random; the stop set is its first items)."""
+    return [r[0] for r in reading(source).execute("SELECT id FROM items WHERE project_id = ? ORDER BY shuffle, id",
+                                                  (project_id,))]
+
+
 def iter_items_data(source, project_id: int, item_ids: list[int] | None = None,
                     chunk: int = 5000) -> Iterator[list[tuple[int, dict]]]:
     """(id, data) in chunks, for featurizing without holding every row twice."""

@@ -448,6 +448,24 @@ def _import_host(db):
     db.execute("ALTER TABLE imports ADD COLUMN host TEXT")
 
 
+def _featurizing(db):
+    """Featurizing goes on beside retrains (assay.learning.featcache): a version ranks the share of the pool
+    embedded by then. ``model_versions.ranked`` is how many pool items it ranked (NULL: all ``pool_size``,
+    as every version before this); ``featurizing`` is each project's progress, written by whoever runs its
+    jobs, read by the pages (``done`` of ``total`` items embedded)."""
+    db.execute("ALTER TABLE model_versions ADD COLUMN ranked INTEGER")
+    db.execute(
+        """
+        CREATE TABLE featurizing (
+            project_id INTEGER PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            done INTEGER NOT NULL,
+            total INTEGER NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -462,4 +480,5 @@ MIGRATIONS = [
     ("0011_provenance", _provenance),
     ("0012_jobs", _jobs),
     ("0013_import_host", _import_host),
+    ("0014_featurizing", _featurizing),
 ]

@@ -401,6 +401,20 @@ def _import_host(db):
     db.execute("ALTER TABLE imports ADD COLUMN host TEXT")
 
 
+def _featurizing(db):
+    db.execute("ALTER TABLE model_versions ADD COLUMN ranked BIGINT")
+    db.execute(
+        """
+        CREATE TABLE featurizing (
+            project_id BIGINT PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+            done BIGINT NOT NULL,
+            total BIGINT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -415,4 +429,5 @@ MIGRATIONS = [
     ("0011_provenance", _provenance),
     ("0012_jobs", _jobs),
     ("0013_import_host", _import_host),
+    ("0014_featurizing", _featurizing),
 ]

@@ -7,15 +7,18 @@ all run inside the one write transaction it opens.
 from __future__ import annotations
 
 import json
+import time
 
 from .db import Database, dialect, in_chunks, lock_project, reading
 from .predictions import replace_item_predictions
-from .versions import keep_stop_predictions, record_model_version
+from .versions import keep_stop_predictions, record_model_version, set_featurizing
 
 
 def replace_queue(db: Database, project_id: int, rows: list[dict] | None, version: dict | None,
-                  stop_reference_labels: int | None = None, predictions: list[dict] | None = None) -> int | None:
+                  stop_reference_labels: int | None = None, predictions: list[dict] | None = None,
+                  featurized: tuple[int, int] | None = None) -> int | None:
     """Record a model version and swap in its queue in one transaction. Returns the version number.
+    ``featurized`` (done, total): how much of the project's items the job left featurized (store.featurizing).
 
     A version with ``stop_predictions`` keeps them; ``stop_reference_labels`` (the most labels its
     stop signal's reference may have) says which older ones can go. ``predictions`` (the version's
@@ -25,6 +28,8 @@ def replace_queue(db: Database, project_id: int, rows: list[dict] | None, versio
         lock_project(conn, project_id)  # the version number, and the queue a pull reads
         if conn.execute("SELECT 1 FROM projects WHERE id = ?", (project_id,)).fetchone() is None:
             return None  # deleted while its retrain ran
+        if featurized is not None:
+            set_featurizing(conn, project_id, featurized[0], featurized[1], time.time())
         number = None
         if version is not None:
             number = record_model_version(conn, project_id, version)
@@ -174,7 +179,8 @@ def record_servings(tx, project_id: int, annotator: str, picked: list[dict]) -> 
 
 def item_servings(source, project_id: int, item_ids: list[int]) -> dict[int, list[dict]]:
     """Every annotator's serving of these items, oldest first: annotator, strategy, score, model_version,
-    model_labels (the labels that version trained on), selection_prob, labeled, served_at."""
+    model_labels (the labels that version trained on), ranked_among and pool_size (the pool items that version
+    ranked, of how many), selection_prob, labeled, served_at."""
     conn = reading(source)
     out: dict[int, list[dict]] = {i: [] for i in item_ids}
     # Servings of one millisecond: in the order written (PostgreSQL has no rowid; a row's ctid is its place).
@@ -182,13 +188,14 @@ def item_servings(source, project_id: int, item_ids: list[int]) -> dict[int, lis
     for chunk, marks in in_chunks(item_ids):
         for row in conn.execute(
                 f"SELECT s.item_id, s.annotator, s.strategy, s.score, s.model_version, v.n_labels,"
-                f" s.selection_prob, s.labeled, s.served_at FROM servings s"
+                f" s.selection_prob, s.labeled, s.served_at, coalesce(v.ranked, v.pool_size), v.pool_size"
+                f" FROM servings s"
                 f" LEFT JOIN model_versions v ON v.project_id = s.project_id AND v.version = s.model_version"
                 f" WHERE s.project_id = ? AND s.item_id IN ({marks}) ORDER BY s.served_at, {order}",
                 (project_id, *chunk)):
             out[row[0]].append({"annotator": row[1], "strategy": row[2], "score": row[3], "model_version": row[4],
                                 "model_labels": row[5], "selection_prob": row[6], "labeled": row[7],
-                                "served_at": row[8]})
+                                "served_at": row[8], "ranked_among": row[9], "pool_size": row[10]})
     return out
 
 

@@ -7,7 +7,7 @@ from .db import reading
 
 VERSION_FIELDS = ("status", "model", "strategy", "n_labels", "accuracy", "accuracy_std", "accuracy_method",
                   "fit_seconds", "acquire_seconds", "total_seconds", "pool_size", "error", "estimate", "estimate_low",
-                  "estimate_high", "kappa", "stop_signal")
+                  "estimate_high", "kappa", "stop_signal", "ranked")
 
 
 def record_model_version(conn, project_id: int, version: dict) -> int:
@@ -72,3 +72,34 @@ def stop_predictions(source, project_id: int, max_labels: int) -> dict | None:
         return None
     return {"version": row[0], "n_labels": row[1],
             "predictions": {int(k): v for k, v in json.loads(row[2]).items()}}
+
+
+def set_featurizing(conn, project_id: int, done: int, total: int, now: float) -> None:
+    """Inside an open write: how many of the project's items are featurized (embedded), of how many."""
+    conn.execute("INSERT INTO featurizing (project_id, done, total, updated_at) VALUES (?, ?, ?, ?)"
+                 " ON CONFLICT (project_id) DO UPDATE SET done = excluded.done, total = excluded.total,"
+                 " updated_at = excluded.updated_at", (project_id, int(done), int(total), now))
+
+
+def featurizing(source, project_id: int) -> dict | None:
+    """``{"done", "total"}`` as the project's last job left it, or None before its first job."""
+    row = reading(source).execute("SELECT done, total FROM featurizing WHERE project_id = ?",
+                                  (project_id,)).fetchone()
+    return {"done": int(row[0]), "total": int(row[1])} if row else None
+
+
+def unfinished_featurizing(source) -> list[int]:
+    """Projects whose last job left part of their items unfeaturized."""
+    return [r[0] for r in reading(source).execute("SELECT project_id FROM featurizing WHERE done < total"
+                                                  " ORDER BY updated_at")]
+
+
+def version_shares(source, project_id: int, versions) -> dict[int, dict]:
+    """Per model version: ``{"ranked_among", "pool_size"}``, the pool items it ranked, of how many."""
+    versions = sorted(int(v) for v in versions)
+    if not versions:
+        return {}
+    marks = ", ".join("?" * len(versions))
+    rows = reading(source).execute(f"SELECT version, ranked, pool_size FROM model_versions WHERE project_id = ?"
+                                   f" AND version IN ({marks})", (project_id, *versions)).fetchall()
+    return {r[0]: {"ranked_among": r[1] if r[1] is not None else r[2], "pool_size": r[2]} for r in rows}

@@ -40,8 +40,10 @@ def test_a_new_text_project_embeds_with_minilm_into_the_shared_cache(tmp_path):
         client.post(f"/api/projects/{pid}/items", json=items)
         assert service.wait_idle(300)
         assert _spec(app, pid)["featurizer"] == "minilm"
-        X = np.load(os.path.join(project_cache_dir(app.config["CACHE_DIR"], pid), "features.npy"))
-        assert X.shape == (120, 384)
+        first = client.get(f"/api/projects/{pid}").json
+        _, ids, X = FeatureCache(app.config["CACHE_DIR"], {**first, "featurizer": None},
+                                 embedding_cache=str(tmp_path / "emb"))._load()
+        assert X.shape == (120, 384) and (np.diff(ids) > 0).all()
         np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
         (name,) = [f for f in os.listdir(tmp_path / "emb") if f.endswith(".sqlite")]
         cache = embcache.EmbeddingStore(str(tmp_path / "emb" / name), 384)

@@ -14,6 +14,7 @@ from assay.learning.records import Job, JobFailed, JobResult, ModelVersion, Prog
 
 VERSION = ModelVersion(
     status="ok", model="logreg", strategy="margin", n_labels=12, label_counts={"ham": 7, "spam": 5}, pool_size=88,
+    ranked=40,
     accuracy=0.75, accuracy_std=0.05, accuracy_method="5-fold CV on the labeled set", fit_seconds=0.5,
     acquire_seconds=0.25, total_seconds=1.5, estimate=0.8, estimate_low=0.7, estimate_high=0.9, kappa=0.6,
     stop_signal=0, evaluation={"estimate": {"accuracy": 0.8}, "stopping": {"settled": False}},
@@ -21,7 +22,7 @@ VERSION = ModelVersion(
 )
 MESSAGES = [Job("/tmp/a.sqlite", "/tmp/cache", "/tmp/media", 7, {"seed": 0, "k_samples": 20}),
             JobResult(VERSION, [{"item_id": 3, "score": 0.5, "strategy": "margin", "prediction": None}]),
-            Progress("featurizing", 0.25), JobFailed("RuntimeError: no", "Traceback ..."), Ready()]
+            JobResult(None, None, featurized=(300, 1000)), Progress("featurizing", 0.25), JobFailed("RuntimeError: no", "Traceback ..."), Ready()]
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
@@ -56,7 +57,7 @@ def test_a_model_version_round_trips_through_the_store_row(app, make_project):
     assert history == [{k: stored[k] for k in (
         "version", "status", "model", "strategy", "n_labels", "label_counts", "accuracy", "accuracy_std",
         "accuracy_method", "estimate", "estimate_low", "estimate_high", "kappa", "stop_signal", "fit_seconds",
-        "acquire_seconds", "total_seconds", "pool_size", "error", "created_at")}]
+        "acquire_seconds", "total_seconds", "pool_size", "ranked", "error", "created_at")}]
     assert list(history[0]) == list(back.public())
 
 

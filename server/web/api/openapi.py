@@ -51,7 +51,12 @@ SPEC = {
                 "id": {"type": "integer"}, "data": {"type": "object"},
                 "prediction": {"allOf": [_ref("Prediction")], "nullable": True},
                 "score": {"type": "number", "nullable": True}, "strategy": {"type": "string"},
-                "model_version": {"type": "integer", "nullable": True}}},
+                "model_version": {"type": "integer", "nullable": True},
+                "ranked_among": {"type": "integer", "nullable": True,
+                                 "description": "how many pool items the model version that ranked this item "
+                                                "ranked (fewer than pool_size while the pool is being featurized: "
+                                                "a uniform random share of it)"},
+                "pool_size": {"type": "integer", "nullable": True}}},
             "AnnotationIn": {"type": "object", "required": ["item_id"], "properties": {
                 "item_id": {"type": "integer"}, "label": {"type": "string"},
                 "labels": {"type": "array", "items": {"type": "string"}}, "skip": {"type": "boolean"},
@@ -67,6 +72,14 @@ SPEC = {
                           "labeled": {"type": "integer"}, "unlabeled": {"type": "integer"},
                           "skipped": {"type": "integer"}, "model_version": {"type": "integer", "nullable": True},
                           "retraining": {"type": "boolean"}, "strategy": {"type": "string"},
+                          "featurized": {"type": "object", "required": ["done", "total"], "properties": {
+                              "done": {"type": "integer"}, "total": {"type": "integer"}},
+                              "description": "items featurized (embedded) so far, of all the project's items; "
+                                             "a retrain ranks the featurized part of the pool"},
+                          "ranked": {"type": "object", "nullable": True, "properties": {
+                              "version": {"type": "integer"}, "ranked": {"type": "integer", "nullable": True},
+                              "pool": {"type": "integer", "nullable": True}},
+                              "description": "the pool items the newest ranking version ranked, of the pool"},
                           "retrain_progress": {"type": "object", "nullable": True, "properties": {
                               "stage": {"type": "string"}, "fraction": {"type": "number"}},
                               "description": "the project's retrain: 'waiting' while queued (with "
@@ -331,7 +344,8 @@ SPEC = {
                                     "schema": {"type": "string", "enum": ["resolved", "all"], "default": "resolved"}},
                                    {"name": "provenance", "in": "query",
                                     "description": "1: add where each label came from: strategy, score, "
-                                                   "model_version, model_labels, selection_prob, "
+                                                   "model_version, model_labels, ranked_among, pool_size, "
+                                                   "selection_prob, "
                                                    "labels_when_served, served_at (the item's first serving) "
                                                    "and answers (every answer with its annotator's serving)",
                                     "schema": {"type": "string", "enum": ["0", "1", "false", "true"],

@@ -433,6 +433,12 @@
     const parts = [`${stats.labeled} / ${stats.items} labeled`];
     if (stats.skipped) parts.push(`${stats.skipped} skipped`);
     parts.push(stats.model_version ? `model v${stats.model_version}` : "no model yet");
+    const rk = stats.ranked;
+    if (rk && rk.pool && rk.ranked !== null && rk.ranked < rk.pool) {
+      parts.push(`ranked among ${rk.ranked.toLocaleString("en")} of ${rk.pool.toLocaleString("en")} items`);
+    }
+    const fz = stats.featurized;
+    if (fz && fz.total && fz.done < fz.total) parts.push(`embedding ${Math.floor((100 * fz.done) / fz.total)}%`);
     parts.push(stats.strategy);
     if (stats.retraining) {
       const p = stats.retrain_progress || {};
