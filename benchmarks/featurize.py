@@ -178,7 +178,7 @@ def _percentile(values, q):
 
 
 def import_to_first_model(items: list[tuple[str, str]], threads: int, timeout: float, pace: float,
-                          until_complete: bool) -> dict:
+                          until_complete: bool, nice: int = 0) -> dict:
     """Import ``items`` into a fresh app, label 20 from the queue at once, then go on labeling one item every
     ``pace`` seconds while the pool is featurized; the times are from the 20th label."""
     from assay import close_app, create_app, store
@@ -188,7 +188,7 @@ def import_to_first_model(items: list[tuple[str, str]], threads: int, timeout: f
     labels = sorted(set(source_of.values()))
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"DATABASE": os.path.join(tmp, "assay.sqlite"), "SEED": 0, "WORKER_THREADS": threads,
-                          "EMBEDDING_CACHE": os.path.join(tmp, "embeddings")})
+                          "WORKER_NICE": nice, "EMBEDDING_CACHE": os.path.join(tmp, "embeddings")})
         try:
             client = app.test_client()
             reader = app.extensions["assay.db"].reader
@@ -259,8 +259,8 @@ def import_to_first_model(items: list[tuple[str, str]], threads: int, timeout: f
             out["pull_p50"], out["pull_p99"] = _percentile(pulls, 50), _percentile(pulls, 99)
             out["post_p50"], out["post_p99"] = _percentile(posts, 50), _percentile(posts, 99)
             out["labels"] = len(posts)
-            out["versions"] = [(v["n_labels"], v["ranked"], v["pool_size"]) for v in store.model_versions(reader, pid)
-                               if v["status"] in ("ok", "cold_start")]
+            out["versions"] = [(v["n_labels"], v["ranked"], v["pool_size"], round(v["total_seconds"] or 0, 1))
+                               for v in store.model_versions(reader, pid) if v["status"] in ("ok", "cold_start")]
             out["load_after"] = load_line()
             return out
         finally:
@@ -275,6 +275,7 @@ def main(argv=None):
                                                       "texts alone); 0 or empty: skip")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, and the worker's WORKER_THREADS")
     ap.add_argument("--hog", action="store_true", help="one CPU-bound process beside the run")
+    ap.add_argument("--nice", type=int, default=0, help="the worker's niceness (ASSAY_WORKER_NICE)")
     ap.add_argument("--pace", type=float, default=1.0, help="seconds between labels while featurizing goes on")
     ap.add_argument("--first-model-only", action="store_true", help="stop at the first model, not the whole pool")
     ap.add_argument("--timeout", type=float, default=7200.0, help="seconds to wait for a stage")
@@ -294,14 +295,15 @@ def main(argv=None):
         sizes = [s.strip() for s in args.sizes.split(",") if s.strip() and s.strip() != "0"]
         if sizes:
             print(f"\n2. import -> first model and featurizing (the real app and worker, {args.threads} worker "
-                  "threads, an empty embedding cache): 20 labels right after the import, then one every "
+                  f"threads at nice {args.nice}, an empty embedding cache): 20 labels right after the import, then one every "
                   f"{args.pace:g} s; 'first model' counts from the 20th label")
             print(f"{'items':>8s} {'import':>7s} {'20 labels':>9s} {'first model':>11s} {'ranked':>15s} "
                   f"{'featurized then':>15s} {'all embedded':>12s} {'texts/s':>7s} {'label p50/p99':>14s} "
                   f"{'pull p50/p99':>13s}   load before/after")
         for size in sizes:
             items = agnews_items() if size == "agnews" else make_items(int(size), seed=0)
-            r = import_to_first_model(items, args.threads, args.timeout, args.pace, not args.first_model_only)
+            r = import_to_first_model(items, args.threads, args.timeout, args.pace, not args.first_model_only,
+                                      args.nice)
             ranked = "%s of %s" % tuple(f"{x:,}" for x in r.get("model_ranked", ("?", "?")))
             then = r.get("featurized_then") or {"done": 0}
             complete = r.get("complete")
@@ -310,7 +312,7 @@ def main(argv=None):
                   f"{ranked:>15s} {then['done']:15,d} {(complete or float('nan')):11.0f}s {rate} "
                   f"{r['post_p50']:6.1f}/{r['post_p99']:5.0f}ms {r['pull_p50']:5.1f}/{r['pull_p99']:5.0f}ms   "
                   f"{r['load']} / {r['load_after']}", flush=True)
-            print(f"   versions (labels, ranked, pool): {r['versions']}; {r['labels']} labels posted")
+            print(f"   versions (labels, ranked, pool, seconds): {r['versions']}; {r['labels']} labels posted")
     finally:
         if hog is not None:
             hog.kill()

@@ -31,7 +31,11 @@ DEFAULTS = {
     "MIN_RANKED": 512,
     "FEATURIZE_SLICE": 4.0,
     "FEATURIZE_STEP": 256,
-    "WORKER_THREADS": 1,  # math threads of the retrain worker; the rest of the machine serves requests
+    # Math threads of the retrain worker: one, so the web process keeps the other core (of two) to itself.
+    "WORKER_THREADS": 1,
+    # The worker's niceness. 0: on a busy machine a niced worker starves (beside one CPU-bound process and other
+    # load, the first model took 135 s at nice 10 and 20 s at 0, labels' p99 12 ms at 0; BENCHMARKS.md).
+    "WORKER_NICE": 0,
     # "embedded": the server retrains in a worker process of its own. "external": it only queues jobs in the
     # database, and `assay worker` processes (on this machine or others) claim them.
     "WORKERS": "embedded",
@@ -154,7 +158,7 @@ def create_app(test_config: dict | None = None) -> Flask:
                   "embedding_cache": app.config["EMBEDDING_CACHE"], "min_ranked": int(app.config["MIN_RANKED"]),
                   "featurize_slice": float(app.config["FEATURIZE_SLICE"]),
                   "featurize_step": int(app.config["FEATURIZE_STEP"])},
-        worker_threads=int(app.config["WORKER_THREADS"]),
+        worker_threads=int(app.config["WORKER_THREADS"]), worker_nice=int(app.config["WORKER_NICE"]),
         on_events=sender.wake,
         workers=str(app.config["WORKERS"]),
     )

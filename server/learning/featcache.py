@@ -211,7 +211,11 @@ class FeatureCache:
             if not (everything or pos < n_first or (at_least is not None and done < at_least)
                     or (budget is not None and time.perf_counter() - started < budget)):
                 break
-            chunk = order[pos:pos + step]
+            size = step
+            if not everything and pos >= n_first and at_least is not None and done < at_least and (
+                    budget is None or time.perf_counter() - started >= budget):
+                size = min(step, at_least - done)  # no more than asked for when only ``at_least`` is why
+            chunk = order[pos:pos + size]
 
             def within(n, _total, base=done):  # a slow featurizer reports its own progress inside a step
                 progress("featurizing", (base + n) / len(all_ids))

@@ -42,11 +42,12 @@ def live_services() -> list["RetrainService"]:
     return list(_SERVICES)
 
 
-def _worker_main(conn, threads: int = 1, niceness: int = 10):
+def _worker_main(conn, threads: int = 1, niceness: int = 0):
     """The worker process: run jobs sent over ``conn`` until it is closed.
 
-    It runs at a lower priority and with few math threads, so that on a small
-    machine the web server keeps a core and annotators never wait on a retrain.
+    It runs with few math threads (one by default), so that on a small machine the web server keeps a core
+    and annotators never wait on a retrain. Not niced by default: on a busy machine a niced worker got almost
+    no CPU and a new project's first model took minutes (``niceness``: ASSAY_WORKER_NICE).
     """
     import os
 
@@ -141,7 +142,7 @@ def _warm_up():
 
 class RetrainService:
     def __init__(self, db, cache_root: str, media_root: str, timeout: float = 300.0, settings: dict | None = None,
-                 worker_threads: int = 1, on_events=None, workers: str = "embedded"):
+                 worker_threads: int = 1, on_events=None, workers: str = "embedded", worker_nice: int = 0):
         if workers not in WORKER_MODES:
             from assay.errors import ConfigurationError
 
@@ -154,6 +155,7 @@ class RetrainService:
         self.timeout = float(timeout)
         self.settings = dict(settings or {})
         self.worker_threads = int(worker_threads)
+        self.worker_nice = int(worker_nice)
         self.on_events = on_events  # called when a recorded version left webhook deliveries in the outbox
         self._cond = threading.Condition()
         self._pending: list[int] = []  # retrains asked for, first come first served
@@ -384,7 +386,7 @@ class RetrainService:
                 # spawn, not fork: the server has threads and open SQLite handles.
                 ctx = mp.get_context("spawn")
                 parent, child = ctx.Pipe()
-                self._process = ctx.Process(target=_worker_main, args=(child, self.worker_threads),
+                self._process = ctx.Process(target=_worker_main, args=(child, self.worker_threads, self.worker_nice),
                                             name="assay-worker", daemon=True)
                 self._process.start()
                 child.close()

@@ -236,7 +236,7 @@ def test_queue_items_have_the_documented_fields(client, make_project):
     items = client.get(f"/api/projects/{pid}/queue?n=4").json
     assert len(items) == 4 and len({i["id"] for i in items}) == 4
     for item in items:
-        assert set(item) == {"id", "data", "prediction", "score", "strategy", "model_version"}
+        assert set(item) == {"id", "data", "prediction", "score", "strategy", "model_version", "ranked_among", "pool_size"}
         assert item["data"]["text"].startswith("message number")
     assert client.get(f"/api/projects/{pid}/queue?n=0").status_code == 400
     assert client.get(f"/api/projects/{pid}/queue?n=abc").status_code == 400

@@ -168,8 +168,9 @@ def test_provenance_matches_what_was_served(app, client, make_project):
              {"item_id": pool[3], "score": 0.3, "strategy": "power_bald", "selection_prob": None}]
     for row in queue:
         row["prediction"] = {"label": "ham", "confidence": 0.6}
+    # Ranked while featurizing went on: 8 of the pool's 12 items (assay.learning.featcache).
     number = store.replace_queue(db, pid, queue, {"status": "ok", "model": "logreg", "strategy": "margin",
-                                                  "n_labels": 4})
+                                                  "n_labels": 4, "pool_size": 12, "ranked": 8})
     served = {}
     for who in ("ann", "bob"):
         pulled = client.get(f"/api/projects/{pid}/queue?n=6", headers=_as(who)).json
@@ -189,9 +190,10 @@ def test_provenance_matches_what_was_served(app, client, make_project):
         if item_id in pool[:4]:
             q = queue[pool.index(item_id)]
             assert (row["model_version"], row["model_labels"]) == (number, 4)
+            assert (row["ranked_among"], row["pool_size"]) == (8, 12) == (pick["ranked_among"], pick["pool_size"])
             assert row["selection_prob"] == q["selection_prob"]
         else:
-            assert row["strategy"] == "random" and row["model_version"] is None
+            assert row["strategy"] == "random" and row["model_version"] is None and row["ranked_among"] is None
             assert row["selection_prob"] == pytest.approx(2 / open_at_fill)
         assert row["labels_when_served"] == 0
         answers = {a["annotator"]: a for a in row["answers"]}
@@ -210,8 +212,8 @@ def test_provenance_matches_what_was_served(app, client, make_project):
     assert {r["item_id"]: (r["strategy"], r["selection_prob"], r["model_version"]) for r in table.to_pylist()} == \
            {i: (r["strategy"], r["selection_prob"], r["model_version"]) for i, r in rows.items()}
     csv_head = client.get(f"/api/projects/{pid}/export?format=csv&provenance=1").data.decode().splitlines()[0]
-    assert csv_head.endswith("strategy,score,model_version,model_labels,selection_prob,labels_when_served,"
-                             "served_at,answers")
+    assert csv_head.endswith("strategy,score,model_version,model_labels,ranked_among,pool_size,selection_prob,"
+                             "labels_when_served,served_at,answers")
     # Without asking, exports keep their columns.
     assert "strategy" not in _jsonl(client, pid)[0]
 
