@@ -95,6 +95,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script of ours reads it, so an injected one must not
+    from .config import flag
+
+    # Yes/no settings as booleans, or a one-line error at start: ASSAY_AUTH=off must not mean on.
+    for key in ("AUTH", "WEBHOOK_ANY_HOST"):
+        app.config[key] = flag(app.config, key)
     from .store.db import database_setting
     from .store.postgres import is_url
 
