@@ -37,11 +37,13 @@ DEFAULTS = {
     "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
     "RATE_BURST": 500.0,
     "SEED": None,
-    # Webhooks post to loopback and to these hosts (comma-separated or a list); WEBHOOK_ANY_HOST also allows
-    # any host whose addresses are all public. See assay.webhooks.policy.
+    # Webhooks post only to these hosts: "host" or "host:port", comma-separated or a list; this machine
+    # (loopback included) and private networks only when listed. WEBHOOK_ANY_HOST also allows any host whose
+    # addresses are all public and not this machine's. See assay.webhooks.policy.
     "WEBHOOK_HOSTS": [],
     "WEBHOOK_ANY_HOST": False,
-    "WEBHOOK_TIMEOUT": 10.0,  # seconds per delivery attempt
+    "WEBHOOK_TIMEOUT": 10.0,  # seconds for a whole delivery attempt: connecting, sending, the answer's head
+    "WEBHOOK_PARALLEL": 4,  # deliveries in flight at once (one per receiver; one project takes at most half)
     "WEBHOOK_MAX_ATTEMPTS": 15,  # then the delivery is given up (about 3 hours after the first)
     "WEBHOOK_BACKOFF": 1.0,  # seconds before the first retry; doubled after each failed attempt
     "WEBHOOK_BACKOFF_CAP": 3600.0,
@@ -134,14 +136,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .webhooks.policy import HostPolicy
     from .webhooks.sender import WebhookSender
 
+    policy = HostPolicy.from_config(app.config)  # a malformed ASSAY_WEBHOOK_HOSTS stops the start, saying why
     database = dbmod.connect(app.config["DATABASE"])
     database.migrate()
     from . import store
 
     store.discard_dead_imports(database)
     app.extensions["assay.db"] = database
-    sender = WebhookSender(database, HostPolicy.from_config(app.config),
+    sender = WebhookSender(database, policy,
                            timeout=float(app.config["WEBHOOK_TIMEOUT"]),
+                           parallel=int(app.config["WEBHOOK_PARALLEL"]),
                            max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
                            backoff=float(app.config["WEBHOOK_BACKOFF"]),
                            backoff_cap=float(app.config["WEBHOOK_BACKOFF_CAP"]))

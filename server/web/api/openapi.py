@@ -167,8 +167,9 @@ SPEC = {
             "WebhookIn": {"type": "object", "required": ["url", "events"], "additionalProperties": False,
                           "description": "Each event is POSTed to url as JSON {event, delivery_id, project_id, "
                                          "timestamp, data}, signed: X-Assay-Signature: sha256=<hex HMAC-SHA256 of the "
-                                         "raw body, keyed by the secret>. Loopback and ASSAY_WEBHOOK_HOSTS only, or "
-                                         "any public host with ASSAY_WEBHOOK_ANY_HOST=true; redirects are not followed.",
+                                         "raw body, keyed by the secret>. Only the hosts in ASSAY_WEBHOOK_HOSTS (this "
+                                         "machine and private networks too only when listed), or any public host with "
+                                         "ASSAY_WEBHOOK_ANY_HOST=true; redirects are not followed.",
                           "properties": {
                               "url": {"type": "string", "maxLength": 2000, "description": "http:// or https://"},
                               "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [
