@@ -36,6 +36,11 @@ DEFAULTS = {
     "MAX_ITEM_BYTES": 1024 * 1024,  # bytes per imported item: 413 beyond
     "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
     "RATE_BURST": 500.0,
+    # Failed logins in a row before each further try must wait 1, 2, 4 ... s (at most the cap) after the last
+    # one: per name (from any address), per address (for any name). See assay.web.lockout.
+    "LOGIN_FAILURES_PER_NAME": 5,
+    "LOGIN_FAILURES_PER_ADDRESS": 20,
+    "LOGIN_BACKOFF_CAP": 900.0,
     "SEED": None,
     # Webhooks post only to these hosts: "host" or "host:port", comma-separated or a list; this machine
     # (loopback included) and private networks only when listed. WEBHOOK_ANY_HOST also allows any host whose
