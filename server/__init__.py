@@ -186,14 +186,16 @@ def close_app(app: Flask, timeout: float = 30.0) -> None:
     while another thread uses it can crash the interpreter. If the thread does not stop in time the
     database is left open (and RuntimeError raised) rather than closed under it.
     """
+    from .store.postgres import redacted
+
     service = app.extensions.get("assay.retrain")
     if service is not None and not service.shutdown(timeout):
-        raise RuntimeError(f"the retrain thread of {app.config['DATABASE']} did not stop within {timeout:g} s; "
-                           "its database was left open")
+        raise RuntimeError(f"the retrain thread of {redacted(app.config['DATABASE'])} did not stop within "
+                           f"{timeout:g} s; its database was left open")
     sender = app.extensions.get("assay.webhooks")
     if sender is not None and not sender.shutdown(timeout):
-        raise RuntimeError(f"the webhook sender of {app.config['DATABASE']} did not stop within {timeout:g} s; "
-                           "its database was left open")
+        raise RuntimeError(f"the webhook sender of {redacted(app.config['DATABASE'])} did not stop within "
+                           f"{timeout:g} s; its database was left open")
     database = app.extensions.get("assay.db")
     if database is not None:
         database.close()

@@ -43,3 +43,30 @@ def test_anything_else_stops_the_start_with_one_line_saying_what_to_write(tmp_pa
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"ASSAY_{setting}='maybe'" in lines[0] and "true or false" in lines[0], done.stderr
+
+
+# -- secrets of ASSAY_DATABASE stay out of every message ------------------------------------------------------
+
+SECRET_URL = ("postgresql://assay:s3cret-user-part@127.0.0.1:1/assay?password=s3cret-query&sslmode=disable"
+              "&pass%77ord=s3cret-escaped&sslpassword=s3cret-key")
+
+
+@pytest.mark.parametrize("command", [["init-db"], ["serve", "--port", "1"], ["worker", "--once"]])
+@pytest.mark.parametrize("url", [SECRET_URL, SECRET_URL.replace("s3cret-query", "s3cret-%zz-malformed")])
+def test_no_command_prints_a_secret_of_the_database_url(tmp_path, command, url):
+    pytest.importorskip("psycopg")
+    done = _assay(tmp_path, *command, DATABASE=url, WORKERS="external")
+    out = done.stdout + done.stderr
+    assert done.returncode != 0 and "127.0.0.1:1" in out, out  # it says which server it could not reach
+    assert "s3cret" not in out, out
+
+
+def test_redacted_hides_every_password_a_libpq_url_carries():
+    from assay.store.postgres import redacted
+
+    shown = redacted(SECRET_URL)
+    assert "s3cret" not in shown and shown.startswith("postgresql://assay:***@127.0.0.1:1/assay?")
+    assert "sslmode=disable" in shown
+    assert redacted("postgresql://h/db?password") == "postgresql://h/db?password=***"
+    assert "s3cret" not in redacted(SECRET_URL.replace("pass%77ord", "Pass%57ord"))
+    assert redacted(str(tmp := "/srv/assay#1/assay.sqlite")) == tmp  # a SQLite path stays as it is
