@@ -111,7 +111,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .store.postgres import is_url
 
     app.config["DATABASE"] = database_setting(app.config["DATABASE"])  # refuses URLs of engines it cannot use
-    os.makedirs(app.instance_path, exist_ok=True)
+    # The instance folder holds the database, the secret key, caches of the items' texts and the media: a new one
+    # is the operator's alone (as secret_key is).
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     # Caches and media live beside a SQLite file; with PostgreSQL, in the instance folder.
     beside = app.instance_path if is_url(app.config["DATABASE"]) else os.path.dirname(app.config["DATABASE"])
     app.config.setdefault("CACHE_DIR", os.path.join(beside, "cache"))

@@ -70,3 +70,28 @@ def test_redacted_hides_every_password_a_libpq_url_carries():
     assert redacted("postgresql://h/db?password") == "postgresql://h/db?password=***"
     assert "s3cret" not in redacted(SECRET_URL.replace("pass%77ord", "Pass%57ord"))
     assert redacted(str(tmp := "/srv/assay#1/assay.sqlite")) == tmp  # a SQLite path stays as it is
+
+
+# -- the database and the instance folder are private --------------------------------------------------------
+
+def test_a_new_database_and_instance_folder_are_private_whatever_the_umask(tmp_path, monkeypatch):
+    import stat
+
+    from assay import store
+
+    instance, data = tmp_path / "instance", tmp_path / "data" / "sub"
+    monkeypatch.setenv("ASSAY_INSTANCE_PATH", str(instance))
+    old = os.umask(0o022)
+    try:
+        app = create_app({"TESTING": True, "DATABASE": str(data / "assay.sqlite")})
+        try:
+            store.create_user(app.extensions["assay.db"], "alice", None)  # a write: the -wal and -shm exist
+            mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+            assert mode(instance) == 0o700 and mode(data) == 0o700
+            assert mode(instance / "secret_key") == 0o600
+            for name in ("assay.sqlite", "assay.sqlite-wal", "assay.sqlite-shm"):
+                assert mode(data / name) == 0o600, (name, oct(mode(data / name)))
+        finally:
+            close_app(app)
+    finally:
+        os.umask(old)
