@@ -209,9 +209,9 @@ SPEC = {
         "/api/projects/{id}": {
             "parameters": [_PID],
             "get": {"summary": "Show a project", "responses": {"200": _json(_ref("Project")), "404": _ERROR}},
-            "patch": {"summary": "Change a project's settings",
+            "patch": {"summary": "Change a project's settings (item_type only while it has no items)",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "responses": {"200": _json(_ref("Project")), "400": _ERROR, "404": _ERROR}},
+                      "responses": {"200": _json(_ref("Project")), "400": _ERROR, "404": _ERROR, "409": _ERROR}},
             "delete": {"summary": "Delete the project with its items and every label (owner only)",
                        "parameters": [{"name": "confirm", "in": "query", "required": True,
                                        "description": "the project's name", "schema": {"type": "string"}}],
