@@ -350,3 +350,29 @@ def test_an_import_checked_as_text_is_refused_if_the_type_changed_before_it_bega
     with pytest.raises(Conflict, match="import it again"):
         store.insert_items(db, pid, rows, item_type="text")
     assert store.counts(db, pid)["total"] == 0
+
+
+# -- issue 26: a built-in model's parameters are bounded ------------------------------------------------
+
+@pytest.mark.parametrize("model, params, word", [
+    ("mlp", {"max_epochs": 10**9}, "max_epochs"), ("mlp", {"patience": 10**9}, "patience"),
+    ("mlp", {"hidden": [200000, 200000]}, "hidden"), ("mlp", {"hidden": [8] * 50}, "hidden"),
+    ("mlp", {"batch_size": 0}, "batch_size"), ("mlp", {"lr": 1e308 * 10}, "lr"),
+    ("logreg", {"max_iter": 10**9}, "max_iter"), ("logreg", {"max_exact_hessian": 10**6}, "max_exact_hessian"),
+    ("ensemble", {"n_members": 10**6}, "n_members"), ("ensemble", {"estimator": "sklearn.svm:SVC"}, "estimator"),
+    ("logreg", {"tol": True}, "tol")])
+def test_a_built_in_models_parameters_are_bounded(client, model, params, word):
+    body = {"name": f"bounded-{model}", "labels": ["a", "b"], "model": model, "strategy": "margin"}
+    r = client.post("/api/projects", json={**body, "model_params": params})
+    assert r.status_code == 400 and word in r.json["error"] and "must be" in r.json["error"], r.json
+    pid = client.post("/api/projects", json=body).json["id"]
+    r = client.patch(f"/api/projects/{pid}", json={"model_params": params})
+    assert r.status_code == 400 and word in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}").json.get("model_params", {}) == {}
+
+
+def test_parameters_within_the_bounds_are_taken(client):
+    r = client.post("/api/projects", json={"name": "fine", "labels": ["a", "b"], "model": "mlp", "strategy": "margin",
+                                           "model_params": {"hidden": [64, 32], "max_epochs": 50, "patience": 5,
+                                                            "dropout": 0.2, "refit": False}})
+    assert r.status_code == 201, r.json
