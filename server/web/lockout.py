@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 
-MAX_KEYS = 100_000  # forget everyone rather than grow without bound (an attacker inventing names)
+MAX_KEYS = 100_000  # beyond, half are forgotten rather than grow without bound (invented names)
 
 
 class LoginBackoff:
@@ -48,10 +48,16 @@ class LoginBackoff:
         now = self._clock()
         with self._lock:
             if len(self._failures) > MAX_KEYS:
-                self._failures.clear()
+                self._forget_some()
             for kind, key in (("name", name.lower()), ("addr", address)):
                 count, _ = self._failures.get((kind, key), (0, now))
                 self._failures[(kind, key)] = (count + 1, now)
+
+    def _forget_some(self) -> None:
+        # Half, fewest failures first (then the oldest): a flood of invented names, one failure each, must not
+        # wipe the count of the name it is really guessing at.
+        kept = sorted(self._failures.items(), key=lambda entry: entry[1])
+        self._failures = dict(kept[len(kept) // 2:])
 
     def succeeded(self, name: str) -> None:
         with self._lock:

@@ -243,3 +243,20 @@ def test_login_keeps_a_same_site_next(accounts):
     r = client.post(f"/login?next=/projects/{pid}/annotate%3Fn%3D2", data={"name": "alice", "password": "alice-pw",
                                                                             "csrf_token": _csrf(client)})
     assert r.status_code == 302 and r.headers["Location"] == f"/projects/{pid}/annotate?n=2"
+
+
+def test_a_flood_of_invented_names_does_not_reset_a_guessed_names_backoff(monkeypatch):
+    from assay.web import lockout
+
+    monkeypatch.setattr(lockout, "MAX_KEYS", 50)
+    now = [0.0]
+    backoff = lockout.LoginBackoff(per_name=5, per_address=10**6, clock=lambda: now[0])
+    for _ in range(6):
+        backoff.failed("alice", "10.0.0.1")
+    assert backoff.wait("alice", "10.0.0.2") == pytest.approx(2.0)
+    for n in range(500):  # each invented name fails once, from its own address
+        backoff.failed(f"invented-{n}", f"10.1.{n // 256}.{n % 256}")
+    assert len(backoff._failures) <= 2 * 50 + 2
+    assert backoff.wait("alice", "10.0.0.2") == pytest.approx(2.0)  # still counted
+    now[0] = 2.5
+    assert backoff.wait("alice", "10.0.0.2") == 0.0
