@@ -47,7 +47,7 @@ DEFAULTS = {
     # addresses are all public and not this machine's. See assay.webhooks.policy.
     "WEBHOOK_HOSTS": [],
     "WEBHOOK_ANY_HOST": False,
-    "WEBHOOK_TIMEOUT": 10.0,  # seconds for a whole delivery attempt: connecting, sending, the answer's head
+    "WEBHOOK_TIMEOUT": 10.0,  # seconds for a whole delivery attempt: resolving, connecting, sending, the answer's head
     "WEBHOOK_PARALLEL": 4,  # deliveries in flight at once (one per receiver; one project takes at most half)
     "WEBHOOK_MAX_ATTEMPTS": 15,  # then the delivery is given up (about 3 hours after the first)
     "WEBHOOK_BACKOFF": 1.0,  # seconds before the first retry; doubled after each failed attempt

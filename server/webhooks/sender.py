@@ -314,9 +314,11 @@ class WebhookSender:
         body = row["body"].encode()
         try:
             target = parse(row["url"])
-            addresses = self.policy.addresses(target)
+            addresses = self._checked_addresses(target, attempt.deadline - time.monotonic())
         except Refused as exc:
             return None, f"refused: {exc.message}"
+        except TimeoutError:
+            return None, self._late("resolving the host's name")
         except Exception as exc:
             return None, f"refused: {exc}"
         # Only the operator's own hosts may show what they answered: for any other, the log is the owner's
@@ -371,6 +373,30 @@ class WebhookSender:
             return status, f"HTTP {status} {reason(status)}" + (f": {text}" if text else "")
         return None, error
 
-    def _late(self) -> str:
+    def _checked_addresses(self, target, seconds: float) -> list[str]:
+        """The policy's addresses for ``target``, or TimeoutError after ``seconds``: the system's resolver has
+        its own timeouts (several seconds per server), and a name whose DNS never answers must not stretch the
+        attempt's deadline. A resolver still waiting then finishes in its own daemon thread, for nothing."""
+        found: dict = {}
+
+        def resolve():
+            try:
+                found["addresses"] = self.policy.addresses(target)
+            except BaseException as exc:  # handed to the poster
+                found["error"] = exc
+
+        thread = threading.Thread(target=resolve, name=f"{THREAD_NAME}-resolve", daemon=True)
+        thread.start()
+        thread.join(max(0.0, seconds))
+        if thread.is_alive():
+            raise TimeoutError
+        if "error" in found:
+            raise found["error"]
+        return found["addresses"]
+
+    def _late(self, doing: str = "") -> str:
+        if doing:
+            return (f"timed out {doing} (ASSAY_WEBHOOK_TIMEOUT, {self.timeout:g} s, bounds each attempt, "
+                    "resolving, connecting and reading included)")
         return (f"timed out: no whole answer within {self.timeout:g} s (ASSAY_WEBHOOK_TIMEOUT bounds each attempt, "
                 "connecting and reading included); the receiver should answer at once and work afterwards")

@@ -584,3 +584,31 @@ def test_one_receivers_deliveries_go_one_at_a_time_and_in_order(tmp_path):
     finally:
         close_app(app)
         receiver.close()
+
+
+def test_a_name_whose_dns_never_answers_ends_the_attempt_at_its_deadline(client, project, monkeypatch):
+    """A slow resolver (a black-holed DNS server cannot run here: the resolver is replaced by one that waits)."""
+    import threading
+
+    release = threading.Event()
+    answers = {"slow.example.com": ["93.184.216.34"]}
+    registering = threading.current_thread()
+
+    def resolve(host, port):
+        if threading.current_thread() is not registering:
+            release.wait(30)  # the sender's lookup: as a DNS server that does not answer
+        return answers[host]
+
+    monkeypatch.setattr(policy, "resolve_host", resolve)
+    app = client.application
+    app.config["WEBHOOK_ANY_HOST"] = True
+    sender = app.extensions["assay.webhooks"]
+    sender.policy, sender.timeout = policy.HostPolicy.from_config(app.config), 1.0
+    try:
+        assert _hook(client, project, "http://slow.example.com/hook").status_code == 201
+        _label(client, project)
+        log = _wait_for_log(client, project, lambda log: log and log[0]["attempts"] >= 1, timeout=10)
+        attempt = log[0]["log"][0]
+        assert attempt["error"].startswith("timed out resolving") and attempt["duration_ms"] < 2500, attempt
+    finally:
+        release.set()
