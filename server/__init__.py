@@ -46,12 +46,19 @@ DEFAULTS = {
     "MAX_ITEM_BYTES": 1024 * 1024,  # bytes per imported item: 413 beyond
     "RATE_LIMIT": 100.0,  # requests per second per client on average (0 turns it off): 429 beyond
     "RATE_BURST": 500.0,
+    # Failed logins in a row before each further try must wait 1, 2, 4 ... s (at most the cap) after the last
+    # one: per name (from any address), per address (for any name). See assay.web.lockout.
+    "LOGIN_FAILURES_PER_NAME": 5,
+    "LOGIN_FAILURES_PER_ADDRESS": 20,
+    "LOGIN_BACKOFF_CAP": 900.0,
     "SEED": None,
-    # Webhooks post to loopback and to these hosts (comma-separated or a list); WEBHOOK_ANY_HOST also allows
-    # any host whose addresses are all public. See assay.webhooks.policy.
+    # Webhooks post only to these hosts: "host" or "host:port", comma-separated or a list; this machine
+    # (loopback included) and private networks only when listed. WEBHOOK_ANY_HOST also allows any host whose
+    # addresses are all public and not this machine's. See assay.webhooks.policy.
     "WEBHOOK_HOSTS": [],
     "WEBHOOK_ANY_HOST": False,
-    "WEBHOOK_TIMEOUT": 10.0,  # seconds per delivery attempt
+    "WEBHOOK_TIMEOUT": 10.0,  # seconds for a whole delivery attempt: resolving, connecting, sending, the answer's head
+    "WEBHOOK_PARALLEL": 4,  # deliveries in flight at once (one per receiver; one project takes at most half)
     "WEBHOOK_MAX_ATTEMPTS": 15,  # then the delivery is given up (about 3 hours after the first)
     "WEBHOOK_BACKOFF": 1.0,  # seconds before the first retry; doubled after each failed attempt
     "WEBHOOK_BACKOFF_CAP": 3600.0,
@@ -105,11 +112,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SESSION_COOKIE_SAMESITE"):
         app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script of ours reads it, so an injected one must not
+    from .config import flag
+
+    # Yes/no settings as booleans, or a one-line error at start: ASSAY_AUTH=off must not mean on.
+    for key in ("AUTH", "WEBHOOK_ANY_HOST"):
+        app.config[key] = flag(app.config, key)
     from .store.db import database_setting
     from .store.postgres import is_url
 
     app.config["DATABASE"] = database_setting(app.config["DATABASE"])  # refuses URLs of engines it cannot use
-    os.makedirs(app.instance_path, exist_ok=True)
+    # The instance folder holds the database, the secret key, caches of the items' texts and the media: a new one
+    # is the operator's alone (as secret_key is).
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     # Caches and media live beside a SQLite file; with PostgreSQL, in the instance folder.
     beside = app.instance_path if is_url(app.config["DATABASE"]) else os.path.dirname(app.config["DATABASE"])
     app.config.setdefault("CACHE_DIR", os.path.join(beside, "cache"))
@@ -139,14 +153,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .webhooks.policy import HostPolicy
     from .webhooks.sender import WebhookSender
 
+    policy = HostPolicy.from_config(app.config)  # a malformed ASSAY_WEBHOOK_HOSTS stops the start, saying why
     database = dbmod.connect(app.config["DATABASE"])
     database.migrate()
     from . import store
 
     store.discard_dead_imports(database)
     app.extensions["assay.db"] = database
-    sender = WebhookSender(database, HostPolicy.from_config(app.config),
+    sender = WebhookSender(database, policy,
                            timeout=float(app.config["WEBHOOK_TIMEOUT"]),
+                           parallel=int(app.config["WEBHOOK_PARALLEL"]),
                            max_attempts=int(app.config["WEBHOOK_MAX_ATTEMPTS"]),
                            backoff=float(app.config["WEBHOOK_BACKOFF"]),
                            backoff_cap=float(app.config["WEBHOOK_BACKOFF_CAP"]))
@@ -184,14 +200,16 @@ def close_app(app: Flask, timeout: float = 30.0) -> None:
     while another thread uses it can crash the interpreter. If the thread does not stop in time the
     database is left open (and RuntimeError raised) rather than closed under it.
     """
+    from .store.postgres import redacted
+
     service = app.extensions.get("assay.retrain")
     if service is not None and not service.shutdown(timeout):
-        raise RuntimeError(f"the retrain thread of {app.config['DATABASE']} did not stop within {timeout:g} s; "
-                           "its database was left open")
+        raise RuntimeError(f"the retrain thread of {redacted(app.config['DATABASE'])} did not stop within "
+                           f"{timeout:g} s; its database was left open")
     sender = app.extensions.get("assay.webhooks")
     if sender is not None and not sender.shutdown(timeout):
-        raise RuntimeError(f"the webhook sender of {app.config['DATABASE']} did not stop within {timeout:g} s; "
-                           "its database was left open")
+        raise RuntimeError(f"the webhook sender of {redacted(app.config['DATABASE'])} did not stop within "
+                           f"{timeout:g} s; its database was left open")
     database = app.extensions.get("assay.db")
     if database is not None:
         database.close()

@@ -364,12 +364,20 @@ def listen(app, host: str, port: int, threads: int = 8):
             "with `assay create-user`) to serve beyond this machine, or bind to 127.0.0.1.")
     from waitress.server import create_server
 
+    from .web.bodylimit import limit_bodies
+
+    # No body beyond the largest route's limit is read at all; each route's own limit is applied as soon as
+    # a request's head is in (assay.web.bodylimit).
+    limits = [int(app.config[key]) for key in ("MAX_CONTENT_LENGTH", "MAX_JSON_BYTES") if app.config.get(key)]
+    largest = {"max_request_body_size": max(limits) + 1} if limits else {}
     try:
         _probe_port(host, port)  # before create_server, which leaves its worker threads behind when it fails
-        return create_server(app, host=host, port=port, threads=threads, ident="assay", channel_timeout=60,
-                             clear_untrusted_proxy_headers=True)
+        server = create_server(app, host=host, port=port, threads=threads, ident="assay", channel_timeout=60,
+                               clear_untrusted_proxy_headers=True, **largest)
     except OSError as exc:
         raise click.ClickException(_cannot_listen(host, port, exc)) from None
+    limit_bodies(server, app)
+    return server
 
 
 def serve_forever(app, server, host: str, port: int, then: str = "") -> None:

@@ -8,6 +8,7 @@ status: ``NotFound`` for a 404, ``BadRequest`` for a 400 and so on, each an ``Ap
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import urllib.error
@@ -153,6 +154,17 @@ def _pandas():
     return pandas
 
 
+def _on_this_machine(address: str) -> bool:
+    """Whether ``host[:port]`` (no scheme) names this machine by itself: localhost or a loopback address."""
+    host = urllib.parse.urlsplit("//" + address).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Client:
     """The JSON API of one Assay server, as one user.
 
@@ -168,6 +180,11 @@ class Client:
                  timeout: float = 60.0, retries: int = 3):
         url = url.strip().rstrip("/")
         if "://" not in url:
+            # Without a scheme, plain http is a guess; with a token it would send the token in clear over
+            # the network, so only this machine gets the guess.
+            if token and not _on_this_machine(url):
+                raise ValueError(f"Client({url!r}, token=...) needs a scheme: write https://{url} (a token over "
+                                 f"plain http travels in clear), or http://{url} if that is really meant")
             url = "http://" + url
         self.url = url
         self.timeout = timeout

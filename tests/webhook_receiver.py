@@ -1,7 +1,8 @@
 """A webhook receiver for tests: an http.server on 127.0.0.1 in a thread that records what it is posted.
 
 ``answers`` is the list of status codes it gives, one per request (the last one repeats); ``delay`` seconds
-before each answer; ``redirect_to`` makes 3xx answers carry that Location.
+before each answer; ``redirect_to`` makes 3xx answers carry that Location; ``body`` is what every answer says.
+:class:`Trickler` answers one byte at a time, forever.
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    def __init__(self, answers=(200,), delay: float = 0.0, redirect_to: str | None = None, port: int = 0):
+    def __init__(self, answers=(200,), delay: float = 0.0, redirect_to: str | None = None, port: int = 0,
+                 body: bytes = b"ok"):
         self.answers = list(answers)
+        self.body = body
         self.delay = delay
         self.redirect_to = redirect_to
         self.received: list[dict] = []
@@ -38,9 +41,9 @@ class Receiver:
                     self.send_response(status)
                     if 300 <= status < 400 and receiver.redirect_to:
                         self.send_header("Location", receiver.redirect_to)
-                    self.send_header("Content-Length", "2")
+                    self.send_header("Content-Length", str(len(receiver.body)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(receiver.body)
                 except OSError:
                     pass  # the sender hung up (it was shut down)
 
@@ -69,6 +72,50 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self._thread.join(5)
+
+
+class Trickler:
+    """A receiver on 127.0.0.1 that takes the request, then sends its answer's head one byte every ``every``
+    seconds and never finishes it: each read of a sender's socket succeeds well within any per-read timeout."""
+
+    def __init__(self, every: float = 0.2):
+        self.every = every
+        self.accepted: list[float] = []  # when each connection came (time.monotonic())
+        self.closed: list[float] = []  # when the sender hung up on it
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/slow"
+        self._thread = threading.Thread(target=self._accept, name="webhook-trickler", daemon=True)
+        self._thread.start()
+
+    def _accept(self):
+        self._listener.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                continue
+            self.accepted.append(time.monotonic())
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"x" * 10_000
+        with conn:
+            conn.settimeout(1.0)
+            try:
+                conn.recv(65536)  # the request (small enough to come at once)
+                for byte in head:
+                    if self._stop.wait(self.every):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                self.closed.append(time.monotonic())
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
         self._thread.join(5)
 
 

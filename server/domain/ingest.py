@@ -324,9 +324,10 @@ def import_items(db, project: dict, source, options: ImportOptions | None = None
         options = with_folder_labels(options, records)
     rows = to_rows(records, project, options)
     if progress is None:
-        return ImportResult(*store.insert_items(db, project["id"], rows))
+        return ImportResult(*store.insert_items(db, project["id"], rows, item_type=project["item_type"]))
     with progress(len(rows)) as bar:
-        return ImportResult(*store.insert_items(db, project["id"], rows, progress=bar.update))
+        return ImportResult(*store.insert_items(db, project["id"], rows, progress=bar.update,
+                                                item_type=project["item_type"]))
 
 
 def _scalar(value):

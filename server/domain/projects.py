@@ -214,7 +214,15 @@ def update(db, project: dict, fields: dict, policy: plugins.LoadPolicy = plugins
         dropped = used - set(fields["labels"])
         if dropped:
             raise BadRequest(f"labels {sorted(dropped)} are in use and cannot be removed")
-    store.update_project(db, project["id"], fields)
+    unless_items = None
+    if "item_type" in fields and fields["item_type"] != project["item_type"]:
+        # Items were checked as their type when imported (an image's path must name a file in the media store);
+        # switching a text project to images would show unchecked paths to annotators' browsers.
+        unless_items = (f"item_type cannot change from {project['item_type']!r} to {fields['item_type']!r} while the "
+                        "project has items (or an import is running): they were checked as "
+                        f"{project['item_type']} items. Create a new {fields['item_type']} project and import "
+                        "them there")
+    store.update_project(db, project["id"], fields, unless_items=unless_items)
     return store.get_project(db, project["id"])
 
 

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from assay.strategies import as_rng
 
 from .logreg import LogisticRegression
+from .params import SEED, Param
 
 # A resample with fewer classes than the data is legal but makes a weak member;
 # redraw a few times before accepting it.
@@ -31,6 +32,14 @@ class BootstrapEnsemble(ClassifierMixin, BaseEstimator):
     n_members : committee size; ``predict_proba_samples(X, k)`` needs ``k <= n_members``.
     random_state : int, numpy Generator or None; fixes the resamples.
     """
+
+    # Every parameter's type and range (assay.models.params): what a project's model_params may set. Each member
+    # is one more fit per retrain.
+    PARAMS = {
+        "estimator": Param("object", nullable=True),
+        "n_members": Param("int", 1, 100),
+        "random_state": SEED,
+    }
 
     def __init__(self, estimator=None, n_members=10, random_state=None):
         self.estimator = estimator

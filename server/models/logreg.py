@@ -55,6 +55,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from assay.strategies import as_rng, softmax_inplace
 
+from .params import SEED, Param
+
 LAPLACE_MODES = ("auto", "full", "kron", "diag")
 POSTERIOR_L2_MODES = ("auto", "evidence", "same")
 
@@ -322,6 +324,22 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         The value used is ``posterior_l2_``, computed with the samples (not at fit).
     random_state : int, numpy Generator or None; fixes the posterior samples.
     """
+
+    # Every parameter's type and range (assay.models.params): what a project's model_params may set. The priors
+    # need only be positive and finite (the retrain also passes the ones it learned); the sizes are bounded.
+    PARAMS = {
+        "l2": Param("number", 0, 1e300, low_open=True, choices=("auto",)),
+        "fit_intercept": Param("bool"),
+        "intercept_scaling": Param("number", 0, 1e300, low_open=True, nullable=True),
+        "max_iter": Param("int", 1, 10_000),
+        "tol": Param("number", 0, 1, low_open=True),
+        "laplace": Param("choice", choices=LAPLACE_MODES),
+        # The exact Hessian costs (C*D)^3: 8192 is about 8 times the default's second and 512 MB.
+        "max_exact_hessian": Param("int", 0, 8192),
+        "posterior_l2": Param("number", 0, 1e300, low_open=True, choices=POSTERIOR_L2_MODES),
+        "l2_previous": Param("number", 0, 1e300, low_open=True, nullable=True),
+        "random_state": SEED,
+    }
 
     def __init__(self, l2="auto", fit_intercept=True, intercept_scaling=None, max_iter=1000, tol=1e-5, laplace="auto",
                  max_exact_hessian=4000, posterior_l2="auto", l2_previous=None, random_state=None):

@@ -10,6 +10,7 @@ sample) and sample k applies mask k to every item, in every call.
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from torch.nn import functional as F
 
 from assay.strategies import as_rng
 
+from .params import SEED, Param
 from ._torch_utils import INFER_ROWS, as_float_tensor, seeded_linear, softmax_np, torch_generator, torch_threads
 
 # Early stopping needs a validation split big enough to mean something; below
@@ -95,6 +97,23 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         on a busy 2-core machine two threads made fitting 4-20x slower.
     random_state : int, numpy Generator or None; fixes init, shuffling and the masks.
     """
+
+    # Every parameter's type and range (assay.models.params): what a project's model_params may set. The retrain
+    # worker is shared by every project: sizes and epochs are bounded so one project cannot hold it for hours.
+    PARAMS = {
+        "hidden": Param("ints", 1, 2048, max_len=4),
+        "dropout": Param("number", 0, 1, high_open=True),
+        "lr": Param("number", 0, 10, low_open=True),
+        "weight_decay": Param("number", 0, 10),
+        "max_epochs": Param("int", 1, 2000),
+        "patience": Param("int", 1, 200),
+        "batch_size": Param("int", 1, 65_536),
+        "validation_fraction": Param("number", 0, 0.5, low_open=True),
+        "refit": Param("choice", choices=("auto", True, False)),
+        "standardize": Param("bool"),
+        "n_threads": Param("int", 1, max(1, os.cpu_count() or 1), nullable=True),
+        "random_state": SEED,
+    }
 
     def __init__(self, hidden=(256,), dropout=0.3, lr=1e-3, weight_decay=1e-4, max_epochs=200, patience=10,
                  batch_size=64, validation_fraction=0.1, refit="auto", standardize=True, n_threads=1,

@@ -25,6 +25,7 @@ from assay.strategies import get as get_strategy
 
 from .ensemble import BootstrapEnsemble
 from .logreg import LogisticRegression
+from .params import ParamError, check_params
 
 ENTRY_POINT_GROUP = "assay.models"
 
@@ -44,6 +45,15 @@ BUILTIN_FACTORIES = {
 }
 BUILTIN_MODELS = frozenset(BUILTIN_FACTORIES)
 
+
+def builtin_params(name: str) -> dict:
+    """A built-in model's parameter schema (its class's ``PARAMS``): names, types and bounds."""
+    if name == "mlp":
+        from .mlp import MLPClassifier  # torch: only when the MLP is asked about
+
+        return MLPClassifier.PARAMS
+    return {"logreg": LogisticRegression, "ensemble": BootstrapEnsemble}[name].PARAMS
+
 # Posterior samples drawn by check_model when the model claims to have them.
 _CHECK_SAMPLES = 3
 
@@ -59,6 +69,10 @@ def make_model(spec: str, **params):
     spec = spec.strip()
     if spec in BUILTIN_FACTORIES:
         factory, origin = BUILTIN_FACTORIES[spec], f"built-in model {spec!r}"
+        try:
+            check_params(builtin_params(spec), params, origin)
+        except ParamError as exc:
+            raise ModelError(str(exc)) from None
     elif ":" in spec:
         factory, origin = _load_import_path(spec), f"factory {spec!r}"
     else:

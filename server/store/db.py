@@ -200,7 +200,14 @@ class Database(Handle):
     def __init__(self, path: str):
         super().__init__()
         self.path = os.path.abspath(path)
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        # The file holds password and token hashes and webhook secrets: a new one (and a folder made for it) is
+        # its owner's alone, whatever the umask lets others read. SQLite gives the -wal and -shm files the
+        # database file's mode. An existing file keeps the mode the operator gave it.
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # empty: a new database
+        except FileExistsError:
+            pass
 
     def _open_reader(self) -> sqlite3.Connection:
         conn = _connect(self.path)

@@ -24,7 +24,8 @@ def existing_external_ids(source, project_id: int) -> set[str]:
 
 
 def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dict, object]],
-                 seed_annotator: str = "import", progress=None, chunk: int = IMPORT_CHUNK) -> tuple[int, int]:
+                 seed_annotator: str = "import", progress=None, chunk: int = IMPORT_CHUNK,
+                 item_type: str | None = None) -> tuple[int, int]:
     """Insert validated (external_id, data, label-or-None) rows, IMPORT_CHUNK rows per transaction.
 
     Rows whose external id is already in the project (or earlier in the same
@@ -34,8 +35,10 @@ def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dic
     soon as their chunk commits. If the import fails half-way its items are
     deleted again; if the process dies half-way they are deleted at the next
     start (discard_dead_imports), together with any answers given on them.
+
+    ``item_type``: the type the rows were checked as; Conflict if the project's is another by now.
     """
-    import_id = _begin_import(db, project_id)
+    import_id = _begin_import(db, project_id, item_type)
     imported = skipped = 0
     rng = random.Random()
     try:
@@ -91,8 +94,15 @@ def delete_items(db: Database, project_id: int, item_ids: list[int], *, with_lab
         return {"deleted": len(item_ids), "labeled": labeled}
 
 
-def _begin_import(db: Database, project_id: int) -> int:
+def _begin_import(db: Database, project_id: int, item_type: str | None = None) -> int:
     with db.write() as conn:
+        if item_type is not None:
+            row = conn.execute("SELECT item_type FROM projects WHERE id = ?", (project_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no project {project_id}")
+            if row[0] != item_type:
+                raise Conflict(f"the project's item_type changed to {row[0]!r} while the file was being checked as "
+                               f"{item_type!r}; nothing was imported: import it again")
         return conn.execute("INSERT INTO imports (project_id, pid, host) VALUES (?, ?, ?)",
                             (project_id, os.getpid(), socket.gethostname())).lastrowid
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from .db import Handle
 
@@ -54,13 +54,51 @@ def is_url(setting: str) -> bool:
         else False
 
 
-def redacted(url: str) -> str:
-    """The URL without its password: what logs and messages may show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
+# The parameters of a libpq URL's query that carry a secret (libpq reads ``?password=`` as the password, and
+# decodes %-escapes in names too, so ``?pass%77ord=`` is one as well).
+SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
+
+
+def redacted(url) -> str:
+    """The URL without its secrets (the password of its user part and of its query): what logs and messages
+    may show. Every message that names the database goes through here."""
+    url = str(url)
+    if not is_url(url):
+        return url  # a SQLite file's path, as it is
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "(an ASSAY_DATABASE URL that cannot be parsed)"
+    netloc = parts.netloc
+    if password is not None:
+        netloc = f"{parts.username}:***@{netloc.rsplit('@', 1)[-1]}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=***" if unquote_plus(pair.split("=", 1)[0]).strip().lower() in SECRET_PARAMETERS
+        else pair for pair in parts.query.split("&")) if parts.query else ""
+    # The fragment carries nothing libpq reads, but nothing a message needs either.
+    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=""))
+
+
+def secrets_of(url) -> list[str]:
+    """The passwords a URL carries (as written and %-decoded), for :func:`scrubbed`."""
+    try:
+        parts = urlsplit(str(url))
+        found = [parts.password] if parts.password else []
+    except ValueError:
+        return []
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        if value and unquote_plus(key).strip().lower() in SECRET_PARAMETERS:
+            found.append(value)
+    return [v for s in found for v in {s, unquote_plus(s)} if v]
+
+
+def scrubbed(text: str, url) -> str:
+    """``text`` (a driver's message about ``url``) with every secret of the URL replaced by ``***``."""
+    for secret in sorted(secrets_of(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def libpq_url(url: str) -> str:
@@ -259,8 +297,9 @@ class PostgresDatabase(Handle):
             try:
                 if self._writer is None or not self._usable(self._writer):
                     self._writer = self._open_writer()
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, psycopg.ProgrammingError) as exc:  # Programming: a malformed URL
                 reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                reason = scrubbed(reason, self.path)  # libpq quotes a malformed value: it may be the password
                 raise ConfigurationError(
                     f"ASSAY_DATABASE names PostgreSQL at {redacted(self.path)}, which cannot be reached ({reason}): "
                     "check the URL, that the server runs, and that the database exists (createdb)") from None

@@ -44,12 +44,19 @@ def create_project(db: Database, fields: dict) -> int:
         return cur.lastrowid
 
 
-def update_project(db: Database, project_id: int, fields: dict) -> None:
+def update_project(db: Database, project_id: int, fields: dict, *, unless_items: str | None = None) -> None:
+    """Change a project's settings. With ``unless_items`` (the refusal's message), only while the project has no
+    items and no import is running, checked in the same transaction: an import begins in its own (insert_items)."""
     values = _project_values(fields)
     if not values:
         return
     assignments = ", ".join(f"{k} = ?" for k in values)
     with db.write() as conn:
+        if unless_items is not None and conn.execute(
+                "SELECT 1 FROM items WHERE project_id = ? UNION ALL"
+                " SELECT 1 FROM imports WHERE project_id = ? AND finished_at IS NULL LIMIT 1",
+                (project_id, project_id)).fetchone() is not None:
+            raise Conflict(unless_items)
         conn.execute(f"UPDATE projects SET {assignments} WHERE id = ?", (*values.values(), project_id))
 
 

@@ -79,29 +79,46 @@ def add_deliveries(tx, rows: list[dict]) -> None:
 _LOCK_CLAIMED = {"sqlite": "", "postgresql": " FOR UPDATE OF o SKIP LOCKED"}
 
 
-def claim_deliveries(db: Database, now: float, claim_seconds: float, limit: int = 20) -> list[dict]:
-    """Take the pending deliveries that are due and unclaimed, oldest first, for ``claim_seconds``.
+def _skipping(skip_hooks, skip_projects) -> tuple[str, list]:
+    """SQL and arguments passing over the deliveries of some webhooks and projects (those with no room now)."""
+    sql, args = "", []
+    for column, ids in (("o.hook_id", skip_hooks), ("o.project_id", skip_projects)):
+        ids = sorted(set(ids or ()))
+        if ids:
+            sql += f" AND {column} NOT IN ({', '.join('?' * len(ids))})"
+            args.extend(ids)
+    return sql, args
+
+
+def claim_deliveries(db: Database, now: float, claim_seconds: float, limit: int = 20,
+                     skip_hooks=(), skip_projects=()) -> list[dict]:
+    """Take the pending deliveries that are due and unclaimed, oldest first, for ``claim_seconds``; none of the
+    webhooks in ``skip_hooks`` or the projects in ``skip_projects`` (their receivers are busy).
 
     Each comes with its webhook's url and secret: what a sender needs to sign and post it.
     """
+    skip, skip_args = _skipping(skip_hooks, skip_projects)
     with db.write() as conn:
         rows = conn.execute(
             """
             SELECT o.id, o.hook_id, o.project_id, o.event, o.delivery_id, o.body, o.attempts, w.url, w.secret
             FROM webhook_outbox o JOIN webhooks w ON w.id = o.hook_id
             WHERE o.state = 'pending' AND o.next_attempt_at <= ? AND coalesce(o.claimed_until, 0) <= ?
+            """ + skip + """
             ORDER BY o.next_attempt_at, o.id LIMIT ?
-            """ + _LOCK_CLAIMED[dialect(conn)], (now, now, limit)).fetchall()
+            """ + _LOCK_CLAIMED[dialect(conn)], (now, now, *skip_args, limit)).fetchall()
         for chunk, marks in in_chunks([r["id"] for r in rows]):
             conn.execute(f"UPDATE webhook_outbox SET claimed_until = ? WHERE id IN ({marks})",
                          (now + claim_seconds, *chunk))
         return [dict(r) for r in rows]
 
 
-def release_claim(db: Database, outbox_id: int) -> None:
-    """Give a claimed delivery back untried (the sender is stopping): the next sender takes it at once."""
+def release_claim(db: Database, *outbox_ids: int) -> None:
+    """Give claimed deliveries back untried (the sender is stopping, or their receiver is busy): the next claim
+    takes them at once. One transaction, however many."""
     with db.write() as conn:
-        conn.execute("UPDATE webhook_outbox SET claimed_until = NULL WHERE id = ?", (outbox_id,))
+        for chunk, marks in in_chunks(list(outbox_ids)):
+            conn.execute(f"UPDATE webhook_outbox SET claimed_until = NULL WHERE id IN ({marks})", chunk)
 
 
 def record_attempt(db: Database, outbox_id: int, attempt: int, status_code: int | None, error: str | None,
@@ -117,11 +134,13 @@ def record_attempt(db: Database, outbox_id: int, attempt: int, status_code: int 
                          " VALUES (?, ?, ?, ?, ?)", (outbox_id, attempt, status_code, error, duration_ms))
 
 
-def next_due(source) -> float | None:
-    """When the earliest pending delivery is due (epoch seconds, or its claim's end if later); None: none."""
+def next_due(source, skip_hooks=(), skip_projects=()) -> float | None:
+    """When the earliest pending delivery is due (epoch seconds, or its claim's end if later), passing over
+    ``skip_hooks`` and ``skip_projects`` as :func:`claim_deliveries` does; None: none."""
+    skip, skip_args = _skipping(skip_hooks, skip_projects)
     row = reading(source).execute(
-        "SELECT min(CASE WHEN coalesce(claimed_until, 0) > next_attempt_at THEN claimed_until ELSE next_attempt_at END)"
-        " FROM webhook_outbox WHERE state = 'pending'"
+        "SELECT min(CASE WHEN coalesce(o.claimed_until, 0) > o.next_attempt_at THEN o.claimed_until"
+        " ELSE o.next_attempt_at END) FROM webhook_outbox o WHERE o.state = 'pending'" + skip, skip_args
     ).fetchone()
     return row[0]
 

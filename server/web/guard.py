@@ -108,6 +108,11 @@ def security_headers(response):
 def init_app(app):
     limiter = RateLimiter(app.config["RATE_LIMIT"], app.config["RATE_BURST"]) if app.config.get("RATE_LIMIT") else None
     app.extensions["assay.ratelimit"] = limiter
+    from .lockout import LoginBackoff
+
+    app.extensions["assay.logins"] = LoginBackoff(app.config["LOGIN_FAILURES_PER_NAME"],
+                                                  app.config["LOGIN_FAILURES_PER_ADDRESS"],
+                                                  cap=app.config["LOGIN_BACKOFF_CAP"])
 
     app.after_request(security_headers)
 

@@ -27,8 +27,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """Accounts off, as on a local single-user install."""
-    with serve(tmp_path_factory.mktemp("browser")) as live:
+    """Accounts off, as on a local single-user install; webhooks may reach the tests' receivers on loopback."""
+    with serve(tmp_path_factory.mktemp("browser"), WEBHOOK_HOSTS="127.0.0.1") as live:
         yield live
 
 

@@ -301,3 +301,21 @@ def test_the_readme_python_example_runs_as_written(live, capsys):
     printed = capsys.readouterr().out.split()
     said = re.findall(r"print\(.*?\)\s+# (\S+)", code)
     assert said and printed == said
+
+
+def test_a_token_is_never_sent_over_a_guessed_plain_http():
+    """Issue 26: Client("host:5000", token=...) used http:// silently, so the token travelled in clear."""
+    with socket.create_server(("0.0.0.0", 0)) as listener:
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        for where in (f"assay.example.com:{port}", f"192.0.2.2:{port}", f"10.1.2.3:{port}", "[2001:db8::1]:5000"):
+            with pytest.raises(ValueError, match=rf"https://{re.escape(where)}"):
+                Client(where, token="assay_secret")
+        with pytest.raises(socket.timeout):
+            listener.accept()  # nothing was sent anywhere
+    # A scheme written out is taken as written; this machine may be reached without one.
+    assert Client("https://assay.example.com:5000", token="t").url == "https://assay.example.com:5000"
+    assert Client("http://assay.example.com:5000", token="t").url == "http://assay.example.com:5000"
+    for local in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000"):
+        assert Client(local, token="t").url == f"http://{local}"
+    assert Client("assay.example.com:5000").url == "http://assay.example.com:5000"  # no token, nothing to leak

@@ -317,3 +317,62 @@ def test_a_nul_character_is_refused_with_its_row_and_nothing_is_imported(client,
     r = client.post(f"/api/projects/{pid}/items", json=payload)
     assert r.status_code == 400 and "row 2 holds a NUL character" in r.json["error"], r.json
     assert client.get(f"/api/projects/{pid}/stats").json["items"] == 0
+
+
+# -- issue 26: item_type changes only while a project has no items ----------------------------------------
+
+def test_a_text_project_with_items_cannot_become_an_image_project(app, client, make_project):
+    """The image-path check runs at import; switching a text project to images skipped it, and an item's
+    ``image`` of ../../../api/projects/1/queue became a request from the annotator's browser."""
+    pid = make_project("texts", labels=["a", "b"])
+    hostile = [{"text": "hi", "image": "../../../api/projects/1/queue"}, {"text": "ho", "image": "/etc/passwd"}]
+    assert client.post(f"/api/projects/{pid}/items", json=hostile).status_code == 200
+    r = client.patch(f"/api/projects/{pid}", json={"item_type": "image"})
+    assert r.status_code == 409 and "new image project" in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}").json["item_type"] == "text"
+    assert client.patch(f"/api/projects/{pid}", json={"item_type": "text", "batch_size": 7}).status_code == 200
+
+
+def test_an_empty_project_may_change_its_item_type(client, make_project):
+    pid = make_project("empty", labels=["a", "b"])
+    r = client.patch(f"/api/projects/{pid}", json={"item_type": "image"})
+    assert r.status_code == 200 and r.json["item_type"] == "image"
+
+
+def test_an_import_checked_as_text_is_refused_if_the_type_changed_before_it_began(app, make_project):
+    from assay import store
+    from assay.errors import Conflict
+
+    db = app.extensions["assay.db"]
+    pid = make_project("racing", labels=["a", "b"])
+    rows = [(None, {"text": "x", "image": "../../../api/projects/1/queue"}, None)]
+    store.update_project(db, pid, {"item_type": "image"})  # while the rows were being checked as text
+    with pytest.raises(Conflict, match="import it again"):
+        store.insert_items(db, pid, rows, item_type="text")
+    assert store.counts(db, pid)["total"] == 0
+
+
+# -- issue 26: a built-in model's parameters are bounded ------------------------------------------------
+
+@pytest.mark.parametrize("model, params, word", [
+    ("mlp", {"max_epochs": 10**9}, "max_epochs"), ("mlp", {"patience": 10**9}, "patience"),
+    ("mlp", {"hidden": [200000, 200000]}, "hidden"), ("mlp", {"hidden": [8] * 50}, "hidden"),
+    ("mlp", {"batch_size": 0}, "batch_size"), ("mlp", {"lr": 1e308 * 10}, "lr"),
+    ("logreg", {"max_iter": 10**9}, "max_iter"), ("logreg", {"max_exact_hessian": 10**6}, "max_exact_hessian"),
+    ("ensemble", {"n_members": 10**6}, "n_members"), ("ensemble", {"estimator": "sklearn.svm:SVC"}, "estimator"),
+    ("logreg", {"tol": True}, "tol")])
+def test_a_built_in_models_parameters_are_bounded(client, model, params, word):
+    body = {"name": f"bounded-{model}", "labels": ["a", "b"], "model": model, "strategy": "margin"}
+    r = client.post("/api/projects", json={**body, "model_params": params})
+    assert r.status_code == 400 and word in r.json["error"] and "must be" in r.json["error"], r.json
+    pid = client.post("/api/projects", json=body).json["id"]
+    r = client.patch(f"/api/projects/{pid}", json={"model_params": params})
+    assert r.status_code == 400 and word in r.json["error"], r.json
+    assert client.get(f"/api/projects/{pid}").json.get("model_params", {}) == {}
+
+
+def test_parameters_within_the_bounds_are_taken(client):
+    r = client.post("/api/projects", json={"name": "fine", "labels": ["a", "b"], "model": "mlp", "strategy": "margin",
+                                           "model_params": {"hidden": [64, 32], "max_epochs": 50, "patience": 5,
+                                                            "dropout": 0.2, "refit": False}})
+    assert r.status_code == 201, r.json

@@ -18,8 +18,9 @@ ITEMS = [{"id": f"m{i}", "text": f"message number {i}"} for i in range(6)]
 
 
 def _app(tmp_path, **config):
+    # The receivers here listen on loopback, which webhooks reach only when the operator lists it.
     return create_app({"TESTING": True, "DATABASE": str(tmp_path / "assay.sqlite"), "SEED": 0,
-                       "RETRAIN_TIMEOUT": 120.0, "WEBHOOK_BACKOFF": 0.2, **config})
+                       "RETRAIN_TIMEOUT": 120.0, "WEBHOOK_BACKOFF": 0.2, "WEBHOOK_HOSTS": "127.0.0.1", **config})
 
 
 @pytest.fixture
@@ -334,7 +335,7 @@ def test_a_host_not_allowed_is_refused_without_asking_dns(client, project, monke
     asked = []
     monkeypatch.setattr(policy, "resolve_host", lambda host, port: asked.append(host) or ["93.184.216.34"])
     r = _hook(client, project, "https://hooks.example.com/assay")
-    assert r.status_code == 400 and "hooks.example.com is not one of them" in r.json["error"]
+    assert r.status_code == 400 and "hooks.example.com:443 is not listed" in r.json["error"]
     assert asked == []
     client.application.config["WEBHOOK_HOSTS"] = "ci.internal, hooks.example.com"
     assert _hook(client, project, "https://hooks.example.com/assay").status_code == 201
@@ -394,3 +395,220 @@ def test_a_redirect_is_not_followed(client, project):
                                         ("::ffff:10.0.0.1", "private"), ("93.184.216.34", "global")])
 def test_address_kinds(text, kind):
     assert policy.kind_of(policy._address(text)) == kind
+
+
+# -- issue 26: this machine only when listed; what the log shows; a slow receiver delays only its own ---------
+
+def _own_address() -> str | None:
+    """This machine's address on its network (not loopback), as the system would send from; None: none."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.1", 9))  # UDP: no packet is sent, the system only picks a route
+            return sock.getsockname()[0]
+        except OSError:
+            return None
+
+
+def test_this_machine_is_refused_unless_the_operator_lists_it(tmp_path, receiver):
+    app = _app(tmp_path, WEBHOOK_HOSTS="")
+    try:
+        client = app.test_client()
+        pid = client.post("/api/projects", json={"name": "p", "labels": ["ham", "spam"]}).json["id"]
+        port = receiver.port
+        urls = [receiver.url + "/admin/delete-everything?confirm=yes", f"http://localhost:{port}/hook",
+                f"http://[::1]:{port}/hook", f"http://0.0.0.0:{port}/hook", f"http://127.1.2.3:{port}/hook",
+                f"http://[::ffff:127.0.0.1]:{port}/hook", f"http://[::ffff:7f00:1]:{port}/hook"]
+        own = _own_address()
+        if own is not None and own != "127.0.0.1":
+            urls.append(f"http://{own}:{port}/hook")
+        for any_host in (False, True):
+            app.config["WEBHOOK_ANY_HOST"] = any_host
+            for url in urls:
+                r = _hook(client, pid, url)
+                assert r.status_code == 400, (url, any_host, r.json)
+                if not any_host:
+                    assert "ASSAY_WEBHOOK_HOSTS" in r.json["error"]
+        assert client.get(f"/api/projects/{pid}/webhooks").json == []
+        # Listed on another port only: still refused, and the error says which port is listed.
+        other = free_port()
+        app.config.update(WEBHOOK_ANY_HOST=False, WEBHOOK_HOSTS=f"127.0.0.1:{other}")
+        r = _hook(client, pid, receiver.url)
+        assert r.status_code == 400 and f"listed on port {other} only" in r.json["error"]
+        app.config["WEBHOOK_HOSTS"] = f"127.0.0.1:{port}"
+        assert _hook(client, pid, receiver.url).status_code == 201
+        assert receiver.received == []  # registering posts nothing
+    finally:
+        close_app(app)
+
+
+def test_the_machines_own_interface_addresses_count_as_this_machine():
+    assert policy.on_this_machine(policy._address("127.0.0.1"))
+    assert not policy.on_this_machine(policy._address("93.184.216.34"))
+    own = _own_address()
+    if own is None:
+        pytest.skip("no network interface but loopback")
+    assert policy.on_this_machine(policy._address(own))
+    assert policy.HostPolicy().kind(policy._address(own)) in ("private", policy.THIS_MACHINE)
+
+
+@pytest.mark.parametrize("entry", ["http://hooks.example.com", "hooks.example.com/x", "host:0", "host:99999",
+                                   "[::1", "a b", "user@host", "1:2:3"])
+def test_a_malformed_hosts_entry_stops_the_start_saying_what_to_write(tmp_path, entry):
+    from assay.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="host:port"):
+        _app(tmp_path, WEBHOOK_HOSTS=f"ok.example.com, {entry}")
+
+
+@pytest.mark.parametrize("entry, host, port", [("Hooks.Example.COM.", "hooks.example.com", None),
+                                               ("ci.internal:8080", "ci.internal", 8080),
+                                               ("127.0.0.1:9000", "127.0.0.1", 9000), ("::1", "::1", None),
+                                               ("[::1]:9000", "::1", 9000), ("[::1]", "::1", None)])
+def test_hosts_entries(entry, host, port):
+    assert policy.parse_hosts(entry) == {(host, port)}
+
+
+def _as_public(app, monkeypatch, address="127.0.0.1"):
+    """Make the sender judge ``address`` a public one (a public receiver cannot run here): then the loopback
+    receiver stands for a public host the operator did not list, reached through WEBHOOK_ANY_HOST."""
+    real = policy.HostPolicy.kind
+    monkeypatch.setattr(policy.HostPolicy, "kind",
+                        staticmethod(lambda a: "global" if str(a) == address else real(a)))
+    app.config.update(WEBHOOK_HOSTS="", WEBHOOK_ANY_HOST=True)
+    app.extensions["assay.webhooks"].policy = policy.HostPolicy.from_config(app.config)
+
+
+def test_the_log_shows_an_unlisted_receivers_status_and_reason_but_never_its_answer(client, project, monkeypatch):
+    talkative = Receiver(answers=[500], body=b"root:x:0:0 the admin page of an internal service")
+    redirecting = Receiver(answers=[302], redirect_to="http://10.9.8.7/internal?token=abc")
+    try:
+        _as_public(client.application, monkeypatch)
+        assert _hook(client, project, talkative.url).status_code == 201
+        assert _hook(client, project, redirecting.url).status_code == 201
+        _label(client, project)
+        log = _wait_for_log(client, project, lambda log: len(log) == 2 and all(d["attempts"] for d in log))
+        errors = {d["log"][0]["status_code"]: d["log"][0]["error"] for d in log}
+        assert errors[500] == "HTTP 500 Internal Server Error"
+        assert "not followed" in errors[302] and "10.9.8.7" not in errors[302] and "token" not in errors[302]
+        assert len(talkative.received) >= 1 and len(redirecting.received) >= 1
+    finally:
+        talkative.close()
+        redirecting.close()
+
+
+def test_the_log_shows_a_listed_receivers_answer(client, project):
+    talkative = Receiver(answers=[500], body=b"database is locked, try later")
+    try:
+        assert _hook(client, project, talkative.url).status_code == 201
+        _label(client, project)
+        log = _wait_for_log(client, project, lambda log: log and log[0]["attempts"] >= 1)
+        assert log[0]["log"][0]["error"] == "HTTP 500 Internal Server Error: database is locked, try later"
+    finally:
+        talkative.close()
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("64:ff9b::a00:1", "private"), ("64:ff9b::7f00:1", "loopback"), ("64:ff9b::a9fe:a9fe", "link-local"),
+    ("64:ff9b::5db8:d822", "global"), ("64:ff9b:1::5db8:d822", "private"),
+    ("2002:7f00:1::1", "loopback"), ("2002:a00:1::1", "private"), ("2002:5db8:d822::1", "global"),
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "private"), ("::7f00:1", "loopback"), ("::a00:1", "private"),
+    ("::ffff:0:7f00:1", "loopback"), ("2600::5efe:7f00:1", "loopback"), ("2600::200:5efe:a00:1", "private"),
+    ("::ffff:169.254.169.254", "link-local"), ("2600::1", "global")])
+def test_ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it(text, kind):
+    assert policy.kind_of(policy._address(text)) == kind
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a00:1", "64:ff9b::7f00:1", "2002:7f00:1::1", "2002:a9fe:a9fe::1",
+                                     "::7f00:1", "2600::5efe:a00:1"])
+def test_any_host_does_not_open_private_ranges_through_ipv6_forms(client, project, monkeypatch, address):
+    monkeypatch.setattr(policy, "resolve_host", lambda host, port: [address])
+    client.application.config["WEBHOOK_ANY_HOST"] = True
+    r = _hook(client, project, "http://nat64.example.com/hook")
+    assert r.status_code == 400 and f"resolves to {address}" in r.json["error"]
+    r = _hook(client, project, f"http://[{address}]/hook")
+    assert r.status_code == 400
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline_and_delays_no_other_project(tmp_path):
+    from tests.webhook_receiver import Trickler
+
+    slow, fast = Trickler(every=0.2), Receiver()
+    app = _app(tmp_path, WEBHOOK_TIMEOUT=1.5, WEBHOOK_BACKOFF=30.0)
+    try:
+        client = app.test_client()
+        pids = []
+        for name in ("slow", "fast"):
+            pid = client.post("/api/projects", json={"name": name, "labels": ["ham", "spam"]}).json["id"]
+            client.post(f"/api/projects/{pid}/items", json=ITEMS)
+            pids.append(pid)
+        _hook(client, pids[0], slow.url)
+        _hook(client, pids[1], fast.url)
+        started = time.monotonic()
+        _label(client, pids[0])
+        deadline = time.monotonic() + 5
+        while not slow.accepted:
+            assert time.monotonic() < deadline, "the slow receiver was never posted to"
+            time.sleep(0.02)
+        _label(client, pids[1])
+        fast.wait_for(1, timeout=5)
+        assert fast.received[0]["at"] - started < 1.4  # while the slow one still trickles
+        # The slow attempt ends at its deadline (1.5 s), though every byte came within a per-read timeout.
+        log = _wait_for_log(client, pids[0], lambda log: log and log[0]["attempts"] >= 1, timeout=10)
+        attempt = log[0]["log"][0]
+        assert attempt["error"].startswith("timed out") and attempt["status_code"] is None
+        assert 1400 <= attempt["duration_ms"] < 3000, attempt
+        assert log[0]["state"] == "pending"
+    finally:
+        close_app(app)
+        slow.close()
+        fast.close()
+
+
+def test_one_receivers_deliveries_go_one_at_a_time_and_in_order(tmp_path):
+    receiver = Receiver(delay=0.05)
+    app = _app(tmp_path, WEBHOOK_PARALLEL=4)
+    try:
+        client = app.test_client()
+        pid = client.post("/api/projects", json={"name": "p", "labels": ["ham", "spam"]}).json["id"]
+        client.post(f"/api/projects/{pid}/items", json=ITEMS)
+        _hook(client, pid, receiver.url)
+        _hook(client, pid, receiver.url.replace("/hook", "/other"))  # the same receiver, another webhook
+        made = [_label(client, pid) for _ in range(5)]
+        got = receiver.wait_for(10)
+        seen = [(r["path"], json.loads(r["body"])["data"]["id"]) for r in got]
+        assert seen == [(path, a["id"]) for a in made for path in ("/hook", "/other")]
+        starts = [r["at"] for r in got]
+        assert all(b - a >= 0.045 for a, b in zip(starts, starts[1:])), "two posts to one receiver overlapped"
+    finally:
+        close_app(app)
+        receiver.close()
+
+
+def test_a_name_whose_dns_never_answers_ends_the_attempt_at_its_deadline(client, project, monkeypatch):
+    """A slow resolver (a black-holed DNS server cannot run here: the resolver is replaced by one that waits)."""
+    import threading
+
+    release = threading.Event()
+    answers = {"slow.example.com": ["93.184.216.34"]}
+    registering = threading.current_thread()
+
+    def resolve(host, port):
+        if threading.current_thread() is not registering:
+            release.wait(30)  # the sender's lookup: as a DNS server that does not answer
+        return answers[host]
+
+    monkeypatch.setattr(policy, "resolve_host", resolve)
+    app = client.application
+    app.config["WEBHOOK_ANY_HOST"] = True
+    sender = app.extensions["assay.webhooks"]
+    sender.policy, sender.timeout = policy.HostPolicy.from_config(app.config), 1.0
+    try:
+        assert _hook(client, project, "http://slow.example.com/hook").status_code == 201
+        _label(client, project)
+        log = _wait_for_log(client, project, lambda log: log and log[0]["attempts"] >= 1, timeout=10)
+        attempt = log[0]["log"][0]
+        assert attempt["error"].startswith("timed out resolving") and attempt["duration_ms"] < 2500, attempt
+    finally:
+        release.set()

@@ -277,3 +277,80 @@ def test_no_server_error_with_auth_on(case, auth_fuzz_server):
     if isinstance(case.body, dict) and type(case.body.get("item_id")) is int:
         case.body["item_id"] = 1 + abs(case.body["item_id"]) % FUZZ_ITEMS
     case.call_and_validate(headers=headers, checks=[not_a_server_error], timeout=30)
+
+
+# -- issue 26: a body over its route's limit is refused before it is read (waitress, as deployed) -------------
+
+def _head(port: int, path: str, headers: dict) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _answer(sock, timeout: float) -> bytes:
+    """What the server says within ``timeout`` seconds (b"" if nothing; a reset counts as what came before)."""
+    import socket
+
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while b"\r\n\r\n" not in got:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return got
+
+
+@pytest.fixture
+def limited_server(assay_server):
+    return assay_server(env={"ASSAY_AUTH": "true", "ASSAY_MAX_CONTENT_LENGTH": str(4 * 1024 * 1024)})
+
+
+@pytest.mark.parametrize("path, size", [("/login", 200 * 1024 * 1024), ("/login", 1024 * 1024 + 1),
+                                        ("/api/projects", 2 * 1024 * 1024),
+                                        ("/api/projects/1/items", 4 * 1024 * 1024 + 1)])
+def test_a_declared_body_over_its_routes_limit_is_refused_before_it_is_read(limited_server, path, size):
+    import socket
+
+    port = limited_server.port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(_head(port, path, {"Content-Type": "application/x-www-form-urlencoded",
+                                        "Content-Length": size}))
+        answer = _answer(sock, timeout=10)  # not one byte of the body was sent
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+    # The server goes on: a small request on a new connection is answered.
+    status, _ = limited_server.client().get("/api/openapi.json", retry=False)
+    assert status == 200
+
+
+def test_a_body_within_the_upload_limit_still_reaches_the_import_route(limited_server):
+    import socket
+
+    port = limited_server.port
+    body = b"x" * (2 * 1024 * 1024)  # over the JSON limit, within the upload limit: the app decides (401: no login)
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(_head(port, "/api/projects/1/items", {"Content-Type": "text/csv", "Content-Length": len(body)}))
+        sock.sendall(body)
+        answer = _answer(sock, timeout=30)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+
+
+def test_a_chunked_body_is_cut_off_at_the_routes_limit(limited_server):
+    import socket
+
+    port = limited_server.port
+    chunk = b"a=" + b"x" * (64 * 1024 - 2)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(_head(port, "/login", {"Content-Type": "application/x-www-form-urlencoded",
+                                            "Transfer-Encoding": "chunked"}))
+        sent = 0
+        try:
+            while sent < 3 * 1024 * 1024:  # three times the limit, and never the last chunk
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed the connection: it read no more
+        answer = _answer(sock, timeout=10)
+    assert answer.startswith(b"HTTP/1.1 413"), (sent, answer[:300])

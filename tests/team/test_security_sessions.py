@@ -193,3 +193,70 @@ def test_a_signed_session_with_a_malformed_user_id_is_logged_out_not_a_500(accou
     r = client.get("/api/projects")
     assert r.status_code == 401
     assert client.get("/").status_code == 302
+
+
+# -- issue 26: login backoff, and `next` judged as it is sent ---------------------------------------------
+
+def _login_from(app, address, name, password):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return _login(client, name, password)
+
+
+def test_login_backs_off_per_name_after_repeated_failures(accounts):
+    app, pid = accounts
+    for _ in range(5):  # from five addresses: the name is counted wherever the guesses come from
+        assert _login_from(app, f"10.0.0.{_}", "alice", "guess").status_code == 401
+    r = _login_from(app, "10.0.1.1", "alice", "alice-pw")  # even the right password must wait now
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and b"try again in" in r.data
+    assert _login_from(app, "10.0.1.1", "nobody", "guess").status_code == 401  # other names are not held up
+    time.sleep(1.1)  # the first wait is 1 s
+    assert _login_from(app, "10.0.1.1", "alice", "alice-pw").status_code == 302
+    assert _login_from(app, "10.0.1.1", "alice", "guess").status_code == 401  # the success cleared the count
+
+
+def test_login_backs_off_per_address_whatever_the_name(accounts):
+    app, pid = accounts
+    for n in range(20):
+        assert _login_from(app, "10.0.2.1", f"name-{n}", "guess").status_code == 401
+    r = _login_from(app, "10.0.2.1", "alice", "alice-pw")
+    assert r.status_code == 429 and "Retry-After" in r.headers
+    assert _login_from(app, "10.0.2.2", "alice", "alice-pw").status_code == 302
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example", "/%0a/evil.example", "/%0d%0a/evil.example",
+                                    "%09//evil.example", "/%0a", "https://evil.example/",
+                                    "//evil.example", "/%09%09/evil.example/x?y=1", "javascript:alert(1)"])
+def test_login_sends_no_one_off_site_and_never_fails_on_next(accounts, target):
+    app, pid = accounts
+    client = app.test_client()
+    r = client.post(f"/login?next={target}", data={"name": "alice", "password": "alice-pw",
+                                                  "csrf_token": _csrf(client)})
+    assert r.status_code == 302, r.data[:300]
+    location = r.headers["Location"]
+    assert "evil" not in location and not location.startswith("//") and location.startswith("/")
+
+
+def test_login_keeps_a_same_site_next(accounts):
+    app, pid = accounts
+    client = app.test_client()
+    r = client.post(f"/login?next=/projects/{pid}/annotate%3Fn%3D2", data={"name": "alice", "password": "alice-pw",
+                                                                            "csrf_token": _csrf(client)})
+    assert r.status_code == 302 and r.headers["Location"] == f"/projects/{pid}/annotate?n=2"
+
+
+def test_a_flood_of_invented_names_does_not_reset_a_guessed_names_backoff(monkeypatch):
+    from assay.web import lockout
+
+    monkeypatch.setattr(lockout, "MAX_KEYS", 50)
+    now = [0.0]
+    backoff = lockout.LoginBackoff(per_name=5, per_address=10**6, clock=lambda: now[0])
+    for _ in range(6):
+        backoff.failed("alice", "10.0.0.1")
+    assert backoff.wait("alice", "10.0.0.2") == pytest.approx(2.0)
+    for n in range(500):  # each invented name fails once, from its own address
+        backoff.failed(f"invented-{n}", f"10.1.{n // 256}.{n % 256}")
+    assert len(backoff._failures) <= 2 * 50 + 2
+    assert backoff.wait("alice", "10.0.0.2") == pytest.approx(2.0)  # still counted
+    now[0] = 2.5
+    assert backoff.wait("alice", "10.0.0.2") == 0.0

@@ -180,8 +180,9 @@ SPEC = {
             "WebhookIn": {"type": "object", "required": ["url", "events"], "additionalProperties": False,
                           "description": "Each event is POSTed to url as JSON {event, delivery_id, project_id, "
                                          "timestamp, data}, signed: X-Assay-Signature: sha256=<hex HMAC-SHA256 of the "
-                                         "raw body, keyed by the secret>. Loopback and ASSAY_WEBHOOK_HOSTS only, or "
-                                         "any public host with ASSAY_WEBHOOK_ANY_HOST=true; redirects are not followed.",
+                                         "raw body, keyed by the secret>. Only the hosts in ASSAY_WEBHOOK_HOSTS (this "
+                                         "machine and private networks too only when listed), or any public host with "
+                                         "ASSAY_WEBHOOK_ANY_HOST=true; redirects are not followed.",
                           "properties": {
                               "url": {"type": "string", "maxLength": 2000, "description": "http:// or https://"},
                               "events": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [
@@ -221,9 +222,9 @@ SPEC = {
         "/api/projects/{id}": {
             "parameters": [_PID],
             "get": {"summary": "Show a project", "responses": {"200": _json(_ref("Project")), "404": _ERROR}},
-            "patch": {"summary": "Change a project's settings",
+            "patch": {"summary": "Change a project's settings (item_type only while it has no items)",
                       "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "responses": {"200": _json(_ref("Project")), "400": _ERROR, "404": _ERROR}},
+                      "responses": {"200": _json(_ref("Project")), "400": _ERROR, "404": _ERROR, "409": _ERROR}},
             "delete": {"summary": "Delete the project with its items and every label (owner only)",
                        "parameters": [{"name": "confirm", "in": "query", "required": True,
                                        "description": "the project's name", "schema": {"type": "string"}}],
