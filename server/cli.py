@@ -100,6 +100,32 @@ def create_project_command(name, **options):
     except AssayError as exc:
         _fail(exc)
     click.echo(project_id)
+    _warn_if_servers_cannot_import(options)
+
+
+def _warn_if_servers_cannot_import(options: dict) -> None:
+    """Warn when a running server could not import the plug-in this command just accepted.
+
+    This command imported the model in its own process; the server imports it in its retrain worker,
+    with the sys.path it started with. A PYTHONPATH exported in this shell after `assay serve` started
+    elsewhere reaches only this command, and the server's first retrain would fail with "No module named".
+    """
+    from .plugins import is_import_path
+    from .running import ask_importable, live_servers
+
+    wanted = [(kind, options.get(kind)) for kind in ("model", "featurizer") if is_import_path(options.get(kind))]
+    if not wanted:
+        return
+    for server in live_servers(current_app.instance_path, current_app.config["DATABASE"]):
+        for kind, spec in wanted:
+            error = ask_importable(server, kind, spec)
+            if error is None:
+                continue
+            click.echo(
+                f"warning: the server running at {server['url']} (process {server['pid']}) cannot import {kind} "
+                f"{spec}: {error}. Its retrains of this project will fail until it can: stop it and start "
+                f"`assay serve` again where the module imports (the same PYTHONPATH as here, or with your "
+                f"package pip-installed in its environment). The project was created.", err=True)
 
 
 @click.command("strategies")
@@ -374,13 +400,16 @@ def listen(app, host: str, port: int, threads: int = 8):
 
 def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
     """Serve until Ctrl+C; ``then`` is a line printed under the address."""
+    from .running import registered
+
     click.echo(f"Assay is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     if then:
         click.echo(then)
     # The worker's imports (seconds) are done in the background now, not when the first labels arrive.
     app.extensions["assay.retrain"].warm()
     try:
-        server.run()
+        with registered(app, host, port):  # so that the CLI in another shell can ask this server
+            server.run()
     finally:
         app.extensions["assay.retrain"].shutdown()
 

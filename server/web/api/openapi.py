@@ -400,6 +400,20 @@ SPEC = {
                                   "403": _ERROR, "404": _ERROR}},
         },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+        "/api/operator/importable": {"post": {
+            "summary": "Whether this server's Python finds a model's or featurizer's module (nothing is imported)",
+            "description": "For the operator's `assay create-project`, which warns when the running server could "
+                           "not import the model it names. Needs the X-Assay-Operator header: the token the server "
+                           "wrote into its instance folder (servers/<pid>.json); anyone else gets 403.",
+            "parameters": [{"name": "X-Assay-Operator", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["kind", "spec"], "properties": {
+                    "kind": {"type": "string", "enum": ["model", "featurizer"]},
+                    "spec": {"type": "string", "example": "mymodels:sgd_pipeline"}}}}}},
+            "responses": {"200": _json({"type": "object", "properties": {
+                "importable": {"type": "boolean"}, "error": {"type": "string", "nullable": True}}}),
+                "400": _ERROR, "403": _ERROR}}},
     },
 }
 
