@@ -195,6 +195,25 @@ def import_command(project, file, text_column, id_column, label_column, image_co
     except AssayError as exc:
         _fail(exc)
     click.echo(f"imported {result.imported}, skipped {result.skipped} already present")
+    if result.imported:
+        _retrain_after_import(proj)
+
+
+def _retrain_after_import(project: dict) -> None:
+    """Have the new items featurized and any seed labels trained on, as an upload over HTTP does.
+
+    This command wrote into the database, but the retrains are run by the servers: with external
+    workers a job row is the request (any worker takes it); else each server running on this
+    database is told, and one that is not running will look when labels next arrive.
+    """
+    from .running import ask, live_servers
+
+    retrain = current_app.extensions["assay.retrain"]
+    if retrain.external:
+        retrain.request(project["id"])
+        return
+    for server in live_servers(current_app.instance_path, current_app.config["DATABASE"]):
+        ask(server, "imported", {"project_id": project["id"]})
 
 
 @click.command("export")

@@ -5,7 +5,8 @@ folder: its address, its database and a random token, readable by the file's own
 run by the operator in another shell (``assay create-project --model pkg.mod:factory``) reads it and asks
 the server, with the token, whether the server's own Python can import that module: the server
 imports the model in its retrain worker, with its own ``sys.path``, which a later ``export
-PYTHONPATH=...`` in another shell does not change. The token is what makes the question the
+PYTHONPATH=...`` in another shell does not change. ``assay import`` tells them of the items and labels
+it wrote, so that they retrain as after an upload over HTTP. The token is what makes the question the
 operator's: only whoever can read the instance folder can ask it (SECURITY.md).
 """
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import json
 import os
 import secrets
-import urllib.error
 import urllib.request
 
 HEADER = "X-Assay-Operator"
@@ -83,14 +83,21 @@ def live_servers(instance_path: str, database: str) -> list[dict]:
     return out
 
 
-def ask_importable(server: dict, kind: str, spec: str, timeout: float = 5.0) -> str | None:
-    """Why ``server`` cannot import ``spec``'s module; None if it can, or if it did not answer (no news)."""
-    body = json.dumps({"kind": kind, "spec": spec}).encode()
-    req = urllib.request.Request(server["url"] + "/api/operator/importable", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", HEADER: server["token"]})
+def ask(server: dict, route: str, body: dict, timeout: float = 5.0) -> dict | None:
+    """POST ``body`` to ``server``'s /api/operator/``route`` with its token: the answer, or None if it gave none."""
+    req = urllib.request.Request(f"{server['url']}/api/operator/{route}", data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json", HEADER: server["token"]})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as res:
             answer = json.load(res)
-    except (OSError, ValueError, urllib.error.HTTPError):
+    except (OSError, ValueError):  # urllib's HTTPError and URLError are OSErrors
         return None
-    return None if answer.get("importable") else str(answer.get("error") or "cannot import it")
+    return answer if isinstance(answer, dict) else None
+
+
+def ask_importable(server: dict, kind: str, spec: str) -> str | None:
+    """Why ``server`` cannot import ``spec``'s module; None if it can, or if it did not answer (no news)."""
+    answer = ask(server, "importable", {"kind": kind, "spec": spec})
+    if answer is None or answer.get("importable"):
+        return None
+    return str(answer.get("error") or "cannot import it")

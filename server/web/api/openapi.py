@@ -400,6 +400,17 @@ SPEC = {
                                   "403": _ERROR, "404": _ERROR}},
         },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+        "/api/operator/imported": {"post": {
+            "summary": "assay import wrote items or labels into this server's database: featurize and retrain",
+            "description": "For the operator's `assay import`. Needs the X-Assay-Operator header, as "
+                           "/api/operator/importable does; anyone else gets 403.",
+            "parameters": [{"name": "X-Assay-Operator", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["project_id"],
+                "properties": {"project_id": {"type": "integer", "minimum": 1}}}}}},
+            "responses": {"200": _json({"type": "object", "properties": {"retrain": {"type": "string"}}}),
+                          "400": _ERROR, "403": _ERROR, "404": _ERROR}}},
         "/api/operator/importable": {"post": {
             "summary": "Whether this server's Python finds a model's or featurizer's module (nothing is imported)",
             "description": "For the operator's `assay create-project`, which warns when the running server could "

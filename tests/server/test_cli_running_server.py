@@ -1,5 +1,5 @@
-"""Bring your own model with a server already running: `assay create-project` warns when that server cannot
-import the model, and the README's order (start `assay serve` where the module imports) works."""
+"""The CLI beside a running server: `assay create-project` warns when that server cannot import the model (and
+the README's order, `assay serve` started where the module imports, works); `assay import` makes it retrain."""
 from __future__ import annotations
 
 import json
@@ -159,5 +159,41 @@ def test_the_readme_order_works_server_started_where_the_module_imports(tmp_path
             assert time.monotonic() < deadline, "no retrain within 120 s"
             time.sleep(0.5)
         assert history[-1]["status"] == "ok", history[-1]
+    finally:
+        server.stop()
+
+
+def _wait_history(url: str, pid: int, n_labels: int, timeout: float = 120) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        history = _call(f"{url}/api/projects/{pid}/stats")["history"]
+        if history and history[-1]["n_labels"] >= n_labels:
+            return history
+        assert time.monotonic() < deadline, f"no model on {n_labels} labels within {timeout} s: {history}"
+        time.sleep(0.5)
+
+
+def test_seed_labels_imported_with_the_cli_into_a_running_server_start_a_retrain(tmp_path):
+    env = _env(tmp_path)
+    server = Serve(tmp_path, env, cwd=tmp_path)
+    try:
+        pid = _call(server.url + "/api/projects", {"name": "seeds", "labels": ["ham", "spam"], "strategy": "margin",
+                                                   "featurizer": "tfidf"})["id"]
+        words = ["win cash prize now", "free entry claim reward", "see you at lunch", "call me when home"]
+
+        def rows(start, n):
+            return [{"id": str(i), "text": f"{words[i % 4]} {i}", "label": "spam" if i % 4 < 2 else "ham"}
+                    for i in range(start, start + n)]
+
+        _call(f"{server.url}/api/projects/{pid}/items?label_column=label", rows(0, 30))  # over HTTP: a retrain
+        assert _wait_history(server.url, pid, 30)[-1]["n_labels"] == 30
+        seeds = tmp_path / "seeds.jsonl"
+        seeds.write_text("".join(json.dumps(r) + "\n" for r in rows(30, 75)))
+        out = _assay(env, tmp_path, "import", str(pid), str(seeds), "--label-column", "label")
+        assert out.returncode == 0, out.stderr
+        assert "imported 75" in out.stdout
+        # The server learns of them from the CLI, and trains on all 105.
+        last = _wait_history(server.url, pid, 105)[-1]
+        assert last["status"] == "ok" and last["n_labels"] == 105
     finally:
         server.stop()
