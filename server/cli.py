@@ -18,10 +18,11 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .domain import columnar, labelstudio
+# Only what the commands' options need at import (formats, settings): the rest is imported by the command
+# that uses it, so that `assay --help` or `assay export` do not pay for numpy, scipy or pyarrow.
 from .domain import export as export_mod
-from .domain import ingest, projects, settings
-from .web import get_db, media
+from .domain import ingest, settings
+from .web import get_db
 from . import store
 from .errors import AssayError, BadRequest
 from .store.postgres import redacted
@@ -95,6 +96,8 @@ def _settings_options(command):
 @with_appcontext
 def create_project_command(name, **options):
     """Create a labeling project; prints its id."""
+    from .domain import projects
+
     try:
         project_id = projects.create(get_db(), {"name": name, **options})
     except AssayError as exc:
@@ -141,6 +144,8 @@ def strategies_command():
 
 def read_records(project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None) -> list[dict]:
     """Records from a data file, or for image projects from a folder, a zip or a CSV of image paths."""
+    from .web import media
+
     if project["item_type"] == "image":
         root = current_app.config["MEDIA_DIR"]
         if os.path.isdir(path):
@@ -184,6 +189,8 @@ def _progressbar(rows: int):
 @with_appcontext
 def import_command(project, file, text_column, id_column, label_column, image_column, fmt):
     """Import items from a CSV, TSV, JSONL or JSON file."""
+    from .web import media
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -230,6 +237,8 @@ def _retrain_after_import(project: dict) -> None:
 @with_appcontext
 def export_command(project, fmt, output, all_annotations, provenance):
     """Export the labeled set, one row per labeled item."""
+    from .domain import columnar, labelstudio
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -283,6 +292,8 @@ def export_command(project, fmt, output, all_annotations, provenance):
 @with_appcontext
 def delete_project_command(project, yes):
     """Delete a project with its items and every label (export first what you need)."""
+    from .domain import projects
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -306,6 +317,8 @@ def delete_project_command(project, yes):
 @with_appcontext
 def delete_items_command(project, item_ids, with_labels):
     """Delete items by id (the "item_id" of export); all or none."""
+    from .domain import projects
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -494,6 +507,8 @@ def allow(app, models=(), featurizers=()) -> None:
 @with_appcontext
 def demo_command(host, port, no_serve):
     """Create the SMS-spam demo project (shipped data, CC BY 4.0) and serve it."""
+    from .domain import projects
+
     app = current_app._get_current_object()
     # Take the port first, so that a busy one is reported before the import and the first retrain.
     server = None if no_serve else listen(app, host, port)
@@ -560,18 +575,24 @@ def worker_command(once, poll):
     click.echo(f"{worker.jobs_done} job(s) run")
 
 
+COMMANDS = (init_db_command, create_project_command, delete_project_command, delete_items_command,
+            strategies_command, import_command, export_command,
+            serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
+            list_tokens_command, end_sessions_command, simulate_command, worker_command)
+
+
 def init_app(app):
-    for command in (init_db_command, create_project_command, delete_project_command, delete_items_command,
-                    strategies_command, import_command, export_command,
-                    serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
-                    list_tokens_command, end_sessions_command, simulate_command, worker_command):
+    for command in COMMANDS:
         app.cli.add_command(command)
 
 
 def _create_app():
     from . import create_app
 
-    return create_app()
+    # Only the commands that serve pages build the web layer (assay.create_app's web=False).
+    ctx = click.get_current_context(silent=True)
+    name = ctx.command.name if ctx is not None else None
+    return create_app(web=name not in {c.name for c in COMMANDS} - {"serve", "demo"})
 
 
 def _hidden(params: list) -> list:
@@ -587,9 +608,24 @@ def _hidden(params: list) -> list:
     return out
 
 
-cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
+class AssayGroup(FlaskGroup):
+    """The commands live on the group itself, so that listing them (`assay --help`) builds no app.
+
+    FlaskGroup builds the app to ask it for commands, which opens the database, migrates it and
+    imports the whole web layer: a second of CPU for a help text. A command still builds the app
+    when it runs (with_appcontext).
+    """
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return sorted(self.commands)
+
+
+cli = AssayGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                  help="Assay: active-learning annotation server.")
 cli.params = _hidden(cli.params)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main():
