@@ -172,7 +172,7 @@ def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt
 
 
 def _progressbar(rows: int):
-    return click.progressbar(length=rows, label=f"importing {rows} rows", file=sys.stderr)
+    return click.progressbar(length=rows, label=f"importing {rows} row{'' if rows == 1 else 's'}", file=sys.stderr)
 
 
 @click.command("import")
@@ -186,8 +186,11 @@ def _progressbar(rows: int):
                    "folder per label are labeled by their folder.")
 @click.option("--image-column", default="image", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default=None, help="Default: from the name.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Leave out the rows that cannot be imported (an empty text, an unknown label...) and list them, "
+                   "instead of refusing the file.")
 @with_appcontext
-def import_command(project, file, text_column, id_column, label_column, image_column, fmt):
+def import_command(project, file, text_column, id_column, label_column, image_column, fmt, skip_invalid):
     """Import items from a CSV, TSV, JSONL or JSON file."""
     from .web import media
 
@@ -197,11 +200,11 @@ def import_command(project, file, text_column, id_column, label_column, image_co
         options = ingest.ImportOptions(text_column, ingest.optional_column(id_column),
                                        ingest.optional_column(label_column), image_column,
                                        media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]),
-                                       cli=True)
+                                       cli=True, skip_invalid=skip_invalid)
         result = import_file(db, proj, file, options, fmt)
     except AssayError as exc:
         _fail(exc)
-    click.echo(f"imported {result.imported}, skipped {result.skipped} already present")
+    click.echo(result.summary())
     if result.imported:
         _retrain_after_import(proj)
 

@@ -162,8 +162,15 @@ SPEC = {
                             "description": "why you may not answer it now (others hold its places); null: you may"}}},
             "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},
                                                                 "labeled": {"type": "integer"}}},
-            "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},
-                                                                "skipped": {"type": "integer"}}},
+            "ImportResult": {"type": "object", "properties": {
+                "imported": {"type": "integer"},
+                "skipped": {"type": "integer", "description": "rows whose id the project has, or an earlier row has"},
+                "repeated": {"type": "array", "description": "rows that repeat an earlier row's id (only if any)",
+                             "items": {"type": "object", "properties": {
+                                 "row": {"type": "integer"}, "id": {"type": "string"}, "first_row": {"type": "integer"}}}},
+                "invalid": {"type": "array", "description": "rows left out with skip_invalid=true (only if any)",
+                            "items": {"type": "object", "properties": {
+                                "row": {"type": "integer"}, "error": {"type": "string"}}}}}},
             "WebhookIn": {"type": "object", "required": ["url", "events"], "additionalProperties": False,
                           "description": "Each event is POSTed to url as JSON {event, delivery_id, project_id, "
                                          "timestamp, data}, signed: X-Assay-Signature: sha256=<hex HMAC-SHA256 of the "
@@ -262,7 +269,11 @@ SPEC = {
                     "responses": {"200": _json(_ref("ItemSearch")), "400": _ERROR, "403": _ERROR, "404": _ERROR}},
             "post": {"summary": "Import items: a JSON list of objects, or a CSV/TSV/JSONL file (multipart field 'file')",
                      "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                                    for n in ("text_column", "id_column", "label_column", "image_column", "format")],
+                                    for n in ("text_column", "id_column", "label_column", "image_column", "format")]
+                                   + [{"name": "skip_invalid", "in": "query", "required": False,
+                                       "description": "true: leave out (and list) the rows that cannot be imported "
+                                                      "instead of refusing the file",
+                                       "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}],
                      "requestBody": {"required": True, "content": {
                          "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
                          "multipart/form-data": {"schema": {"type": "object", "properties": {

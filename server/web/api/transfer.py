@@ -23,6 +23,7 @@ def import_options(source, project_id: int) -> ingest.ImportOptions:
         image_column=source.get("image_column") or "image",
         max_item_bytes=int(current_app.config["MAX_ITEM_BYTES"]),
         media_dir=media.project_dir(current_app.config["MEDIA_DIR"], project_id),
+        skip_invalid=str(source.get("skip_invalid", "")).strip().lower() in ("1", "true", "yes", "on"),
     )
 
 
