@@ -103,3 +103,47 @@ def test_one_row_is_one_row(runner, tmp_path):
     data.write_text("id,text\n1,alone\n")
     result = runner.invoke(args=["import", "p", str(data)])
     assert "importing 1 row" in result.output and "importing 1 rows" not in result.output
+
+
+# -- small things of the same first hour -----------------------------------------------------------
+
+
+def test_the_project_list_shows_ten_chips_and_the_count(client, make_project):
+    labels = [f"intent_{i:03d}" for i in range(150)]
+    make_project("intents", labels)
+    page = client.get("/").get_data(as_text=True)
+    assert page.count('class="chip"') == 10
+    assert "intent_009" in page and "intent_010" not in page
+    assert "150 labels" in page
+
+
+def test_exports_with_provenance_or_every_answer_download_under_their_own_names(client, make_project):
+    pid = make_project("named")
+    names = set()
+    for query in ("", "&provenance=1", "&annotations=all", "&annotations=all&provenance=1"):
+        r = client.get(f"/api/projects/{pid}/export?format=csv{query}")
+        assert r.status_code == 200
+        names.add(r.headers["Content-Disposition"].split('filename="')[1].split('"')[0])
+    assert names == {"named-labels.csv", "named-labels-provenance.csv", "named-labels-all-answers.csv",
+                     "named-labels-all-answers-provenance.csv"}
+
+
+def test_a_model_without_predict_proba_is_told_how_to_get_one():
+    import pytest
+
+    from assay.models import ModelError, make_model
+
+    with pytest.raises(ModelError) as refused:
+        make_model("sklearn.svm:LinearSVC")
+    message = str(refused.value)
+    assert "any scikit-learn classifier has both" not in message  # LinearSVC is one, and has no predict_proba
+    assert "CalibratedClassifierCV(LinearSVC())" in message and "SVC(probability=True)" in message
+
+
+def test_a_refused_delete_is_reported_with_its_count(client, make_project):
+    pid = make_project("del")
+    client.post(f"/api/projects/{pid}/items", json=[{"id": "a", "text": "x"}, {"id": "b", "text": "y"}])
+    item = client.get(f"/api/projects/{pid}/queue?n=1").json[0]
+    client.post(f"/api/projects/{pid}/annotations", json={"item_id": item["id"], "label": "ham"})
+    r = client.post(f"/api/projects/{pid}/items/delete", json={"ids": [item["id"]]})
+    assert r.status_code == 409 and r.json["details"] == {"labeled": 1}  # the page words it itself
