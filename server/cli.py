@@ -214,7 +214,7 @@ def _retrain_after_import(project: dict) -> None:
 
     This command wrote into the database, but the retrains are run by the servers: with external
     workers a job row is the request (any worker takes it); else each server running on this
-    database is told, and one that is not running will look when labels next arrive.
+    database is told, and a server started later catches up when it starts (_catch_up).
     """
     from .running import ask, live_servers
 
@@ -442,11 +442,24 @@ def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
         click.echo(then)
     # The worker's imports (seconds) are done in the background now, not when the first labels arrive.
     app.extensions["assay.retrain"].warm()
+    _catch_up(app)
     try:
         with registered(app, host, port):  # so that the CLI in another shell can ask this server
             server.run()
     finally:
         app.extensions["assay.retrain"].shutdown()
+
+
+def _catch_up(app) -> None:
+    """Retrain the projects that items or labels reached while no server ran (`assay import` before `assay
+    serve`, as the README's tour goes): those without a model, or with retrain_every labels beyond it.
+    A running server hears of an import from the command itself (_retrain_after_import)."""
+    retrain = app.extensions["assay.retrain"]
+    if retrain.external:
+        return  # the command queued the job itself
+    db = app.extensions["assay.db"]
+    for project in store.list_projects(db):
+        retrain.labels_arrived(project)
 
 
 def _probe_port(host: str, port: int) -> None:

@@ -197,3 +197,22 @@ def test_seed_labels_imported_with_the_cli_into_a_running_server_start_a_retrain
         assert last["status"] == "ok" and last["n_labels"] == 105
     finally:
         server.stop()
+
+
+def test_seed_labels_imported_before_the_server_starts_are_trained_on_when_it_starts(tmp_path):
+    # The README's tour: create-project, import, then serve.
+    env = _env(tmp_path)
+    assert _assay(env, tmp_path, "create-project", "early", "--labels", "ham,spam", "--featurizer", "tfidf",
+                  "--strategy", "margin").returncode == 0
+    words = ["win cash prize now", "free entry claim reward", "see you at lunch", "call me when home"]
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("".join(json.dumps({"id": str(i), "text": f"{words[i % 4]} {i}",
+                                         "label": "spam" if i % 4 < 2 else "ham"}) + "\n" for i in range(40)))
+    out = _assay(env, tmp_path, "import", "early", str(seeds), "--label-column", "label")
+    assert out.returncode == 0 and "imported 40" in out.stdout, out.stderr
+    server = Serve(tmp_path, env, cwd=tmp_path)
+    try:
+        last = _wait_history(server.url, 1, 40)[-1]
+        assert last["status"] == "ok" and last["n_labels"] == 40
+    finally:
+        server.stop()
