@@ -33,6 +33,8 @@
     sending: false,
     retryDelay: 0,
     retryTimer: null,
+    backlog: false, // a send failed and the outbox has not been empty since: the badge stays until it is
+
     // The last request got no answer (or a gateway's 502-504): the server is down or out of reach. The page
     // says so instead of "nothing left", and comes back by itself when a request is answered again.
     unreachable: false,
@@ -119,6 +121,7 @@
           outcome = "retry";
         }
         if (outcome === "retry") {
+          state.backlog = true;
           state.retryDelay = Math.min(MAX_RETRY_MS, state.retryDelay ? state.retryDelay * 2 : 1000);
           state.retryTimer = setTimeout(pump, state.retryDelay);
           break;
@@ -138,8 +141,10 @@
   function renderOutbox() {
     const badge = $("outbox");
     const n = state.outbox.length;
+    if (!n) state.backlog = false;
     $("unreachable").hidden = !state.unreachable;
-    if (n && state.retryDelay > 0) {
+    // Until the outbox is empty, not just until the first resend succeeds: the rest may still fail.
+    if (n && (state.retryDelay > 0 || state.backlog)) {
       badge.textContent = `${n} unsent, retrying`;
       badge.hidden = false;
     } else {
