@@ -18,10 +18,11 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from .domain import columnar, labelstudio
+# Only what the commands' options need at import (formats, settings): the rest is imported by the command
+# that uses it, so that `assay --help` or `assay export` do not pay for numpy, scipy or pyarrow.
 from .domain import export as export_mod
-from .domain import ingest, projects, settings
-from .web import get_db, media
+from .domain import ingest, settings
+from .web import get_db
 from . import store
 from .errors import AssayError, BadRequest
 from .store.postgres import redacted
@@ -95,11 +96,39 @@ def _settings_options(command):
 @with_appcontext
 def create_project_command(name, **options):
     """Create a labeling project; prints its id."""
+    from .domain import projects
+
     try:
         project_id = projects.create(get_db(), {"name": name, **options})
     except AssayError as exc:
         _fail(exc)
     click.echo(project_id)
+    _warn_if_servers_cannot_import(options)
+
+
+def _warn_if_servers_cannot_import(options: dict) -> None:
+    """Warn when a running server could not import the plug-in this command just accepted.
+
+    This command imported the model in its own process; the server imports it in its retrain worker,
+    with the sys.path it started with. A PYTHONPATH exported in this shell after `assay serve` started
+    elsewhere reaches only this command, and the server's first retrain would fail with "No module named".
+    """
+    from .plugins import is_import_path
+    from .running import ask_importable, live_servers
+
+    wanted = [(kind, options.get(kind)) for kind in ("model", "featurizer") if is_import_path(options.get(kind))]
+    if not wanted:
+        return
+    for server in live_servers(current_app.instance_path, current_app.config["DATABASE"]):
+        for kind, spec in wanted:
+            error = ask_importable(server, kind, spec)
+            if error is None:
+                continue
+            click.echo(
+                f"warning: the server running at {server['url']} (process {server['pid']}) cannot import {kind} "
+                f"{spec}: {error}. Its retrains of this project will fail until it can: stop it and start "
+                f"`assay serve` again where the module imports (the same PYTHONPATH as here, or with your "
+                f"package pip-installed in its environment). The project was created.", err=True)
 
 
 @click.command("strategies")
@@ -115,6 +144,8 @@ def strategies_command():
 
 def read_records(project: dict, path: str, options: ingest.ImportOptions, fmt: str | None = None) -> list[dict]:
     """Records from a data file, or for image projects from a folder, a zip or a CSV of image paths."""
+    from .web import media
+
     if project["item_type"] == "image":
         root = current_app.config["MEDIA_DIR"]
         if os.path.isdir(path):
@@ -141,7 +172,7 @@ def import_file(db, project: dict, path: str, options: ingest.ImportOptions, fmt
 
 
 def _progressbar(rows: int):
-    return click.progressbar(length=rows, label=f"importing {rows} rows", file=sys.stderr)
+    return click.progressbar(length=rows, label=f"importing {rows} row{'' if rows == 1 else 's'}", file=sys.stderr)
 
 
 @click.command("import")
@@ -155,20 +186,44 @@ def _progressbar(rows: int):
                    "folder per label are labeled by their folder.")
 @click.option("--image-column", default="image", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(ingest.FORMATS), default=None, help="Default: from the name.")
+@click.option("--skip-invalid", is_flag=True,
+              help="Leave out the rows that cannot be imported (an empty text, an unknown label...) and list them, "
+                   "instead of refusing the file.")
 @with_appcontext
-def import_command(project, file, text_column, id_column, label_column, image_column, fmt):
+def import_command(project, file, text_column, id_column, label_column, image_column, fmt, skip_invalid):
     """Import items from a CSV, TSV, JSONL or JSON file."""
+    from .web import media
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
         options = ingest.ImportOptions(text_column, ingest.optional_column(id_column),
                                        ingest.optional_column(label_column), image_column,
                                        media_dir=media.project_dir(current_app.config["MEDIA_DIR"], proj["id"]),
-                                       cli=True)
+                                       cli=True, skip_invalid=skip_invalid)
         result = import_file(db, proj, file, options, fmt)
     except AssayError as exc:
         _fail(exc)
-    click.echo(f"imported {result.imported}, skipped {result.skipped} already present")
+    click.echo(result.summary())
+    if result.imported:
+        _retrain_after_import(proj)
+
+
+def _retrain_after_import(project: dict) -> None:
+    """Have the new items featurized and any seed labels trained on, as an upload over HTTP does.
+
+    This command wrote into the database, but the retrains are run by the servers: with external
+    workers a job row is the request (any worker takes it); else each server running on this
+    database is told, and a server started later catches up when it starts (_catch_up).
+    """
+    from .running import ask, live_servers
+
+    retrain = current_app.extensions["assay.retrain"]
+    if retrain.external:
+        retrain.request(project["id"])
+        return
+    for server in live_servers(current_app.instance_path, current_app.config["DATABASE"]):
+        ask(server, "imported", {"project_id": project["id"]})
 
 
 @click.command("export")
@@ -185,6 +240,8 @@ def import_command(project, file, text_column, id_column, label_column, image_co
 @with_appcontext
 def export_command(project, fmt, output, all_annotations, provenance):
     """Export the labeled set, one row per labeled item."""
+    from .domain import columnar, labelstudio
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -238,6 +295,8 @@ def export_command(project, fmt, output, all_annotations, provenance):
 @with_appcontext
 def delete_project_command(project, yes):
     """Delete a project with its items and every label (export first what you need)."""
+    from .domain import projects
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -261,6 +320,8 @@ def delete_project_command(project, yes):
 @with_appcontext
 def delete_items_command(project, item_ids, with_labels):
     """Delete items by id (the "item_id" of export); all or none."""
+    from .domain import projects
+
     db = get_db()
     try:
         proj = store.get_project(db, project)
@@ -382,6 +443,8 @@ def listen(app, host: str, port: int, threads: int = 8):
 
 def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
     """Serve until Ctrl+C; ``then`` is a line printed under the address."""
+    from .running import registered
+
     click.echo(f"Assay is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     if then:
         click.echo(then)
@@ -389,10 +452,24 @@ def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
     app.extensions["assay.retrain"].warm()
     # A pool the last run left half featurized goes on where it stopped (its steps are cached).
     app.extensions["assay.retrain"].resume_featurizing()
+    _catch_up(app)
     try:
-        server.run()
+        with registered(app, host, port):  # so that the CLI in another shell can ask this server
+            server.run()
     finally:
         app.extensions["assay.retrain"].shutdown()
+
+
+def _catch_up(app) -> None:
+    """Retrain the projects that items or labels reached while no server ran (`assay import` before `assay
+    serve`, as the README's tour goes): those without a model, or with retrain_every labels beyond it.
+    A running server hears of an import from the command itself (_retrain_after_import)."""
+    retrain = app.extensions["assay.retrain"]
+    if retrain.external:
+        return  # the command queued the job itself
+    db = app.extensions["assay.db"]
+    for project in store.list_projects(db):
+        retrain.labels_arrived(project)
 
 
 def _probe_port(host: str, port: int) -> None:
@@ -456,6 +533,8 @@ def allow(app, models=(), featurizers=()) -> None:
 @with_appcontext
 def demo_command(host, port, no_serve):
     """Create the SMS-spam demo project (shipped data, CC BY 4.0) and serve it."""
+    from .domain import projects
+
     app = current_app._get_current_object()
     # Take the port first, so that a busy one is reported before the import and the first retrain.
     server = None if no_serve else listen(app, host, port)
@@ -522,18 +601,24 @@ def worker_command(once, poll):
     click.echo(f"{worker.jobs_done} job(s) run")
 
 
+COMMANDS = (init_db_command, create_project_command, delete_project_command, delete_items_command,
+            strategies_command, import_command, export_command,
+            serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
+            list_tokens_command, end_sessions_command, simulate_command, worker_command)
+
+
 def init_app(app):
-    for command in (init_db_command, create_project_command, delete_project_command, delete_items_command,
-                    strategies_command, import_command, export_command,
-                    serve_command, demo_command, create_user_command, create_token_command, revoke_token_command,
-                    list_tokens_command, end_sessions_command, simulate_command, worker_command):
+    for command in COMMANDS:
         app.cli.add_command(command)
 
 
 def _create_app():
     from . import create_app
 
-    return create_app()
+    # Only the commands that serve pages build the web layer (assay.create_app's web=False).
+    ctx = click.get_current_context(silent=True)
+    name = ctx.command.name if ctx is not None else None
+    return create_app(web=name not in {c.name for c in COMMANDS} - {"serve", "demo"})
 
 
 def _hidden(params: list) -> list:
@@ -549,9 +634,24 @@ def _hidden(params: list) -> list:
     return out
 
 
-cli = FlaskGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
+class AssayGroup(FlaskGroup):
+    """The commands live on the group itself, so that listing them (`assay --help`) builds no app.
+
+    FlaskGroup builds the app to ask it for commands, which opens the database, migrates it and
+    imports the whole web layer: a second of CPU for a help text. A command still builds the app
+    when it runs (with_appcontext).
+    """
+
+    def list_commands(self, ctx):
+        self._load_plugin_commands()
+        return sorted(self.commands)
+
+
+cli = AssayGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
                  help="Assay: active-learning annotation server.")
 cli.params = _hidden(cli.params)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main():

@@ -14,6 +14,7 @@ machine, any import path goes. Over HTTP a project may name only:
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from .errors import BadRequest
@@ -78,3 +79,37 @@ def check_fields(fields: dict, policy: LoadPolicy, project: dict | None = None) 
         check("model", spec, policy)
     if "featurizer" in fields:
         check("featurizer", fields["featurizer"], policy)
+
+
+def unfindable(spec: str) -> str | None:
+    """Why this process could not import the module of ``spec`` (``pkg.mod:factory``), or None if it could.
+
+    Asked by the operator's CLI of a running server (``assay create-project --model``), so it must
+    run no code of the module: it asks the import system's finders where each part of the dotted
+    name would come from, as ``import`` does before it executes anything, and executes nothing,
+    parent packages included. (A package that rewrites its own ``__path__`` when imported may hold
+    submodules this cannot see; a miss is then a warning, never a refusal.)
+    """
+    module_name = spec.partition(":")[0].strip()
+    if not module_name or any(not part.isidentifier() for part in module_name.split(".")):
+        return f"{module_name!r} is not a module name"
+    if module_name in sys.modules:  # imported already (os.path is no package's submodule, yet it imports)
+        return None
+    parts = module_name.split(".")
+    path = None
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        module = sys.modules.get(name)
+        found = getattr(module, "__spec__", None) if module is not None else None
+        if found is None:
+            for finder in sys.meta_path:
+                find = getattr(finder, "find_spec", None)
+                found = find(name, path) if find is not None else None
+                if found is not None:
+                    break
+        if found is None:
+            return f"No module named {name!r}"
+        path = found.submodule_search_locations
+        if path is None and i < len(parts) - 1:
+            return f"No module named {'.'.join(parts[: i + 2])!r}; {name!r} is not a package"
+    return None

@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from assay import store
-from assay.errors import BadRequest, PayloadTooLarge
+from assay.errors import AssayError, BadRequest, PayloadTooLarge
 
 from . import labels
 
@@ -45,9 +46,15 @@ class ImportOptions:
     media_dir: str | None = None
     # Errors name the options as the caller typed them: --text-column on the command line, text_column over HTTP.
     cli: bool = False
+    # Leave out the rows that cannot be imported (an empty text, an unknown label, ...) and list them, instead
+    # of refusing the file.
+    skip_invalid: bool = False
 
     def option(self, name: str) -> str:
         return "--" + name.replace("_", "-") if self.cli else name
+
+    def flag(self, name: str) -> str:
+        return "--" + name.replace("_", "-") if self.cli else f"{name}=true"
 
 
 def optional_column(value: str | None, default: str | None = None) -> str | None:
@@ -181,6 +188,14 @@ def _parse_jsonl(lines) -> list[dict]:
 
 def _parse_table(lines, fmt: str) -> list[dict]:
     delimiter = "\t" if fmt == "tsv" else ","
+    if fmt == "csv":
+        # A "CSV" saved where the comma is the decimal mark (Excel in much of Europe) separates with
+        # semicolons: a header with semicolons and no comma or tab is read so.
+        lines = iter(lines)
+        head = next(lines, "")
+        if ";" in head and "," not in head and "\t" not in head:
+            delimiter = ";"
+        lines = itertools.chain([head], lines) if head else lines
     physical = _LineLog(lines)
     # Tab files (like the SMS Spam Collection) use quotes literally; CSV quotes fields. strict: a closing quote
     # must end its field, so an unclosed quote that pairs with a later field's opening quote is an error.
@@ -287,10 +302,37 @@ def _as_records(data) -> list[dict]:
 @dataclass(frozen=True)
 class ImportResult:
     imported: int
-    skipped: int  # already in the project (a known external id)
+    skipped: int  # already in the project (a known external id), or repeating an earlier row's id
+    # (row, id, first row): rows whose id an earlier row of the same file has; counted in skipped
+    repeated: list = field(default_factory=list)
+    # (row, why): rows left out with skip_invalid
+    invalid: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"imported": self.imported, "skipped": self.skipped}
+        out = {"imported": self.imported, "skipped": self.skipped}
+        if self.repeated:
+            out["repeated"] = [{"row": n, "id": i, "first_row": first} for n, i, first in self.repeated]
+        if self.invalid:
+            out["invalid"] = [{"row": n, "error": why} for n, why in self.invalid]
+        return out
+
+    def summary(self) -> str:
+        """One line for the command line: what went in, and why anything did not."""
+        present = self.skipped - len(self.repeated)
+        parts = [f"imported {self.imported}", f"skipped {present} already present"]
+        if self.repeated:
+            parts.append(f"{len(self.repeated)} repeating an id of an earlier row ("
+                         + _listed([f"row {n} repeats row {first}'s id {i!r}" for n, i, first in self.repeated])
+                         + ")")
+        if self.invalid:
+            parts.append(f"left out {len(self.invalid)} invalid row{'s' if len(self.invalid) != 1 else ''} ("
+                         + _listed([why for _, why in self.invalid]) + ")")
+        return ", ".join(parts)
+
+
+def _listed(things: list[str], most: int = 10) -> str:
+    shown = "; ".join(things[:most])
+    return shown + (f"; and {len(things) - most} more" if len(things) > most else "")
 
 
 def records_from(source, fmt: str | None = None, filename: str | None = None) -> list[dict]:
@@ -322,12 +364,31 @@ def import_items(db, project: dict, source, options: ImportOptions | None = None
     options = options or ImportOptions()
     if folder_labels:
         options = with_folder_labels(options, records)
-    rows = to_rows(records, project, options)
+    rows, invalid = checked_rows(records, project, options)
+    repeated = repeated_ids(rows)
     if progress is None:
-        return ImportResult(*store.insert_items(db, project["id"], rows, item_type=project["item_type"]))
-    with progress(len(rows)) as bar:
-        return ImportResult(*store.insert_items(db, project["id"], rows, progress=bar.update,
-                                                item_type=project["item_type"]))
+        imported, skipped = store.insert_items(db, project["id"], [row for _, row in rows],
+                                               item_type=project["item_type"])
+    else:
+        with progress(len(rows)) as bar:
+            imported, skipped = store.insert_items(db, project["id"], [row for _, row in rows], progress=bar.update,
+                                                   item_type=project["item_type"])
+    return ImportResult(imported, skipped, repeated, invalid)
+
+
+def repeated_ids(rows: list[tuple[int, tuple]]) -> list[tuple[int, str, int]]:
+    """(row, id, first row) for each row whose external id an earlier row of the file has (the store keeps the
+    first and skips the rest, as it skips ids the project has)."""
+    first: dict[str, int] = {}
+    out = []
+    for n, (external_id, _, _) in rows:
+        if external_id is None:
+            continue
+        if external_id in first:
+            out.append((n, external_id, first[external_id]))
+        else:
+            first[external_id] = n
+    return out
 
 
 def _scalar(value):
@@ -336,6 +397,15 @@ def _scalar(value):
 
 def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[tuple[str | None, dict, object]]:
     """(external_id, data, label-or-None) per record, validated against the project."""
+    return [row for _, row in checked_rows(records, project, options)[0]]
+
+
+def checked_rows(records: list[dict], project: dict,
+                 options: ImportOptions) -> tuple[list[tuple[int, tuple]], list[tuple[int, str]]]:
+    """(row number, (external_id, data, label-or-None)) per valid record, and (row number, why) per invalid one.
+
+    An invalid row refuses the file, naming the first and counting the others, unless ``skip_invalid``.
+    """
     if not records:
         raise BadRequest("the file has no rows")
     item_type = project["item_type"]
@@ -346,20 +416,49 @@ def to_rows(records: list[dict], project: dict, options: ImportOptions) -> list[
         raise BadRequest(
             f"no column {content_column!r} in the file (columns: {sorted(columns)}); "
             f"set {options.option(item_type + '_column')} to the column that holds the {item_type}"
+            + _delimiter_hint(columns)
         )
     label_column = options.label_column
     if label_column is not None and label_column not in columns:
         raise BadRequest(f"no column {label_column!r} in the file to read labels from (columns: {sorted(columns)}); "
                          f"set {options.option('label_column')} to the column that holds the project's labels, "
                          "or leave it empty to import without labels")
-    rows = []
+    rows, invalid = [], []
+    first_error = None
     for n, record in enumerate(store.politely(records), 1):
         try:
-            rows.append(_to_row(n, record, project, options, item_type, id_column, label_column,
-                                content_column))
-        except RecursionError:  # a value nested a few hundred deep parses but does not serialize
-            raise BadRequest(TOO_DEEP.format(what=f"row {n}")) from None
-    return rows
+            try:
+                rows.append((n, _to_row(n, record, project, options, item_type, id_column, label_column,
+                                        content_column)))
+            except RecursionError:  # a value nested a few hundred deep parses but does not serialize
+                raise BadRequest(TOO_DEEP.format(what=f"row {n}")) from None
+        except AssayError as exc:
+            invalid.append((n, exc.message))
+            first_error = first_error or exc
+    if invalid and not options.skip_invalid:
+        # The first row at fault, how many others, and the way out: a 15,000-row file refused for its first row
+        # says whether that row is alone.
+        others = [n for n, _ in invalid[1:]]
+        more = (f" ({len(others)} more row{'s' if len(others) != 1 else ''} cannot be imported either: "
+                + _listed([f"row {n}" for n in others], 20).replace("; ", ", ") + ")") if others else ""
+        first_error.message = (f"{invalid[0][1]}{more}. Nothing was imported: fix the file, or import with "
+                               f"{options.flag('skip_invalid')} to leave out the rows that cannot be imported "
+                               "(they are listed)")
+        first_error.args = (first_error.message,)
+        raise first_error
+    return rows, invalid
+
+
+def _delimiter_hint(columns: set) -> str:
+    """A header read as one column that holds another separator: the file is likely separated by that one."""
+    if len(columns) != 1:
+        return ""
+    (name,) = columns
+    for sep, what in ((";", "semicolon"), ("|", "pipe")):
+        if sep in name:
+            return (f". The header reads as one column {name!r}: the file looks {what}-separated, but only "
+                    "commas (CSV) and tabs (TSV) separate columns here; save it as CSV or TSV and import again")
+    return ""
 
 
 def _to_row(n, record, project, options, item_type, id_column, label_column, content_column):
@@ -426,7 +525,8 @@ def _check_stored(value: str, media_dir: str, n: int) -> None:
 
 def _label_hint(options: ImportOptions) -> str:
     return (f" (labels are read from the column {options.label_column!r} because "
-            f"{options.option('label_column')} names it; leave it empty to import without labels)")
+            f"{options.option('label_column')} names it; leave it empty to import without labels, or add the "
+            "label to the project's labels first: PATCH /api/projects/<id> with the whole list)")
 
 
 def _parse_label(value, project: dict, n: int, options: ImportOptions):

@@ -21,11 +21,18 @@ def checked(project: dict, value, *, row: int | None = None, hint: str = ""):
     if project["multi_label"]:
         unknown = [v for v in value if v not in allowed]
         if unknown:
-            raise BadRequest(f"{where}unknown label(s) {unknown}; {whose} labels are {allowed}{hint}")
+            raise BadRequest(f"{where}unknown label(s) {unknown}; {_which(whose, allowed)}{hint}")
         return sorted(set(value), key=allowed.index)
     if not isinstance(value, str) or value not in allowed:
-        raise BadRequest(f"{where}unknown label {value!r}; {whose} labels are {allowed}{hint}")
+        raise BadRequest(f"{where}unknown label {value!r}; {_which(whose, allowed)}{hint}")
     return value
+
+
+def _which(whose: str, allowed: list[str], most: int = 10) -> str:
+    # A project of 150 intents would print all 150 with every refused row: the first ten say enough.
+    if len(allowed) <= most:
+        return f"{whose} labels are {allowed}"
+    return f"it is not one of {whose} {len(allowed)} labels ({', '.join(allowed[:most])}, ...)"
 
 
 def check_label(project: dict, label=None, labels=None):

@@ -1,8 +1,6 @@
 """Project settings: validation shared by the API, the CLI and the pages."""
 from __future__ import annotations
 
-from assay import strategies
-
 from assay import plugins, store
 from assay.errors import BadRequest
 
@@ -82,6 +80,8 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
         if key in out and not (spec[key].nullable and out[key] is None):
             out[key] = _check_simple(key, out[key], spec[key])
     if "strategy" in out:
+        from assay import strategies  # here: numpy and scipy, which only a change of settings needs
+
         if out["strategy"] not in strategies.available():
             raise BadRequest(f"unknown strategy {out['strategy']!r}; available: {', '.join(strategies.available())}")
         try:
@@ -169,6 +169,7 @@ def _check_featurizer(item_type: str, name) -> None:
 
 def check_model_serves(fields: dict) -> None:
     """Refuse, at configuration time, a strategy the model cannot serve."""
+    from assay import strategies
     from assay.models import ModelError, make_model, missing_for
 
     spec = fields["model"]

@@ -31,16 +31,34 @@ import importlib.metadata
 import logging
 
 from .base import Featurizer, FeaturizerError, MissingExtraError, dumps, loads
-from .image import ImageFeaturizer
-from .tabular import TabularFeaturizer
-from . import text as _text
-from .text import EMBEDDINGS_HINT, FALLBACK_NOTICE, SentenceEmbedding, TfidfSVD, embeddings_available
 
+# The built-ins by item type and name, as "module:class". Their modules load on first use (module
+# __getattr__ below): text.py imports scikit-learn, a second or more of CPU that every `assay` command
+# and every page would pay for on import, though most never featurize.
 FEATURIZERS = {
-    "text": {"tfidf": TfidfSVD, "minilm": SentenceEmbedding},
-    "image": {"pixels": ImageFeaturizer},
-    "tabular": {"columns": TabularFeaturizer},
+    "text": {"tfidf": "text:TfidfSVD", "minilm": "text:SentenceEmbedding"},
+    "image": {"pixels": "image:ImageFeaturizer"},
+    "tabular": {"columns": "tabular:TabularFeaturizer"},
 }
+_LAZY = {"TfidfSVD": "text", "SentenceEmbedding": "text", "EMBEDDINGS_HINT": "text", "FALLBACK_NOTICE": "text",
+         "embeddings_available": "text", "ImageFeaturizer": "image", "TabularFeaturizer": "tabular"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _builtin(where: str):
+    module, _, attr = where.partition(":")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+
+def _text():
+    return importlib.import_module(f"{__name__}.text")
 DEFAULTS = {"text": "minilm", "image": "pixels", "tabular": "columns"}
 # What a text project naming no featurizer gets when the embedding package is missing.
 FALLBACK = {"text": "tfidf"}
@@ -60,8 +78,8 @@ def resolve(item_type: str, name: str | None = None) -> tuple[str, str | None]:
     if name:
         return ALIASES.get(name, name), None
     default = DEFAULTS.get(item_type)
-    if default == "minilm" and not _text.embeddings_available():
-        return FALLBACK[item_type], FALLBACK_NOTICE
+    if default == "minilm" and not _text().embeddings_available():
+        return FALLBACK[item_type], _text().FALLBACK_NOTICE
     return default, None
 
 
@@ -78,13 +96,14 @@ def make_featurizer(item_type: str, name: str | None = None, **params):
         origin = f"featurizer {name!r}"
     else:
         key = ALIASES.get(name, name)
-        factory = FEATURIZERS[item_type].get(key) or _load_entry_point(key)
+        builtin = FEATURIZERS[item_type].get(key)
+        factory = _builtin(builtin) if builtin else _load_entry_point(key)
         if factory is None:
             raise FeaturizerError(f"unknown {item_type} featurizer {name!r}; choose one of "
                                   f"{sorted(FEATURIZERS[item_type])}, an entry point in the group "
                                   f"{ENTRY_POINT_GROUP!r}, or 'package.module:factory'")
-        if factory is SentenceEmbedding and not _text.embeddings_available():
-            raise MissingExtraError(EMBEDDINGS_HINT)
+        if builtin == FEATURIZERS["text"]["minilm"] and not _text().embeddings_available():
+            raise MissingExtraError(_text().EMBEDDINGS_HINT)
         origin = f"{item_type} featurizer {key!r}"
     try:
         featurizer = factory(**params)

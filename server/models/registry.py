@@ -140,7 +140,9 @@ def _check_protocol(model, origin: str) -> None:
     missing = [name for name in ("fit", "predict_proba") if not callable(getattr(model, name, None))]
     if missing:
         raise ModelError(f"{origin} returned a {type(model).__name__}, which has no {' or '.join(missing)}; "
-                         "a model needs fit(X, y) and predict_proba(X) (any scikit-learn classifier has both)")
+                         "a model needs fit(X, y) and predict_proba(X). Most scikit-learn classifiers have both; "
+                         "those without predict_proba need an option (SVC(probability=True), "
+                         "SGDClassifier(loss='log_loss')) or a wrapper (CalibratedClassifierCV(LinearSVC()))")
 
 
 def capabilities(model) -> frozenset[str]:

@@ -13,7 +13,6 @@ import sqlite3
 import threading
 import time
 
-import sqlite_utils
 
 from .migrations import MIGRATIONS
 
@@ -239,6 +238,8 @@ class Database(Handle):
             for name, fn in MIGRATIONS:
                 if name in done:
                     continue
+                import sqlite_utils  # only here: it imports pandas (a second of CPU for every command)
+
                 fn(sqlite_utils.Database(conn))
                 conn.execute("INSERT INTO migrations (name) VALUES (?)", (name,))
                 applied.append(name)

@@ -88,7 +88,8 @@ def delete_items(db: Database, project_id: int, item_ids: list[int], *, with_lab
             raise NotFound(f"project {project_id} has no item(s) {missing[:10]}; nothing was deleted")
         if labeled and not with_labels:
             raise Conflict(f"{labeled} of these items carry labels; nothing was deleted. Export them first if "
-                           "you need them, then delete with_labels=true (CLI: --with-labels)")
+                           "you need them, then delete with_labels=true (CLI: --with-labels)",
+                           details={"labeled": labeled})
         for chunk, marks in in_chunks(item_ids):
             conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk)
         return {"deleted": len(item_ids), "labeled": labeled}

@@ -10,7 +10,8 @@ from flask import current_app, redirect, request, url_for
 from . import auth
 from assay.errors import MisdirectedRequest, TooManyRequests, Unauthorized
 
-OPEN_PATHS = ("/login", "/static/", "/api/openapi.json")
+# /api/operator/ checks its own token (the operator's CLI has no login): assay.web.api.operator.
+OPEN_PATHS = ("/login", "/static/", "/api/openapi.json", "/api/operator/")
 # The pages load only their own scripts, styles and images (the annotate page's config is a JSON
 # <script> block, which the browser does not run, and bar widths are set from data-percent by bars.js),
 # so nothing inline needs allowing, and an injected <script> or style="" would not run.

@@ -39,3 +39,17 @@ def test_delete_items_then_the_project_from_the_overview(page, live_server):
     assert page.url.rstrip("/") == live_server.url
     assert "to-delete" not in [p["name"] for p in live_server.api.get("/api/projects")]
     assert page.js_errors == []
+
+
+def test_the_refusal_speaks_of_the_page_not_the_api(page, live_server):
+    pid, ids = _project(live_server, "page-words")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{live_server.url}/projects/{pid}")
+    page.fill("#delete-items-form input[name=ids]", f"{ids[0]}")
+    page.click("#delete-items-form button[type=submit]")
+    page.wait_for_selector("#delete-items-status.error")
+    said = page.text_content("#delete-items-status")
+    assert "1 of these items carries labels; nothing was deleted" in said
+    assert "tick \u201calso items that carry labels\u201d" in said
+    assert "with_labels" not in said
+    assert page.js_errors == []

@@ -80,3 +80,35 @@ def test_the_readme_tour_and_api_examples_work_as_written(app, runner, live, tmp
             assert queue and all(set(item["data"]) == {"text"} for item in queue), out.stdout
     rows = (tmp_path / "news-labels.csv").read_text().splitlines()
     assert any(",5584," in row and ",sports," in row for row in rows), rows
+
+
+def test_the_first_screen_installs_only_what_the_demo_needs_and_says_how_long():
+    """The first command sets up and runs the demo; the second sets up and passes the tests (.ci/run runs both,
+    as written, read from this block)."""
+    first_block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    demo, tests = first_block[:2]
+    assert demo.endswith(" && assay demo") and "[test]" not in demo and "-e ." in demo
+    assert tests == "pip install -c .ci/constraints.txt -e '.[test]' && python -m pytest -q"
+    before, after = README.split("```bash\n", 1)
+    # The CPU build of torch is advised before the command it applies to.
+    assert "--index-url https://download.pytorch.org/whl/cpu" in before
+    intro = after.split("## A short tour", 1)[0]
+    assert "--index-url" not in intro
+    assert re.search(r"about [\d.]+ minutes once torch is there[^)]*\) and starts the server", intro)
+    assert re.search(r"runs the whole suite: about \d+ minutes", intro)
+    # It opens the labeling page, where the keys label, not the project list.
+    assert "http://127.0.0.1:5000/projects/1/annotate" in intro
+    assert "<http://127.0.0.1:5000/>" not in intro
+    # The constraints file agrees: the pin does not choose the build.
+    constraints = (ROOT / ".ci" / "constraints.txt").read_text()
+    assert "the CPU wheel; a looser pin" not in constraints and "does not choose the build" in constraints
+
+
+def test_ci_runs_the_readmes_two_commands_as_written():
+    run = (ROOT / ".ci" / "run").read_text()
+    extract = run.split("readme_install=", 1)[1].split("\n", 1)[0], run.split("readme_test=", 1)[1].split("\n", 1)[0]
+    got = [subprocess.run(["bash", "-c", f"cd {shlex.quote(str(ROOT))}; echo {cmd}"], capture_output=True,
+                          text=True, check=True).stdout.strip() for cmd in extract]
+    block = README.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    assert got == block[:2]
+    assert 'eval "$readme_test"' in run and '*" && python -m pytest -q")' in run

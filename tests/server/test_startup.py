@@ -51,3 +51,32 @@ def test_help_lists_only_assays_commands_and_options(tmp_path):
     for option in ("--env-file", "--app", "--debug"):
         assert option not in result.stdout
     assert run_python("from assay.cli import main; main()", tmp_path, "routes").returncode != 0
+
+
+HEAVY = ("torch", "sklearn", "sentence_transformers", "scipy", "pandas", "pyarrow")
+LOADED = ("import sys, atexit\n"
+          "atexit.register(lambda: print('LOADED', sorted(m for m in %r if m in sys.modules), file=sys.stderr))\n"
+          "from assay.cli import main; main()\n" % (HEAVY,))
+
+
+def _loaded(result) -> list[str]:
+    line = [ln for ln in result.stderr.splitlines() if ln.startswith("LOADED ")][-1]
+    return eval(line[len("LOADED "):])  # noqa: S307 - our own print of a list of names
+
+
+def test_help_imports_no_machine_learning_library(tmp_path):
+    # Every command used to build the app (and import scikit-learn, scipy, pandas) first: 3-4 s of CPU for --help.
+    result = run_python(LOADED, tmp_path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "export" in result.stdout
+    assert _loaded(result) == []
+    assert not (tmp_path / "assay.sqlite").exists()  # listing the commands opens no database either
+
+
+def test_export_imports_no_machine_learning_library(tmp_path):
+    assert run_python("from assay.cli import main; main()", tmp_path, "create-project", "p",
+                      "--labels", "a,b").returncode == 0
+    result = run_python(LOADED, tmp_path, "export", "p", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    assert "wrote 0 rows" in result.stderr
+    assert _loaded(result) == []

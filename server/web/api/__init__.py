@@ -86,4 +86,4 @@ def init_app(app):
         return error_page(500, message)
 
 
-from . import annotate, items, openapi, projects, review, transfer, webhooks  # noqa: E402,F401  (routes register on bp)
+from . import annotate, items, openapi, operator, projects, review, transfer, webhooks  # noqa: E402,F401  (routes register on bp)

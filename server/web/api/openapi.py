@@ -175,8 +175,15 @@ SPEC = {
                             "description": "why you may not answer it now (others hold its places); null: you may"}}},
             "DeleteResult": {"type": "object", "properties": {"deleted": {"type": "integer"},
                                                                 "labeled": {"type": "integer"}}},
-            "ImportResult": {"type": "object", "properties": {"imported": {"type": "integer"},
-                                                                "skipped": {"type": "integer"}}},
+            "ImportResult": {"type": "object", "properties": {
+                "imported": {"type": "integer"},
+                "skipped": {"type": "integer", "description": "rows whose id the project has, or an earlier row has"},
+                "repeated": {"type": "array", "description": "rows that repeat an earlier row's id (only if any)",
+                             "items": {"type": "object", "properties": {
+                                 "row": {"type": "integer"}, "id": {"type": "string"}, "first_row": {"type": "integer"}}}},
+                "invalid": {"type": "array", "description": "rows left out with skip_invalid=true (only if any)",
+                            "items": {"type": "object", "properties": {
+                                "row": {"type": "integer"}, "error": {"type": "string"}}}}}},
             "WebhookIn": {"type": "object", "required": ["url", "events"], "additionalProperties": False,
                           "description": "Each event is POSTed to url as JSON {event, delivery_id, project_id, "
                                          "timestamp, data}, signed: X-Assay-Signature: sha256=<hex HMAC-SHA256 of the "
@@ -276,7 +283,11 @@ SPEC = {
                     "responses": {"200": _json(_ref("ItemSearch")), "400": _ERROR, "403": _ERROR, "404": _ERROR}},
             "post": {"summary": "Import items: a JSON list of objects, or a CSV/TSV/JSONL file (multipart field 'file')",
                      "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                                    for n in ("text_column", "id_column", "label_column", "image_column", "format")],
+                                    for n in ("text_column", "id_column", "label_column", "image_column", "format")]
+                                   + [{"name": "skip_invalid", "in": "query", "required": False,
+                                       "description": "true: leave out (and list) the rows that cannot be imported "
+                                                      "instead of refusing the file",
+                                       "schema": {"type": "string", "enum": ["0", "1", "true", "false"]}}],
                      "requestBody": {"required": True, "content": {
                          "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
                          "multipart/form-data": {"schema": {"type": "object", "properties": {
@@ -415,6 +426,31 @@ SPEC = {
                                   "403": _ERROR, "404": _ERROR}},
         },
         "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json({"type": "object"})}}},
+        "/api/operator/imported": {"post": {
+            "summary": "assay import wrote items or labels into this server's database: featurize and retrain",
+            "description": "For the operator's `assay import`. Needs the X-Assay-Operator header, as "
+                           "/api/operator/importable does; anyone else gets 403.",
+            "parameters": [{"name": "X-Assay-Operator", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["project_id"],
+                "properties": {"project_id": {"type": "integer", "minimum": 1}}}}}},
+            "responses": {"200": _json({"type": "object", "properties": {"retrain": {"type": "string"}}}),
+                          "400": _ERROR, "403": _ERROR, "404": _ERROR}}},
+        "/api/operator/importable": {"post": {
+            "summary": "Whether this server's Python finds a model's or featurizer's module (nothing is imported)",
+            "description": "For the operator's `assay create-project`, which warns when the running server could "
+                           "not import the model it names. Needs the X-Assay-Operator header: the token the server "
+                           "wrote into its instance folder (servers/<pid>.json); anyone else gets 403.",
+            "parameters": [{"name": "X-Assay-Operator", "in": "header", "required": True,
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["kind", "spec"], "properties": {
+                    "kind": {"type": "string", "enum": ["model", "featurizer"]},
+                    "spec": {"type": "string", "example": "mymodels:sgd_pipeline"}}}}}},
+            "responses": {"200": _json({"type": "object", "properties": {
+                "importable": {"type": "boolean"}, "error": {"type": "string", "nullable": True}}}),
+                "400": _ERROR, "403": _ERROR}}},
     },
 }
 

@@ -23,6 +23,7 @@ def import_options(source, project_id: int) -> ingest.ImportOptions:
         image_column=source.get("image_column") or "image",
         max_item_bytes=int(current_app.config["MAX_ITEM_BYTES"]),
         media_dir=media.project_dir(current_app.config["MEDIA_DIR"], project_id),
+        skip_invalid=str(source.get("skip_invalid", "")).strip().lower() in ("1", "true", "yes", "on"),
     )
 
 
@@ -118,7 +119,15 @@ def export_labels(project_id: int):
         body = export.stream(project, records, fmt, keys, provenance)
         mimetype, ext = ("text/csv", "csv") if fmt == "csv" else ("application/x-ndjson", "jsonl")
     return Response(stream_with_context(body), mimetype=mimetype,
-                    headers={"Content-Disposition": _attachment(f"{project['name']}-labels.{ext}")})
+                    headers={"Content-Disposition": _attachment(export_filename(project, ext, provenance,
+                                                                                every == "all"))})
+
+
+def export_filename(project: dict, ext: str, provenance: bool, every_answer: bool) -> str:
+    """The download's name: exports with provenance or every answer have other columns, so other names
+    (one name for all would have the browser save the second as "name-labels (1).csv")."""
+    return (f"{project['name']}-labels" + ("-all-answers" if every_answer else "")
+            + ("-provenance" if provenance else "") + f".{ext}")
 
 
 def _attachment(filename: str) -> str:

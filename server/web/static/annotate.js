@@ -33,6 +33,11 @@
     sending: false,
     retryDelay: 0,
     retryTimer: null,
+    backlog: false, // a send failed and the outbox has not been empty since: the badge stays until it is
+
+    // The last request got no answer (or a gateway's 502-504): the server is down or out of reach. The page
+    // says so instead of "nothing left", and comes back by itself when a request is answered again.
+    unreachable: false,
     fetching: false,
     stats: null,
   };
@@ -84,6 +89,7 @@
         body: JSON.stringify(op.body),
       })
       : await fetch(`${config.api}/annotations/${op.item_id}`, { method: "DELETE", headers: { Accept: "application/json", ...CSRF } });
+    reached(res);
     if (res.ok) return "done";
     if (op.kind === "undo" && res.status === 404) return "done"; // nothing left to undo
     if (res.status >= 500 || res.status === 408 || res.status === 429) return "retry";
@@ -111,9 +117,11 @@
         try {
           outcome = await send(op);
         } catch (_) {
-          outcome = "retry"; // network error
+          unreached(); // network error
+          outcome = "retry";
         }
         if (outcome === "retry") {
+          state.backlog = true;
           state.retryDelay = Math.min(MAX_RETRY_MS, state.retryDelay ? state.retryDelay * 2 : 1000);
           state.retryTimer = setTimeout(pump, state.retryDelay);
           break;
@@ -133,12 +141,55 @@
   function renderOutbox() {
     const badge = $("outbox");
     const n = state.outbox.length;
-    if (n && state.retryDelay > 0) {
+    if (!n) state.backlog = false;
+    $("unreachable").hidden = !state.unreachable;
+    // Until the outbox is empty, not just until the first resend succeeds: the rest may still fail.
+    if (n && (state.retryDelay > 0 || state.backlog)) {
       badge.textContent = `${n} unsent, retrying`;
       badge.hidden = false;
     } else {
       badge.hidden = true;
     }
+    renderOffline();
+  }
+
+  // -- the connection --------------------------------------------------------------
+
+  function reached(res) {
+    // A gateway's 502-504 means the server behind it does not answer: as good as no answer.
+    if ([502, 503, 504].includes(res.status)) {
+      unreached();
+      return;
+    }
+    if (!state.unreachable) return;
+    state.unreachable = false;
+    // Back: send what waited at once rather than at the end of the retry timer's backoff (up to 15 s),
+    // and fetch items if the page ran dry meanwhile.
+    if (state.retryTimer !== null) {
+      clearTimeout(state.retryTimer);
+      state.retryTimer = null;
+      setTimeout(pump, 0);
+    }
+    renderOutbox();
+    renderDone();
+    if (!state.current && !state.buffer.length) setTimeout(refill, 0);
+  }
+
+  function unreached() {
+    if (state.unreachable) return;
+    state.unreachable = true;
+    renderOutbox();
+    renderDone();
+  }
+
+  function renderOffline() {
+    // The out-of-items card while the server does not answer: with the count of labels kept in this browser.
+    const n = state.outbox.length;
+    const what = n === 1 ? "1 label waits" : `${n} labels wait`;
+    $("done-offline-text").textContent = n
+      ? `${what} in this browser to be sent. They are kept here, across a reload, and sent as soon as `
+        + "the server answers again; this page then goes on by itself."
+      : "Nothing waits to be sent. This page goes on by itself as soon as the server answers again.";
   }
 
   // -- the buffer ------------------------------------------------------------------
@@ -156,18 +207,19 @@
       const want = Math.max(1, config.buffer - state.buffer.length);
       const n = Math.min(100, held() + want);
       const res = await fetch(`${config.api}/queue?n=${n}`, { headers: { Accept: "application/json" } });
-      if (!res.ok) {
+      reached(res);
+      if (!res.ok && !state.unreachable) {
         showMessage(`Could not fetch items: ${await errorText(res)}`);
         return;
       }
-      for (const item of await res.json()) {
+      for (const item of res.ok ? await res.json() : []) {
         if (state.seen.has(item.id)) continue;
         state.seen.add(item.id);
         state.buffer.push(item);
         warm(item);
       }
     } catch (_) {
-      // Offline: the stats poll calls refill again.
+      unreached(); // the stats poll calls refill again
     } finally {
       state.fetching = false;
     }
@@ -227,9 +279,11 @@
   function renderDone() {
     // An empty project is not a finished one: it needs an import, not a rest. (An item already
     // seen proves items exist even before the next stats poll counts them.)
-    const empty = state.seen.size === 0 && (state.stats ? state.stats.items : config.items) === 0;
+    const offline = state.unreachable;
+    const empty = !offline && state.seen.size === 0 && (state.stats ? state.stats.items : config.items) === 0;
+    $("done-offline").hidden = !offline;
     $("done-empty").hidden = !empty;
-    $("done-all").hidden = empty;
+    $("done-all").hidden = empty || offline;
   }
 
   function mediaUrl(path) {
@@ -418,10 +472,11 @@
   async function pollStats() {
     try {
       const res = await fetch(`${config.api}/stats`, { headers: { Accept: "application/json" } });
+      reached(res);
       if (res.ok) renderStats(await res.json());
       if (state.stats) noteModelVersion(state.stats.model_version);
     } catch (_) {
-      // Offline: the next poll tries again.
+      unreached(); // the next poll tries again
     }
     if (!state.current) refill();
     if (state.outbox.length && !state.sending && state.retryTimer === null) pump();

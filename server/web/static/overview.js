@@ -112,7 +112,8 @@
   });
 
   // Deleting: the server checks the typed name and refuses labeled items unless asked; we show its message.
-  async function send(url, options, statusEl) {
+  async function send(url, options, statusEl, explain) {
+    // explain(status, body): the page's own words for a refusal, where the API's name its parameters.
     statusEl.className = "status";
     statusEl.textContent = "Deleting…";
     try {
@@ -120,7 +121,7 @@
       const body = await res.json().catch(() => null);
       if (!res.ok) {
         statusEl.className = "status error";
-        statusEl.textContent = body && body.error ? body.error : `HTTP ${res.status}`;
+        statusEl.textContent = (explain && explain(res.status, body)) || (body && body.error ? body.error : `HTTP ${res.status}`);
         return null;
       }
       return body;
@@ -138,8 +139,14 @@
     const ids = delItems.elements.ids.value.split(/[\s,]+/).filter(Boolean).map(Number);
     const withLabels = delItems.elements.with_labels.checked;
     if (!window.confirm(`Delete ${ids.length} item${ids.length === 1 ? "" : "s"}${withLabels ? " and their labels" : ""}?`)) return;
+    const explain = (status, res) => {
+      const n = res && res.details && res.details.labeled;
+      if (status !== 409 || !n) return null;
+      return `${n} of these items ${n === 1 ? "carries" : "carry"} labels; nothing was deleted. Export them first ` +
+        "if you need them, then tick \u201calso items that carry labels\u201d and delete again.";
+    };
     const body = await send(delItems.action, { method: "POST", body: JSON.stringify({ ids, with_labels: withLabels }),
-                                               headers: { "Content-Type": "application/json" } }, statusEl);
+                                               headers: { "Content-Type": "application/json" } }, statusEl, explain);
     if (body) {
       statusEl.className = "status ok";
       statusEl.textContent = `Deleted ${body.deleted} item${body.deleted === 1 ? "" : "s"}` +
