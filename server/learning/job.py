@@ -33,6 +33,9 @@ TABLE_UP_TO = 10
 # A retrain ranks at least this many pool items, featurizing them first if need be (two featurizing steps:
 # about 7 s of MiniLM on one core); the rest of the pool follows in slices between retrains.
 MIN_RANKED = 512
+# Seconds a retrain goes on featurizing beyond that: a fast featurizer (TF-IDF, tables, images: thousands of
+# items a second) does a whole pool of thousands within it; MiniLM (a step takes seconds) stops at MIN_RANKED.
+RETRAIN_BUDGET = 0.5
 # Seconds of featurizing per slice: a retrain (of this or another project) waits at most about this long
 # plus one step (featcache.STEP).
 SLICE_SECONDS = 4.0
@@ -59,7 +62,7 @@ def run_job(job: Job, progress=None) -> JobResult:
         else:
             min_ranked = int(settings.get("min_ranked", MIN_RANKED))
             featured = cache.ensure_some(db, progress=progress, first=[i for i, _ in labeled], step=step,
-                                         at_least=len(labeled) + min_ranked, budget=0.0)
+                                         at_least=len(labeled) + min_ranked, budget=RETRAIN_BUDGET)
         ids, X = featured.ids, featured.X
         pool_ids = np.asarray(store.pool_item_ids(db, project_id), dtype=np.int64)
         evaluating = not project["multi_label"]
