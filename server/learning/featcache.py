@@ -196,13 +196,11 @@ class FeatureCache:
             state, ids, X = self._fresh(db, len(all_ids), progress)
         featurizer = self._prepare(state["featurizer"])
         have = set(ids.tolist())
-        order = [int(i) for i in first if int(i) not in have]
-        wanted = set(order)
         in_project = set(all_ids.tolist())
-        order = [i for i in order if i in in_project]
+        order = [i for i in dict.fromkeys(int(i) for i in first) if i in in_project and i not in have]
+        n_first, wanted = len(order), set(order)
         order += [i for i in store.shuffled_item_ids(db, project_id) if i not in have and i not in wanted]
         done = len(in_project & have)
-        n_first = sum(1 for i in first if int(i) in in_project and int(i) not in have)
         everything = at_least is None and budget is None
         pos = 0
         if progress and order:
