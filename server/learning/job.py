@@ -7,7 +7,6 @@ so a crash anywhere in here leaves the previous model and queue in place.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections import Counter
@@ -78,32 +77,7 @@ def run_job(job: Job, progress=None) -> JobResult:
     result = _round(job, project, labeled, ids, X, pool_ids, evaluating, started, progress,
                     **({"tests": tests, "stop_ids": stop_ids, "reference_stop": reference_stop, "history": history}
                        if evaluating else {}))
-    queue = result.queue
-    if queue:
-        db = store.open_readonly(job.db_path)
-        try:
-            queue = without_twins(queue, store.item_data(db, [row["item_id"] for row in queue]))
-        finally:
-            db.close()
-    return JobResult(result.version, queue, result.predictions, featurized=(featured.done, featured.total))
-
-
-def without_twins(queue: list[dict], data: dict[int, dict]) -> list[dict]:
-    """The queue less the rows whose item is an exact copy (the same data) of an item ranked before it.
-
-    A strategy that scores by the model gives exact duplicates the same score, so they sat side by side
-    (the SMS demo served "Free Top ringtone..." twice in a row): an annotator would answer the same item
-    twice, and a batch would spend two labels on one point. The twin stays in the pool for a later ranking.
-    """
-    seen: set[str] = set()
-    out = []
-    for row in queue:
-        key = json.dumps(data.get(row["item_id"]), sort_keys=True, ensure_ascii=False)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(row)
-    return out
+    return JobResult(result.version, result.queue, result.predictions, featurized=(featured.done, featured.total))
 
 
 def _ranks_anew(featured, last: dict | None, n_labeled: int) -> bool:
