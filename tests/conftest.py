@@ -31,6 +31,19 @@ def _postgres_wanted(config) -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, run only the tests whose database is PostgreSQL (those that take the ``postgres`` fixture,
+    through ``db_setting``, ``make_database``, ``app`` or the team servers): the others would run on SQLite
+    again, exactly as in the SQLite pass, and only cost time."""
+    if _postgres_wanted(config) is None:
+        return
+    kept = [item for item in items if "postgres" in item.fixturenames]
+    dropped = [item for item in items if "postgres" not in item.fixturenames]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def postgres(request):
     """The session's PostgreSQL databases (tests.pg.Databases), or None when the tests run on SQLite."""
