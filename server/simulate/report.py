@@ -45,6 +45,24 @@ def write_curves(rows: list[dict], path: str) -> None:
             writer.writerow({k: _fmt(row.get(k)) for k in CURVE_COLUMNS})
 
 
+ESTIMATOR_KEYS = ("strategy", "seed", "n_labels", "accuracy")
+
+
+def write_estimators(rows: list[dict], path: str) -> bool:
+    """Every estimator the accuracy estimate computed beside the one it reports (``est_``/``low_``/``high_``
+    + name per round), against the test accuracy: how docs/RESULTS.md compares them. False: none."""
+    extra = sorted({k for row in rows for k in row if k.startswith(("est_", "low_", "high_"))})
+    if not extra:
+        return False
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ESTIMATOR_KEYS + tuple(extra))
+        writer.writeheader()
+        for row in rows:
+            if any(row.get(k) is not None for k in extra):
+                writer.writerow({k: _fmt(row.get(k)) for k in ESTIMATOR_KEYS + tuple(extra)})
+    return True
+
+
 def _fmt(value):
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
@@ -268,6 +286,9 @@ def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[di
     files = [os.path.join(out_dir, name) for name in ("curves.csv", "summary.csv", "curves.png")]
     write_curves(experiment.rows, files[0])
     write_summary(summary, files[1])
+    estimators = os.path.join(out_dir, "estimators.csv")
+    if write_estimators(experiment.rows, estimators):
+        files.append(estimators)
     names = [s["strategy"] for s in summary]
     with open(files[2], "wb") as fh:
         # plots.learning_curves keeps its legend inside the axes: grow the figure so a long one fits.

@@ -203,6 +203,7 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
     tracker = _Tracker()
 
     labeled = [int(i) for i in setup.initial]
+    tracker.labeled_uniform = [False] * len(labeled)  # the initial labels are stratified, not uniform
     y_labeled = list(oracle.reveal(labeled))
     in_pool = np.ones(len(oracle), dtype=bool)
     in_pool[labeled] = False
@@ -264,9 +265,13 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
         picked = pool[chosen]
         served = tracker.serve(model, X_train[picked])
         answers = oracle.reveal(picked)
+        audit_B = np.arange(len(chosen)) >= len(chosen) - len(audits)
+        # Drawn uniformly from the pool: the audits, and every pick of the random strategy.
+        uniform_B = audit_B | (strategy == "random")
         if served is not None:
-            tracker.record(served, answers, np.arange(len(chosen)) >= len(chosen) - len(audits), len(labeled))
+            tracker.record(served, answers, audit_B, uniform_B, len(labeled))
         y_labeled.extend(answers)
+        tracker.labeled_uniform.extend(uniform_B.tolist())
         labeled.extend(int(i) for i in picked)
         in_pool[picked] = False
 
@@ -276,7 +281,8 @@ class _Tracker:
     audits among them, the stop set's predictions by label count, and from them the columns a round reports."""
 
     def __init__(self):
-        self.served_conf, self.correct, self.audit, self.served_at = [], [], [], []
+        self.served_conf, self.correct, self.audit, self.uniform, self.served_at = [], [], [], [], []
+        self.labeled_uniform: list[bool] = []  # per label, in the order labeled: drawn uniformly from the pool
         self.stop_history: list[tuple[int, np.ndarray]] = []  # (labels, stop-set predictions) per model
         self.settled: list[bool] = []  # per model: stopping.settled
         self.audits_drawn = 0  # cold-start rounds' audits too, which have no prediction to test
@@ -293,12 +299,13 @@ class _Tracker:
         best = np.argmax(probs, axis=1)
         return np.asarray(model.classes_, dtype=object)[best], probs[np.arange(len(best)), best]
 
-    def record(self, served, answers, audit_B, n_labels: int) -> None:
+    def record(self, served, answers, audit_B, uniform_B, n_labels: int) -> None:
         pred, conf = served
         self.served_at.extend([n_labels] * len(conf))
         self.served_conf.extend(conf.tolist())
         self.correct.extend((pred == np.asarray(answers, dtype=object)).tolist())
         self.audit.extend(np.asarray(audit_B, dtype=bool).tolist())
+        self.uniform.extend(np.asarray(uniform_B, dtype=bool).tolist())
 
     def assess(self, model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows, seed) -> dict:
         out = {"n_audit": self.n_audit, "estimated_accuracy": None, "estimate_low": None, "estimate_high": None,
@@ -318,12 +325,14 @@ class _Tracker:
         if pool_conf is None:
             pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
         y = np.asarray(y_labeled, dtype=object)
-        oof_conf, _, _ = out_of_fold(config.model, fixed_prior(config.model_params, model),
-                                            X_train[labeled], y, random_state=seed)
+        oof_conf, oof_correct, _ = out_of_fold(config.model, fixed_prior(config.model_params, model),
+                                               X_train[labeled], y, random_state=seed)
         held = np.isfinite(oof_conf)
+        uniform = held & np.asarray(self.labeled_uniform, dtype=bool)
         est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf,
                                          self.correct, self.audit, len(labeled) - np.asarray(self.served_at),
-                                         n_labels=len(labeled), random_state=seed)
+                                         n_labels=len(labeled), uniform_M=self.uniform,
+                                         oof_uniform=(oof_conf[uniform], oof_correct[uniform]), random_state=seed)
         if est is not None:
             out.update(estimated_accuracy=est.accuracy, estimate_low=est.low, estimate_high=est.high)
             for name, (a, lo, hi) in est.candidates.items():

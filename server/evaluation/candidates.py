@@ -1,0 +1,87 @@
+"""Estimators of the current model's accuracy that simulations compute beside the reported one (issue 27).
+
+`assay simulate` writes each one's estimate and interval per round to ``estimators.csv``; the server computes
+none of them. They differ in which tests set the calibration of the pool's confidence:
+
+* ``uniform``: only tests whose item was drawn uniformly from the pool (audits, and under a uniform strategy
+  every label): the prequential ones (served with an older model's prediction, recency-weighted) and the
+  out-of-fold ones (a model trained on the other labels, nearly the current one, predicting the audit item).
+  Valid whatever the strategy, at the cost of few tests.
+* ``pooled_or_not``: the pool's calibration is the uniform tests'; the strategy's picks share it or have one
+  of their own, weighted by the evidence the uniform tests give each hypothesis (a Bayes factor: the uniform
+  tests' likelihood given the picks, against their likelihood alone).
+* ``ppi``: prediction-powered inference (Angelopoulos et al., Science 2023): the model's mean confidence on
+  the data plus the audits' mean residual (out-of-fold correctness minus out-of-fold confidence). Unbiased for
+  the out-of-fold model's accuracy whatever the calibration; its interval is the audits' sampling spread.
+* ``raw``: the model's mean confidence, no calibration (how far the model's own confidence is off).
+
+Why they exist, measured on a letters-like table (docs/RESULTS.md, issue 27): the reported estimator fits the
+calibration mostly on the picks, and a model trained on a strategy's boundary picks is underconfident on the
+rest of the pool, which the picks cannot show.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from .accuracy import (CALIBRATION_PRIORS, DRAWS, LEVEL, _calibrated, _logit, fit_calibration, log_evidence,
+                       mixture)
+
+
+def _fit(conf_M, correct_M, weights_M, prior, z_all, rng) -> tuple[float, float, float]:
+    """Mean calibrated accuracy over the data, its variance (calibration draws + finite items), log evidence."""
+    theta, cov = fit_calibration(conf_M, correct_M, prior=prior, weights_M=weights_M)
+    draws_S_P = rng.multivariate_normal(theta, cov, size=DRAWS)
+    g_all = _calibrated(theta[None, :], z_all)[0]
+    var = float(_calibrated(draws_S_P, z_all).mean(axis=1).var()) + float((g_all * (1 - g_all)).mean()) / len(z_all)
+    return float(g_all.mean()), var, log_evidence(conf_M, correct_M, prior, theta, cov, weights_M)
+
+
+def _interval(mean: float, var: float, level: float) -> tuple[float, float, float]:
+    half = stats.norm.ppf(0.5 + level / 2) * max(var, 0.0) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def candidates(conf_all, served_conf_M, correct_M, uniform_M, weights_M, oof_conf_A, oof_correct_A, *,
+               level=LEVEL, rng=None) -> dict[str, tuple[float, float, float]]:
+    """name -> (estimate, low, high).
+
+    conf_all: the current model's confidence on the data (pool, and out-of-fold on the labeled items);
+    served_conf_M, correct_M, uniform_M, weights_M: the prequential tests, whether each item was drawn
+    uniformly, and their recency weights; oof_conf_A, oof_correct_A: the out-of-fold confidence and
+    correctness on the labeled items that were drawn uniformly.
+    """
+    rng = np.random.default_rng(rng)
+    conf_all = np.asarray(conf_all, float)
+    z_all = _logit(conf_all)
+    uniform_M = np.asarray(uniform_M, bool)
+    served_conf_M, correct_M = np.asarray(served_conf_M, float), np.asarray(correct_M, float)
+    weights_M = np.ones(len(served_conf_M)) if weights_M is None else np.asarray(weights_M, float)
+    oof_conf_A, oof_correct_A = np.asarray(oof_conf_A, float), np.asarray(oof_correct_A, float)
+    out = {"raw": (float(conf_all.mean()),) * 3}
+    n_oof = len(oof_conf_A)
+    if n_oof >= 2:
+        d_A = oof_correct_A - oof_conf_A
+        out["ppi"] = _interval(float(conf_all.mean() + d_A.mean()),
+                               float(conf_all.var() / len(conf_all) + d_A.var(ddof=1) / n_oof), level)
+    U = (np.concatenate([oof_conf_A, served_conf_M[uniform_M]]),
+         np.concatenate([oof_correct_A, correct_M[uniform_M]]),
+         np.concatenate([np.ones(n_oof), weights_M[uniform_M]]))
+    P = (served_conf_M[~uniform_M], correct_M[~uniform_M], weights_M[~uniform_M])
+    if len(U[0]) < 2:
+        return out
+    uniform, pooled = [], []
+    for prior in CALIBRATION_PRIORS:
+        uniform.append(_fit(*U, prior, z_all, rng))
+        if len(P[0]):
+            both = tuple(np.concatenate([u, p]) for u, p in zip(U, P))
+            mean, var, log_ev = _fit(*both, prior, z_all, rng)
+            theta_p, cov_p = fit_calibration(*P[:2], prior=prior, weights_M=P[2])
+            pooled.append((mean, var, log_ev - log_evidence(*P[:2], prior, theta_p, cov_p, P[2])))
+    m, v, _ = mixture(*zip(*uniform))
+    out["uniform"] = _interval(m, v, level)
+    if pooled:
+        m, v, w_K = mixture(*zip(*(uniform + pooled)))
+        out["pooled_or_not"] = _interval(m, v, level)
+        out["pooled_weight"] = (float(w_K[len(uniform):].sum()),) * 3
+    return out
