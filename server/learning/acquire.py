@@ -7,6 +7,7 @@ whose labels are revealed only for the indices it returns.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,7 +61,29 @@ def fit_model(model_spec: str, model_params: dict, X, y, random_state=None, l2_p
         model.set_params(random_state=random_state)
     if l2_previous is not None and "l2_previous" in own and own.get("l2") == "auto":
         model.set_params(l2_previous=float(l2_previous))
-    return model.fit(X, y)
+    return _quiet_fit(model, X, y)
+
+
+# scikit-learn's hint that many distinct values may be a regression target: never true of label names, and
+# with many classes and a label or two each it came with every fit of a plug-in model (the built-ins check
+# their labels without it: assay.models._targets).
+_REGRESSION_HINT = "The number of unique classes is greater than 50%"
+_SAID: set = set()  # (category, file, line) of the warnings this process has passed on once
+
+
+def _quiet_fit(model, X, y):
+    """``model.fit(X, y)``, saying each of its warnings once per process instead of once per fit: a
+    simulation or a busy project fits thousands of times, and one line per fit buries everything else."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = model.fit(X, y)
+    for w in caught:
+        key = (w.category, w.filename, w.lineno)
+        if str(w.message).startswith(_REGRESSION_HINT) or key in _SAID:
+            continue
+        _SAID.add(key)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return fitted
 
 
 def learned_prior(model) -> float | None:

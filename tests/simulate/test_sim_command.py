@@ -156,3 +156,41 @@ def test_mistakes_are_messages(iris_csv, tmp_path, args, message):
     result = CliRunner().invoke(simulate_command, base + args)
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_plug_in_model_warns_once_not_once_per_fit(tmp_path):
+    """A model by import path on many classes with a label or two each: scikit-learn's regression hint came
+    once per fit (5,628 lines in one run); now it never comes, and any other warning comes once per process."""
+    import subprocess
+    import sys
+
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=600, n_features=8, n_informative=6, n_classes=12,
+                               n_clusters_per_class=1, random_state=0)
+    path = tmp_path / "table.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([f"f{i}" for i in range(8)] + ["label"])
+        writer.writerows([*np.round(row, 3), f"c{label}"] for row, label in zip(X, y))
+    plugin = tmp_path / "noisy_model.py"
+    plugin.write_text(
+        "import warnings\n"
+        "from sklearn.ensemble import ExtraTreesClassifier\n"
+        "class Noisy(ExtraTreesClassifier):\n"
+        "    def fit(self, X, y):\n"
+        "        warnings.warn('a plug-in warning on every fit', RuntimeWarning)\n"
+        "        return super().fit(X, y)\n"
+        "def make():\n"
+        "    return Noisy(n_estimators=20)\n")
+    for spec in ("sklearn.ensemble:ExtraTreesClassifier", "noisy_model:make"):
+        done = subprocess.run(
+            [sys.executable, "-c", "from assay.cli import main; main()", "simulate", str(path),
+             "--model", spec, "--strategies", "random,margin", "--initial", "12", "--batch", "10",
+             "--budget", "60", "--seeds", "2", "--out", str(tmp_path / "out"), "--no-progress"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path,
+            env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        assert "unique classes" not in done.stderr
+        assert done.stderr.count("RuntimeWarning: a plug-in warning on every fit") <= 1, done.stderr
+    assert done.stderr.count("RuntimeWarning: a plug-in warning on every fit") == 1
