@@ -308,13 +308,11 @@ class ImportResult:
     # (row, why): rows left out with skip_invalid
     invalid: list = field(default_factory=list)
     # imported items whose content an item of the project has already (exact duplicates: one of them is served,
-    # and its label is given to the others)
+    # and its label is given to the others); the command line's summary says so, the API's answer is unchanged
     duplicates: int = 0
 
     def as_dict(self) -> dict:
         out = {"imported": self.imported, "skipped": self.skipped}
-        if self.duplicates:
-            out["duplicates"] = self.duplicates
         if self.repeated:
             out["repeated"] = [{"row": n, "id": i, "first_row": first} for n, i, first in self.repeated]
         if self.invalid:

@@ -181,8 +181,6 @@ SPEC = {
                 "repeated": {"type": "array", "description": "rows that repeat an earlier row's id (only if any)",
                              "items": {"type": "object", "properties": {
                                  "row": {"type": "integer"}, "id": {"type": "string"}, "first_row": {"type": "integer"}}}},
-                "duplicates": {"type": "integer", "description": "imported items whose content (a text's text) "
-                               "another item of the project has: served once, a label goes to all (only if any)"},
                 "invalid": {"type": "array", "description": "rows left out with skip_invalid=true (only if any)",
                             "items": {"type": "object", "properties": {
                                 "row": {"type": "integer"}, "error": {"type": "string"}}}}}},
