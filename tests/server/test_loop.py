@@ -178,7 +178,10 @@ def test_labels_that_arrive_during_a_retrain_start_another_when_it_ends(app, cli
     assert r.json["imported"] == 200
     service = app.extensions["assay.retrain"]
     assert service.wait_idle(120)  # featurizing + cold-start queue
-    label_of = {i + 1: r["label"] for i, r in enumerate(rows)}
+    # Texts that repeat are left out: a label on one copy labels its twins too (issue 29.5), which would change
+    # the counts below.
+    repeated = {r["text"] for i, r in enumerate(rows) if any(o["text"] == r["text"] for o in rows[:i])}
+    label_of = {i + 1: r["label"] for i, r in enumerate(rows) if r["text"] not in repeated}
     spam = [i for i in label_of if label_of[i] == "spam"]
     ham = [i for i in label_of if label_of[i] == "ham"]
 
