@@ -143,3 +143,27 @@ def test_sms_twins_are_never_in_one_pull(app, client, make_project):
     for who in ("ana", "bob", "cy"):
         seen += [i["data"]["text"] for i in _pull(client, pid, who, 100)]
     assert len(seen) == 300 and len(set(seen)) == 300
+
+
+def test_the_migration_hashes_the_items_already_there(tmp_path):
+    """A database from before twins gets every item's hash (and so its twins) when it migrates."""
+    import sqlite3
+
+    from assay import store
+    from assay.store.db import Database
+
+    path = str(tmp_path / "old.sqlite")
+    db = Database(path)
+    db.migrate()
+    pid = store.create_project(db, {"name": "old", "labels": ["a", "b"]})
+    store.insert_items(db, pid, [(None, {"text": t}, None) for t in ("x", "x", "é", "y")])
+    conn = sqlite3.connect(path)  # back to the schema before 0015
+    conn.execute("DROP INDEX items_content")
+    conn.execute("ALTER TABLE items DROP COLUMN content_hash")
+    conn.execute("DELETE FROM migrations WHERE name = '0015_content_hash'")
+    conn.commit()
+    conn.close()
+    again = Database(path)
+    assert again.migrate() == ["0015_content_hash"]
+    assert store.twin_ids(again, pid, 1) == [2] and store.duplicate_count(again, pid) == 1
+    assert store.content_hashes(again, [3])[3] == store.content_hash({"text": "é"})
