@@ -126,7 +126,7 @@ def project(n_labels, estimate, low, high, target: float, random_state=0) -> Pro
         lo, hi = np.quantile(needed_S, [0.05, 0.95])
     if not np.isfinite(median) or median > HORIZON * current:
         return Projection(target, "uncertain", None, int(lo) if np.isfinite(lo) else None, None, plateau, a_lo, a_hi,
-                          f"no reliable count yet: the target is near or above where the accuracy seems to "
+                          f"no reliable count yet, as the target is near or above where the accuracy seems to "
                           f"level off (about {_pct(plateau)}, between {_pct(a_lo)} and {_pct(a_hi)})")
     needed, low_n, high_n = int(np.ceil(median)), int(np.floor(lo)), int(np.ceil(hi)) if np.isfinite(hi) else None
     spread = f", likely between {low_n:,} and {high_n:,}" if high_n is not None else ""
