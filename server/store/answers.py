@@ -103,6 +103,37 @@ def _answer_twins(conn, project_id: int, item_id: int, annotator: str, label, ov
             insert_answer(conn, project_id, twin_id, annotator, label, False, source=source)
 
 
+def label_new_twins(conn, project_id: int, hashes) -> int:
+    """Inside an import's open write: where items just imported (their content ``hashes``) are twins of a labeled
+    item, the group's unanswered items get that label, as add_annotation's ``twins`` gives it: the latest
+    own (not copied) label of the group, recorded as ``twin of item N`` under its annotator. Covers both an
+    unlabeled copy of a labeled item and a seed label (``--label-column``) on a copy of unlabeled ones.
+    Returns how many copies were given."""
+    given = 0
+    for chunk, marks in in_chunks(sorted(set(h for h in hashes if h is not None))):
+        labeled = [r[0] for r in conn.execute(
+            f"SELECT DISTINCT content_hash FROM items WHERE project_id = ? AND n_labels > 0"
+            f" AND content_hash IN ({marks})", (project_id, *chunk)).fetchall()]
+        for digest in labeled:
+            group = conn.execute("SELECT id, n_done FROM items WHERE project_id = ? AND content_hash = ? ORDER BY id",
+                                 (project_id, digest)).fetchall()
+            unanswered = [item_id for item_id, n_done in group if n_done == 0]
+            if not unanswered:
+                continue
+            source = conn.execute(
+                "SELECT a.item_id, a.annotator, a.label FROM annotations a JOIN items i ON i.id = a.item_id"
+                " WHERE i.project_id = ? AND i.content_hash = ? AND a.undone_at IS NULL AND a.skipped = 0"
+                " AND a.source NOT LIKE 'twin of item %' ORDER BY a.id DESC LIMIT 1",
+                (project_id, digest)).fetchone()
+            if source is None:
+                continue
+            for item_id in unanswered:
+                insert_answer(conn, project_id, item_id, source[1], json.loads(source[2]), False,
+                              source=twin_source(source[0]))
+                given += 1
+    return given
+
+
 def _check_answer_slot(conn, item_id: int, annotator: str, n_done: int, overlap: int) -> None:
     """Refuse (409) an answer that would take a place others hold: answered, or leased to them.
 

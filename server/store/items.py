@@ -10,7 +10,7 @@ from typing import Iterator
 
 from assay.errors import Conflict, NotFound
 
-from .answers import insert_answer
+from .answers import insert_answer, label_new_twins
 from .db import Database, in_chunks, politely, reading
 
 # Each item gets a random place in [0, SHUFFLE_RANGE) when imported: the stop set and random picks use it.
@@ -41,6 +41,9 @@ def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dic
     Rows whose external id is already in the project (or earlier in the same
     batch) are skipped, so re-importing a file is harmless. Returns (imported, skipped).
 
+    An item whose exact duplicate (content_hash) is labeled gets that label as ``twin of item N``, and a seed
+    label reaches the unanswered twins of its item likewise (answers.label_new_twins).
+
     Items of a running import are visible (they can be pulled and labeled) as
     soon as their chunk commits. If the import fails half-way its items are
     deleted again; if the process dies half-way they are deleted at the next
@@ -55,19 +58,24 @@ def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dic
         for start in range(0, len(rows), chunk):
             db.let_others_write()
             with db.write() as conn:
+                hashes = set()
                 for external_id, data, label in politely(rows[start:start + chunk]):
+                    digest = content_hash(data)
                     cur = conn.execute(
                         "INSERT INTO items (project_id, external_id, data, shuffle, import_id, content_hash)"
                         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, external_id) DO NOTHING",
                         (project_id, external_id, json.dumps(data, ensure_ascii=False),
-                         rng.randrange(SHUFFLE_RANGE), import_id, content_hash(data)),
+                         rng.randrange(SHUFFLE_RANGE), import_id, digest),
                     )
                     if not cur.rowcount:
                         skipped += 1
                         continue
+                    hashes.add(digest)
                     if label is not None:
                         insert_answer(conn, project_id, cur.lastrowid, seed_annotator, label, False, source="import")
                     imported += 1
+                # Exact duplicates of labeled items arrive labeled (and seed labels reach their twins).
+                label_new_twins(conn, project_id, hashes)
             if progress is not None:
                 progress(len(rows[start:start + chunk]))
     except BaseException:

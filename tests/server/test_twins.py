@@ -167,3 +167,26 @@ def test_the_migration_hashes_the_items_already_there(tmp_path):
     assert again.migrate() == ["0015_content_hash"]
     assert store.twin_ids(again, pid, 1) == [2] and store.duplicate_count(again, pid) == 1
     assert store.content_hashes(again, [3])[3] == store.content_hash({"text": "é"})
+
+
+def test_imported_twins_of_labeled_items_arrive_labeled(client, make_project):
+    """A seed label reaches its item's unlabeled copies in the same file, and a later import's copy of a labeled
+    text arrives with that label: neither is served to be labeled again."""
+    pid = make_project("seeded twins")
+    rows = [{"id": "a", "text": "win a prize"}, {"id": "b", "text": "win a prize", "label": "spam"},
+            {"id": "c", "text": "lunch?"}]
+    assert client.post(f"/api/projects/{pid}/items?label_column=label", json=rows).json == {"imported": 3,
+                                                                                            "skipped": 0}
+    ids = _ids(client, pid)
+    out = _export(client, pid)
+    assert out["a"]["label"] == "spam" and out["a"]["annotator"] == "import"
+    assert out["a"]["answers"][0]["source"] == f"twin of item {ids['b']}"
+    assert [i["data"]["text"] for i in _pull(client, pid)] == ["lunch?"]
+    # ana labels "lunch?"; a later file repeats it: the copy arrives labeled, as ana's, from her item.
+    assert _answer(client, pid, ids["c"], "ham").status_code == 201
+    client.post(f"/api/projects/{pid}/items", json=[{"id": "d", "text": "lunch?"}, {"id": "e", "text": "new"}])
+    out = _export(client, pid)
+    assert out["d"]["label"] == "ham" and out["d"]["annotator"] == "ana"
+    assert out["d"]["answers"][0]["source"] == f"twin of item {ids['c']}"
+    stats = _stats(client, pid)
+    assert stats["labeled"] == 4 and stats["unlabeled"] == 1
