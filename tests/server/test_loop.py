@@ -96,7 +96,7 @@ def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, clien
 def test_every_kind_of_strategy_runs_in_the_server(app, client, make_project, strategy):
     """A seed set imported with labels is enough for the first job to fit and acquire."""
     pid = make_project(strategy, strategy=strategy, batch_size=5)
-    rows = load_sms(200)
+    rows = load_sms(200, distinct=True)
     spam = [i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
     ham = [i for i, r in enumerate(rows) if r["label"] == "ham"][:14]
     seed = set(spam + ham)
@@ -206,7 +206,7 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
     """A page prefetches more than a batch: beyond it the queue goes on by the strategy's own score,
     with the model's prediction, instead of running dry into random items with no prediction."""
     pid = make_project("deep", strategy="power_margin", batch_size=5)
-    rows = load_sms(200)
+    rows = load_sms(200, distinct=True)
     seed = set([i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
                + [i for i, r in enumerate(rows) if r["label"] == "ham"][:14])
     payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seed else {})}
@@ -214,7 +214,9 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
     assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 200
     assert app.extensions["assay.retrain"].wait_idle(120)
     queue = sql.queue_rows(app.extensions["assay.db"], pid)
-    assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
+    # The whole pool (of 200 distinct texts: twins would be labeled with their seed), the default depth (500)
+    # capped by it.
+    assert len(queue) == 180
     # The batch, chosen as before, after the audit the 21st label is owed (assay.learning.queueing).
     assert [q["strategy"] for q in queue[:6]] == ["audit"] + ["power_margin"] * 5
     deep = [q for q in queue[6:] if q["strategy"] != "audit"]
