@@ -551,9 +551,12 @@ def demo_command(host, port, no_serve):
         options = ingest.ImportOptions(text_column="SMS", id_column=None, label_column=None)
         records = [{"SMS": r["SMS"]} for r in read_records(project, os.path.join(DEMO_DIR, "sms_spam.tsv"),
                                                              options, "tsv")]
-        imported = ingest.import_items(db, project, records, options).imported
-        click.echo(f"created project {name} (id {project_id}) with {imported} SMS messages "
+        result = ingest.import_items(db, project, records, options)
+        click.echo(f"created project {name} (id {project_id}) with {result.imported} SMS messages "
                    "(SMS Spam Collection, Almeida & Gomez Hidalgo, CC BY 4.0)")
+        if result.duplicates:
+            click.echo(f"{result.duplicates} of them repeat another message word for word: each text is served "
+                       "once, and its label goes to every copy")
     app.extensions["assay.retrain"].request(project["id"])
     if no_serve:
         app.extensions["assay.retrain"].wait_idle(300)

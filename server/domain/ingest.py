@@ -307,6 +307,9 @@ class ImportResult:
     repeated: list = field(default_factory=list)
     # (row, why): rows left out with skip_invalid
     invalid: list = field(default_factory=list)
+    # imported items whose content an item of the project has already (exact duplicates: one of them is served,
+    # and its label is given to the others); the command line's summary says so, the API's answer is unchanged
+    duplicates: int = 0
 
     def as_dict(self) -> dict:
         out = {"imported": self.imported, "skipped": self.skipped}
@@ -324,6 +327,9 @@ class ImportResult:
             parts.append(f"{len(self.repeated)} repeating an id of an earlier row ("
                          + _listed([f"row {n} repeats row {first}'s id {i!r}" for n, i, first in self.repeated])
                          + ")")
+        if self.duplicates:
+            parts.append(f"{self.duplicates} exact duplicate{'s' if self.duplicates != 1 else ''} of other items "
+                         "(served once; a label goes to all copies)")
         if self.invalid:
             parts.append(f"left out {len(self.invalid)} invalid row{'s' if len(self.invalid) != 1 else ''} ("
                          + _listed([why for _, why in self.invalid]) + ")")
@@ -366,6 +372,7 @@ def import_items(db, project: dict, source, options: ImportOptions | None = None
         options = with_folder_labels(options, records)
     rows, invalid = checked_rows(records, project, options)
     repeated = repeated_ids(rows)
+    duplicates_before = store.duplicate_count(db, project["id"])
     if progress is None:
         imported, skipped = store.insert_items(db, project["id"], [row for _, row in rows],
                                                item_type=project["item_type"])
@@ -373,7 +380,8 @@ def import_items(db, project: dict, source, options: ImportOptions | None = None
         with progress(len(rows)) as bar:
             imported, skipped = store.insert_items(db, project["id"], [row for _, row in rows], progress=bar.update,
                                                    item_type=project["item_type"])
-    return ImportResult(imported, skipped, repeated, invalid)
+    duplicates = max(0, store.duplicate_count(db, project["id"]) - duplicates_before)
+    return ImportResult(imported, skipped, repeated, invalid, duplicates)
 
 
 def repeated_ids(rows: list[tuple[int, tuple]]) -> list[tuple[int, str, int]]:

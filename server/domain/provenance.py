@@ -3,7 +3,9 @@
 An item's own columns describe its first serving: the pick that brought it into the labeled set, which is
 what a correction for the selection (weighing by 1 / ``selection_prob``) needs. ``answers`` lists every
 live answer with its annotator's own serving, since with overlap each annotator may have got the item
-from a different pick. Imported labels and reviews were never served: their serving fields are null.
+from a different pick. Imported labels and reviews were never served: their serving fields are null. An item
+labeled because its exact duplicate was (store.add_annotation's ``twins``) was never served either: its answers'
+``source`` is ``twin of item N``, and so is its own ``strategy``.
 """
 from __future__ import annotations
 
@@ -38,4 +40,7 @@ def with_provenance(db, project_id: int, records: Iterable[dict], item_ids: list
                     "source": a["source"],
                     **_serving(by_annotator.get(a["annotator"]) if a["source"] == "annotator" else None)}
                    for a in rec["answers"]]
-        yield {**rec, "provenance": {**_serving(served[0] if served else None), "answers": answers}}
+        own = _serving(served[0] if served else None)
+        if not served and str(rec.get("source") or "").startswith("twin of item"):
+            own["strategy"] = rec["source"]  # never served: labeled as an exact duplicate of that item
+        yield {**rec, "provenance": {**own, "answers": answers}}

@@ -13,6 +13,10 @@ def pull_queue(db, project: dict, annotator: str, n: int, lease_seconds: float) 
     Order: items already leased to this annotator (a reload gets the same ones
     back), then the strategy's queue by rank, then random unlabeled items so the
     queue never runs dry while a retrain is under way.
+
+    Of a group of twins (exact duplicates, store.content_hash) one is out at a time: an item is passed over
+    while a twin of it is on anyone's lease or already in this pull. Labeling it labels its twins
+    (store.add_annotation's ``twins``), so the others are never served unless that label is taken back.
     """
     project_id = project["id"]
     overlap = int(project.get("overlap") or 1)
@@ -21,13 +25,21 @@ def pull_queue(db, project: dict, annotator: str, n: int, lease_seconds: float) 
         store.expire_leases(tx, project_id, now)
         picked = [dict(p, leased=True) for p in store.leased_items(tx, project_id, annotator, overlap, n)]
         seen = {p["item_id"] for p in picked}
+        twins = _Twins(tx, project_id, now)  # the leased items picked above are on its leases already
         if len(picked) < n:
-            for row in store.queued_items(tx, project_id, annotator, overlap, now, n + len(seen)):
-                if row["item_id"] not in seen and len(picked) < n:
-                    picked.append(row)
-                    seen.add(row["item_id"])
+            limit = n + len(seen)
+            while True:
+                rows = store.queued_items(tx, project_id, annotator, overlap, now, limit)
+                free = twins.free([r["item_id"] for r in rows if r["item_id"] not in seen])
+                for row in rows:
+                    if row["item_id"] in free and len(picked) < n and twins.take([row["item_id"]]):
+                        picked.append(row)
+                        seen.add(row["item_id"])
+                if len(picked) >= n or len(rows) < limit:
+                    break
+                limit *= 4  # twins were passed over: read further down the queue
         if len(picked) < n:
-            for item_id, prob in _random_fill(tx, project_id, annotator, overlap, now, n - len(picked), seen):
+            for item_id, prob in _random_fill(tx, project_id, annotator, overlap, now, n - len(picked), seen, twins):
                 picked.append({"item_id": item_id, "score": None, "strategy": "random", "model_version": None,
                                "prediction": None, "selection_prob": prob})
                 seen.add(item_id)
@@ -43,7 +55,31 @@ def pull_queue(db, project: dict, annotator: str, n: int, lease_seconds: float) 
              **shares.get(p.get("model_version"), {"ranked_among": None, "pool_size": None})} for p in picked]
 
 
-def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list[tuple[int, float | None]]:
+class _Twins:
+    """Which items a pull may still hand out, twin-wise: none whose twin is leased to anyone or already picked."""
+
+    def __init__(self, tx, project_id: int, now: float):
+        self.tx = tx
+        self.holders = store.leased_hashes(tx, project_id, now)  # content hash -> the items out on a lease
+        self.hashes: dict[int, str | None] = {}
+
+    def free(self, item_ids: list[int]) -> set[int]:
+        """Those of ``item_ids`` no twin of which is out (on a lease, or taken by this pull)."""
+        self.hashes.update(store.content_hashes(self.tx, [i for i in item_ids if i not in self.hashes]))
+        return {i for i in item_ids if self.hashes.get(i) is None or self.holders.get(self.hashes[i], {i}) == {i}}
+
+    def take(self, item_ids) -> bool:
+        """Mark ``item_ids`` as handed out; False (taking none) when one of them has a twin out already."""
+        item_ids = list(item_ids)
+        if len(self.free(item_ids)) < len(item_ids):
+            return False
+        for i in item_ids:
+            if self.hashes.get(i) is not None:
+                self.holders.setdefault(self.hashes[i], set()).add(i)
+        return True
+
+
+def _random_fill(tx, project_id, annotator, overlap, now, want, exclude, twins=None) -> list[tuple[int, float | None]]:
     """(item_id, selection probability) of items beyond the queue: first those other annotators started
     (overlap > 1; None, as they were picked for the first annotator), then random fresh ones.
 
@@ -55,7 +91,10 @@ def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list
     found: list[int] = []
     if overlap > 1:
         started = store.started_items(tx, project_id, annotator, overlap, now, want + len(exclude))
-        found = [i for i in started if i not in exclude][:want]
+        found = []
+        for i in started:
+            if i not in exclude and len(found) < want and (twins is None or twins.take([i])):
+                found.append(i)
     n_started = len(found)
     start = random.randrange(store.SHUFFLE_RANGE)
     for lo, hi in ((start, store.SHUFFLE_RANGE), (0, start)):
@@ -64,8 +103,11 @@ def _random_fill(tx, project_id, annotator, overlap, now, want, exclude) -> list
             rows = store.fresh_items(tx, project_id, annotator, overlap, now, cursor, hi, 4 * want + 8)
             if not rows:
                 break
+            if twins is not None:
+                twins.free([item_id for item_id, _ in rows])  # one look-up for the rows' hashes
             for item_id, _ in rows:
-                if item_id not in exclude and item_id not in found and len(found) < want:
+                if item_id not in exclude and item_id not in found and len(found) < want \
+                        and (twins is None or twins.take([item_id])):
                     found.append(item_id)
             cursor = rows[-1][1] + 1
         if len(found) >= want:

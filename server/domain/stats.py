@@ -97,3 +97,41 @@ def _projection(project: dict, versions: list[dict]) -> dict | None:
         n, est, low, high = zip(*points)
         _projections[key] = project_labels(n, est, low, high, target).as_dict()
     return _projections[key]
+
+
+def plain_quality(quality: dict | None) -> dict | None:
+    """What the project page says first, for someone who is no statistician (issues 27.4, 29.7): the estimate
+    as one sentence's numbers, and whether to keep labeling, following the stop signal (and a target the whole
+    interval has reached). ``{"accuracy", "low", "high"}`` (percent strings, or None without an estimate),
+    ``"stop"`` (bool), ``"headline"`` ("You can stop", "Keep labeling") and ``"advice"`` (why); None before
+    there is anything to say."""
+    if not quality:
+        return None
+    estimate, stop, projection = quality.get("estimate"), quality.get("stop") or {}, quality.get("projection") or {}
+    if estimate is None and not stop:
+        return None
+    out: dict = {"accuracy": None, "low": None, "high": None}
+    if estimate is not None:
+        low, high = estimate["low"], estimate["high"]
+        digits = 1 if high - low < 0.04 else 0  # whole percents, unless the range is narrower than that
+
+        def pct(x):
+            return f"{100 * x:.{digits}f}%"
+
+        out.update(accuracy=pct(estimate["accuracy"]), low=pct(low), high=pct(high))
+    target = projection.get("target")
+    if stop.get("signal"):
+        stop_now, headline, advice = True, "You can stop", ("the last labels hardly changed the model, and more are "
+                                                            "unlikely to improve it much. Check that the accuracy "
+                                                            "above is good enough for your use.")
+    elif projection.get("status") == "reached" and target is not None:
+        stop_now, headline, advice = True, "You can stop", (f"the model meets your target of {100 * target:.1f}%, "
+                                                            "even at the low end of its range.")
+    elif stop.get("settled"):
+        stop_now, headline, advice = False, "Keep labeling for now", ("the model is settling. If the next few "
+                                                                      "versions change as little, it is time to stop.")
+    elif stop.get("kappa") is not None:
+        stop_now, headline, advice = False, "Keep labeling", "the model is still changing with each batch of labels."
+    else:
+        stop_now, headline, advice = False, "Keep labeling", "it is too early to tell whether more labels still help."
+    return {**out, "stop": stop_now, "headline": headline, "advice": advice}

@@ -5,6 +5,12 @@ Learning curves of a fixed model family are well described by acc(n) = a - b n^-
 fit weights each estimate by its interval; the parameters' uncertainty (their covariance, sampled) gives a
 range for the labels needed, and says "out of reach" when even the optimistic end of the plateau stays below
 the target.
+
+It never claims more than the estimate's own 90% interval allows (issue 27.4): "reached" only when the latest
+interval lies wholly at or above the target, "out of reach" only when it lies wholly below it too. A target
+inside the interval is "uncertain" (or "projected", saying it may be reached already): the labels so far cannot
+tell, whatever the fitted curve says, since the fit's band is narrower than the estimates it was fitted to.
+The messages are plain words, in percent: the project page shows them.
 """
 from __future__ import annotations
 
@@ -59,17 +65,37 @@ def fit(n_labels, estimate, half_width) -> tuple[np.ndarray, np.ndarray] | None:
     return params, cov
 
 
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
 def project(n_labels, estimate, low, high, target: float, random_state=0) -> Projection:
     """Labels needed to reach ``target`` from (labels, estimate, interval) points of the estimate's history."""
     n = np.asarray(n_labels, dtype=float)
     y = np.asarray(estimate, dtype=float)
     keep = np.isfinite(n) & np.isfinite(y) & (n > 0)
     n, y = n[keep], y[keep]
-    half = (np.asarray(high, dtype=float) - np.asarray(low, dtype=float))[keep] / 2
+    lows, highs = np.asarray(low, dtype=float)[keep], np.asarray(high, dtype=float)[keep]
+    half = (highs - lows) / 2
     current = int(n.max()) if len(n) else 0
-    if len(n) and y[np.argmax(n)] >= target:
-        return Projection(target, "reached", current, current, current, None, None, None,
-                          f"the estimate ({y[np.argmax(n)]:.3f}) is at the target already")
+    if len(n):
+        last = int(np.argmax(n))
+        now, now_low, now_high = float(y[last]), float(lows[last]), float(highs[last])
+        if not np.isfinite(now_low):
+            now_low = now
+        if not np.isfinite(now_high):
+            now_high = now
+        interval = f"between {_pct(now_low)} and {_pct(now_high)}"
+        if now_low >= target:
+            return Projection(target, "reached", current, current, current, None, None, None,
+                              f"reached: the model's accuracy ({interval}) is at or above the target")
+        if now >= target:
+            return Projection(target, "uncertain", None, current, None, None, None, None,
+                              f"probably reached, not yet sure: the estimate ({_pct(now)}) is at the target, "
+                              f"but its range ({interval}) still reaches below it; more labels will tell")
+        inside = now_high >= target  # the target lies inside the estimate's own interval
+    else:
+        inside, interval = False, ""
     if len(np.unique(n)) < MIN_POINTS:
         return Projection(target, "too few points", None, None, None, None, None, None,
                           f"a projection needs estimates at {MIN_POINTS} label counts; there are {len(np.unique(n))}")
@@ -83,10 +109,15 @@ def project(n_labels, estimate, low, high, target: float, random_state=0) -> Pro
     a_S, b_S, c_S = draws[:, 0], np.maximum(draws[:, 1], 1e-9), np.maximum(draws[:, 2], 1e-3)
     a_lo, a_hi = (float(np.clip(q, 0, 1)) for q in np.quantile(a_S, [0.05, 0.95]))
     plateau = float(params[0])
+    levels = f"the accuracy seems to level off at about {_pct(plateau)} (between {_pct(a_lo)} and {_pct(a_hi)})"
     if a_hi < target:
+        if inside:
+            return Projection(target, "uncertain", None, None, None, plateau, a_lo, a_hi,
+                              f"too early to say: {levels}, below the target, but the estimate itself "
+                              f"({interval}) still includes the target; more labels will tell")
         return Projection(target, "out of reach", None, None, None, plateau, a_lo, a_hi,
-                          f"the curve levels off at {plateau:.3f} (90%: {a_lo:.3f}-{a_hi:.3f}), below the target "
-                          f"{target:.3f}: more labels of this kind will not get there; try another model or featurizer")
+                          f"more labels of this kind are unlikely to get there: {levels}, and the estimate "
+                          f"({interval}) is below the target too; try another model or featurizer")
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         needed_S = np.where(a_S > target, np.power(b_S / (a_S - target), 1 / c_S), np.inf)
     needed_S = np.maximum(needed_S, current)
@@ -95,8 +126,11 @@ def project(n_labels, estimate, low, high, target: float, random_state=0) -> Pro
         lo, hi = np.quantile(needed_S, [0.05, 0.95])
     if not np.isfinite(median) or median > HORIZON * current:
         return Projection(target, "uncertain", None, int(lo) if np.isfinite(lo) else None, None, plateau, a_lo, a_hi,
-                          f"the target {target:.3f} is near or above where the curve levels off ({plateau:.3f}, "
-                          f"90%: {a_lo:.3f}-{a_hi:.3f}); no reliable count yet")
-    return Projection(target, "projected", int(np.ceil(median)), int(np.floor(lo)),
-                      int(np.ceil(hi)) if np.isfinite(hi) else None, plateau, a_lo, a_hi,
-                      f"about {int(np.ceil(median)):,} labels in all ({int(np.ceil(median)) - current:,} more)")
+                          f"no reliable count yet, as the target is near or above where the accuracy seems to "
+                          f"level off (about {_pct(plateau)}, between {_pct(a_lo)} and {_pct(a_hi)})")
+    needed, low_n, high_n = int(np.ceil(median)), int(np.floor(lo)), int(np.ceil(hi)) if np.isfinite(hi) else None
+    spread = f", likely between {low_n:,} and {high_n:,}" if high_n is not None else ""
+    maybe = (f"; it may be reached already, since the estimate ({interval}) includes the target"
+             if inside else "")
+    return Projection(target, "projected", needed, low_n, high_n, plateau, a_lo, a_hi,
+                      f"about {needed:,} labels in all ({needed - current:,} more{spread}){maybe}")

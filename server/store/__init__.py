@@ -32,7 +32,7 @@ The contract:
   the change is committed.
 - Composite writes decided outside the store (which items to serve: assay.domain.serving) open
   ``with db.write() as tx`` themselves and pass ``tx`` to the functions documented as taking it
-  (expire_leases, leased_items, queued_items, started_items, fresh_items, lease_items,
+  (expire_leases, leased_items, leased_hashes, queued_items, started_items, fresh_items, lease_items,
   record_served, record_servings, add_deliveries, claim_job, lapsed_jobs, end_job, lock_project, and any
   read; expire_leases opens a queue pull: it takes the project's lock first). An
   event's webhook deliveries are written this way, in the transaction that records the event
@@ -48,18 +48,19 @@ from __future__ import annotations
 from .accounts import (ROLES, add_token, create_user, end_sessions, get_user, grant, list_tokens, revoke_token,
                        roles_of, set_password, user_for_token)
 from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, answer_refusal, item_answers,
-                      undo_annotation)
+                      twin_source, undo_annotation)
 from .db import (Database, ReadOnlyDatabase, connect, database_file, database_setting, lock_project, open_readonly,
                  politely)
 from .export import export_data_keys, export_data_types, export_rows
 from .jobs import (claim_job, end_job, enqueue_job, heartbeat_job, lapsed_jobs, open_jobs, project_jobs,
                    release_job)
-from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, delete_items, discard_dead_imports,
-                    existing_external_ids, external_ids, get_item, insert_items, item_data, iter_items_data,
-                    pool_item_ids, shuffled_item_ids)
+from .items import (IMPORT_CHUNK, SHUFFLE_RANGE, all_item_ids, content_hash, content_hashes, delete_items,
+                    discard_dead_imports, duplicate_count, existing_external_ids, external_ids, get_item,
+                    insert_items, item_data, iter_items_data, pool_item_ids, shuffled_item_ids, twin_ids)
 from .predictions import item_predictions
 from .projects import counts, create_project, delete_project, get_project, list_projects, update_project
-from .queue import (expire_leases, fresh_items, item_servings, lease_items, leased_items, queue_predictions,
+from .queue import (expire_leases, fresh_items, item_servings, lease_items, leased_hashes, leased_items,
+                    queue_predictions,
                     queued_items, record_served, record_servings, release_leases, replace_queue, served_predictions,
                     started_items, stop_set_ids)
 from .search import page_items, search_items

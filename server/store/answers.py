@@ -41,8 +41,12 @@ def _retire(conn, annotation_id: int, item_id: int, skipped: bool) -> None:
 
 def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, label, skipped: bool,
                    duration_ms: int | None = None, idempotency_key: str | None = None,
-                   source: str = "annotator", overlap: int | None = None) -> tuple[dict, bool]:
+                   source: str = "annotator", overlap: int | None = None,
+                   twins: bool = False) -> tuple[dict, bool]:
     """Store one answer; returns (annotation, created). A repeated idempotency key returns the first.
+
+    With ``twins``, the item's exact duplicates get the same answer in the same transaction, recorded with the
+    source ``twin of item N`` (see _answer_twins); a skip gives them nothing and takes back earlier copies.
 
     With ``overlap`` given, an answer on an item that already has that many
     answers from others is refused (409): two annotators never both label an
@@ -64,8 +68,70 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
             _check_answer_slot(conn, item_id, annotator, item["n_done"], overlap)
         annotation_id = insert_answer(conn, project_id, item_id, annotator, label, skipped, source=source,
                                       duration_ms=duration_ms, idempotency_key=idempotency_key)
+        if twins:
+            _answer_twins(conn, project_id, item_id, annotator, None if skipped else label, overlap or 1)
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (annotation_id,)).fetchone()
         return _annotation_row(row), True
+
+
+def twin_source(item_id: int) -> str:
+    """The source of an answer copied from the item's twin (an exact duplicate) ``item_id``."""
+    return f"twin of item {item_id}"
+
+
+def _answer_twins(conn, project_id: int, item_id: int, annotator: str, label, overlap: int) -> None:
+    """Inside an open write: ``annotator``'s copies of their answer on ``item_id`` on its twins go (a relabel, a
+    skip, an undo), and with ``label`` (None: a skip or an undo) come again with it, source ``twin of item N``.
+
+    A twin gets a copy while the annotator has no answer of their own on it, it has room for one more (fewer
+    than ``overlap`` answers) and nobody else holds it on a lease: a twin someone labeled keeps its own label,
+    and one in another annotator's hands is theirs to answer."""
+    source = twin_source(item_id)
+    for row in conn.execute("SELECT id, item_id, skipped FROM annotations WHERE project_id = ? AND annotator = ?"
+                            " AND source = ? AND undone_at IS NULL", (project_id, annotator, source)).fetchall():
+        _retire(conn, row["id"], row["item_id"], bool(row["skipped"]))
+    if label is None:
+        return
+    twins = conn.execute(
+        "SELECT t.id, t.n_done FROM items i JOIN items t ON t.project_id = i.project_id"
+        " AND t.content_hash = i.content_hash WHERE i.id = ? AND t.id != i.id ORDER BY t.id", (item_id,)).fetchall()
+    for twin_id, n_done in twins:
+        mine = conn.execute("SELECT 1 FROM annotations WHERE item_id = ? AND annotator = ? AND undone_at IS NULL"
+                            " UNION ALL SELECT 1 FROM leases WHERE item_id = ? AND annotator != ? AND expires_at > ?",
+                            (twin_id, annotator, twin_id, annotator, time.time())).fetchone()
+        if mine is None and n_done < overlap:
+            insert_answer(conn, project_id, twin_id, annotator, label, False, source=source)
+
+
+def label_new_twins(conn, project_id: int, hashes) -> int:
+    """Inside an import's open write: where items just imported (their content ``hashes``) are twins of a labeled
+    item, the group's unanswered items get that label, as add_annotation's ``twins`` gives it: the latest
+    own (not copied) label of the group, recorded as ``twin of item N`` under its annotator. Covers both an
+    unlabeled copy of a labeled item and a seed label (``--label-column``) on a copy of unlabeled ones.
+    Returns how many copies were given."""
+    given = 0
+    for chunk, marks in in_chunks(sorted(set(h for h in hashes if h is not None))):
+        labeled = [r[0] for r in conn.execute(
+            f"SELECT DISTINCT content_hash FROM items WHERE project_id = ? AND n_labels > 0"
+            f" AND content_hash IN ({marks})", (project_id, *chunk)).fetchall()]
+        for digest in labeled:
+            group = conn.execute("SELECT id, n_done FROM items WHERE project_id = ? AND content_hash = ? ORDER BY id",
+                                 (project_id, digest)).fetchall()
+            unanswered = [item_id for item_id, n_done in group if n_done == 0]
+            if not unanswered:
+                continue
+            source = conn.execute(
+                "SELECT a.item_id, a.annotator, a.label FROM annotations a JOIN items i ON i.id = a.item_id"
+                " WHERE i.project_id = ? AND i.content_hash = ? AND a.undone_at IS NULL AND a.skipped = 0"
+                " AND a.source NOT LIKE 'twin of item %' ORDER BY a.id DESC LIMIT 1",
+                (project_id, digest)).fetchone()
+            if source is None:
+                continue
+            for item_id in unanswered:
+                insert_answer(conn, project_id, item_id, source[1], json.loads(source[2]), False,
+                              source=twin_source(source[0]))
+                given += 1
+    return given
 
 
 def _check_answer_slot(conn, item_id: int, annotator: str, n_done: int, overlap: int) -> None:
@@ -105,7 +171,9 @@ def answer_refusal(source, project_id: int, item_id: int, annotator: str, overla
     return None
 
 
-def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str) -> dict:
+def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str, twins: bool = False) -> dict:
+    """Retire ``annotator``'s live answer on the item; with ``twins``, also the copies it gave the item's twins
+    (they go back to the pool)."""
     with db.write() as conn:
         lock_project(conn, project_id)
         row = conn.execute(
@@ -115,6 +183,8 @@ def undo_annotation(db: Database, project_id: int, item_id: int, annotator: str)
         if row is None:
             raise NotFound(f"{annotator!r} has no label on item {item_id} to undo")
         _retire(conn, row["id"], item_id, bool(row["skipped"]))
+        if twins:
+            _answer_twins(conn, project_id, item_id, annotator, None, 1)
         return _annotation_row(row)
 
 

@@ -1,6 +1,7 @@
 """Items and the imports that bring them (the ``items`` and ``imports`` tables)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -9,12 +10,21 @@ from typing import Iterator
 
 from assay.errors import Conflict, NotFound
 
-from .answers import insert_answer
+from .answers import insert_answer, label_new_twins
 from .db import Database, in_chunks, politely, reading
 
 # Each item gets a random place in [0, SHUFFLE_RANGE) when imported: the stop set and random picks use it.
 SHUFFLE_RANGE = 2**62
 IMPORT_CHUNK = 500  # rows per write transaction: a label waits for one chunk, not the whole file
+
+
+def content_hash(data: dict) -> str:
+    """What makes two items exact duplicates (twins): the SHA-256 of a text item's text, else of its whole data
+    (canonical JSON: an image's reference, a row's values). Kept in ``items.content_hash`` from import on."""
+    text = data.get("text") if isinstance(data, dict) else None
+    content = text if isinstance(text, str) else json.dumps(data, sort_keys=True, ensure_ascii=False,
+                                                             separators=(",", ":"))
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 def existing_external_ids(source, project_id: int) -> set[str]:
@@ -31,6 +41,9 @@ def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dic
     Rows whose external id is already in the project (or earlier in the same
     batch) are skipped, so re-importing a file is harmless. Returns (imported, skipped).
 
+    An item whose exact duplicate (content_hash) is labeled gets that label as ``twin of item N``, and a seed
+    label reaches the unanswered twins of its item likewise (answers.label_new_twins).
+
     Items of a running import are visible (they can be pulled and labeled) as
     soon as their chunk commits. If the import fails half-way its items are
     deleted again; if the process dies half-way they are deleted at the next
@@ -45,19 +58,24 @@ def insert_items(db: Database, project_id: int, rows: list[tuple[str | None, dic
         for start in range(0, len(rows), chunk):
             db.let_others_write()
             with db.write() as conn:
+                hashes = set()
                 for external_id, data, label in politely(rows[start:start + chunk]):
+                    digest = content_hash(data)
                     cur = conn.execute(
-                        "INSERT INTO items (project_id, external_id, data, shuffle, import_id) VALUES (?, ?, ?, ?, ?)"
-                        " ON CONFLICT (project_id, external_id) DO NOTHING",
+                        "INSERT INTO items (project_id, external_id, data, shuffle, import_id, content_hash)"
+                        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, external_id) DO NOTHING",
                         (project_id, external_id, json.dumps(data, ensure_ascii=False),
-                         rng.randrange(SHUFFLE_RANGE), import_id),
+                         rng.randrange(SHUFFLE_RANGE), import_id, digest),
                     )
                     if not cur.rowcount:
                         skipped += 1
                         continue
+                    hashes.add(digest)
                     if label is not None:
                         insert_answer(conn, project_id, cur.lastrowid, seed_annotator, label, False, source="import")
                     imported += 1
+                # Exact duplicates of labeled items arrive labeled (and seed labels reach their twins).
+                label_new_twins(conn, project_id, hashes)
             if progress is not None:
                 progress(len(rows[start:start + chunk]))
     except BaseException:
@@ -207,3 +225,29 @@ def iter_items_data(source, project_id: int, item_ids: list[int] | None = None,
         for start in range(0, len(item_ids), chunk):
             data = item_data(conn, item_ids[start:start + chunk])
             yield [(i, data[i]) for i in item_ids[start:start + chunk]]
+
+
+def content_hashes(source, item_ids: list[int]) -> dict[int, str | None]:
+    """Each item's content hash (see content_hash): items sharing one are twins."""
+    conn = reading(source)
+    out = {}
+    for chunk, marks in in_chunks(item_ids):
+        for r in conn.execute(f"SELECT id, content_hash FROM items WHERE id IN ({marks})", chunk):
+            out[r[0]] = r[1]
+    return out
+
+
+def twin_ids(source, project_id: int, item_id: int) -> list[int]:
+    """The item's twins: the project's other items with the same content hash, by id."""
+    rows = reading(source).execute(
+        "SELECT t.id FROM items i JOIN items t ON t.project_id = i.project_id AND t.content_hash = i.content_hash"
+        " WHERE i.id = ? AND i.project_id = ? AND t.id != i.id ORDER BY t.id", (item_id, project_id))
+    return [r[0] for r in rows]
+
+
+def duplicate_count(source, project_id: int) -> int:
+    """How many of the project's items repeat an earlier item's content (a group of k twins counts k - 1)."""
+    row = reading(source).execute(
+        "SELECT count(*) - count(DISTINCT content_hash) FROM items WHERE project_id = ? AND content_hash IS NOT NULL",
+        (project_id,)).fetchone()
+    return int(row[0] or 0)

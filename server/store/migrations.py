@@ -5,6 +5,8 @@ the transaction that also records it in the ``migrations`` table.
 """
 from __future__ import annotations
 
+import json
+
 
 def _initial(db):
     db.execute(
@@ -466,6 +468,24 @@ def _featurizing(db):
     )
 
 
+def _content_hash(db):
+    """Exact duplicates (twins): each item's content hash (assay.store.items.content_hash), computed for the
+    items already there, with an index to find an item's twins. A label given on one twin is given to the others
+    too, as an answer whose source is ``twin of item N`` (assay.store.answers)."""
+    from .items import content_hash
+
+    db.execute("ALTER TABLE items ADD COLUMN content_hash TEXT")
+    last = 0
+    while True:
+        rows = db.execute("SELECT id, data FROM items WHERE id > ? ORDER BY id LIMIT 5000", (last,)).fetchall()
+        if not rows:
+            break
+        db.conn.executemany("UPDATE items SET content_hash = ? WHERE id = ?",
+                            [(content_hash(json.loads(data)), item_id) for item_id, data in rows])
+        last = rows[-1][0]
+    db.execute("CREATE INDEX items_content ON items(project_id, content_hash)")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -481,4 +501,5 @@ MIGRATIONS = [
     ("0012_jobs", _jobs),
     ("0013_import_host", _import_host),
     ("0014_featurizing", _featurizing),
+    ("0015_content_hash", _content_hash),
 ]

@@ -98,6 +98,16 @@ def leased_items(tx, project_id: int, annotator: str, overlap: int, limit: int) 
     return [_served_row(r) for r in rows]
 
 
+def leased_hashes(tx, project_id: int, now: float) -> dict[str, set[int]]:
+    """{content hash: item ids} of the project's items on a live lease, whoever holds it (twins: store.items)."""
+    out: dict[str, set[int]] = {}
+    for item_id, digest in tx.execute(
+            "SELECT DISTINCT l.item_id, i.content_hash FROM leases l JOIN items i ON i.id = l.item_id"
+            " WHERE l.project_id = ? AND l.expires_at > ? AND i.content_hash IS NOT NULL", (project_id, now)):
+        out.setdefault(digest, set()).add(item_id)
+    return out
+
+
 def queued_items(tx, project_id: int, annotator: str, overlap: int, now: float, limit: int) -> list[dict]:
     """The queue's rows open to ``annotator``, by rank: item_id, score, strategy, model_version, prediction,
     selection_prob."""

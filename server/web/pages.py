@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from . import auth, get_db
 from assay.domain import projects, settings
 from assay import store
-from assay.domain.stats import project_stats
+from assay.domain.stats import plain_quality, project_stats
 from assay.errors import BadRequest
 
 bp = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
@@ -82,7 +82,7 @@ def _live_context(project: dict) -> dict:
         stats["annotators"] = {k: v for k, v in stats["annotators"].items() if k == user.name}
     versions = list(reversed(stats["history"]))  # newest first: the one people look for
     items = stats["items"]
-    return {"project": project, "stats": stats, "versions": versions,
+    return {"project": project, "stats": stats, "versions": versions, "plain": plain_quality(stats["quality"]),
             "percent": round(100.0 * stats["labeled"] / items, 1) if items else 0.0,
             "can_import": user.may("import", project["id"]), "can_export": user.may("export", project["id"]),
             "can_review": user.may("review", project["id"]), "can_configure": user.may("configure", project["id"])}

@@ -24,7 +24,7 @@ def _import_sms(client, pid, n=300):
     return truth
 
 
-def _label_from_queue(client, pid, truth, count, latencies):
+def _label_from_queue(client, pid, truth, count, latencies, answered=None):
     done = 0
     while done < count:
         items = client.get(f"/api/projects/{pid}/queue?n=5").json
@@ -36,6 +36,8 @@ def _label_from_queue(client, pid, truth, count, latencies):
             latencies.append(time.perf_counter() - t0)
             assert r.status_code == 201
             done += 1
+            if answered is not None:
+                answered.append(item["data"]["text"])
 
 
 def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, client, make_project):
@@ -47,9 +49,10 @@ def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, clien
     assert history[0]["status"] == "cold_start"
 
     latencies: list[float] = []
+    answered: list[str] = []
     served_during_retrain = 0
     for _ in range(3):
-        _label_from_queue(client, pid, truth, 10, latencies)
+        _label_from_queue(client, pid, truth, 10, latencies, answered)
         # A retrain was started by the 10th label; requests keep being answered meanwhile.
         if client.get(f"/api/projects/{pid}/stats").json["retraining"]:
             t0 = time.perf_counter()
@@ -66,7 +69,10 @@ def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, clien
     assert max(latencies) < 1.0, f"a request waited {max(latencies):.2f}s"
 
     stats = client.get(f"/api/projects/{pid}/stats").json
-    assert stats["labeled"] == 30
+    # 30 labels on 30 distinct texts (twins are never both served); exact duplicates of them among the 300 SMS
+    # got the same label (issue 29.5), so they count as labeled too.
+    assert len(answered) == len(set(answered)) == 30
+    assert stats["labeled"] == sum(row["text"] in set(answered) for row in load_sms(300))
     ok = [v for v in stats["history"] if v["status"] == "ok"]
     assert ok, stats["history"]
     last = ok[-1]
@@ -90,7 +96,7 @@ def test_labels_trigger_background_retrain_and_strategy_ordered_queue(app, clien
 def test_every_kind_of_strategy_runs_in_the_server(app, client, make_project, strategy):
     """A seed set imported with labels is enough for the first job to fit and acquire."""
     pid = make_project(strategy, strategy=strategy, batch_size=5)
-    rows = load_sms(200)
+    rows = load_sms(200, distinct=True)
     spam = [i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
     ham = [i for i, r in enumerate(rows) if r["label"] == "ham"][:14]
     seed = set(spam + ham)
@@ -172,7 +178,10 @@ def test_labels_that_arrive_during_a_retrain_start_another_when_it_ends(app, cli
     assert r.json["imported"] == 200
     service = app.extensions["assay.retrain"]
     assert service.wait_idle(120)  # featurizing + cold-start queue
-    label_of = {i + 1: r["label"] for i, r in enumerate(rows)}
+    # Texts that repeat are left out: a label on one copy labels its twins too (issue 29.5), which would change
+    # the counts below.
+    repeated = {r["text"] for i, r in enumerate(rows) if any(o["text"] == r["text"] for o in rows[:i])}
+    label_of = {i + 1: r["label"] for i, r in enumerate(rows) if r["text"] not in repeated}
     spam = [i for i in label_of if label_of[i] == "spam"]
     ham = [i for i in label_of if label_of[i] == "ham"]
 
@@ -197,7 +206,7 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
     """A page prefetches more than a batch: beyond it the queue goes on by the strategy's own score,
     with the model's prediction, instead of running dry into random items with no prediction."""
     pid = make_project("deep", strategy="power_margin", batch_size=5)
-    rows = load_sms(200)
+    rows = load_sms(200, distinct=True)
     seed = set([i for i, r in enumerate(rows) if r["label"] == "spam"][:6]
                + [i for i, r in enumerate(rows) if r["label"] == "ham"][:14])
     payload = [{"id": str(i), "text": r["text"], **({"label": r["label"]} if i in seed else {})}
@@ -205,7 +214,9 @@ def test_the_queue_ranks_far_beyond_a_batch_so_pulls_stay_model_chosen(app, clie
     assert client.post(f"/api/projects/{pid}/items?label_column=label", json=payload).json["imported"] == 200
     assert app.extensions["assay.retrain"].wait_idle(120)
     queue = sql.queue_rows(app.extensions["assay.db"], pid)
-    assert len(queue) == 180  # the whole pool: the default depth (500) is capped by it
+    # The whole pool (of 200 distinct texts: twins would be labeled with their seed), the default depth (500)
+    # capped by it.
+    assert len(queue) == 180
     # The batch, chosen as before, after the audit the 21st label is owed (assay.learning.queueing).
     assert [q["strategy"] for q in queue[:6]] == ["audit"] + ["power_margin"] * 5
     deep = [q for q in queue[6:] if q["strategy"] != "audit"]

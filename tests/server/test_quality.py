@@ -28,7 +28,9 @@ def _label_through_the_queue(client, pid, truth, count):
 
 def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make_project):
     pid = make_project("quality", strategy="margin", batch_size=10, retrain_every=20, audit_share=0.1)
-    rows = load_sms(800)
+    # Distinct texts: a label on a repeated text labels its copies too (issue 29.5), which moves the label counts
+    # at which retrains start, and so which labels the last version saw.
+    rows = load_sms(800, distinct=True)
     r = client.post(f"/api/projects/{pid}/items", json=[{"id": str(i), "text": row["text"]}
                                                          for i, row in enumerate(rows)])
     assert r.json["imported"] == 800
@@ -94,7 +96,8 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
 
     assert Image.open(io.BytesIO(png)).size == (720, 405)
     page = client.get(f"/projects/{pid}").get_data(as_text=True)
-    assert "estimated accuracy on the data" in page and "Target 99.9%" in page
+    assert "of items are labeled correctly by the model" in page and "Target 99.9%" in page
+    assert "Estimated accuracy on the data" in page[page.index("<details id=\"quality-details\""):]
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -245,3 +248,84 @@ def test_the_page_says_where_the_stop_signal_stands(client, make_project, monkey
     others = {"More labels are buying little", "have settled like this one", "Still changing"}
     shown = {t for t in others if t in page}
     assert len(shown) == 1, shown
+
+
+def _quality(signal=False, settled=False, kappa=0.95, projection=None, low=0.82, high=1.0):
+    return {"model_version": 14, "n_labels": 300, "majority": {"label": "ham", "accuracy": 0.87}, "audit": None,
+            "projection": projection,
+            "estimate": {"accuracy": 0.94, "low": low, "high": high, "method": "calibrated", "n_tests": 280,
+                         "n_audit": 14},
+            "stop": {"signal": signal, "settled": settled, "kappa": kappa, "predicted_gain": 0.004,
+                     "threshold": 0.99, "gain_threshold": 0.003, "kappa_floor": 0.9, "rounds": 3, "lag_share": 0.2,
+                     "reference_version": 12, "reference_labels": 240, "stop_set": 800}}
+
+
+def _card(client, make_project, monkeypatch, quality):
+    import assay.web.pages as pages
+
+    pid = make_project("plain card")
+    real = pages.project_stats
+
+    def with_quality(*args, **kwargs):
+        return {**real(*args, **kwargs), "quality": quality}
+
+    monkeypatch.setattr(pages, "project_stats", with_quality)
+    page = client.get(f"/projects/{pid}/live").get_data(as_text=True)
+    card = page[page.index('<div id="quality">'):page.index('<img id="curve"')]
+    details = card.index('<details id="quality-details"')
+    return card[:details], card[details:]
+
+
+@pytest.mark.parametrize("quality, advice", [
+    (_quality(signal=True, settled=True), "You can stop:"),
+    (_quality(settled=True), "Keep labeling for now:"),
+    (_quality(), "Keep labeling:</strong> the model is still changing"),
+    (_quality(kappa=None), "Keep labeling:</strong> it is too early to tell"),
+])
+def test_the_quality_card_leads_with_plain_words_and_keeps_the_jargon_in_details(client, make_project, monkeypatch,
+                                                                                   quality, advice):
+    """Issues 27.4 and 29.7: one sentence a non-statistician reads right, then what to do; kappa, the reference
+    model and the method behind "Details"."""
+    plain, details = _card(client, make_project, monkeypatch, quality)
+    assert "About <span class=\"big-number\" id=\"estimate\">94%</span>" in plain
+    assert "of items are labeled correctly by the model" in plain and "(between 82% and 100%)" in plain
+    assert advice in plain and plain.index("id=\"estimate\"") < plain.index("id=\"advice\"")
+    for jargon in ("kappa", "v12", "calibrated", "interval", "stop set", "audit"):
+        assert jargon not in plain, jargon
+    assert "kappa" in details or quality["stop"]["kappa"] is None
+    assert "calibrated" in details and "94.0%" in details and "Always answering “ham”" in details
+
+
+def test_the_card_says_you_can_stop_only_when_the_whole_interval_meets_the_target(client, make_project, monkeypatch):
+    from assay.domain.stats import plain_quality
+    from assay.evaluation.projection import project
+
+    n = [50, 100, 150, 200, 250, 300]
+    est = [0.85, 0.89, 0.91, 0.92, 0.93, 0.94]
+    narrow = project(n, est, [e - 0.01 for e in est], [e + 0.01 for e in est], 0.90).as_dict()
+    wide = project(n, est, [e - 0.12 for e in est], [min(1.0, e + 0.06) for e in est], 0.90).as_dict()
+    assert narrow["status"] == "reached" and wide["status"] == "uncertain"
+    assert plain_quality(_quality(kappa=0.5, projection=narrow, low=0.93, high=0.95))["headline"] == "You can stop"
+    assert plain_quality(_quality(kappa=0.5, projection=wide))["headline"] == "Keep labeling"
+    plain, _ = _card(client, make_project, monkeypatch, _quality(kappa=0.5, projection=wide))
+    assert "Target 90.0%: probably reached, not yet sure" in plain and "You can stop" not in plain
+
+
+def test_the_projection_in_the_stats_never_outruns_the_estimates_interval():
+    """The stats' projection, from a history whose points line up (a narrow fitted band, 94.4-94.8%) while each
+    estimate's own interval is wide (82-100%): a target of 96% is not "out of reach" (issue 27.4's case)."""
+    from assay.domain.stats import quality
+
+    accs = [0.90, 0.93, 0.94, 0.942, 0.943, 0.943, 0.944]
+    versions = [{"version": i + 1, "status": "ok", "n_labels": 50 * (i + 1), "estimate": a, "estimate_low": 0.82,
+                 "estimate_high": 1.0, "evaluation": {}, "stop_signal": 0, "kappa": None}
+                for i, a in enumerate(accs)]
+    q = quality({"target_accuracy": 0.96, "audit_share": 0.05}, versions[-1], versions)
+    assert q["projection"]["plateau_high"] < 0.96  # the fitted curve alone would say "out of reach"
+    assert q["projection"]["status"] == "uncertain", q["projection"]
+    assert "unlikely to get there" not in q["projection"]["message"] and "too early" in q["projection"]["message"]
+    # With intervals as narrow as the points' scatter, the estimate is below the target too: now it may say so.
+    for v in versions:
+        v["estimate_low"], v["estimate_high"] = v["estimate"] - 0.005, v["estimate"] + 0.005
+    q = quality({"target_accuracy": 0.96, "audit_share": 0.05}, versions[-1], versions)
+    assert q["projection"]["status"] == "out of reach" and "unlikely to get there" in q["projection"]["message"]

@@ -35,10 +35,12 @@ def free_port() -> int:
 
 
 def sms_texts(n: int) -> list[str]:
-    """The first ``n`` SMS messages of the demo set: real, varied texts the featurizer can fit."""
+    """The first ``n`` distinct SMS messages of the demo set: real, varied texts the featurizer can fit. (The set
+    repeats some messages; a label on one copy labels the others too, issue 29.5, which would change the counts
+    these tests keep of labels per item.)"""
     with open(SMS_PATH, encoding="utf-8") as fh:
         next(fh)
-        texts = [line.rstrip("\n").split("\t", 1)[1] for line in fh]
+        texts = list(dict.fromkeys(line.rstrip("\n").split("\t", 1)[1] for line in fh))
     return texts[:n]
 
 

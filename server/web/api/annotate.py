@@ -79,7 +79,7 @@ def annotate(project_id: int):
     with db.write() as tx:  # the answer and its webhook deliveries: committed together or not at all
         annotation, created = store.add_annotation(db, project_id, item_id, user.name, label, skipped,
                                                    duration_ms=duration, idempotency_key=key,
-                                                   overlap=int(project["overlap"]))
+                                                   overlap=int(project["overlap"]), twins=True)
         hooked = events.annotation_created(tx, project_id, annotation) if created else 0
     if hooked:
         get_webhooks().wake()  # posting happens on the sender's thread; this request does not wait for it
@@ -93,7 +93,7 @@ def undo(project_id: int, item_id: int):
     user = require("annotate", project_id)
     db = get_db()
     store.get_project(db, project_id)
-    annotation = store.undo_annotation(db, project_id, item_id, user.name)
+    annotation = store.undo_annotation(db, project_id, item_id, user.name, twins=True)
     return jsonify({"undone": _public(annotation)})
 
 

@@ -31,7 +31,13 @@
       // The fragment is rendered (and escaped) by the server's templates; swapping only
       // on change keeps the curve image from flickering.
       if (html !== null && html !== last) {
+        // A "details" someone opened stays open across the swap.
+        const open = [...live.querySelectorAll("details[id][open]")].map((d) => d.id);
         live.innerHTML = html;
+        for (const id of open) {
+          const details = document.getElementById(id);
+          if (details) details.open = true;
+        }
         last = html;
       }
     } catch (_) {
