@@ -181,13 +181,18 @@ def item_data(source, item_ids: list[int]) -> dict[int, dict]:
     return out
 
 
-def external_ids(source, item_ids: list[int]) -> dict[int, str | None]:
+def _column_by_id(source, column: str, item_ids: list[int]) -> dict:
+    """One column of these items, by id (``column`` is one of this module's names, never user input)."""
     conn = reading(source)
     out = {}
     for chunk, marks in in_chunks(item_ids):
-        for r in conn.execute(f"SELECT id, external_id FROM items WHERE id IN ({marks})", chunk):
+        for r in conn.execute(f"SELECT id, {column} FROM items WHERE id IN ({marks})", chunk):
             out[r[0]] = r[1]
     return out
+
+
+def external_ids(source, item_ids: list[int]) -> dict[int, str | None]:
+    return _column_by_id(source, "external_id", item_ids)
 
 
 def pool_item_ids(source, project_id: int) -> list[int]:
@@ -229,12 +234,7 @@ def iter_items_data(source, project_id: int, item_ids: list[int] | None = None,
 
 def content_hashes(source, item_ids: list[int]) -> dict[int, str | None]:
     """Each item's content hash (see content_hash): items sharing one are twins."""
-    conn = reading(source)
-    out = {}
-    for chunk, marks in in_chunks(item_ids):
-        for r in conn.execute(f"SELECT id, content_hash FROM items WHERE id IN ({marks})", chunk):
-            out[r[0]] = r[1]
-    return out
+    return _column_by_id(source, "content_hash", item_ids)
 
 
 def twin_ids(source, project_id: int, item_id: int) -> list[int]:
