@@ -187,7 +187,7 @@ def _thin(values: np.ndarray, cap: int = MAX_ITEMS) -> np.ndarray:
 
 
 def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age_M=None, *, n_labels=None, level=LEVEL,
-             uniform_M=None, oof_uniform=None, random_state=None) -> AccuracyEstimate | None:
+             uniform_M=None, oof_uniform=None, loo_uniform=None, random_state=None) -> AccuracyEstimate | None:
     """The current model's accuracy on the data (pool and labeled items), with a ``level`` interval.
 
     pool_conf_N: the current model's confidence (probability of its predicted class) on each pool item;
@@ -242,7 +242,7 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
         from .candidates import candidates as more
 
         candidates.update(more(conf_all, served_conf_M, correct_M, audit_M if uniform_M is None else uniform_M,
-                               weights_M, *oof_uniform, level=level, rng=rng))
+                               weights_M, *oof_uniform, loo=loo_uniform, level=level, rng=rng))
     method = "calibrated"
     acc, low, high = candidates[method]
     return AccuracyEstimate(_clip01(acc), _clip01(low), _clip01(high), method, len(served_conf_M), n_audit,

@@ -42,8 +42,33 @@ def _interval(mean: float, var: float, level: float) -> tuple[float, float, floa
     return mean, mean - half, mean + half
 
 
+def shift_weights(test_conf_M, test_w_M, conf_all, bins: int = 8, cap: float = 20.0) -> np.ndarray:
+    """Weights that make the tests' confidences look like the data's: per bin of the data's confidence
+    (quantiles), the data's share over the tests' (recency-weighted) share, capped at ``cap`` times the mean,
+    then scaled so that they sum to their effective sample size (the Laplace covariance then counts the
+    information the reweighted tests hold, not their number)."""
+    z_all, z_M = _logit(conf_all), _logit(test_conf_M)
+    edges = np.unique(np.quantile(z_all, np.linspace(0, 1, bins + 1)[1:-1]))
+    bin_all, bin_M = np.searchsorted(edges, z_all), np.searchsorted(edges, z_M)
+    data_share = np.bincount(bin_all, minlength=len(edges) + 1) / len(z_all)
+    test_share = np.bincount(bin_M, weights=test_w_M, minlength=len(edges) + 1) / np.sum(test_w_M)
+    ratio = np.where(test_share > 0, data_share / np.maximum(test_share, 1e-12), 0.0)
+    w_M = test_w_M * ratio[bin_M]
+    w_M = np.minimum(w_M, cap * w_M.mean())
+    return w_M * (w_M.sum() / np.sum(w_M ** 2))
+
+
+def ppi(conf_all, g_all, conf_A, g_A, correct_A, level=LEVEL) -> tuple[float, float, float]:
+    """Prediction-powered inference: the model-based guess ``g`` averaged over the data, plus the mean
+    residual (right minus guess) over uniformly drawn tests. Unbiased for the accuracy of the model that
+    answered the tests whatever ``g`` is; ``g`` only narrows the interval."""
+    d_A = np.asarray(correct_A, float) - np.asarray(g_A, float)
+    mean = float(np.mean(g_all) + d_A.mean())
+    return _interval(mean, float(np.var(g_all) / len(g_all) + d_A.var(ddof=1) / len(d_A)), level)
+
+
 def candidates(conf_all, served_conf_M, correct_M, uniform_M, weights_M, oof_conf_A, oof_correct_A, *,
-               level=LEVEL, rng=None) -> dict[str, tuple[float, float, float]]:
+               loo=None, level=LEVEL, rng=None) -> dict[str, tuple[float, float, float]]:
     """name -> (estimate, low, high).
 
     conf_all: the current model's confidence on the data (pool, and out-of-fold on the labeled items);
@@ -59,6 +84,14 @@ def candidates(conf_all, served_conf_M, correct_M, uniform_M, weights_M, oof_con
     weights_M = np.ones(len(served_conf_M)) if weights_M is None else np.asarray(weights_M, float)
     oof_conf_A, oof_correct_A = np.asarray(oof_conf_A, float), np.asarray(oof_correct_A, float)
     out = {"raw": (float(conf_all.mean()),) * 3}
+    if loo is not None and len(loo[0]) >= 2:
+        # Each uniform test answered by a model fitted on every other label: the current model but one.
+        loo_conf, loo_correct = np.asarray(loo[0], float), np.asarray(loo[1], float)
+        out["ppi_loo"] = ppi(conf_all, conf_all, loo_conf, loo_conf, loo_correct, level)
+        fits = [fit_calibration(served_conf_M, correct_M, prior=prior, weights_M=weights_M)[0]
+                for prior in CALIBRATION_PRIORS]
+        g = lambda conf: np.mean([_calibrated(t[None, :], _logit(conf))[0] for t in fits], axis=0)
+        out["ppi_loo_cal"] = ppi(conf_all, g(conf_all), loo_conf, g(loo_conf), loo_correct, level)
     n_oof = len(oof_conf_A)
     if n_oof >= 2:
         d_A = oof_correct_A - oof_conf_A
@@ -80,6 +113,12 @@ def candidates(conf_all, served_conf_M, correct_M, uniform_M, weights_M, oof_con
             pooled.append((mean, var, log_ev - log_evidence(*P[:2], prior, theta_p, cov_p, P[2])))
     m, v, _ = mixture(*zip(*uniform))
     out["uniform"] = _interval(m, v, level)
+    # Every prequential test, reweighted so that their confidences are distributed as the data's: a
+    # strategy's picks crowd the unsure end, and unweighted they set the calibration of the confident end.
+    shifted = shift_weights(served_conf_M, weights_M, conf_all)
+    fits = [_fit(served_conf_M, correct_M, shifted, prior, z_all, rng) for prior in CALIBRATION_PRIORS]
+    m, v, _ = mixture(*zip(*fits))
+    out["shifted"] = _interval(m, v, level)
     if pooled:
         m, v, w_K = mixture(*zip(*(uniform + pooled)))
         out["pooled_or_not"] = _interval(m, v, level)

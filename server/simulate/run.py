@@ -276,6 +276,25 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
         in_pool[picked] = False
 
 
+LOO_MAX = 30  # the most recent uniform labels each round's leave-one-out refits cover (ASSAY_SIM_LOO=1)
+
+
+def leave_one_out(config, model, X_L_D, y_L, rows, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence and correctness on each of ``rows`` under a model fitted on every other label (with the
+    round model's prior): the current model's answers on labels it has not seen, one refit per row."""
+    params = fixed_prior(config.model_params, model)
+    conf, correct = [], []
+    for i in rows:
+        keep = np.arange(len(y_L)) != i
+        if not can_fit(y_L[keep]):
+            continue
+        fitted = fit_model(config.model, params, X_L_D[keep], y_L[keep], random_state=seed)
+        p = fitted.predict_proba(X_L_D[i:i + 1])[0]
+        conf.append(float(p.max()))
+        correct.append(bool(np.asarray(fitted.classes_, dtype=object)[int(p.argmax())] == y_L[i]))
+    return np.array(conf), np.array(correct)
+
+
 class _Tracker:
     """What the server learns about its model from the labels it is given: the prequential tests, the
     audits among them, the stop set's predictions by label count, and from them the columns a round reports."""
@@ -329,10 +348,13 @@ class _Tracker:
                                                X_train[labeled], y, random_state=seed)
         held = np.isfinite(oof_conf)
         uniform = held & np.asarray(self.labeled_uniform, dtype=bool)
+        loo = leave_one_out(config, model, X_train[labeled], y, np.flatnonzero(self.labeled_uniform)[-LOO_MAX:],
+                            seed) if os.environ.get("ASSAY_SIM_LOO") else None
         est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf,
                                          self.correct, self.audit, len(labeled) - np.asarray(self.served_at),
                                          n_labels=len(labeled), uniform_M=self.uniform,
-                                         oof_uniform=(oof_conf[uniform], oof_correct[uniform]), random_state=seed)
+                                         oof_uniform=(oof_conf[uniform], oof_correct[uniform]), loo_uniform=loo,
+                                         random_state=seed)
         if est is not None:
             out.update(estimated_accuracy=est.accuracy, estimate_low=est.low, estimate_high=est.high)
             for name, (a, lo, hi) in est.candidates.items():
