@@ -180,14 +180,14 @@ def _calibrated(theta_S_P, z_N) -> np.ndarray:
     return p_S_N
 
 
-def _thin(values: np.ndarray, cap: int = MAX_ITEMS) -> np.ndarray:
+def thin(values: np.ndarray, cap: int = MAX_ITEMS) -> np.ndarray:
     if len(values) <= cap:
         return values
     return values[np.linspace(0, len(values) - 1, cap).astype(int)]
 
 
 def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age_M=None, *, n_labels=None, level=LEVEL,
-             uniform_M=None, oof_uniform=None, loo_uniform=None, random_state=None) -> AccuracyEstimate | None:
+             random_state=None) -> AccuracyEstimate | None:
     """The current model's accuracy on the data (pool and labeled items), with a ``level`` interval.
 
     pool_conf_N: the current model's confidence (probability of its predicted class) on each pool item;
@@ -195,10 +195,6 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     served_conf_M, correct_M, audit_M: per prequential test, the confidence it was served with, whether that
     prediction was right, and whether the item was an audit (uniform) pick.
     None when there is no test yet.
-
-    With ``oof_uniform`` (the out-of-fold confidence and correctness on the labeled items drawn uniformly) the
-    candidates also hold the estimators of assay.evaluation.candidates; ``uniform_M`` marks the tests drawn
-    uniformly (default: the audits).
     """
     rng = np.random.default_rng(random_state)
     served_conf_M = np.asarray(served_conf_M, dtype=float)
@@ -206,7 +202,7 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     audit_M = np.asarray(audit_M, dtype=bool)
     if not len(served_conf_M):
         return None
-    conf_all = _thin(np.concatenate([np.asarray(pool_conf_N, float), np.asarray(labeled_conf_L, float)]))
+    conf_all = thin(np.concatenate([np.asarray(pool_conf_N, float), np.asarray(labeled_conf_L, float)]))
     if not len(conf_all):
         return None
     z = stats.norm.ppf(0.5 + level / 2)
@@ -238,11 +234,6 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
         p_hat = float(c_A.mean())
         low, high = _wilson(c_A.sum(), n_audit, z)
         candidates["audit"] = (p_hat, low, high)
-    if oof_uniform is not None:
-        from .candidates import candidates as more
-
-        candidates.update(more(conf_all, served_conf_M, correct_M, audit_M if uniform_M is None else uniform_M,
-                               weights_M, *oof_uniform, loo=loo_uniform, level=level, rng=rng))
     method = "calibrated"
     acc, low, high = candidates[method]
     return AccuracyEstimate(_clip01(acc), _clip01(low), _clip01(high), method, len(served_conf_M), n_audit,

@@ -30,6 +30,7 @@ from sklearn.metrics import f1_score
 from assay.features import make_featurizer
 from assay.learning import embcache
 from assay.evaluation import accuracy as accuracy_estimate
+from assay.evaluation import candidates as estimate_candidates
 from assay.evaluation import stopping
 from assay.learning.acquire import K_SAMPLES, can_fit, fit_model, learned_prior, run_round
 from assay.learning.evaluate import fixed_prior, out_of_fold
@@ -350,11 +351,15 @@ class _Tracker:
         uniform = held & np.asarray(self.labeled_uniform, dtype=bool)
         loo = leave_one_out(config, model, X_train[labeled], y, np.flatnonzero(self.labeled_uniform)[-LOO_MAX:],
                             seed) if os.environ.get("ASSAY_SIM_LOO") else None
-        est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf,
-                                         self.correct, self.audit, len(labeled) - np.asarray(self.served_at),
-                                         n_labels=len(labeled), uniform_M=self.uniform,
-                                         oof_uniform=(oof_conf[uniform], oof_correct[uniform]), loo_uniform=loo,
-                                         random_state=seed)
+        age = len(labeled) - np.asarray(self.served_at)
+        est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf, self.correct, self.audit,
+                                         age, n_labels=len(labeled), random_state=seed)
+        if est is not None:
+            # The estimators simulations compare beside the reported one (docs/RESULTS.md, issue 27).
+            est.candidates.update(estimate_candidates.candidates(
+                accuracy_estimate.thin(np.concatenate([pool_conf, oof_conf[held]])), self.served_conf, self.correct,
+                self.uniform, accuracy_estimate.recency_weights(age, len(labeled)), oof_conf[uniform],
+                oof_correct[uniform], loo=loo, rng=seed))
         if est is not None:
             out.update(estimated_accuracy=est.accuracy, estimate_low=est.low, estimate_high=est.high)
             for name, (a, lo, hi) in est.candidates.items():

@@ -29,8 +29,10 @@ def _project(conf_N, p_right_N, rng, *, n_picked=200, n_audits=25, picks_penalty
     tests = np.concatenate([picked, audits])
     right_M = np.r_[right_pick, right_N[audits]]
     audit_M = np.r_[np.zeros(n_picked, bool), np.ones(n_audits, bool)]
-    est = accuracy.estimate(conf_N[rest], [], conf_N[tests], right_M, audit_M,
-                            oof_uniform=(conf_N[audits], right_N[audits]), random_state=int(rng.integers(1e9)))
+    seed = int(rng.integers(1e9))
+    est = accuracy.estimate(conf_N[rest], [], conf_N[tests], right_M, audit_M, random_state=seed)
+    est.candidates.update(candidates.candidates(conf_N[rest], conf_N[tests], right_M, audit_M, None,
+                                                conf_N[audits], right_N[audits], rng=seed))
     return est, float(p_right_N[rest].mean())
 
 

@@ -61,6 +61,24 @@ def test_curves_have_one_row_per_strategy_seed_and_round(sms_run):
         assert len(first) == 1
 
 
+def test_every_estimator_beside_the_reported_one(sms_run):
+    """estimators.csv: per round with a model, each candidate estimate with its interval; the reported one is
+    among them and equals curves.csv's estimate; the candidates lean on the random strategy's uniform labels."""
+    _, out = sms_run
+    columns, rows = _read(out / "estimators.csv")
+    _, curves = _read(out / "curves.csv")
+    reported = {(r["strategy"], r["seed"], r["n_labels"]): r["estimated_accuracy"] for r in curves
+                if r["estimated_accuracy"]}
+    assert {"est_calibrated", "low_ppi", "high_uniform", "est_raw"} <= set(columns)
+    assert {(r["strategy"], r["seed"], r["n_labels"]): r["est_calibrated"] for r in rows} == reported
+    for r in rows:
+        for name in ("calibrated", "uniform", "ppi"):
+            if r[f"est_{name}"]:
+                assert float(r[f"low_{name}"]) <= float(r[f"est_{name}"]) <= float(r[f"high_{name}"])
+    # Under random every label is uniform: the uniform calibration has tests from its first model on.
+    assert all(r["est_uniform"] for r in rows if r["strategy"] == "random")
+
+
 def test_summary_table_and_plot(sms_run):
     result, out = sms_run
     columns, rows = _read(out / "summary.csv")
