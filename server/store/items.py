@@ -1,7 +1,6 @@
 """Items and the imports that bring them (the ``items`` and ``imports`` tables)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -12,19 +11,11 @@ from assay.errors import Conflict, NotFound
 
 from .answers import insert_answer, label_new_twins
 from .db import Database, in_chunks, politely, reading
+from .hashing import content_hash
 
 # Each item gets a random place in [0, SHUFFLE_RANGE) when imported: the stop set and random picks use it.
 SHUFFLE_RANGE = 2**62
 IMPORT_CHUNK = 500  # rows per write transaction: a label waits for one chunk, not the whole file
-
-
-def content_hash(data: dict) -> str:
-    """What makes two items exact duplicates (twins): the SHA-256 of a text item's text, else of its whole data
-    (canonical JSON: an image's reference, a row's values). Kept in ``items.content_hash`` from import on."""
-    text = data.get("text") if isinstance(data, dict) else None
-    content = text if isinstance(text, str) else json.dumps(data, sort_keys=True, ensure_ascii=False,
-                                                             separators=(",", ":"))
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 def existing_external_ids(source, project_id: int) -> set[str]:

@@ -472,7 +472,7 @@ def _content_hash(db):
     """Exact duplicates (twins): each item's content hash (assay.store.items.content_hash), computed for the
     items already there, with an index to find an item's twins. A label given on one twin is given to the others
     too, as an answer whose source is ``twin of item N`` (assay.store.answers)."""
-    from .items import content_hash
+    from .hashing import content_hash
 
     db.execute("ALTER TABLE items ADD COLUMN content_hash TEXT")
     last = 0

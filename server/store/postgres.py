@@ -32,11 +32,10 @@ import contextlib
 import re
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
-from .db import Handle
+from .handle import Handle
+from .migrations_pg import NOW_ISO
 
-# SQLite's ISO-8601 UTC timestamp with milliseconds, spelled for PostgreSQL (the same text comes out).
-# clock_timestamp(), not now(): SQLite's 'now' moves within a transaction, and servings order by it.
-NOW_ISO = "to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+# SQLite's ISO-8601 UTC timestamp with milliseconds, rewritten to NOW_ISO (the same text comes out).
 SQLITE_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 # The tables whose rows have an ``id`` the caller may want back (cursor.lastrowid).

@@ -9,7 +9,7 @@ from assay.domain.labels import check_label
 from assay.web.auth import require
 from assay.errors import BadRequest
 from assay.webhooks import events
-from . import SQLITE_MAX, bp, get_db, get_retrain, get_webhooks, int_field, json_object
+from .base import SQLITE_MAX, bp, get_db, get_retrain, get_webhooks, int_field, json_object
 
 MAX_PULL = 100
 

@@ -7,7 +7,7 @@ from assay import store
 from assay.domain import search
 from assay.errors import NotFound
 from assay.web.auth import require
-from . import SQLITE_MAX, bp, get_db
+from .base import SQLITE_MAX, bp, get_db
 
 
 @bp.get("/projects/<int:project_id>/items")

@@ -5,7 +5,7 @@ from flask import jsonify
 
 from assay.domain import settings
 
-from . import bp
+from .base import bp
 
 _ERROR = {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _PID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}

@@ -21,7 +21,7 @@ from flask import current_app, jsonify, request
 from assay import plugins, store
 from assay.errors import BadRequest, Forbidden
 from assay.running import HEADER
-from . import bp, get_db, get_retrain, int_field, json_object
+from .base import bp, get_db, get_retrain, int_field, json_object
 
 
 def _operator_only() -> None:

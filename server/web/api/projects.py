@@ -8,7 +8,7 @@ from assay.domain import projects
 from assay.web.auth import current_user, require
 from assay.errors import BadRequest, Forbidden
 from assay.domain.stats import project_stats
-from . import bp, get_db, get_retrain, json_object
+from .base import bp, get_db, get_retrain, json_object
 
 
 @bp.post("/projects")

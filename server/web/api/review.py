@@ -8,7 +8,7 @@ from assay.domain.labels import check_label
 from assay import store
 from assay.web.auth import require
 from assay.errors import BadRequest
-from . import bp, get_db, int_field, json_object
+from .base import bp, get_db, int_field, json_object
 
 
 @bp.get("/projects/<int:project_id>/agreement")

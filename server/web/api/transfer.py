@@ -12,7 +12,7 @@ from assay.web import media
 from assay import store
 from assay.web.auth import require
 from assay.errors import BadRequest
-from . import bp, get_db, get_retrain
+from .base import bp, get_db, get_retrain
 
 
 def import_options(source, project_id: int) -> ingest.ImportOptions:

@@ -8,7 +8,7 @@ from assay.errors import BadRequest
 from assay.web.auth import require
 from assay.webhooks.policy import HostPolicy
 from assay.webhooks.registration import register
-from . import SQLITE_MAX, bp, get_db, json_object
+from .base import SQLITE_MAX, bp, get_db, json_object
 
 MAX_LOG = 500
 
