@@ -84,6 +84,11 @@ def candidates(conf_all, served_conf_M, correct_M, uniform_M, weights_M, oof_con
     weights_M = np.ones(len(served_conf_M)) if weights_M is None else np.asarray(weights_M, float)
     oof_conf_A, oof_correct_A = np.asarray(oof_conf_A, float), np.asarray(oof_correct_A, float)
     out = {"raw": (float(conf_all.mean()),) * 3}
+    # The reported estimate's evidence-weighted mixture with a looser shrinkage beside its two: an
+    # underconfident model (temperature 2) needs a slope well above 1, which the close priors hold back.
+    looser = [_fit(served_conf_M, correct_M, weights_M, prior, z_all, rng) for prior in (1.0, *CALIBRATION_PRIORS)]
+    m, v, _ = mixture(*zip(*looser))
+    out["looser"] = _interval(m, v, level)
     if loo is not None and len(loo[0]) >= 2:
         # Each uniform test answered by a model fitted on every other label: the current model but one.
         loo_conf, loo_correct = np.asarray(loo[0], float), np.asarray(loo[1], float)
