@@ -9,7 +9,8 @@ def test_held_items_show_the_new_models_prediction(page, live_server, sms_projec
     assert live_server.app.extensions["assay.retrain"].wait_idle(120)  # the cold-start queue: no model yet
     page.goto(f"{live_server.url}/projects/{pid}/annotate")
     shown = wait_for_item(page)
-    assert page.text_content("#prediction") == "Model: no model yet"
+    # No model yet, but the label names' guess (issue 28); the page then swaps in the first model's.
+    assert "model v" not in page.text_content("#picked")
 
     # Someone else's labels (here through the API) bring the first model while this page holds its items.
     label_of = dict((text, label) for label, text in sms_data(40))
