@@ -85,9 +85,10 @@ def run_job(job: Job, progress=None) -> JobResult:
 
 
 def _label_prior(project: dict, cache):
-    """The label names' zero-shot classifier (single-label text projects whose featurizer embeds names), or None.
+    """The label names' zero-shot classifier (single-label projects whose featurizer embeds names: MiniLM text, or
+    a plug-in with ``embed_label_texts``), or None.
     A failure to embed the names costs the suggestions, never the retrain."""
-    if project["multi_label"] or project["item_type"] != "text":
+    if project["multi_label"]:
         return None
     from .zeroshot import label_prior
 

@@ -15,9 +15,11 @@ from assay.models.zeroshot import TEMPERATURE, LabelPrior, label_text
 
 
 def embeds_names(featurizer) -> bool:
+    """MiniLM, or a featurizer (a plug-in: an image-text model such as CLIP) that says it puts text in its items'
+    space with ``embed_label_texts(texts) -> (N, D)``."""
     from assay.features.text import SentenceEmbedding
 
-    return isinstance(featurizer, SentenceEmbedding)
+    return isinstance(featurizer, SentenceEmbedding) or callable(getattr(featurizer, "embed_label_texts", None))
 
 
 def label_prior(featurizer, labels, descriptions: dict | None = None, temperature: float = TEMPERATURE,
@@ -36,5 +38,8 @@ def label_prior(featurizer, labels, descriptions: dict | None = None, temperatur
         texts = ["".join(rng.choice(list(string.ascii_lowercase), size=8)) for _ in labels]
     else:
         texts = [label_text(c, descriptions.get(c)) for c in labels]
-    vectors = featurizer.transform([{getattr(featurizer, "text_field", "text"): t} for t in texts])
+    if callable(getattr(featurizer, "embed_label_texts", None)):
+        vectors = featurizer.embed_label_texts(texts)
+    else:
+        vectors = featurizer.transform([{getattr(featurizer, "text_field", "text"): t} for t in texts])
     return LabelPrior(tuple(labels), np.asarray(vectors, dtype=np.float64), float(temperature))

@@ -121,21 +121,23 @@ def _featurizer(dataset, config: Config):
 
 
 def with_label_prior(dataset, config: Config) -> Config:
-    """The config with the data set's label names embedded (single-label text with MiniLM; else unchanged)."""
+    """The config with the data set's label names embedded (a featurizer that embeds names: MiniLM; else unchanged)."""
     from dataclasses import replace
 
     from assay.learning.zeroshot import label_prior
 
-    if config.label_names == "off" or config.label_prior is not None or dataset.item_type != "text":
+    if config.label_names == "off" or config.label_prior is not None:
         return config
     prior = label_prior(_fitted_featurizer(dataset, config), dataset.classes, dict(config.label_descriptions), names=config.label_names)
     return replace(config, label_prior=prior)
 
 
 def _fitted_featurizer(dataset, config: Config):
-    """A featurizer that embeds names: one that learns nothing from the items (MiniLM), fitted on a few."""
+    """A featurizer that embeds names and learns nothing from the items (MiniLM), fitted on one; else None."""
+    from assay.learning.zeroshot import embeds_names
+
     featurizer = _featurizer(dataset, config)
-    if not getattr(featurizer, "item_wise", False):
+    if not getattr(featurizer, "item_wise", False) or not embeds_names(featurizer):
         return None
     return featurizer.fit(dataset.items[:1])
 
