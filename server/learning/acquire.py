@@ -20,6 +20,9 @@ from assay.models.logreg import holdout_folds
 from assay.domain.settings import K_SAMPLES
 
 MIN_PER_CLASS_FOR_CV = 2
+# A key of model_params that fit_model takes as its label_prior (evaluate.fixed_prior: the out-of-fold fits start
+# from the names the round's model started from). Never a project's setting: only code puts it there.
+LABEL_PRIOR = "__label_prior__"
 
 
 @dataclass
@@ -57,6 +60,7 @@ def fit_model(model_spec: str, model_params: dict, X, y, random_state=None, l2_p
     ``label_prior``: the label names' zero-shot weights (:class:`assay.models.zeroshot.LabelPrior`), for a
     model that can start from them (``set_label_prior``: LogisticRegression); others ignore it."""
     params = dict(model_params or {})
+    label_prior = params.pop(LABEL_PRIOR, label_prior)
     model = make_model(model_spec, **params)
     own = model.get_params() if hasattr(model, "get_params") else {}
     if random_state is not None and "random_state" in own:
