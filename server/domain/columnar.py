@@ -18,7 +18,8 @@ from assay.errors import BadRequest
 from .export import DATA_PREFIX, EXPORT_BATCH, _row
 from .provenance import SERVING_FIELDS
 
-_OWN = ("id", "item_id", "label", "labels", "annotator", "timestamp", *SERVING_FIELDS, "answers")
+_OWN = ("id", "item_id", "label", "labels", "annotator", "timestamp", *SERVING_FIELDS, "answers", "suggested",
+        "accepted")
 
 
 def _pyarrow():
@@ -64,9 +65,11 @@ def schema(project: dict, columns, provenance: bool = False, label_index: bool =
                    pa.field("selection_prob", pa.float64()), pa.field("labels_when_served", pa.int64()),
                    pa.field("served_at", pa.string())]
         answer_label = pa.list_(pa.string()) if project["multi_label"] else pa.string()
+        suggestion = [pa.field("suggested", pa.string()), pa.field("accepted", pa.bool_())]  # issue 28
         answer = pa.struct([pa.field("annotator", pa.string()), pa.field("label", answer_label),
-                            pa.field("timestamp", pa.string()), pa.field("source", pa.string()), *serving])
-        fields += [*serving, pa.field("answers", pa.list_(answer))]
+                            pa.field("timestamp", pa.string()), pa.field("source", pa.string()), *serving,
+                            *suggestion])
+        fields += [*serving, pa.field("answers", pa.list_(answer)), *suggestion]
     return pa.schema(fields)
 
 

@@ -90,10 +90,27 @@ def validate(fields: dict, *, partial: bool = False) -> dict:
             raise BadRequest(str(exc)) from None
     if out.get("featurizer") is not None:
         _check_featurizer(out.get("item_type", "text"), out["featurizer"])
+    if out.get("label_descriptions") is not None:
+        out["label_descriptions"] = _check_descriptions(out["label_descriptions"], out.get("labels"))
     if out.get("keys") is not None:
         out["keys"] = _check_keys(out["keys"])
         if "labels" in out:
             check_keys_fit(out["keys"], out["labels"])
+    return out
+
+
+def _check_descriptions(descriptions, labels) -> dict:
+    """{label: one line of text}: what each label means, for the zero-shot suggestions (issue 28)."""
+    if not isinstance(descriptions, dict):
+        raise BadRequest("label_descriptions must be an object {label: one-line description}")
+    out = {}
+    for label, text in descriptions.items():
+        if not isinstance(text, str) or "\n" in text or len(text.strip()) > 200:
+            raise BadRequest(f"label_descriptions[{label!r}] must be one line of at most 200 characters")
+        if labels is not None and label not in labels:
+            raise BadRequest(f"label_descriptions names {label!r}, which is not one of the labels")
+        if text.strip():
+            out[str(label)] = text.strip()
     return out
 
 
@@ -263,6 +280,7 @@ def public(project: dict, db) -> dict:
                                    "target_accuracy", "created_at")}
     out["featurizer"] = project.get("featurizer")
     out["keys"] = project.get("keys")
+    out["label_descriptions"] = project.get("label_descriptions")
     out["items"] = counts["total"]
     out["labeled"] = counts["labeled"]
     return out

@@ -16,8 +16,10 @@ from assay import store
 # What a serving says, as export names it (the store's "labeled" is the labels the project had then).
 SERVING_FIELDS = ("strategy", "score", "model_version", "model_labels", "ranked_among", "pool_size", "selection_prob",
                   "labels_when_served", "served_at")
-PROVENANCE_COLUMNS = (*SERVING_FIELDS, "answers")
-ANSWER_FIELDS = ("annotator", "label", "timestamp", "source", *SERVING_FIELDS)
+# suggested / accepted (issue 28): the label the page suggested with this answer (null: none shown) and whether
+# the answer is that label: an answer given with a suggestion in view may lean on it.
+PROVENANCE_COLUMNS = (*SERVING_FIELDS, "answers", "suggested", "accepted")
+ANSWER_FIELDS = ("annotator", "label", "timestamp", "source", *SERVING_FIELDS, "suggested", "accepted")
 
 
 def _serving(row: dict | None) -> dict:
@@ -38,9 +40,11 @@ def with_provenance(db, project_id: int, records: Iterable[dict], item_ids: list
         by_annotator = {s["annotator"]: s for s in served}
         answers = [{"annotator": a["annotator"], "label": a["label"], "timestamp": a["created_at"],
                     "source": a["source"],
-                    **_serving(by_annotator.get(a["annotator"]) if a["source"] == "annotator" else None)}
+                    **_serving(by_annotator.get(a["annotator"]) if a["source"] == "annotator" else None),
+                    "suggested": a.get("suggested"), "accepted": a.get("accepted")}
                    for a in rec["answers"]]
         own = _serving(served[0] if served else None)
         if not served and str(rec.get("source") or "").startswith("twin of item"):
             own["strategy"] = rec["source"]  # never served: labeled as an exact duplicate of that item
-        yield {**rec, "provenance": {**own, "answers": answers}}
+        yield {**rec, "provenance": {**own, "answers": answers, "suggested": rec.get("suggested"),
+                                     "accepted": rec.get("accepted")}}

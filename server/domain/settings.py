@@ -81,6 +81,11 @@ class ProjectSettings:
         explain=" (e.g. 0.9: the accuracy the projection counts labels to)",
         description="the accuracy the labels-needed projection counts to",
         help="The accuracy you need (e.g. 0.9): the project page projects the labels it takes.")
+    label_descriptions: dict | None = _setting(
+        None, kind="object", nullable=True, schema_default=False, on_cli=False,
+        description="an optional one-line description per label ({label: text}, up to 200 characters each), "
+                    "embedded instead of the label's name for the zero-shot suggestions before the first label "
+                    "and the prior the model starts from (text projects with MiniLM): for names like 'B-12'")
     keys: list | None = _setting(
         None, kind="list", item_max=1, nullable=True, metavar="K1,K2,...",
         description="the keys that pick the labels on the annotate page, one per label in the labels' order, "

@@ -32,12 +32,20 @@ def project_stats(db, project: dict, service=None) -> dict:
         "featurizer_notice": notice,
         "label_counts": label_counts(db, project_id),
         "annotators": store.annotator_counts(db, project_id),
+        "suggestions": suggestions(db, project_id),
         "last_error": last["error"] if last and last["status"] in ("failed", "timeout") else None,
         "quality": quality(project, good[-1] if good else None, versions),
         "featurized": featurized(db, project_id, counts["total"], versions),
         "ranked": ranked(versions),
         "history": [ModelVersion.from_row(v).public() for v in versions],
     }
+
+
+def suggestions(db, project_id: int) -> dict:
+    """``{"shown", "accepted", "acceptance_rate"}``: labels given with the model's first guess on the page, and
+    how many took it (issue 28); the rate is None before any was shown."""
+    shown, accepted = store.suggestion_counts(db, project_id)
+    return {"shown": shown, "accepted": accepted, "acceptance_rate": round(accepted / shown, 4) if shown else None}
 
 
 def featurized(db, project_id: int, total: int, versions: list[dict]) -> dict:

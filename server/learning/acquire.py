@@ -20,6 +20,9 @@ from assay.models.logreg import holdout_folds
 from assay.domain.settings import K_SAMPLES
 
 MIN_PER_CLASS_FOR_CV = 2
+# A key of model_params that fit_model takes as its label_prior (evaluate.fixed_prior: the out-of-fold fits start
+# from the names the round's model started from). Never a project's setting: only code puts it there.
+LABEL_PRIOR = "__label_prior__"
 
 
 @dataclass
@@ -51,16 +54,21 @@ def can_fit(y) -> bool:
     return len(y) >= 2 and len(set(map(str, y))) >= 2
 
 
-def fit_model(model_spec: str, model_params: dict, X, y, random_state=None, l2_previous=None):
+def fit_model(model_spec: str, model_params: dict, X, y, random_state=None, l2_previous=None, label_prior=None):
     """``l2_previous``: the prior the previous retrain learned (:func:`learned_prior`), given to a model that
-    learns its own (``l2="auto"``) so that its choice moves smoothly from it (LogisticRegression)."""
+    learns its own (``l2="auto"``) so that its choice moves smoothly from it (LogisticRegression).
+    ``label_prior``: the label names' zero-shot weights (:class:`assay.models.zeroshot.LabelPrior`), for a
+    model that can start from them (``set_label_prior``: LogisticRegression); others ignore it."""
     params = dict(model_params or {})
+    label_prior = params.pop(LABEL_PRIOR, label_prior)
     model = make_model(model_spec, **params)
     own = model.get_params() if hasattr(model, "get_params") else {}
     if random_state is not None and "random_state" in own:
         model.set_params(random_state=random_state)
     if l2_previous is not None and "l2_previous" in own and own.get("l2") == "auto":
         model.set_params(l2_previous=float(l2_previous))
+    if label_prior is not None and hasattr(model, "set_label_prior"):
+        model.set_label_prior(label_prior)
     return _quiet_fit(model, X, y)
 
 
@@ -200,10 +208,31 @@ def cold_start(strategy, X_pool, batch_size, rng, X_labeled=None) -> RoundResult
                        acquire_seconds=time.perf_counter() - start)
 
 
+def zero_shot_round(strategy, prior, X_pool, batch_size: int, rng, X_labeled=None, depth: int = 0) -> RoundResult:
+    """No model yet, but label names: the strategy's cold-start batch, each item with the names' suggestion,
+    and the queue beyond it ranked by where the names are least sure (margin), each with its suggestion."""
+    result = cold_start(strategy, X_pool, batch_size, rng, X_labeled)
+    start = time.perf_counter()
+    from assay.models.zeroshot import ZeroShotClassifier
+
+    model = ZeroShotClassifier(prior)
+    probs = model.predict_proba(X_pool)
+    result.model, result.classes = model, list(prior.classes)
+    result.probs_B_C = probs[result.indices]
+    if depth > len(result.indices):
+        scores_N = np.asarray(strategies.uncertainty.margin(probs), dtype=float)
+        result.more_indices = _beyond(scores_N, result.indices, depth - len(result.indices))
+        result.more_scores = scores_N[result.more_indices]
+        result.more_probs = probs[result.more_indices]
+        result.more_strategy = "zero-shot margin (beyond the batch)"
+    result.acquire_seconds += time.perf_counter() - start
+    return result
+
+
 def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str, strategy_params: dict | None,
               X_labeled, y_labeled, X_pool, batch_size: int, multi_label: bool = False, label_names=None,
               random_state=None, k_samples: int = K_SAMPLES, depth: int = 0,
-              l2_previous: float | None = None, cluster=None) -> RoundResult:
+              l2_previous: float | None = None, cluster=None, label_prior=None) -> RoundResult:
     """Fit on (X_labeled, y_labeled) and choose ``batch_size`` pool rows.
 
     ``y_labeled`` holds class names for single-label projects, and lists of
@@ -216,6 +245,10 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
 
     ``cluster``: a ``distributed.Client`` to score the pool on (:mod:`assay.learning.cluster`) when the
     strategy has a cluster form; the picks are the same as in one process except for dpp's shortlist.
+
+    ``label_prior`` (single-label text projects with MiniLM features: :mod:`assay.learning.zeroshot`): the
+    label names' zero-shot classifier. Before a model can be fit it suggests a label for every queued item
+    (:func:`zero_shot_round`); after, a model that takes it starts from it (:func:`fit_model`).
     """
     rng = np.random.default_rng(random_state)
     strategy = strategies.get(strategy_name, **(strategy_params or {}))
@@ -224,11 +257,15 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
         return _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
                                 label_names, rng, k_samples, depth)
     y = np.asarray(y_labeled, dtype=object)
+    if label_prior is not None and X_pool is not None and X_pool.shape[1] != label_prior.dim:
+        label_prior = None
     if not can_fit(y):
+        if label_prior is not None:
+            return zero_shot_round(strategy, label_prior, X_pool, batch_size, rng, X_labeled, depth)
         return cold_start(strategy, X_pool, batch_size, rng, X_labeled)
     t0 = time.perf_counter()
     model = fit_model(model_spec, model_params, X_labeled, y, random_state=int(rng.integers(2**31)),
-                      l2_previous=l2_previous)
+                      l2_previous=l2_previous, label_prior=label_prior)
     t1 = time.perf_counter()
     if LINEAR_HEAD in strategy.needs and not _can_hold_out(y):
         # Influence needs labeled items the head was not fit on; until some class has two, pick at random.

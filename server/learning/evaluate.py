@@ -7,7 +7,7 @@ import numpy as np
 
 from assay import store
 from assay.models.logreg import holdout_folds
-from .acquire import can_fit, fit_model, learned_prior
+from .acquire import LABEL_PRIOR, can_fit, fit_model, learned_prior
 from .queueing import AUDIT
 
 OOF_FOLDS = 5
@@ -28,6 +28,9 @@ def fixed_prior(model_params: dict | None, fitted) -> dict:
     params = dict(model_params or {})
     if getattr(fitted, "l2_method_", None) == "cv" and params.get("l2", "auto") == "auto":
         params.update(l2=fitted.l2_, intercept_scaling=fitted.intercept_scaling_)
+    if getattr(fitted, "_label_prior", None) is not None:
+        # The folds start from the same names as the round's model: that l2 was chosen around them.
+        params[LABEL_PRIOR] = fitted._label_prior
     return params
 
 
@@ -148,6 +151,9 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     prior = learned_prior(model)
     if prior is not None:
         evaluation["prior"] = {"l2": prior}  # the next retrain's l2_previous
+    if getattr(model, "prior_scale_", None) is not None:
+        # How much the label names are worth on these labels (issue 28): 0 is the plain prior, 1 the names as is.
+        evaluation.setdefault("prior", {})["names_scale"] = round(float(model.prior_scale_), 4)
     out["evaluation"] = evaluation
     out["labeled_predictions"] = labeled_predictions(model, X_labeled, oof_pred, oof_conf)
     return out

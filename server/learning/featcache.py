@@ -195,6 +195,7 @@ class FeatureCache:
                 return Featured(all_ids, np.zeros((0, 0), dtype=np.float32), 0, 0)
             state, ids, X = self._fresh(db, len(all_ids), progress)
         featurizer = self._prepare(state["featurizer"])
+        self.fitted = featurizer  # the label names' vectors come from it (learning.zeroshot)
         have = set(ids.tolist())
         in_project = set(all_ids.tolist())
         order = [i for i in dict.fromkeys(int(i) for i in first) if i in in_project and i not in have]

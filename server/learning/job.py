@@ -7,6 +7,7 @@ so a crash anywhere in here leaves the previous model and queue in place.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections import Counter
@@ -23,6 +24,8 @@ from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import STEP, FeatureCache
 from .records import Job, JobResult, ModelVersion
+
+log = logging.getLogger(__name__)
 
 # The labeling page offers the model's first guesses as keys 1-5 once a project has too many labels
 # for a key each; more guesses per queue row would only weigh on every pull.
@@ -74,10 +77,26 @@ def run_job(job: Job, progress=None) -> JobResult:
             history = store.model_versions(db, project_id)
     finally:
         db.close()
-    result = _round(job, project, labeled, ids, X, pool_ids, evaluating, started, progress,
+    prior = _label_prior(project, cache)
+    result = _round(job, project, labeled, ids, X, pool_ids, evaluating, started, progress, prior,
                     **({"tests": tests, "stop_ids": stop_ids, "reference_stop": reference_stop, "history": history}
                        if evaluating else {}))
     return JobResult(result.version, result.queue, result.predictions, featurized=(featured.done, featured.total))
+
+
+def _label_prior(project: dict, cache):
+    """The label names' zero-shot classifier (single-label projects whose featurizer embeds names: MiniLM text, or
+    a plug-in with ``embed_label_texts``), or None.
+    A failure to embed the names costs the suggestions, never the retrain."""
+    if project["multi_label"]:
+        return None
+    from .zeroshot import label_prior
+
+    try:
+        return label_prior(getattr(cache, "fitted", None), project["labels"], project.get("label_descriptions"))
+    except Exception:  # noqa: BLE001
+        log.warning("project %s: the label names could not be embedded", project["id"], exc_info=True)
+        return None
 
 
 def _ranks_anew(featured, last: dict | None, n_labeled: int) -> bool:
@@ -96,7 +115,7 @@ def _ranks_anew(featured, last: dict | None, n_labeled: int) -> bool:
 
 
 def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool, started: float, progress,
-           tests=None, stop_ids=None, reference_stop=None, history=None) -> JobResult:
+           label_prior=None, tests=None, stop_ids=None, reference_stop=None, history=None) -> JobResult:
     settings = job.settings
     row_of = {int(i): r for r, i in enumerate(ids)}
     labeled = [(i, y) for i, y in labeled if i in row_of]
@@ -141,6 +160,7 @@ def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool,
             multi_label=project["multi_label"], label_names=project["labels"], random_state=seed,
             k_samples=int(settings.get("k_samples", K_SAMPLES)), depth=queue_depth(settings, project, len(pool_ids)),
             l2_previous=previous_prior(history, project["model"]) if evaluating else None, cluster=cluster,
+            label_prior=label_prior,
         )
     batch_prob = propensity.batch_probability(
         project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),

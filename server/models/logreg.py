@@ -71,8 +71,12 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def objective(w_flat: np.ndarray, Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, l2: float):
-    """``sum CE + (l2/2) ||W||^2`` and its gradient, for ``W`` flattened row-major (C, D)."""
+def objective(w_flat: np.ndarray, Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, l2: float,
+              center: np.ndarray | None = None):
+    """``sum CE + (l2/2) ||W - center||^2`` and its gradient, for ``W`` flattened row-major (C, D).
+
+    ``center`` (flattened like ``W``; None: 0) is the prior's mean: the label names' zero-shot weights
+    (:meth:`LogisticRegression.set_label_prior`)."""
     W_C_D = w_flat.reshape(num_classes, Phi_N_D.shape[1])
     logits_N_C = Phi_N_D @ W_C_D.T
     rows = np.arange(len(y_N))
@@ -83,10 +87,11 @@ def objective(w_flat: np.ndarray, Phi_N_D: np.ndarray, y_N: np.ndarray, num_clas
     logits_N_C -= max_N[:, None]
     residual_N_C = np.exp(logits_N_C, out=logits_N_C)
     sum_N = residual_N_C.sum(axis=1)
-    loss = (np.log(sum_N) + max_N).sum() - picked + 0.5 * l2 * np.dot(w_flat, w_flat)
+    shift = w_flat if center is None else w_flat - center
+    loss = (np.log(sum_N) + max_N).sum() - picked + 0.5 * l2 * np.dot(shift, shift)
     residual_N_C /= sum_N[:, None]
     residual_N_C[rows, y_N] -= 1.0
-    grad_C_D = residual_N_C.T @ Phi_N_D + l2 * W_C_D
+    grad_C_D = residual_N_C.T @ Phi_N_D + l2 * shift.reshape(num_classes, -1)
     return loss, grad_C_D.ravel()
 
 
@@ -160,7 +165,8 @@ def holdout_folds(y_N: np.ndarray, n_folds: int, rng: np.random.Generator) -> np
 
 def cross_validated_l2(Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, fold_N: np.ndarray,
                        max_iter: int = _CV_MAX_ITER, previous: float | None = None,
-                       smoothing: float = L2_SMOOTHING, tolerance: float = L2_RESET_TOLERANCE):
+                       smoothing: float = L2_SMOOTHING, tolerance: float = L2_RESET_TOLERANCE,
+                       center: np.ndarray | None = None):
     """The prior precision with the lowest held-out log-loss, and the path of scores.
 
     ``fold_N`` is each row's fold (-1: in every training set).
@@ -191,9 +197,10 @@ def cross_validated_l2(Phi_N_D: np.ndarray, y_N: np.ndarray, num_classes: int, f
         for f in folds:
             test = fold_N == f
             nearest = min((k for k in solutions if k[0] == f), key=lambda k: abs(k[1] - log_l2), default=None)
-            w0 = solutions[nearest] if nearest is not None else np.zeros(num_classes * dim)
+            start = np.zeros(num_classes * dim) if center is None else center
+            w0 = solutions[nearest] if nearest is not None else start
             result = optimize.minimize(
-                objective, w0, args=(Phi_N_D[~test], y_N[~test], num_classes, 10.0 ** log_l2), jac=True,
+                objective, w0, args=(Phi_N_D[~test], y_N[~test], num_classes, 10.0 ** log_l2, center), jac=True,
                 method="L-BFGS-B", options={"maxiter": int(max_iter), "gtol": _CV_FIT_TOL, "ftol": 1e-12})
             solutions[(f, log_l2)] = result.x
             logits_n_C = Phi_N_D[test] @ result.x.reshape(num_classes, dim).T
@@ -263,7 +270,7 @@ def kron_curvature(W_C_D: np.ndarray, Phi_N_D: np.ndarray):
     return Qa, Qb, np.clip(np.outer(eig_a, eig_b), 0.0, None)
 
 
-def evidence_update(W_C_D: np.ndarray, Phi_N_D: np.ndarray, l2: float) -> float:
+def evidence_update(W_C_D: np.ndarray, Phi_N_D: np.ndarray, l2: float, center_C_D: np.ndarray | None = None) -> float:
     """MacKay's fixed-point update of the prior precision for a MAP fit at ``l2``.
 
     ``gamma = sum_j lambda_j / (lambda_j + l2)`` counts the well-determined
@@ -272,7 +279,8 @@ def evidence_update(W_C_D: np.ndarray, Phi_N_D: np.ndarray, l2: float) -> float:
     """
     _, _, curvature = kron_curvature(W_C_D, Phi_N_D)
     gamma = float(np.sum(curvature / (curvature + l2)))
-    norm2 = float(np.dot(W_C_D.ravel(), W_C_D.ravel()))
+    shift = W_C_D.ravel() if center_C_D is None else (W_C_D - center_C_D).ravel()
+    norm2 = float(np.dot(shift, shift))
     if norm2 <= 0.0:
         return _EVIDENCE_BOUNDS[1]
     return float(np.clip(gamma / norm2, *_EVIDENCE_BOUNDS))
@@ -371,13 +379,28 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
                              f"got {self.posterior_l2!r}")
         if self.l2_previous is not None and (isinstance(self.l2_previous, (str, bool)) or not self.l2_previous > 0):
             raise ValueError(f"l2_previous must be None or a positive number, got {self.l2_previous!r}")
-        self.classes_, y_N = np.unique(y, return_inverse=True)
+        prior = getattr(self, "_label_prior", None)
+        if prior is not None and prior.dim != X.shape[1]:
+            prior = None  # names embedded in another space than these features: no prior to start from
+        if prior is None:
+            self.classes_, y_N = np.unique(y, return_inverse=True)
+        else:
+            # Every named label is a class from the first fit on, the ones without labels included: the names
+            # alone place them.
+            self.classes_ = np.unique(np.concatenate([np.asarray(y, dtype=object),
+                                                      np.asarray(prior.classes, dtype=object)]))
+            y_N = np.searchsorted(self.classes_, np.asarray(y, dtype=object))
         self.intercept_scaling_ = self._intercept_scaling(X, auto)
         Phi_N_D = self._head_features(X)
         num_classes, dim = len(self.classes_), Phi_N_D.shape[1]
+        self._center = None
+        self.prior_scale_ = None
+        if prior is not None:
+            self.prior_scale_, center_C_D = self._prior_center(prior, X, y_N, dim)
+            self._center = center_C_D.ravel() if self.prior_scale_ > 0 else None
 
         with one_blas_thread():
-            w0, n_iter = np.zeros(num_classes * dim), 0
+            w0, n_iter = (np.zeros(num_classes * dim) if self._center is None else self._center.copy()), 0
             if auto:
                 l2, w0, n_iter = self._choose_l2(Phi_N_D, y_N, num_classes)
             else:
@@ -409,6 +432,37 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         self._sample_seed = int(as_rng(self.random_state).integers(2**63 - 1))
         return self
 
+    def set_label_prior(self, prior) -> "LogisticRegression":
+        """Centre the Gaussian prior on the label names' zero-shot weights (an
+        :class:`assay.models.zeroshot.LabelPrior`, in the features' space), or on 0 again (None).
+
+        The objective becomes ``sum CE + (l2/2) ||W - a W0||^2`` with ``W0 = E / T`` (no bias) and every
+        named label a class. ``a`` (``prior_scale_``, in [0, 2]) is how much the names are worth on this
+        data: the scale that maximizes the labeled rows' likelihood under the names alone (a type-II fit of
+        the prior's mean: the names predicted those labels without seeing them). Names that predict
+        nothing (random strings) get ``a`` near 0, the plain prior; ``l2`` is then learned as before,
+        around that centre. Not a parameter (``get_params``): the retrain sets it on each model it makes.
+        """
+        self._label_prior = prior
+        return self
+
+    def _prior_center(self, prior, X, y_N, dim):
+        """``(a, centre (C, D))``: the names' weights scaled by ``a``, the bias column 0."""
+        W0_C_D = np.zeros((len(self.classes_), dim))
+        W0_C_D[:, :X.shape[1]] = prior.weights_for(self.classes_)
+        if not len(y_N):
+            return 1.0, W0_C_D
+        Z_N_C = np.asarray(X, dtype=np.float64) @ W0_C_D[:, :X.shape[1]].T
+        rows = np.arange(len(y_N))
+
+        def nll(a):
+            logits = a * Z_N_C
+            return float(np.sum(logsumexp(logits, axis=1) - logits[rows, y_N]))
+
+        found = optimize.minimize_scalar(nll, bounds=(0.0, 2.0), method="bounded", options={"xatol": 1e-3})
+        a = float(found.x) if nll(float(found.x)) < nll(0.0) else 0.0
+        return a, a * W0_C_D
+
     def _choose_l2(self, Phi_N_D, y_N, num_classes):
         """``(l2, warm start, iterations)`` for l2="auto": cross-validated held-out log-loss when at least
         ``_CV_MIN_HELD_OUT`` rows can be held out, else evidence maximization.
@@ -425,10 +479,11 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             scale = len(y_N) / len(rows)
             previous = None if self.l2_previous is None else float(self.l2_previous) / scale
             l2, w0, self.l2_path_ = cross_validated_l2(Phi_N_D[rows], y_N[rows], num_classes, fold_N,
-                                                       previous=previous)
+                                                       previous=previous, center=self._center)
             self.l2_method_ = "cv"
             return l2 * scale, w0, 0
-        l2, w0, n_iter = self._evidence_l2(Phi_N_D, y_N, num_classes, np.zeros(num_classes * Phi_N_D.shape[1]))
+        start = np.zeros(num_classes * Phi_N_D.shape[1]) if self._center is None else self._center.copy()
+        l2, w0, n_iter = self._evidence_l2(Phi_N_D, y_N, num_classes, start)
         self.l2_method_, self.l2_path_ = "evidence", []
         return l2, w0, n_iter
 
@@ -442,7 +497,8 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
         for _ in range(_EVIDENCE_MAX_ROUNDS):
             result = self._minimize(Phi_N_D, y_N, num_classes, l2, w0, tol=_EVIDENCE_FIT_TOL)
             w0, n_iter = result.x, n_iter + result.nit
-            new_l2 = evidence_update(w0.reshape(num_classes, dim), Phi_N_D, l2)
+            center = None if self._center is None else self._center.reshape(num_classes, dim)
+            new_l2 = evidence_update(w0.reshape(num_classes, dim), Phi_N_D, l2, center)
             converged = abs(np.log(new_l2 / l2)) < _EVIDENCE_LOG_TOL
             l2 = new_l2
             if converged:
@@ -468,7 +524,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
     def _minimize(self, Phi_N_D, y_N, num_classes, l2, w0, tol=None):
         tol = float(self.tol) if tol is None else max(float(self.tol), tol)
         return optimize.minimize(
-            objective, w0, args=(Phi_N_D, y_N, num_classes, float(l2)),
+            objective, w0, args=(Phi_N_D, y_N, num_classes, float(l2), getattr(self, "_center", None)),
             jac=True, method="L-BFGS-B",
             options={"maxiter": int(self.max_iter), "gtol": tol, "ftol": 1e-12},
         )

@@ -15,6 +15,17 @@ from assay.domain.settings import AUDIT_SHARE, K_SAMPLES, settings
 DEFAULT_STRATEGIES = "random,margin,default"
 
 
+def _descriptions(pairs) -> dict:
+    """``LABEL=TEXT`` options as a dict of strings (no JSON reading: "1=World" keeps its label "1")."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected LABEL=TEXT, got {pair!r}", param_hint="--label-description")
+        out[key] = value
+    return out
+
+
 def _key_values(pairs, option: str) -> dict:
     """``KEY=VALUE`` options as a dict; values are read as JSON when they parse (numbers, lists), else strings."""
     out = {}
@@ -137,10 +148,17 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Where sklearn:digits images are written (default: a folder under the temp dir).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="A progress bar on stderr.")
+@click.option("--label-names", type=click.Choice(["names", "off", "random"]), default="names", show_default=True,
+              help="What the model starts from (text with MiniLM): the label names' zero-shot weights (names, or the "
+                   "descriptions --label-description gives), nothing (off, as before issue 28), or random strings "
+                   "in their place (random: what useless names cost).")
+@click.option("--label-description", "label_description", multiple=True, metavar="LABEL=TEXT",
+              help="A label's one-line description, embedded instead of its name (a project's label_descriptions), "
+                   "e.g. 1=World for AG News's numbered classes.")
 def simulate_command(data, label_column, text_column, image_column, feature_columns, exclude_columns, fmt,
                      strategy_names, model, model_param, featurizer, featurizer_param, initial, batch, budget, seeds,
                      test_fraction, test_data, max_pool, k_samples, audit_share, jobs, cluster, with_peers, out_dir,
-                     cache_dir, progress):
+                     cache_dir, progress, label_names, label_description):
     """Replay the labeling loop on DATA, whose labels are known, revealing a label only when a strategy asks.
 
     DATA is a CSV/TSV/JSONL file, a folder of images with one labels file, or
@@ -173,7 +191,8 @@ def simulate_command(data, label_column, text_column, image_column, feature_colu
     config = Config(strategies=tuple(names), model=model, model_params=model_params, featurizer=featurizer,
                     featurizer_params=featurizer_params, initial=initial, batch=batch, budget=budget,
                     seeds=tuple(range(seeds)), test_fraction=test_fraction, max_pool=max_pool, k_samples=k_samples,
-                    audit_share=audit_share, cluster=cluster or None)
+                    audit_share=audit_share, cluster=cluster or None, label_names=label_names,
+                    label_descriptions=tuple(sorted(_descriptions(label_description).items())))
     err = sys.stderr
     from assay.features import resolve
 

@@ -61,6 +61,12 @@ class Config:
     audit_share: float = AUDIT_SHARE
     # A Dask scheduler address (or "local") to score each round's pool on: assay.learning.cluster.
     cluster: str | None = None
+    # What the model starts from (assay.learning.zeroshot): the label names ("names"), nothing ("off") or
+    # random strings ("random"); and (label, description) pairs embedded instead of names.
+    label_names: str = "names"
+    label_descriptions: tuple = ()
+    # The names' LabelPrior, filled in by run_experiment (None: the featurizer has no vector for a name).
+    label_prior: object = field(default=None, compare=False)
 
     def rounds(self, pool_size: int | None = None) -> int:
         """Rows one (strategy, seed) run writes: the initial fit, then one per batch up to the budget."""
@@ -113,6 +119,28 @@ def _featurizer(dataset, config: Config):
     params = {**dataset.featurizer_params, **config.featurizer_params}
     # ASSAY_EMBEDDING_CACHE: sentence embeddings are looked up by content hash before they are computed.
     return embcache.attach(make_featurizer(dataset.item_type, config.featurizer, **params))
+
+
+def with_label_prior(dataset, config: Config) -> Config:
+    """The config with the data set's label names embedded (a featurizer that embeds names: MiniLM; else unchanged)."""
+    from dataclasses import replace
+
+    from assay.learning.zeroshot import label_prior
+
+    if config.label_names == "off" or config.label_prior is not None:
+        return config
+    prior = label_prior(_fitted_featurizer(dataset, config), dataset.classes, dict(config.label_descriptions), names=config.label_names)
+    return replace(config, label_prior=prior)
+
+
+def _fitted_featurizer(dataset, config: Config):
+    """A featurizer that embeds names and learns nothing from the items (MiniLM), fitted on one; else None."""
+    from assay.learning.zeroshot import embeds_names
+
+    featurizer = _featurizer(dataset, config)
+    if not getattr(featurizer, "item_wise", False) or not embeds_names(featurizer):
+        return None
+    return featurizer.fit(dataset.items[:1])
 
 
 def featurize_once(dataset, config: Config, workdir: str) -> str | None:
@@ -221,7 +249,8 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
                                strategy_name="random" if is_peer else strategy, strategy_params=None,
                                X_labeled=X_train[labeled], y_labeled=list(y_labeled), X_pool=X_train[pool],
                                batch_size=1 if is_peer else batch - n_audit, random_state=round_seed,
-                               k_samples=config.k_samples, l2_previous=prior, cluster=cluster)
+                               k_samples=config.k_samples, l2_previous=prior, cluster=cluster,
+                               label_prior=config.label_prior)
             model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
             chosen = result.indices
             pool_conf = result.pool_conf_N
@@ -248,7 +277,8 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
             start = time.perf_counter()
             y = np.asarray(y_labeled, dtype=object)
             model = fit_model(config.model, config.model_params, X_train[labeled], y,
-                              random_state=round_seed, l2_previous=prior) if can_fit(y) else None
+                              random_state=round_seed, l2_previous=prior,
+                              label_prior=config.label_prior) if can_fit(y) else None
             fit_seconds, acquire_seconds = time.perf_counter() - start, 0.0
         if model is not None:
             prior = learned_prior(model)  # the next round's fit starts from it, as the server's retrain does
@@ -456,6 +486,7 @@ def run_experiment(dataset, config: Config, *, jobs: int = 1, progress=None, on_
     started = time.perf_counter()
     workdir = tempfile.mkdtemp(prefix="assay-simulate-")
     try:
+        config = with_label_prior(dataset, config)
         features_path = featurize_once(dataset, config, workdir)
         prepare_args = [(dataset, config, s, workdir, features_path) for s in config.seeds]
         if jobs > 1:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from .accounts import (ROLES, add_token, create_user, end_sessions, get_user, grant, list_tokens, revoke_token,
                        roles_of, set_password, user_for_token)
-from .answers import (add_annotation, agreement_units, annotator_counts, answer_pages, answer_refusal, item_answers,
+from .answers import (add_annotation, agreement_units, annotator_counts, suggestion_counts, answer_pages, answer_refusal, item_answers,
                       twin_source, undo_annotation)
 from .db import (Database, ReadOnlyDatabase, connect, database_file, database_setting, lock_project, open_readonly,
                  politely)

@@ -42,7 +42,8 @@ def _retire(conn, annotation_id: int, item_id: int, skipped: bool) -> None:
 def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, label, skipped: bool,
                    duration_ms: int | None = None, idempotency_key: str | None = None,
                    source: str = "annotator", overlap: int | None = None,
-                   twins: bool = False) -> tuple[dict, bool]:
+                   twins: bool = False, suggested: str | None = None,
+                   accepted: bool | None = None) -> tuple[dict, bool]:
     """Store one answer; returns (annotation, created). A repeated idempotency key returns the first.
 
     With ``twins``, the item's exact duplicates get the same answer in the same transaction, recorded with the
@@ -51,6 +52,9 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
     With ``overlap`` given, an answer on an item that already has that many
     answers from others is refused (409): two annotators never both label an
     item unless the project asked for it (e.g. a late answer after a lease ran out).
+
+    ``suggested``: the label the page suggested (None: none shown); ``accepted``: whether the annotator took it
+    (the answer is the suggestion; issue 28: the suggestions' acceptance rate, and what may have anchored an answer).
     """
     with db.write() as conn:
         lock_project(conn, project_id)  # against a queue pull or answer of another process deciding on the same leases
@@ -68,6 +72,9 @@ def add_annotation(db: Database, project_id: int, item_id: int, annotator: str, 
             _check_answer_slot(conn, item_id, annotator, item["n_done"], overlap)
         annotation_id = insert_answer(conn, project_id, item_id, annotator, label, skipped, source=source,
                                       duration_ms=duration_ms, idempotency_key=idempotency_key)
+        if suggested is not None:
+            conn.execute("UPDATE annotations SET suggested = ?, accepted = ? WHERE id = ?",
+                         (suggested, None if accepted is None else int(bool(accepted)), annotation_id))
         if twins:
             _answer_twins(conn, project_id, item_id, annotator, None if skipped else label, overlap or 1)
         row = conn.execute("SELECT * FROM annotations WHERE id = ?", (annotation_id,)).fetchone()
@@ -203,7 +210,7 @@ def _live_answers(conn, project_id: int, after_item: int, limit_items: int) -> l
     """
     rows = conn.execute(
         """
-        SELECT a.item_id, a.label, a.annotator, a.source, a.created_at FROM annotations a
+        SELECT a.item_id, a.label, a.annotator, a.source, a.created_at, a.suggested, a.accepted FROM annotations a
         WHERE a.item_id IN (SELECT id FROM items WHERE +project_id = ? AND id > ? AND n_labels > 0
                             ORDER BY id LIMIT ?)
           AND a.undone_at IS NULL AND a.skipped = 0
@@ -214,7 +221,8 @@ def _live_answers(conn, project_id: int, after_item: int, limit_items: int) -> l
     grouped: dict[int, list[dict]] = {}
     for r in rows:
         grouped.setdefault(r[0], []).append(
-            {"label": json.loads(r[1]), "annotator": r[2], "source": r[3], "created_at": r[4]})
+            {"label": json.loads(r[1]), "annotator": r[2], "source": r[3], "created_at": r[4],
+             "suggested": r[5], "accepted": None if r[6] is None else bool(r[6])})
     return list(grouped.items())
 
 
@@ -248,11 +256,20 @@ def item_answers(source, project_id: int, item_ids: list[int]) -> dict[int, list
     out: dict[int, list[dict]] = {i: [] for i in item_ids}
     for chunk, marks in in_chunks(item_ids):
         for r in conn.execute(
-                f"SELECT item_id, annotator, label, source, created_at FROM annotations WHERE project_id = ?"
-                f" AND item_id IN ({marks}) AND undone_at IS NULL AND skipped = 0 ORDER BY id",
+                f"SELECT item_id, annotator, label, source, created_at, suggested, accepted FROM annotations"
+                f" WHERE project_id = ? AND item_id IN ({marks}) AND undone_at IS NULL AND skipped = 0 ORDER BY id",
                 (project_id, *chunk)):
-            out[r[0]].append({"annotator": r[1], "label": json.loads(r[2]), "source": r[3], "created_at": r[4]})
+            out[r[0]].append({"annotator": r[1], "label": json.loads(r[2]), "source": r[3], "created_at": r[4],
+                              "suggested": r[5], "accepted": None if r[6] is None else bool(r[6])})
     return out
+
+
+def suggestion_counts(source, project_id: int) -> tuple[int, int]:
+    """(live labels given with a suggestion shown, of them the suggestion itself)."""
+    row = reading(source).execute(
+        "SELECT count(*), coalesce(sum(accepted), 0) FROM annotations WHERE project_id = ? AND undone_at IS NULL"
+        " AND skipped = 0 AND suggested IS NOT NULL AND source = 'annotator'", (project_id,)).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def annotator_counts(source, project_id: int) -> dict:

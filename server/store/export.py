@@ -18,7 +18,8 @@ def export_rows(source, pairs: list[tuple[int, dict]]) -> Iterator[dict]:
     for item_id, answer in pairs:
         yield {"item_id": item_id, "external_id": external[item_id], "data": data[item_id], "label": answer["label"],
                "annotator": answer["annotator"], "timestamp": answer["created_at"],
-               "source": answer["source"], "method": answer.get("method")}
+               "source": answer["source"], "method": answer.get("method"),
+               "suggested": answer.get("suggested"), "accepted": answer.get("accepted")}
 
 
 def export_data_keys(source, project_id: int) -> list[str]:

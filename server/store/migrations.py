@@ -486,6 +486,19 @@ def _content_hash(db):
     db.execute("CREATE INDEX items_content ON items(project_id, content_hash)")
 
 
+def _zero_shot(db):
+    """Issue 28: the label names' suggestions.
+
+    ``projects.label_descriptions``: a JSON object {label: one-line description} or NULL. ``annotations.suggested``:
+    the label the page suggested for this answer (the served prediction's first guess, when the page showed
+    one; NULL: none shown); ``annotations.accepted``: 1 when the answer is the suggestion, 0 when the annotator
+    answered otherwise, NULL when nothing was suggested.
+    """
+    db.execute("ALTER TABLE projects ADD COLUMN label_descriptions TEXT")
+    db.execute("ALTER TABLE annotations ADD COLUMN suggested TEXT")
+    db.execute("ALTER TABLE annotations ADD COLUMN accepted INTEGER")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -502,4 +515,5 @@ MIGRATIONS = [
     ("0013_import_host", _import_host),
     ("0014_featurizing", _featurizing),
     ("0015_content_hash", _content_hash),
+    ("0016_zero_shot", _zero_shot),
 ]

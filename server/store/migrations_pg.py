@@ -434,6 +434,12 @@ def _content_hash(db):
     db.execute("CREATE INDEX items_content ON items(project_id, content_hash)")
 
 
+def _zero_shot(db):
+    db.execute("ALTER TABLE projects ADD COLUMN label_descriptions TEXT")
+    db.execute("ALTER TABLE annotations ADD COLUMN suggested TEXT")
+    db.execute("ALTER TABLE annotations ADD COLUMN accepted INTEGER")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -450,4 +456,5 @@ MIGRATIONS = [
     ("0013_import_host", _import_host),
     ("0014_featurizing", _featurizing),
     ("0015_content_hash", _content_hash),
+    ("0016_zero_shot", _zero_shot),
 ]

@@ -9,8 +9,8 @@ from .db import Database, is_unique_violation, reading
 
 PROJECT_FIELDS = ("name", "labels", "multi_label", "item_type", "strategy", "strategy_params", "model",
                   "model_params", "featurizer", "batch_size", "retrain_every", "overlap", "keys", "audit_share",
-                  "target_accuracy")
-JSON_FIELDS = ("labels", "strategy_params", "model_params", "keys")
+                  "target_accuracy", "label_descriptions")
+JSON_FIELDS = ("labels", "strategy_params", "model_params", "keys", "label_descriptions")
 
 
 def _project_values(fields: dict) -> dict:

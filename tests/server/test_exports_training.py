@@ -213,7 +213,7 @@ def test_provenance_matches_what_was_served(app, client, make_project):
            {i: (r["strategy"], r["selection_prob"], r["model_version"]) for i, r in rows.items()}
     csv_head = client.get(f"/api/projects/{pid}/export?format=csv&provenance=1").data.decode().splitlines()[0]
     assert csv_head.endswith("strategy,score,model_version,model_labels,ranked_among,pool_size,selection_prob,"
-                             "labels_when_served,served_at,answers")
+                             "labels_when_served,served_at,answers,suggested,accepted")
     # Without asking, exports keep their columns.
     assert "strategy" not in _jsonl(client, pid)[0]
 

@@ -72,6 +72,7 @@ def annotate(project_id: int):
         if "label" not in body and "labels" not in body:
             raise BadRequest("give \"label\" (or \"labels\" for multi-label, or \"skip\": true)")
         label = check_label(project, body.get("label"), body.get("labels"))
+    suggested, accepted = _suggestion(project, body, label)
     duration = int_field(body, "duration_ms", required=False)
     key = body.get("idempotency_key") or request.headers.get("Idempotency-Key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
@@ -79,7 +80,8 @@ def annotate(project_id: int):
     with db.write() as tx:  # the answer and its webhook deliveries: committed together or not at all
         annotation, created = store.add_annotation(db, project_id, item_id, user.name, label, skipped,
                                                    duration_ms=duration, idempotency_key=key,
-                                                   overlap=int(project["overlap"]), twins=True)
+                                                   overlap=int(project["overlap"]), twins=True,
+                                                   suggested=suggested, accepted=accepted)
         hooked = events.annotation_created(tx, project_id, annotation) if created else 0
     if hooked:
         get_webhooks().wake()  # posting happens on the sender's thread; this request does not wait for it
@@ -95,6 +97,23 @@ def undo(project_id: int, item_id: int):
     store.get_project(db, project_id)
     annotation = store.undo_annotation(db, project_id, item_id, user.name, twins=True)
     return jsonify({"undone": _public(annotation)})
+
+
+def _suggestion(project: dict, body: dict, label) -> tuple[str | None, bool | None]:
+    """``suggested`` (the label the page showed as the model's first guess; absent: none shown), checked, and
+    whether the answer took it (``accepted``: the label is the suggestion; a client may send it, and it must agree)."""
+    suggested, accepted = body.get("suggested"), body.get("accepted")
+    if suggested is None:
+        if accepted is not None:
+            raise BadRequest("accepted needs suggested: the label that was suggested")
+        return None, None
+    if not isinstance(suggested, str) or suggested not in project["labels"]:
+        raise BadRequest("suggested must be one of the project's labels (the suggestion shown)")
+    if accepted is not None and not isinstance(accepted, bool):
+        raise BadRequest("accepted must be true or false")
+    if accepted is not None and accepted != (label == suggested):
+        raise BadRequest("accepted must say whether the label is the suggested one")
+    return suggested, label == suggested
 
 
 def _public(annotation: dict) -> dict:

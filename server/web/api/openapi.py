@@ -61,7 +61,11 @@ SPEC = {
                 "item_id": {"type": "integer"}, "label": {"type": "string"},
                 "labels": {"type": "array", "items": {"type": "string"}}, "skip": {"type": "boolean"},
                 "duration_ms": {"type": "integer", "minimum": 0},
-                "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200}}},
+                "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
+                "suggested": {"type": "string", "description": "the label the page showed as the model's first "
+                                                              "guess with this item (absent: none shown)"},
+                "accepted": {"type": "boolean", "description": "whether the label is the suggested one (the server "
+                                                              "works it out; if sent, it must agree)"}}},
             "Annotation": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "item_id": {"type": "integer"}, "annotator": {"type": "string"},
                 "label": {}, "skipped": {"type": "boolean"}, "created_at": {"type": "string"},

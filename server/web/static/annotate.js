@@ -356,6 +356,7 @@
     box.replaceChildren();
     if (!pred) {
       box.appendChild(el("span", "muted", "Model: no model yet"));
+      if ($("accept-hint")) $("accept-hint").hidden = true;
       return;
     }
     box.appendChild(document.createTextNode("Model: "));
@@ -366,6 +367,16 @@
     } else {
       box.appendChild(el("strong", "", display(pred.label)));
       if (typeof pred.confidence === "number") box.appendChild(el("span", "muted", ` ${pct(pred.confidence)} sure`));
+    }
+    // One key takes the model's first guess (with a picker, key 1 does: it is the first suggestion).
+    const hint = $("accept-hint");
+    if (hint) {
+      hint.replaceChildren();
+      hint.hidden = Array.isArray(pred.labels) || typeof pred.label !== "string";
+      if (!hint.hidden) {
+        hint.appendChild(el("kbd", "", picker ? "1" : "Enter"));
+        hint.appendChild(document.createTextNode(" accepts it"));
+      }
     }
   }
 
@@ -429,7 +440,18 @@
     }
     flash(label);
     if (picker) picker.remember([label]);
-    answer({ label });
+    answer({ label, ...suggestion() });
+  }
+
+  function suggestion() {
+    // What the page showed as the model's first guess for this answer (issue 28: acceptance, and anchoring).
+    const pred = state.current && state.current.item.prediction;
+    return pred && typeof pred.label === "string" ? { suggested: pred.label } : {};
+  }
+
+  function acceptSuggestion() {
+    const pred = state.current && state.current.item.prediction;
+    if (pred && typeof pred.label === "string" && config.labels.includes(pred.label)) pick(pred.label);
   }
 
   function submitMulti() {
@@ -867,6 +889,9 @@
     } else if (e.key === "Enter" && config.multi_label) {
       e.preventDefault(); // or a focused label button would toggle as well
       submitMulti();
+    } else if (e.key === "Enter") {
+      e.preventDefault(); // single-label: Enter takes the model's first guess (a focused button must not answer too)
+      acceptSuggestion();
     }
   });
 
