@@ -47,13 +47,14 @@ def test_a_new_text_project_embeds_with_minilm_into_the_shared_cache(tmp_path):
         np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
         (name,) = [f for f in os.listdir(tmp_path / "emb") if f.endswith(".sqlite")]
         cache = embcache.EmbeddingStore(str(tmp_path / "emb" / name), 384)
-        assert cache.count() == len({i["text"] for i in items})
+        # Every distinct text once, and the label names, which the names' zero-shot suggestions embed as well.
+        assert cache.count() == len({i["text"] for i in items} | {"ham", "spam"})
 
         # A second project on the same texts: the worker finds every vector in the instance's cache.
         pid2 = client.post("/api/projects", json={"name": "b", "labels": ["ham", "spam"]}).json["id"]
         client.post(f"/api/projects/{pid2}/items", json=items[::-1])
         assert service.wait_idle(300)
-        assert cache.count() == len({i["text"] for i in items})
+        assert cache.count() == len({i["text"] for i in items} | {"ham", "spam"})  # nothing new
         project = client.get(f"/api/projects/{pid2}").json
         fc = FeatureCache(app.config["CACHE_DIR"], {**project, "featurizer": None},
                           embedding_cache=str(tmp_path / "emb"))

@@ -889,8 +889,11 @@
     } else if (e.key === "Enter" && config.multi_label) {
       e.preventDefault(); // or a focused label button would toggle as well
       submitMulti();
-    } else if (e.key === "Enter") {
-      e.preventDefault(); // single-label: Enter takes the model's first guess (a focused button must not answer too)
+    } else if (e.key === "Enter" && !picker) {
+      // Single-label with a key per label: Enter takes the model's first guess (a focused button must not
+      // answer too). With the picker, Enter belongs to the search (nothing matching picks nothing); key 1 is
+      // the first guess there.
+      e.preventDefault();
       acceptSuggestion();
     }
   });
