@@ -437,7 +437,7 @@ def _content_hash(db):
 def _zero_shot(db):
     db.execute("ALTER TABLE projects ADD COLUMN label_descriptions TEXT")
     db.execute("ALTER TABLE annotations ADD COLUMN suggested TEXT")
-    db.execute("ALTER TABLE annotations ADD COLUMN accepted INTEGER")
+    db.execute("ALTER TABLE annotations ADD COLUMN accepted BIGINT")
 
 
 MIGRATIONS = [
