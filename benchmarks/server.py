@@ -186,16 +186,32 @@ def bare_floor(tmp, clients, seconds):
         proc.wait(10)
 
 
-def modal_floor(features_path, ids_path, labeled_ids, y, pool_ids, batch):
+def cached_features(cache: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, X) of the project's feature cache: the merged base and the part files not merged yet
+    (assay.learning.featcache), the first copy of an id kept."""
+    import glob
+
+    ids, X = [], []
+    for path in [os.path.join(cache, "features.npz"), *sorted(glob.glob(os.path.join(cache, "part-*.npz")))]:
+        if os.path.exists(path):
+            with np.load(path) as f:
+                ids.append(f["ids"])
+                X.append(f["X"])
+    ids, X = np.concatenate(ids), np.concatenate(X)
+    _, first = np.unique(ids, return_index=True)
+    return ids[first], X[first]
+
+
+def modal_floor(cache, labeled_ids, y, pool_ids, batch):
     """sklearn LogisticRegression + modAL margin_sampling on the same cached features."""
     from modAL.uncertainty import margin_sampling
     from sklearn.linear_model import LogisticRegression
 
-    X = np.load(features_path)
-    ids = np.load(ids_path)
+    ids, X = cached_features(cache)
     row = {int(i): r for r, i in enumerate(ids)}
     X_lab = X[[row[i] for i in labeled_ids]]
-    X_pool = X[[row[i] for i in pool_ids]]
+    # Featurizing goes on in steps after the first retrain: the floor ranks the featurized share, as the server.
+    X_pool = X[[row[i] for i in pool_ids if i in row]]
     t0 = time.perf_counter()
     clf = LogisticRegression(max_iter=1000).fit(X_lab, y)
     t1 = time.perf_counter()
@@ -302,8 +318,7 @@ def main():
     labeled_ids = list(range(1, args.labels + 1))
     y = [r["label"] for r in pool[: args.labels]]
     pool_ids = list(range(args.labels + 1, args.items + 1))
-    modal_fit, modal_acq = modal_floor(os.path.join(cache, "features.npy"), os.path.join(cache, "ids.npy"),
-                                       labeled_ids, y, pool_ids, 100)
+    modal_fit, modal_acq = modal_floor(cache, labeled_ids, y, pool_ids, 100)
 
     print()
     print("| measure | Assay | peer | ratio |")
