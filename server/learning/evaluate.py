@@ -84,13 +84,14 @@ def labeled_predictions(model, X_L_D, pred_L, conf_L) -> list[dict]:
 
 def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
                    pool_conf_N, tests: list[dict], stop_ids: list[int], X_stop, reference_stop: dict | None,
-                   history: list[dict], folds: int = OOF_FOLDS, random_state=None) -> dict:
+                   history: list[dict], labeled_ids=None, folds: int = OOF_FOLDS, random_state=None) -> dict:
     """The model version's evaluation fields: the labeled-set CV accuracy (as before), the estimate on the
     data with its interval, and the stopping signal (single-label projects). The projection is the stats'
     (assay.domain.stats): it follows the target the owner sets.
 
     ``tests``: prequential_tests; ``history``: the earlier model versions (for the tests' ages);
-    ``reference_stop``: store.stop_predictions of the model the stop signal compares with. Beside the
+    ``reference_stop``: store.stop_predictions of the model the stop signal compares with; ``labeled_ids``:
+    the items of ``y_labeled`` (to find the audits among them). Beside the
     fields, ``labeled_predictions`` (see labeled_predictions), aligned with ``y_labeled``.
     """
     from assay.evaluation import accuracy, stopping
@@ -107,8 +108,11 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
                  "accuracy_method": f"{folds}-fold CV on the labeled set"}
     served_at = {v["version"]: v["n_labels"] for v in history}
     age = [len(y) - served_at.get(t["version"], len(y)) for t in tests]
+    audit_ids = {t["item_id"] for t in tests if t["audit"]}
+    audited = held & np.array([i in audit_ids for i in (labeled_ids or [])] or [False] * len(y), dtype=bool)
     est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],
                             [t["correct"] for t in tests], [t["audit"] for t in tests], age, n_labels=len(y),
+                            audit_oof_conf_A=oof_conf[audited], audit_oof_correct_A=oof_correct[audited],
                             random_state=random_state)
     evaluation: dict = {"estimate": est.as_dict() if est else None}
     if est is not None:

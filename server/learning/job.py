@@ -194,7 +194,7 @@ def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool,
                 X_labeled=X_labeled, y_labeled=y_labeled, pool_pred_N=result.pool_pred_N,
                 pool_conf_N=result.pool_conf_N, tests=tests, stop_ids=stop_ids,
                 X_stop=X[[row_of[i] for i in stop_ids]], reference_stop=reference_stop, history=history,
-                folds=int(settings.get("cv_folds", 5)),
+                labeled_ids=[i for i, _ in labeled], folds=int(settings.get("cv_folds", 5)),
                 random_state=int(rng.integers(2**31))))
             predictions = [{"item_id": int(item_id), **p}
                            for (item_id, _), p in zip(labeled, version.pop("labeled_predictions"))]

@@ -97,9 +97,12 @@ SPEC = {
                           "history": {"type": "array", "items": _ref("Version")}}},
             "Interval": {"type": "object", "properties": {
                 "accuracy": {"type": "number"}, "low": {"type": "number"}, "high": {"type": "number"},
-                "method": {"type": "string"}, "n_tests": {"type": "integer"}, "n_audit": {"type": "integer"}},
+                "method": {"type": "string"}, "n_tests": {"type": "integer"}, "n_audit": {"type": "integer"},
+                "audit_low": {"type": "number", "nullable": True}, "audit_high": {"type": "number", "nullable": True}},
                 "description": "the model's estimated accuracy on the data and its 90% interval, from the labeled "
-                               "items' prequential tests (the prediction each was served with) and the audits"},
+                               "items' prequential tests (the prediction each was served with) and the audits; "
+                               "the interval holds the audits' own (audit_low to audit_high), which rests on no "
+                               "calibration"},
             "Quality": {"type": "object", "description": "how good the latest model is, whether to stop, and the "
                                                          "labels the target needs (single-label projects)",
                         "properties": {
