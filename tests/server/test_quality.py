@@ -100,6 +100,7 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
     page = client.get(f"/projects/{pid}").get_data(as_text=True)
     assert "of items are labeled correctly by the model" in page and "Target 99.9%" in page
     assert "Estimated accuracy on the data" in page[page.index("<details id=\"quality-details\""):]
+    assert f"what the random audits alone say, {100 * est['audit_low']:.1f}" in page
 
 
 @pytest.mark.parametrize("field, value, message", [
