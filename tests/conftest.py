@@ -46,7 +46,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def postgres(request):
-    """The session's PostgreSQL databases (tests.pg.Databases), or None when the tests run on SQLite."""
+    """The session's PostgreSQL databases (tests.pg.Databases), or None when the tests run on SQLite. Under
+    pytest-xdist each worker has its own: its own cluster, or its own template database on a given server."""
     wanted = _postgres_wanted(request.config)
     if wanted is None:
         yield None
@@ -110,22 +111,34 @@ _SMS_USERS = ("browser", "server", "team", "simulate")
 def session_embedding_cache(tmp_path_factory, request):
     """One content-hash embedding cache for the whole session (apps, worker processes, simulations): each
     distinct text is embedded by the real MiniLM model once per session, and a worker whose texts are all
-    cached never loads the model. A cache folder named in the environment beforehand is kept.
+    cached never loads the model. A cache folder named in the environment beforehand is used as it is (CI
+    names one folder for the demo and every pytest run, so that the texts are embedded once per CI run).
 
     When the session runs tests that make apps, the demo's 5,574 SMS texts (which most of them import) are
-    embedded first, here, with every core: once, instead of by whichever test's one-thread worker meets them."""
-    if os.environ.get("ASSAY_EMBEDDING_CACHE"):
-        yield os.environ["ASSAY_EMBEDDING_CACHE"]
-        return
-    folder = str(tmp_path_factory.mktemp("embeddings"))
+    embedded first, here, with every core: once, instead of by whichever test's one-thread worker meets them.
+    Under pytest-xdist the workers share one folder (beside their own temp folders) and a file lock: the
+    first worker embeds, the others wait for it, then find every text cached (a lookup each)."""
+    given = os.environ.get("ASSAY_EMBEDDING_CACHE")
+    if given:
+        folder = given
+    elif os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = str(tmp_path_factory.getbasetemp().parent / "embeddings")  # the same for every worker
+    else:
+        folder = str(tmp_path_factory.mktemp("embeddings"))
+    os.makedirs(folder, exist_ok=True)
     os.environ["ASSAY_EMBEDDING_CACHE"] = folder
     try:
         folders = {part for item in request.session.items for part in item.path.parts}
         if folders & set(_SMS_USERS):
-            _embed_the_demo_texts(folder)
+            from filelock import FileLock
+
+            # Texts already cached cost a lookup each, and the model is loaded only for the missing ones.
+            with FileLock(os.path.join(folder, "demo-texts.lock")):
+                _embed_the_demo_texts(folder)
         yield folder
     finally:
-        os.environ.pop("ASSAY_EMBEDDING_CACHE", None)
+        if not given:
+            os.environ.pop("ASSAY_EMBEDDING_CACHE", None)
 
 
 def _embed_the_demo_texts(folder: str) -> None:

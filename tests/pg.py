@@ -2,7 +2,8 @@
 ``ASSAY_TEST_POSTGRES``), and a fresh database per test cloned from a migrated template.
 
 ``ASSAY_TEST_POSTGRES=1`` (or ``--postgres``) starts a cluster in a temporary folder with the binaries of
-``ASSAY_PG_BIN`` (default: the newest /usr/lib/postgresql/*/bin) and stops it at the end of the session;
+``ASSAY_PG_BIN`` (default: the newest /usr/lib/postgresql/*/bin) and stops it at the end of the session (each
+pytest-xdist worker is a session: it starts its own cluster, in its own folder, on its own port);
 ``ASSAY_TEST_POSTGRES=postgresql://user@host:port/db`` uses a server that is already running instead (its
 user must be allowed to create databases). ``initdb`` refuses to run as root, so as root the cluster runs as
 the ``postgres`` user (``runuser``).
@@ -19,7 +20,7 @@ import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
-TEMPLATE = f"assay_template_{os.getpid()}"  # one per session: two sessions may share a server
+TEMPLATE = f"assay_template_{os.getpid()}"  # one per session (each pytest-xdist worker's): they may share a server
 
 
 def _bin_dir() -> str:
@@ -66,13 +67,30 @@ class Cluster:
     def start(self) -> "Cluster":
         self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust", "-U", "postgres",
                   "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300"
-        if not self.durable:
-            # The tests kill servers of Assay, never this cluster, so its own fsyncs buy nothing but time.
-            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.root, "log"),
-                  "-o", options, "-w", "start")
+        for attempt in range(5):
+            options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300"
+            if not self.durable:
+                # The tests kill servers of Assay, never this cluster, so its own fsyncs buy nothing but time.
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            try:
+                self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", os.path.join(self.root, "log"),
+                          "-o", options, "-w", "start")
+                return self
+            except RuntimeError:
+                # The free port was taken before the cluster bound it (pytest-xdist workers start their clusters
+                # at the same time): another port.
+                if attempt == 4 or "already in use" not in self._log():
+                    raise
+                self.port = _free_port()
+                self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         return self
+
+    def _log(self) -> str:
+        try:
+            with open(os.path.join(self.root, "log"), errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            return ""
 
     def stop(self) -> None:
         try:

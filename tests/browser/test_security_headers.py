@@ -63,7 +63,9 @@ def test_pages_work_under_the_csp_with_no_violations(page, live_server, sms_proj
                            arg=row.locator(".bar-fill").element_handle())
     visit(f"/projects/{pid}")
     big = "document.querySelector('#live .bar.big .bar-fill')"
-    page.wait_for_function(f"{big}.getBoundingClientRect().width > 0")
+    # Functions, not bare expressions: Playwright polls a bare expression with eval(), which the CSP refuses
+    # (the wait fails whenever the first check, made outside the page's CSP, comes too early: on a loaded machine).
+    page.wait_for_function(f"() => {big}.getBoundingClientRect().width > 0")
     assert page.evaluate("document.getElementById('curve').complete && document.getElementById('curve').naturalWidth > 0")
     # The live part is swapped in by overview.js; its new bars get their widths too.
     page.evaluate("""async () => {
@@ -76,7 +78,8 @@ def test_pages_work_under_the_csp_with_no_violations(page, live_server, sms_proj
     review_pid = _disputed_project(live_server, sms_data)
     visit(f"/projects/{review_pid}/review")
     page.locator(".review-item").first.locator('button[data-label="spam"]').click()
-    page.wait_for_function("document.querySelector('.review-item .review-status').textContent.includes('adjudicated')")
+    page.wait_for_function(
+        "() => document.querySelector('.review-item .review-status').textContent.includes('adjudicated')")
 
     violations = page.evaluate("window.__cspViolations")
     assert violations == [], violations

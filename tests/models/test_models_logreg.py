@@ -1,14 +1,13 @@
 """LogisticRegression: the exact objective, its optimum, the Laplace posterior, the head for influence."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy import optimize
 
 from assay.models import LogisticRegression
 from assay.models.logreg import objective
+from tests.timing import best_time
 
 
 def _problem(n=60, d=4, c=3, seed=0):
@@ -174,7 +173,10 @@ def test_fit_is_fast_at_server_scale():
     rng = np.random.default_rng(0)
     y = rng.integers(10, size=1000)
     X = rng.normal(size=(10, 256))[y] * 0.3 + rng.normal(size=(1000, 256))
-    start = time.perf_counter()
-    LogisticRegression(random_state=0).fit(X, y)
-    # Typically ~0.05 s; the bound only catches a pathological slowdown on a busy machine.
-    assert time.perf_counter() - start < 3.0
+    took = best_time(lambda: LogisticRegression(random_state=0).fit(X, y), repeat=3)
+    # Typically ~0.05 s, a tenth of scikit-learn's lbfgs on the same data, timed in the same run (so at any
+    # load); the bound only catches a pathological slowdown.
+    from sklearn.linear_model import LogisticRegression as SklearnLogisticRegression
+
+    reference = best_time(lambda: SklearnLogisticRegression(max_iter=1000).fit(X, y), repeat=3)
+    assert took < 2 * reference, (took, reference)

@@ -1,5 +1,4 @@
 import itertools
-import time
 from collections import Counter
 
 import numpy as np
@@ -8,6 +7,7 @@ from scipy.stats import chisquare
 
 from assay.strategies import StrategyInputError
 from assay.strategies.stochastic import stochastic_batch
+from tests.timing import best_time
 
 MODES = ("power", "softmax", "softrank")
 SCORES = np.array([0.2, 1.0, 0.5, 1.0, 1.6])  # a tie (items 1 and 3) exercises softrank's index order
@@ -215,9 +215,10 @@ def test_bad_input_refused(scores, batch_size, kwargs, message):
 
 def test_fast_on_a_large_pool(rng):
     scores = rng.random(100_000)
+    sort = best_time(lambda: np.argsort(scores))  # ~1.5 ms on a quiet machine
     for mode in MODES:
         stochastic_batch(scores, 100, mode=mode, random_state=0)
-        start = time.perf_counter()
-        stochastic_batch(scores, 100, mode=mode, random_state=0)
-        # ~2 ms (softrank ~10 ms, it sorts); the bound only catches a Python loop over items.
-        assert time.perf_counter() - start < 0.25
+        took = best_time(lambda: stochastic_batch(scores, 100, mode=mode, random_state=0))
+        # 2-5 sorts' time (softrank ~15, it sorts); the bound (100 sorts, ~0.15 s) only catches a Python loop
+        # over items, measured against a sort in the same run, so at any load.
+        assert took < 100 * sort, (mode, took, sort)
