@@ -42,6 +42,20 @@ def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds
     return out_of_fold_predictions(model_spec, model_params, X_L_D, y_L, folds=folds, random_state=random_state)[1:]
 
 
+def uniform_draws(db, project_id: int, item_ids: list[int]) -> set[int]:
+    """The items among ``item_ids`` whose first serving was a uniform draw from the pool: an audit, or a pick
+    whose selection probability is k/N (the random strategy, a random cold start, random rows beyond the
+    batch, the random fill). Each is a sample of the data, as an audit is; deterministic picks (probability
+    1) and draws with no closed form (None) are not."""
+    out = set()
+    for item_id, servings in store.item_servings(db, project_id, item_ids).items():
+        first = servings[0] if servings else None
+        if first and (first["strategy"] == AUDIT or (first["selection_prob"] is not None
+                                                     and 0 < first["selection_prob"] < 1)):
+            out.add(item_id)
+    return out
+
+
 def out_of_fold_predictions(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds: int = OOF_FOLDS,
                             random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """out_of_fold with, first, each row's predicted class (None where no fold holds the row out)."""
@@ -84,14 +98,16 @@ def labeled_predictions(model, X_L_D, pred_L, conf_L) -> list[dict]:
 
 def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
                    pool_conf_N, tests: list[dict], stop_ids: list[int], X_stop, reference_stop: dict | None,
-                   history: list[dict], labeled_ids=None, folds: int = OOF_FOLDS, random_state=None) -> dict:
+                   history: list[dict], labeled_ids=None, uniform_ids=None, folds: int = OOF_FOLDS,
+                   random_state=None) -> dict:
     """The model version's evaluation fields: the labeled-set CV accuracy (as before), the estimate on the
     data with its interval, and the stopping signal (single-label projects). The projection is the stats'
     (assay.domain.stats): it follows the target the owner sets.
 
     ``tests``: prequential_tests; ``history``: the earlier model versions (for the tests' ages);
     ``reference_stop``: store.stop_predictions of the model the stop signal compares with; ``labeled_ids``:
-    the items of ``y_labeled`` (to find the audits among them). Beside the
+    the items of ``y_labeled`` (to find the audits among them), ``uniform_ids``: those drawn uniformly
+    otherwise (:func:`uniform_draws`), which count as audits for the interval. Beside the
     fields, ``labeled_predictions`` (see labeled_predictions), aligned with ``y_labeled``.
     """
     from assay.evaluation import accuracy, stopping
@@ -108,7 +124,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
                  "accuracy_method": f"{folds}-fold CV on the labeled set"}
     served_at = {v["version"]: v["n_labels"] for v in history}
     age = [len(y) - served_at.get(t["version"], len(y)) for t in tests]
-    audit_ids = {t["item_id"] for t in tests if t["audit"]}
+    audit_ids = {t["item_id"] for t in tests if t["audit"]} | set(uniform_ids or ())
     audited = held & np.array([i in audit_ids for i in (labeled_ids or [])] or [False] * len(y), dtype=bool)
     est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],
                             [t["correct"] for t in tests], [t["audit"] for t in tests], age, n_labels=len(y),

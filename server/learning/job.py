@@ -20,7 +20,7 @@ from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
 from . import propensity
 from .acquire import K_SAMPLES, can_fit, estimate_accuracy, run_round
-from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests
+from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests, uniform_draws
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import STEP, FeatureCache
 from .records import Job, JobResult, ModelVersion
@@ -71,6 +71,7 @@ def run_job(job: Job, progress=None) -> JobResult:
         evaluating = not project["multi_label"]
         if evaluating:
             tests = prequential_tests(db, project_id, dict(labeled))
+            uniform_ids = uniform_draws(db, project_id, [i for i, _ in labeled])
             stop_ids = store.stop_set_ids(db, project_id, stopping.STOP_SET_SIZE)
             reference_stop = store.stop_predictions(db, project_id,
                                                     stopping.reference_labels(len(labeled)))
@@ -79,8 +80,8 @@ def run_job(job: Job, progress=None) -> JobResult:
         db.close()
     prior = _label_prior(project, cache)
     result = _round(job, project, labeled, ids, X, pool_ids, evaluating, started, progress, prior,
-                    **({"tests": tests, "stop_ids": stop_ids, "reference_stop": reference_stop, "history": history}
-                       if evaluating else {}))
+                    **({"tests": tests, "stop_ids": stop_ids, "reference_stop": reference_stop, "history": history,
+                        "uniform_ids": uniform_ids} if evaluating else {}))
     return JobResult(result.version, result.queue, result.predictions, featurized=(featured.done, featured.total))
 
 
@@ -115,7 +116,8 @@ def _ranks_anew(featured, last: dict | None, n_labeled: int) -> bool:
 
 
 def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool, started: float, progress,
-           label_prior=None, tests=None, stop_ids=None, reference_stop=None, history=None) -> JobResult:
+           label_prior=None, tests=None, stop_ids=None, reference_stop=None, history=None,
+           uniform_ids=None) -> JobResult:
     settings = job.settings
     row_of = {int(i): r for r, i in enumerate(ids)}
     labeled = [(i, y) for i, y in labeled if i in row_of]
@@ -194,7 +196,7 @@ def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool,
                 X_labeled=X_labeled, y_labeled=y_labeled, pool_pred_N=result.pool_pred_N,
                 pool_conf_N=result.pool_conf_N, tests=tests, stop_ids=stop_ids,
                 X_stop=X[[row_of[i] for i in stop_ids]], reference_stop=reference_stop, history=history,
-                labeled_ids=[i for i, _ in labeled], folds=int(settings.get("cv_folds", 5)),
+                labeled_ids=[i for i, _ in labeled], uniform_ids=uniform_ids, folds=int(settings.get("cv_folds", 5)),
                 random_state=int(rng.integers(2**31))))
             predictions = [{"item_id": int(item_id), **p}
                            for (item_id, _), p in zip(labeled, version.pop("labeled_predictions"))]

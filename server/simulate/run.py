@@ -233,7 +233,6 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
 
     labeled = [int(i) for i in setup.initial]
     tracker.labeled_uniform = [False] * len(labeled)  # the initial labels are stratified, not uniform
-    tracker.labeled_audit = [False] * len(labeled)
     y_labeled = list(oracle.reveal(labeled))
     in_pool = np.ones(len(oracle), dtype=bool)
     in_pool[labeled] = False
@@ -304,7 +303,6 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
             tracker.record(served, answers, audit_B, uniform_B, len(labeled))
         y_labeled.extend(answers)
         tracker.labeled_uniform.extend(uniform_B.tolist())
-        tracker.labeled_audit.extend(audit_B.tolist())
         labeled.extend(int(i) for i in picked)
         in_pool[picked] = False
 
@@ -335,7 +333,6 @@ class _Tracker:
     def __init__(self):
         self.served_conf, self.correct, self.audit, self.uniform, self.served_at = [], [], [], [], []
         self.labeled_uniform: list[bool] = []  # per label, in the order labeled: drawn uniformly from the pool
-        self.labeled_audit: list[bool] = []  # per label: an audit (the server knows these, not the strategy's)
         self.stop_history: list[tuple[int, np.ndarray]] = []  # (labels, stop-set predictions) per model
         self.settled: list[bool] = []  # per model: stopping.settled
         self.audits_drawn = 0  # cold-start rounds' audits too, which have no prediction to test
@@ -385,7 +382,8 @@ class _Tracker:
         loo = leave_one_out(config, model, X_train[labeled], y, np.flatnonzero(self.labeled_uniform)[-LOO_MAX:],
                             seed) if os.environ.get("ASSAY_SIM_LOO") else None
         age = len(labeled) - np.asarray(self.served_at)
-        audited = held & np.asarray(self.labeled_audit, dtype=bool)
+        # As the server counts them (assay.learning.evaluate.uniform_draws): audits and uniform picks.
+        audited = held & np.asarray(self.labeled_uniform, dtype=bool)
         est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf, self.correct, self.audit,
                                          age, n_labels=len(labeled), audit_oof_conf_A=oof_conf[audited],
                                          audit_oof_correct_A=oof_correct[audited], random_state=seed)
