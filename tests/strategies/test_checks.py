@@ -23,7 +23,7 @@ def test_a_negative_entry_in_a_row_that_still_sums_to_one_is_refused(score):
         score(probs)
 
 
-@pytest.mark.parametrize("bad, message", [(np.nan, "NaN"), (np.inf, "NaN or infinite"), (-np.inf, "")])
+@pytest.mark.parametrize("bad, message", [(np.nan, "NaN"), (np.inf, "NaN or infinite"), (-np.inf, "NaN or infinite")])
 def test_non_finite_entries_are_refused_by_bald(bad, message):
     probs = _samples()
     probs[7, 1, 1] = bad
