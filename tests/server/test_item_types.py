@@ -53,7 +53,8 @@ def test_image_project_from_a_folder_of_digits(app, client, runner, make_project
     last = stats["history"][-1]
     assert last["status"] == "ok" and last["n_labels"] == 30 and last["accuracy"] > 0.3, stats["history"]
     item = client.get(f"/api/projects/{pid}/queue?n=1").json[0]
-    assert client.get(f"/projects/{pid}/media/{item['data']['image']}").status_code == 200
+    with client.get(f"/projects/{pid}/media/{item['data']['image']}") as media:  # closes the file it sends
+        assert media.status_code == 200
     rows = [json.loads(x) for x in client.get(f"/api/projects/{pid}/export").data.decode().splitlines()]
     assert len(rows) == 30 and all(r["label"] == truth[r["data"]["name"]] for r in rows)
 

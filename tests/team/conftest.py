@@ -78,6 +78,12 @@ class Client:
             return resp.status, text
         raise AssertionError("unreachable")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
@@ -133,7 +139,8 @@ class AssayServer:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                status, _ = Client(self.port, timeout=5).get("/api/openapi.json", retry=False)
+                with Client(self.port, timeout=5) as probe:  # closed: a leaked socket per start otherwise
+                    status, _ = probe.get("/api/openapi.json", retry=False)
                 if status == 200:
                     return self
             except CONNECTION_ERRORS:
