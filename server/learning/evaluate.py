@@ -125,7 +125,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     served_at = {v["version"]: v["n_labels"] for v in history}
     age = [len(y) - served_at.get(t["version"], len(y)) for t in tests]
     audit_ids = {t["item_id"] for t in tests if t["audit"]} | set(uniform_ids or ())
-    audited = held & np.array([i in audit_ids for i in (labeled_ids or [])] or [False] * len(y), dtype=bool)
+    audited = held & (np.isin(labeled_ids, list(audit_ids)) if labeled_ids is not None else False)
     est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],
                             [t["correct"] for t in tests], [t["audit"] for t in tests], age, n_labels=len(y),
                             audit_oof_conf_A=oof_conf[audited], audit_oof_correct_A=oof_correct[audited],

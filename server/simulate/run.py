@@ -382,7 +382,9 @@ class _Tracker:
         loo = leave_one_out(config, model, X_train[labeled], y, np.flatnonzero(self.labeled_uniform)[-LOO_MAX:],
                             seed) if os.environ.get("ASSAY_SIM_LOO") else None
         age = len(labeled) - np.asarray(self.served_at)
-        # As the server counts them (assay.learning.evaluate.uniform_draws): audits and uniform picks.
+        # The audits and the random strategy's picks, as the server counts them (assay.learning.evaluate.
+        # uniform_draws; it also counts a random cold start and a dry queue's fill, which a simulation's
+        # stratified start and full pool never have).
         audited = held & np.asarray(self.labeled_uniform, dtype=bool)
         est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf, self.correct, self.audit,
                                          age, n_labels=len(labeled), audit_oof_conf_A=oof_conf[audited],
