@@ -8,21 +8,35 @@ into a Generator.
 from ._checks import StrategyInputError, as_rng
 from .numerics import softmax_inplace
 from .registry import (
+    BASELINE,
     CAPABILITIES,
+    CLUSTER_BY_SCORE,
+    CLUSTER_SHORTLIST,
+    DETERMINISTIC,
+    DRAWS,
     EMBEDDINGS,
     LABELED_EMBEDDINGS,
     LINEAR_HEAD,
+    MARGIN,
+    NO_CLOSED_FORM,
     PROBS,
     SAMPLES,
+    UNIFORM,
+    UNIFORM_ORDER,
     LinearHead,
     ModelOutputs,
     Selection,
     Strategy,
     available,
+    beyond_label,
+    cold_start_label,
     get,
+    inclusion_probability,
 )
 
 __all__ = [
-    "CAPABILITIES", "EMBEDDINGS", "LABELED_EMBEDDINGS", "LINEAR_HEAD", "PROBS", "SAMPLES", "LinearHead", "ModelOutputs",
-    "Selection", "Strategy", "StrategyInputError", "as_rng", "available", "get", "softmax_inplace",
+    "BASELINE", "CAPABILITIES", "CLUSTER_BY_SCORE", "CLUSTER_SHORTLIST", "DETERMINISTIC", "DRAWS", "EMBEDDINGS",
+    "LABELED_EMBEDDINGS", "LINEAR_HEAD", "MARGIN", "NO_CLOSED_FORM", "PROBS", "SAMPLES", "UNIFORM", "UNIFORM_ORDER",
+    "LinearHead", "ModelOutputs", "Selection", "Strategy", "StrategyInputError", "as_rng", "available",
+    "beyond_label", "cold_start_label", "get", "inclusion_probability", "softmax_inplace",
 ]

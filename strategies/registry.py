@@ -3,9 +3,19 @@
 The server and the simulator never call the scoring functions directly; they
 ask the registry for a strategy by name, hand it a :class:`ModelOutputs` filled
 with what ``strategy.needs`` lists, and get a :class:`Selection` back.
+
+Each :class:`Strategy` also declares what its callers need to know about it, so
+that no caller compares strategy names: its phases (``default``'s budget switch:
+:meth:`Strategy.phase`), how its batch is drawn (``draw``: the selection
+probability of each pick, :meth:`Strategy.draw_at`), the per-item score that
+ranks the queue beyond its batch (``beyond``), its cold start, whether it works
+on multi-label projects, and its form on a cluster (``on_cluster``). The marks
+a queue row carries for a cold start or the queue beyond the batch
+(:func:`cold_start_label`, :func:`beyond_label`) are built here too.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,6 +38,43 @@ CAPABILITIES = (PROBS, SAMPLES, EMBEDDINGS, LINEAR_HEAD)
 # Not a capability of the model's pool outputs: the labeled items' embeddings, which a
 # strategy lists in ``uses`` to see what is already covered (coreset, typiclust, probcover).
 LABELED_EMBEDDINGS = "labeled_embeddings"
+
+# How a strategy draws its batch, which says the probability each pick had of being chosen
+# (assay.learning.propensity; :func:`inclusion_probability`).
+UNIFORM = "uniform"  # k of the N pool items, each alike: k/N
+DETERMINISTIC = "deterministic"  # a function of the model's outputs: each pick had probability 1
+NO_CLOSED_FORM = "no closed form"  # randomized, with inclusion probabilities nobody can write down: None
+DRAWS = (UNIFORM, DETERMINISTIC, NO_CLOSED_FORM)
+
+# The uniform draw: the baseline the others should beat (the simulator's ratios are to it), and the cold
+# start of a strategy with nothing better to start from.
+BASELINE = "random"
+# The per-item score that ranks the queue beyond the batch of a strategy without one of its own.
+MARGIN = "margin"
+# The queue beyond a uniform draw's batch: a fresh uniform order (no score).
+UNIFORM_ORDER = "random"
+
+# A strategy's form on a Dask cluster (assay.learning.cluster), where the shards send candidates, not rows.
+CLUSTER_BY_SCORE = "by score"  # a per-item score of the probabilities alone: top-k or stochastic over it, exact
+CLUSTER_SHORTLIST = "shortlist"  # the strategy itself, on the items its per-item score ranks first pool-wide
+
+
+def cold_start_label(name: str) -> str:
+    """The mark of a batch the strategy ``name`` chose before any model: e.g. "dpp (cold start)"."""
+    return f"{name} (cold start)"
+
+
+def beyond_label(score: str) -> str:
+    """The mark of the queue ranked beyond a batch by ``score``: e.g. "margin (beyond the batch)"."""
+    return f"{score} (beyond the batch)"
+
+
+def inclusion_probability(draw: str, batch: int, pool: int) -> float | None:
+    """The probability each of ``batch`` items drawn from ``pool`` the way ``draw`` says had of being drawn:
+    k/N for a uniform draw, 1 for a deterministic one, None where there is no closed form."""
+    if draw == UNIFORM:
+        return min(1.0, batch / pool) if pool > 0 else None
+    return 1.0 if draw == DETERMINISTIC else None
 
 
 @dataclass(frozen=True)
@@ -108,19 +155,27 @@ class Selection:
 
 @dataclass
 class Strategy:
-    """A named way of choosing a batch.
+    """A named way of choosing a batch, and what callers need to know about it.
 
     ``needs`` must all be present in the outputs; ``uses`` are taken when present.
-    ``cold_start`` says what to do before any model exists: "random",
-    "diversity" (a DPP over the item features), or the name of a strategy that
-    needs embeddings only, run on the item features.
+    ``cold_start`` names the registered strategy that picks before any model exists, run on the item
+    features: "random", "dpp" (a DPP over the features: diversity), or one that needs embeddings only.
+    ``draw``: how its batch is drawn (UNIFORM, DETERMINISTIC or NO_CLOSED_FORM); None for a strategy
+    with phases, whose draw is its phase's (:meth:`draw_at`).
+    ``phases`` / ``phase_rule``: a strategy that is other strategies in turn (``default``) names them, and
+    the rule that says which one picks at a budget (:meth:`phase`).
+    ``beyond``: the per-item score that ranks the queue beyond its batch (its own ``score_name`` when it
+    selects by one; UNIFORM_ORDER for a uniform draw; else MARGIN, the model's margin).
+    ``multi_label``: whether it works on multi-label projects (it selects by a per-item score, summed
+    over the labels' models, or needs nothing from a model).
+    ``on_cluster``: its form on a cluster (CLUSTER_BY_SCORE, CLUSTER_SHORTLIST), or "" for none.
     """
 
     name: str
     needs: frozenset[str]
     run: Callable[..., tuple[np.ndarray, np.ndarray]]
     uses: frozenset[str] = frozenset()
-    cold_start: str = "random"
+    cold_start: str = BASELINE
     params: dict = field(default_factory=dict)
     description: str = ""
     scorer: Callable[["ModelOutputs"], np.ndarray] | None = None
@@ -129,8 +184,76 @@ class Strategy:
     # projects sum them over labels; a deep queue ranks the pool by them). `default` has a
     # per-item score for those uses too: its second phase's.
     by_score: bool = False
-    # The name of that per-item score where it is not the strategy's own (default's "margin").
+    # The name of that per-item score ("margin" for margin and power_margin; default's second phase's).
     score_name: str = ""
+    draw: str | None = NO_CLOSED_FORM
+    phases: tuple[str, ...] = ()
+    phase_rule: Callable[[int, int | None], str] | None = None
+    beyond: str = ""
+    multi_label: bool | None = None
+    on_cluster: str = ""
+
+    def __post_init__(self):
+        if self.by_score and not self.score_name:
+            self.score_name = self.name
+        if not self.beyond:
+            self.beyond = self.score_name if self.by_score else MARGIN
+        if self.multi_label is None:
+            self.multi_label = self.by_score
+
+    @property
+    def cold_start_label(self) -> str:
+        """The mark of the batch its cold start picks."""
+        return cold_start_label(self.cold_start)
+
+    @property
+    def beyond_label(self) -> str:
+        """The mark of the queue ranked beyond its batch."""
+        return beyond_label(self.beyond)
+
+    @property
+    def beyond_draw(self) -> str:
+        """How the queue beyond its batch is drawn: a uniform order, or the top of a ranking given the batch."""
+        return UNIFORM if self.beyond == UNIFORM_ORDER else DETERMINISTIC
+
+    @property
+    def beyond_scorer(self) -> Callable[["ModelOutputs"], np.ndarray] | None:
+        """The per-item score ranking the queue beyond its batch, as a function of the outputs (None for a
+        uniform order)."""
+        if self.beyond_draw == UNIFORM:
+            return None
+        return self.scorer if self.by_score else SCORES[self.beyond][1]
+
+    def beyond_scores(self, outputs: "ModelOutputs", rng=None) -> np.ndarray | None:
+        """Every pool item's score for the queue beyond the batch (higher first): a fresh uniform order, the
+        strategy's own score, or ``beyond`` of the (mean) probabilities; None when the outputs hold no
+        probabilities for that (the caller asks the model for them)."""
+        if self.beyond_draw == UNIFORM:
+            return as_rng(rng).random(outputs.pool_size)
+        if self.by_score:
+            return np.asarray(self.score(outputs), dtype=float)
+        if outputs.probs_N_C is not None:
+            probs = outputs.probs_N_C
+        elif outputs.probs_N_K_C is not None:
+            probs = outputs.probs_N_K_C.mean(axis=1)
+        else:
+            return None
+        return np.asarray(self.beyond_scorer(ModelOutputs(probs_N_C=probs)), dtype=float)
+
+    def phase(self, n_labels: int, n_classes: int | None) -> "Strategy":
+        """The strategy that picks a batch with ``n_labels`` labels of ``n_classes`` classes (None or 0: no
+        model yet): itself, or for a strategy with phases the one its rule names (what :meth:`select` runs)."""
+        return get(self.phase_rule(n_labels, n_classes)) if self.phase_rule is not None else self
+
+    def draw_at(self, n_labels: int, n_classes: int | None, multi_label: bool = False) -> str:
+        """How its batch is drawn at that budget; on a multi-label project, by the summed per-item scores."""
+        if not multi_label:
+            return self.phase(n_labels, n_classes).draw
+        if not self.multi_label:
+            return NO_CLOSED_FORM
+        if not self.by_score:
+            return self.draw
+        return NO_CLOSED_FORM if "mode" in self.params else DETERMINISTIC
 
     def select(self, outputs: ModelOutputs, batch_size: int, random_state=None) -> Selection:
         missing = self.needs - outputs.available()
@@ -181,14 +304,28 @@ def _top_k(scores_N: np.ndarray, k: int) -> np.ndarray:
 
 # -- single-point scores ---------------------------------------------------
 
+# Named functions, not lambdas: a cluster's shard tasks are sent them (assay.learning.cluster).
+def _least_confidence_score(o: ModelOutputs) -> np.ndarray:
+    return _uncertainty.least_confidence(o.probs_N_C)
+
+
+def _margin_score(o: ModelOutputs) -> np.ndarray:
+    return _uncertainty.margin(o.probs_N_C)
+
+
+def _entropy_score(o: ModelOutputs) -> np.ndarray:
+    return _uncertainty.entropy(o.probs_N_C)
+
+
+def _bald_score(o: ModelOutputs) -> np.ndarray:
+    return _bald.bald(o.probs_N_K_C)
+
+
 SCORES: dict[str, tuple[frozenset[str], Callable[[ModelOutputs], np.ndarray], str]] = {
-    "least_confidence": (frozenset({PROBS}), lambda o: _uncertainty.least_confidence(o.probs_N_C),
-                         "the items whose top label is least probable"),
-    "margin": (frozenset({PROBS}), lambda o: _uncertainty.margin(o.probs_N_C),
-               "the items closest to a tie between their top two labels"),
-    "entropy": (frozenset({PROBS}), lambda o: _uncertainty.entropy(o.probs_N_C),
-                "the items most unsure over all labels (highest entropy)"),
-    "bald": (frozenset({SAMPLES}), lambda o: _bald.bald(o.probs_N_K_C),
+    "least_confidence": (frozenset({PROBS}), _least_confidence_score, "the items whose top label is least probable"),
+    MARGIN: (frozenset({PROBS}), _margin_score, "the items closest to a tie between their top two labels"),
+    "entropy": (frozenset({PROBS}), _entropy_score, "the items most unsure over all labels (highest entropy)"),
+    "bald": (frozenset({SAMPLES}), _bald_score,
              "the items whose label would teach the model most (BALD); on logreg, whose posterior takes the "
              "prior of the evidence, above random on the 4 shared sets it ran on but below margin on each "
              "(docs/RESULTS.md): prefer default or margin, or use it with ensemble or mlp samples"),
@@ -295,22 +432,26 @@ def register(name: str):
     return deco
 
 
-@register("random")
+@register(BASELINE)
 def _random(**params):
-    return Strategy("random", frozenset(), _run_random, params=params,
-                    description="items in random order: the baseline the others should beat")
+    return Strategy(BASELINE, frozenset(), _run_random, params=params, draw=UNIFORM, beyond=UNIFORM_ORDER,
+                    multi_label=True, description="items in random order: the baseline the others should beat")
 
 
 for _score_name, (_needs, _fn, _desc) in SCORES.items():
-    def _make_top_k(_n=_score_name, _needs=_needs, _fn=_fn, _desc=_desc, **params):
-        return Strategy(_n, _needs, _run_top_k(_fn), params=params, scorer=_fn, by_score=True,
-                        description=_desc)
+    # A score of the probabilities alone can be computed shard by shard on a cluster.
+    _cluster = CLUSTER_BY_SCORE if _needs == {PROBS} else ""
+
+    def _make_top_k(_n=_score_name, _needs=_needs, _fn=_fn, _desc=_desc, _c=_cluster, **params):
+        return Strategy(_n, _needs, _run_top_k(_fn), params=params, scorer=_fn, by_score=True, score_name=_n,
+                        draw=DETERMINISTIC, on_cluster=_c, description=_desc)
 
     _FACTORIES[_score_name] = _make_top_k
     for _mode in MODES:
-        def _make_stochastic(_n=_score_name, _m=_mode, _needs=_needs, _fn=_fn, _desc=_desc, beta=1.0):
+        def _make_stochastic(_n=_score_name, _m=_mode, _needs=_needs, _fn=_fn, _desc=_desc, _c=_cluster, beta=1.0):
             return Strategy(f"{_m}_{_n}", _needs, _run_stochastic(_fn),
-                            params={"mode": _m, "beta": float(beta)}, scorer=_fn, by_score=True,
+                            params={"mode": _m, "beta": float(beta)}, scorer=_fn, by_score=True, score_name=_n,
+                            draw=NO_CLOSED_FORM, on_cluster=_c,
                             description=f"{_desc}, sampled in proportion to {MODE_WEIGHTS[_m]} so a batch is varied")
 
         _FACTORIES[f"{_mode}_{_score_name}"] = _make_stochastic
@@ -320,14 +461,14 @@ for _score_name, (_needs, _fn, _desc) in SCORES.items():
 def _batchbald(num_samples=10_000, candidates=2_000):
     params = {"num_samples": int(num_samples), "candidates": None if candidates is None else int(candidates)}
     return Strategy("batchbald", frozenset({SAMPLES}), _run_batchbald, params=params,
-                    scorer=lambda o: _bald.bald(o.probs_N_K_C),
+                    scorer=_bald_score, draw=NO_CLOSED_FORM,
                     description="the batch whose labels together teach the model most (BatchBALD); slower than bald")
 
 
 @register("dpp")
 def _dpp_strategy():
-    return Strategy("dpp", frozenset({EMBEDDINGS}), _run_dpp, uses=frozenset({PROBS}), cold_start="diversity",
-                    scorer=_dpp_quality,
+    return Strategy("dpp", frozenset({EMBEDDINGS}), _run_dpp, uses=frozenset({PROBS}), cold_start="dpp",
+                    scorer=_dpp_quality, draw=DETERMINISTIC, on_cluster=CLUSTER_SHORTLIST,
                     description="uncertain items spread over the feature space (a quality-diversity DPP)")
 
 
@@ -336,7 +477,7 @@ def _influence_strategy(folds=INFLUENCE_FOLDS):
     if isinstance(folds, bool) or int(folds) != folds or folds < 1:
         raise ValueError(f"folds must be a positive integer, got {folds!r}")
     return Strategy("influence", frozenset({LINEAR_HEAD}), _run_influence,
-                    scorer=_influence_scores, params={"folds": int(folds)},
+                    scorer=_influence_scores, params={"folds": int(folds)}, draw=DETERMINISTIC,
                     description="the items expected to lower the loss on held-out labels most (ISAL influence, "
                                 "cross-fitted over `folds` folds); above random on the binary shared sets (SMS, "
                                 "adult), level with it on digits and ag_news, below margin on all "
@@ -346,14 +487,14 @@ def _influence_strategy(folds=INFLUENCE_FOLDS):
 @register("coreset")
 def _coreset_strategy():
     return Strategy("coreset", frozenset({EMBEDDINGS}), _run_coreset, uses=frozenset({LABELED_EMBEDDINGS}),
-                    cold_start="diversity",
+                    cold_start="dpp", draw=NO_CLOSED_FORM,
                     description="each item farthest from everything labeled or picked so far (Coreset k-center greedy)")
 
 
 @register("typiclust")
 def _typiclust_strategy(k=20):
     return Strategy("typiclust", frozenset({EMBEDDINGS}), _run_typiclust, uses=frozenset({LABELED_EMBEDDINGS}),
-                    cold_start="diversity", params={"k": int(k)},
+                    cold_start="dpp", params={"k": int(k)}, draw=NO_CLOSED_FORM,
                     description="the most typical item of each large cluster with no label yet (TypiClust)")
 
 
@@ -362,13 +503,13 @@ def _probcover_strategy(delta=None, candidates=2_000):
     params = {"delta": None if delta is None else float(delta),
               "candidates": None if candidates is None else int(candidates)}
     return Strategy("probcover", frozenset({EMBEDDINGS}), _run_probcover, uses=frozenset({LABELED_EMBEDDINGS}),
-                    cold_start="diversity", params=params,
+                    cold_start="dpp", params=params, draw=NO_CLOSED_FORM,
                     description="the items whose neighbourhoods cover the most unlabeled items (ProbCover)")
 
 
 @register("badge")
 def _badge_strategy():
-    return Strategy("badge", frozenset({PROBS, EMBEDDINGS}), _run_badge,
+    return Strategy("badge", frozenset({PROBS, EMBEDDINGS}), _run_badge, draw=NO_CLOSED_FORM,
                     description="uncertain and diverse: k-means++ over last-layer gradient embeddings (BADGE)")
 
 
@@ -379,12 +520,17 @@ DEFAULT_SWITCH_PER_CLASS = 3.0
 DEFAULT_PHASES = ("typiclust", "margin")
 
 
+def _default_phase_at(switch: float, first: str, then: str, n_labels: int, n_classes: int | None) -> str:
+    """The budget switch, the one place it is written: ``first`` while there are fewer than ``switch`` labels
+    per class (or no classes: no model yet), then ``then``. Strategy.phase asks it; so does _run_default."""
+    return first if not n_classes or n_labels < switch * n_classes else then
+
+
 def _run_default(outputs, batch_size, rng, switch=DEFAULT_SWITCH_PER_CLASS, first=DEFAULT_PHASES[0],
                  then=DEFAULT_PHASES[1]):
     labeled = 0 if outputs.labeled_embeddings_L_D is None else len(outputs.labeled_embeddings_L_D)
     num_classes = None if outputs.probs_N_C is None else outputs.probs_N_C.shape[1]
-    early = num_classes is None or labeled < switch * num_classes
-    chosen = get(first if early else then)
+    chosen = get(_default_phase_at(switch, first, then, labeled, num_classes))
     selection = chosen.select(outputs, batch_size, random_state=rng)
     return selection.indices, selection.scores
 
@@ -406,11 +552,12 @@ def _default_strategy(switch=DEFAULT_SWITCH_PER_CLASS, first=DEFAULT_PHASES[0], 
     then_strategy = get(then)
     return Strategy(
         "default", needs | frozenset({PROBS, EMBEDDINGS}), _run_default,
-        uses=frozenset({LABELED_EMBEDDINGS}), cold_start=first if get(first).needs <= {EMBEDDINGS} else "diversity",
+        uses=frozenset({LABELED_EMBEDDINGS}), cold_start=first if get(first).needs <= {EMBEDDINGS} else "dpp",
         params={"switch": float(switch), "first": first, "then": then},
+        draw=None, phases=(first, then), phase_rule=functools.partial(_default_phase_at, float(switch), first, then),
         # Beyond the batch, and summed over labels in multi-label projects: the second phase's score.
-        scorer=then_strategy.scorer or (lambda o: _uncertainty.margin(o.probs_N_C)), by_score=True,
-        score_name=then if then_strategy.scorer else "margin",
+        scorer=then_strategy.scorer or _margin_score, by_score=True,
+        score_name=then if then_strategy.scorer else MARGIN,
         description=(f"{first} while there are fewer than {float(switch):g} labels per class, then {then} "
                      "(the budget switch of Hacohen et al. 2022): what new projects get"))
 

@@ -204,7 +204,7 @@ def check_model_serves(fields: dict) -> None:
             f"model {spec!r} cannot serve strategy {strategy.name!r}: it lacks {', '.join(sorted(missing))}; "
             "pick another strategy (e.g. margin or entropy need only predict_proba) or another model"
         )
-    if fields.get("multi_label") and not strategy.by_score and strategy.name != "random":
+    if fields.get("multi_label") and not strategy.multi_label:
         raise BadRequest(f"strategy {strategy.name!r} works on single-label projects only; "
                          "for multi-label use e.g. power_entropy, margin, bald or random")
 

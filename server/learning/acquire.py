@@ -31,7 +31,7 @@ class RoundResult:
 
     indices: np.ndarray  # into the pool, best first
     scores: np.ndarray
-    strategy: str
+    strategy: str  # the queue rows' mark: the strategy's name, or its cold start's (strategies.cold_start_label)
     cold_start: bool
     model: object | None = None
     classes: list = field(default_factory=list)
@@ -42,11 +42,14 @@ class RoundResult:
     more_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     more_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     more_probs: np.ndarray | None = None
-    more_strategy: str = ""
+    more_strategy: str = ""  # their mark (strategies.beyond_label)
+    more_draw: str = ""  # how they were drawn: strategies.UNIFORM, or DETERMINISTIC (the top of a ranking)
     # The fitted model's predicted class (index into ``classes``) and its probability on every pool row:
     # what the accuracy estimate averages (single-label rounds with a model only).
     pool_pred_N: np.ndarray | None = None
     pool_conf_N: np.ndarray | None = None
+    # The registered strategy that picked a cold start's batch (the strategy's declared cold_start).
+    cold_start_by: str = ""
 
 
 def can_fit(y) -> bool:
@@ -190,22 +193,22 @@ def _head(head_model, X, y, X_pool, train, val, pool_features):
 
 
 def cold_start(strategy, X_pool, batch_size, rng, X_labeled=None) -> RoundResult:
-    """No model yet: a batch chosen on the item features alone (a DPP, or the strategy the
-    strategy names, e.g. typiclust for default), or a random one."""
+    """No model yet: a batch chosen on the item features alone by the strategy's declared cold start (a DPP
+    for diversity, typiclust for default, random for the rest)."""
     start = time.perf_counter()
-    if strategy.cold_start == "diversity" and X_pool is not None and len(X_pool):
-        idx = strategies.dpp.select(X_pool, batch_size)
-        name = "dpp (cold start)"
-    elif strategy.cold_start not in ("random", "diversity") and X_pool is not None and len(X_pool):
+    if len(X_pool) and batch_size > 0:
+        by = strategy.cold_start
         labeled = X_labeled if X_labeled is not None and len(X_labeled) else None
         outputs = ModelOutputs(embeddings_N_D=X_pool, labeled_embeddings_L_D=labeled)
-        idx = strategies.get(strategy.cold_start).select(outputs, batch_size, random_state=rng).indices
-        name = f"{strategy.cold_start} (cold start)"
+        idx = strategies.get(by).select(outputs, batch_size, random_state=rng).indices
     else:
-        idx = rng.choice(len(X_pool), size=batch_size, replace=False)
-        name = "random (cold start)"
-    return RoundResult(np.asarray(idx), np.zeros(len(idx)), name, True,
-                       acquire_seconds=time.perf_counter() - start)
+        by, idx = strategies.BASELINE, np.zeros(0, dtype=np.intp)  # nothing to pick from
+    return RoundResult(np.asarray(idx), np.zeros(len(idx)), strategies.cold_start_label(by), True,
+                       acquire_seconds=time.perf_counter() - start, cold_start_by=by)
+
+
+# What ranks the queue beyond a zero-shot batch: the margin of the label names' suggestions.
+ZERO_SHOT_MARGIN = f"zero-shot {strategies.MARGIN}"
 
 
 def zero_shot_round(strategy, prior, X_pool, batch_size: int, rng, X_labeled=None, depth: int = 0) -> RoundResult:
@@ -224,7 +227,7 @@ def zero_shot_round(strategy, prior, X_pool, batch_size: int, rng, X_labeled=Non
         result.more_indices = _beyond(scores_N, result.indices, depth - len(result.indices))
         result.more_scores = scores_N[result.more_indices]
         result.more_probs = probs[result.more_indices]
-        result.more_strategy = "zero-shot margin (beyond the batch)"
+        result.more_strategy, result.more_draw = strategies.beyond_label(ZERO_SHOT_MARGIN), strategies.DETERMINISTIC
     result.acquire_seconds += time.perf_counter() - start
     return result
 
@@ -278,7 +281,8 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
             result = RoundResult(chosen.indices, chosen.scores, strategy.name, False, model, list(model.classes_),
                                  chosen.probs_B_C, t1 - t0, more_indices=chosen.more_indices,
                                  more_scores=chosen.more_scores, more_probs=chosen.more_probs,
-                                 more_strategy=chosen.more_strategy, pool_pred_N=chosen.pool_pred_N,
+                                 more_strategy=chosen.more_strategy, more_draw=strategy.beyond_draw,
+                                 pool_pred_N=chosen.pool_pred_N,
                                  pool_conf_N=chosen.pool_conf_N)
             result.acquire_seconds = time.perf_counter() - t1
             return result
@@ -291,7 +295,8 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
                          probs, t1 - t0)
     result.pool_pred_N, result.pool_conf_N = _top_class(outputs, model, X_pool)
     if depth > batch_size:
-        scores_N, result.more_strategy = _deep_scores(strategy, outputs, model, X_pool, rng)
+        scores_N = _deep_scores(strategy, outputs, model, X_pool, rng)
+        result.more_strategy, result.more_draw = strategy.beyond_label, strategy.beyond_draw
         result.more_indices = _beyond(scores_N, selection.indices, depth - batch_size)
         result.more_scores = scores_N[result.more_indices]
         result.more_probs = outputs.probs_N_C[result.more_indices] if outputs.probs_N_C is not None else \
@@ -312,32 +317,16 @@ def _top_class(outputs: ModelOutputs, model, X_pool) -> tuple[np.ndarray, np.nda
     return pred_N, probs[np.arange(len(pred_N)), pred_N]
 
 
-def _base_score_name(strategy) -> str:
-    """The score a by-score strategy ranks on: "bald" for power_bald, "margin" for margin."""
-    if strategy.score_name:
-        return strategy.score_name
-    mode, _, base = strategy.name.partition("_")
-    return base if mode in strategies.registry.MODES and base else strategy.name
-
-
-def _deep_scores(strategy, outputs: ModelOutputs, model, X_pool, rng) -> tuple[np.ndarray, str]:
-    """A per-item score for the whole pool to rank the queue beyond the batch, and its label.
-
-    The strategy's own score when it selects by one (already cheap: computed for the
-    batch anyway); random stays random; for the rest (batch-aware, diversity or
-    influence scores, costly or meaningless item by item) the model's margin.
+def _deep_scores(strategy, outputs: ModelOutputs, model, X_pool, rng) -> np.ndarray:
+    """A per-item score for the whole pool to rank the queue beyond the batch: the one the strategy declares
+    (``Strategy.beyond``). Its own score when it selects by one (already cheap: computed for the batch
+    anyway); a uniform draw's a fresh random order; for the rest (batch-aware, diversity or influence scores,
+    costly or meaningless item by item) the model's margin, asked of the model when the outputs lack it.
     """
-    if strategy.by_score:
-        return np.asarray(strategy.score(outputs), dtype=float), f"{_base_score_name(strategy)} (beyond the batch)"
-    if strategy.name == "random":
-        return rng.random(outputs.pool_size), "random (beyond the batch)"
-    if outputs.probs_N_C is not None:
-        probs = outputs.probs_N_C
-    elif outputs.probs_N_K_C is not None:
-        probs = outputs.probs_N_K_C.mean(axis=1)
-    else:
-        probs = model.predict_proba(X_pool)
-    return np.asarray(strategies.uncertainty.margin(probs), dtype=float), "margin (beyond the batch)"
+    scores_N = strategy.beyond_scores(outputs, rng)
+    if scores_N is None:
+        scores_N = strategy.beyond_scores(ModelOutputs(probs_N_C=model.predict_proba(X_pool)), rng)
+    return scores_N
 
 
 def _beyond(scores_N: np.ndarray, batch: np.ndarray, k: int) -> np.ndarray:
@@ -353,7 +342,7 @@ def _beyond(scores_N: np.ndarray, batch: np.ndarray, k: int) -> np.ndarray:
 
 def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X_pool, batch_size,
                      label_names, rng, k_samples, depth=0) -> RoundResult:
-    if not strategy.by_score and strategy.name != "random":
+    if not strategy.multi_label:
         raise ValueError(f"strategy {strategy.name!r} works on single-label projects only")
     label_names = list(label_names or sorted({v for ys in y_labeled for v in ys}))
     t0 = time.perf_counter()
@@ -384,10 +373,9 @@ def _run_multi_label(model_spec, model_params, strategy, X_labeled, y_labeled, X
     result = RoundResult(selection.indices, selection.scores, strategy.name, False, models, label_names,
                          p_yes[selection.indices], t1 - t0)
     if depth > batch_size:
-        if strategy.by_score:
-            scores_N, result.more_strategy = total, f"{_base_score_name(strategy)} (beyond the batch)"
-        else:
-            scores_N, result.more_strategy = rng.random(len(X_pool)), "random (beyond the batch)"
+        # The summed per-label scores, or (a strategy that needs no model: random) its own order.
+        scores_N = total if strategy.by_score else strategy.beyond_scores(ModelOutputs(pool_size=len(X_pool)), rng)
+        result.more_strategy, result.more_draw = strategy.beyond_label, strategy.beyond_draw
         result.more_indices = _beyond(scores_N, selection.indices, depth - batch_size)
         result.more_scores = scores_N[result.more_indices]
         result.more_probs = p_yes[result.more_indices]

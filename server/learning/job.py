@@ -167,7 +167,7 @@ def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool,
     batch_prob = propensity.batch_probability(
         project["strategy"], project["strategy_params"], batch=len(result.indices), pool=len(pool_ids),
         n_labels=len(labeled), n_classes=len(result.classes), multi_label=project["multi_label"],
-        cold_start_name=result.strategy if result.cold_start else None, share=share)
+        cold_start_by=result.cold_start_by if result.cold_start else None, share=share)
     queue = []
     for rank, (idx, score) in enumerate(zip(result.indices, result.scores)):
         row = {"item_id": int(pool_ids[idx]), "score": float(score), "strategy": result.strategy,
@@ -231,11 +231,12 @@ def _held_out_predictions(project: dict, labeled, X_labeled, y_labeled, settings
 
 
 def _beyond_probability(queue: list[dict], result, batch_prob, pool: int, share: float) -> None:
-    """The rows beyond the batch get theirs once the audits took their places: those left of the ranking are
-    drawn from the pool outside the batch and the audits."""
-    beyond = [row for row in queue if row["strategy"] == result.more_strategy and "selection_prob" not in row]
+    """The rows beyond the batch (the only ones without a probability yet: the batch's and the audits' have
+    theirs) get theirs once the audits took their places: those left of the ranking are drawn from the pool
+    outside the batch and the audits."""
+    beyond = [row for row in queue if "selection_prob" not in row]
     n_audits = sum(row["strategy"] == AUDIT for row in queue)
-    prob = propensity.beyond_probability(result.more_strategy, batch_prob, n_more=len(beyond),
+    prob = propensity.beyond_probability(result.more_draw, batch_prob, n_more=len(beyond),
                                          pool=pool - n_audits, batch=len(result.indices), share=share)
     for row in beyond:
         row["selection_prob"] = prob

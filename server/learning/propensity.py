@@ -1,7 +1,8 @@
 """The probability a retrain's draw had of putting each item where it sits in the queue.
 
 Exports carry it (``selection_prob``) so that evaluation downstream can weigh the labeled items by the
-inverse of their chance of being labeled. Three cases:
+inverse of their chance of being labeled. Three cases, which each strategy declares in the registry
+(``Strategy.draw``: strategies.UNIFORM, DETERMINISTIC, NO_CLOSED_FORM):
 
 - a uniform draw (the ``random`` strategy, a random cold start, the audits, the random rows beyond a
   random batch): k of N, known exactly;
@@ -21,51 +22,29 @@ from __future__ import annotations
 
 from assay import strategies
 
-RANDOM_COLD_START = "random (cold start)"
-DPP_COLD_START = "dpp (cold start)"
-# Batch-aware strategies whose batch is a deterministic function of the model's outputs.
-_DETERMINISTIC_BATCH = frozenset({"dpp", "influence"})
-
-
-def deterministic(strategy_name: str, params: dict | None, n_labels: int, n_classes: int,
-                  multi_label: bool = False) -> bool:
-    """Whether the strategy's batch is a function of the model alone (no random draw in it)."""
-    strategy = strategies.get(strategy_name, **(params or {}))
-    if multi_label:
-        # Multi-label rounds select by the summed per-label scores (Strategy.select_by_scores).
-        return strategy.by_score and "mode" not in strategy.params
-    if strategy.name == "default":
-        # The same budget switch the strategy applies (strategies.registry._run_default).
-        early = n_classes == 0 or n_labels < strategy.params["switch"] * n_classes
-        return deterministic(strategy.params["first" if early else "then"], None, n_labels, n_classes)
-    if strategy.by_score:
-        return "mode" not in strategy.params
-    return strategy.name in _DETERMINISTIC_BATCH
-
 
 def batch_probability(strategy_name: str, params: dict | None, *, batch: int, pool: int, n_labels: int,
-                      n_classes: int, multi_label: bool = False, cold_start_name: str | None = None,
+                      n_classes: int, multi_label: bool = False, cold_start_by: str | None = None,
                       share: float = 1.0) -> float | None:
     """The probability each item of a batch of ``batch`` out of ``pool`` had of being in it, when the ``pool``
-    ranked was a uniform ``share`` of the whole pool."""
-    certain = 1.0 if share >= 1.0 else None
-    if cold_start_name is not None:
-        if cold_start_name == RANDOM_COLD_START:
-            return _uniform(batch, pool, share)
-        return certain if cold_start_name == DPP_COLD_START else None
-    if strategy_name == "random":
-        return _uniform(batch, pool, share)
+    ranked was a uniform ``share`` of the whole pool. The strategy says how it draws at this budget
+    (``Strategy.draw_at``: ``default`` answers for the phase it is in); a cold start's batch was drawn by
+    the registered strategy ``cold_start_by`` (the strategy's declared ``cold_start``)."""
     try:
-        return certain if deterministic(strategy_name, params, n_labels, n_classes, multi_label) else None
+        if cold_start_by is not None:
+            draw = strategies.get(cold_start_by).draw
+        else:
+            draw = strategies.get(strategy_name, **(params or {})).draw_at(n_labels, n_classes, multi_label)
     except (KeyError, ValueError, TypeError):
         return None  # a strategy the registry cannot describe: unknown, and the retrain goes on
+    return _drawn(draw, batch, pool, share)
 
 
-def beyond_probability(more_strategy: str, batch_prob: float | None, *, n_more: int, pool: int,
+def beyond_probability(draw: str, batch_prob: float | None, *, n_more: int, pool: int,
                        batch: int, share: float = 1.0) -> float | None:
-    """For the rows ranked beyond the batch: random ones are ``n_more`` drawn from the pool outside the
-    batch; scored ones are the top of a ranking, certain once the batch they exclude was."""
-    if more_strategy.startswith("random"):
+    """For the rows ranked beyond the batch (``draw``: RoundResult.more_draw): a uniform order's are ``n_more``
+    drawn from the pool outside the batch; a ranking's are its top, certain once the batch they exclude was."""
+    if draw == strategies.UNIFORM:
         return _uniform(n_more, pool - batch, share)
     return 1.0 if batch_prob == 1.0 else None
 
@@ -75,5 +54,14 @@ def audit_probability(n_audits: int, free: int, share: float = 1.0) -> float | N
     return _uniform(n_audits, free, share)
 
 
+def _drawn(draw: str | None, k: int, n: int, share: float = 1.0) -> float | None:
+    """``strategies.inclusion_probability`` within a uniform ``share`` of the pool: a uniform draw from the share
+    is one from the pool; a deterministic choice within a random share has no closed form."""
+    if share < 1.0 and draw == strategies.DETERMINISTIC:
+        return None
+    p = strategies.inclusion_probability(draw, k, n)
+    return None if p is None else p * min(1.0, share)
+
+
 def _uniform(k: int, n: int, share: float = 1.0) -> float | None:
-    return min(1.0, k / n) * min(1.0, share) if n > 0 else None
+    return _drawn(strategies.UNIFORM, k, n, share)

@@ -83,8 +83,8 @@ def resolve_strategies(names: str, model_spec: str, model_params: dict, with_pee
             raise click.ClickException(f"strategy {name!r} needs {', '.join(sorted(missing))}, which model "
                                        f"{model_spec!r} does not give")
         chosen.append(name)
-    if "random" not in chosen:
-        notes.append("no 'random' run: ratios to random will be empty")
+    if registry.BASELINE not in chosen:
+        notes.append(f"no {registry.BASELINE!r} run: ratios to {registry.BASELINE} will be empty")
     if with_peers:
         for name, peer in peers.PEERS.items():
             reason = peers.unavailable_reason(name)

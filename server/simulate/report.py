@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from assay import plots
+from assay import plots, strategies
 from . import peers
 from .run import CURVE_COLUMNS, Experiment
 
@@ -172,7 +172,7 @@ def estimate_summary(rows: list[dict]) -> dict:
 
 
 def _add_ratios(summary: list[dict]) -> None:
-    random = next((s for s in summary if s["strategy"] == "random"), None)
+    random = next((s for s in summary if s["strategy"] == strategies.BASELINE), None)
     for s in summary:
         s["ratio_to_random"], s["ratio_note"] = None, ""
         if random is None:
@@ -294,7 +294,7 @@ def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[di
         # plots.learning_curves keeps its legend inside the axes: grow the figure so a long one fits.
         fh.write(plot(experiment, names, title, width=960, height=max(540, LEGEND_ROW_PX * (len(names) + 1) + 200)))
     estimated = next((s["strategy"] for s in summary if s.get("estimate_coverage") is not None
-                      and s["strategy"] != "random"), None) or \
+                      and s["strategy"] != strategies.BASELINE), None) or \
         next((s["strategy"] for s in summary if s.get("estimate_coverage") is not None), None)
     if estimated:
         files.append(os.path.join(out_dir, "estimate.png"))
@@ -303,9 +303,11 @@ def write_all(experiment: Experiment, out_dir: str, title: str) -> tuple[list[di
     if len(names) > BEST_SHOWN + 1:
         # The shared palette has 8 colours; past that, lines share colours, so also plot the best few
         # (of the registry's: a peer's top-k retraces ours and would hide it).
-        ranked = sorted((s for s in summary if s["strategy"] != "random" and s["strategy"] not in peers.PEERS),
+        ranked = sorted((s for s in summary
+                         if s["strategy"] != strategies.BASELINE and s["strategy"] not in peers.PEERS),
                         key=lambda s: -s["aulc_mean"])
-        best = (["random"] if "random" in names else []) + [s["strategy"] for s in ranked[:BEST_SHOWN]]
+        best = ([strategies.BASELINE] if strategies.BASELINE in names else []) + \
+            [s["strategy"] for s in ranked[:BEST_SHOWN]]
         files.append(os.path.join(out_dir, "curves_best.png"))
         with open(files[-1], "wb") as fh:
             fh.write(plot(experiment, best, f"{title} (random and the {BEST_SHOWN} best by AULC)",

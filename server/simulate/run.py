@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 from sklearn.metrics import f1_score
 
+from assay import strategies
 from assay.features import make_featurizer
 from assay.learning import embcache
 from assay.evaluation import accuracy as accuracy_estimate
@@ -221,6 +222,7 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
     del hidden_labels  # from here on, labels come only from the oracle
     notify = getattr(progress, "put", progress)
     is_peer = strategy in peers.PEERS
+    picks_uniform = not is_peer and strategies.get(strategy).draw == strategies.UNIFORM
     stream = peers.PEERS[strategy].counterpart if is_peer else strategy
     rng = strategy_rng(setup.seed, stream)
     # Audits and the stop set draw from streams of their own: the strategy's stream stays the one
@@ -297,8 +299,8 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
         served = tracker.serve(model, X_train[picked])
         answers = oracle.reveal(picked)
         audit_B = np.arange(len(chosen)) >= len(chosen) - len(audits)
-        # Drawn uniformly from the pool: the audits, and every pick of the random strategy.
-        uniform_B = audit_B | (strategy == "random")
+        # Drawn uniformly from the pool: the audits, and every pick of a strategy that draws uniformly (random).
+        uniform_B = audit_B | picks_uniform
         if served is not None:
             tracker.record(served, answers, audit_B, uniform_B, len(labeled))
         y_labeled.extend(answers)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from assay import store
+from assay import store, strategies
 from assay.learning import propensity
 from tests import sql
 
@@ -24,17 +24,19 @@ def test_a_randomized_batch_without_a_closed_form_is_unknown(name):
 
 def test_uniform_draws_are_k_of_n():
     assert propensity.batch_probability("random", {}, batch=10, pool=400, n_labels=0, n_classes=2) == 0.025
+    # A cold start's batch is drawn by the strategy's declared cold start.
     assert propensity.batch_probability("margin", {}, batch=10, pool=400, n_labels=0, n_classes=0,
-                                        cold_start_name="random (cold start)") == 0.025
+                                        cold_start_by="random") == 0.025
     assert propensity.batch_probability("dpp", {}, batch=10, pool=400, n_labels=0, n_classes=0,
-                                        cold_start_name="dpp (cold start)") == 1.0
+                                        cold_start_by="dpp") == 1.0
     assert propensity.batch_probability("default", {}, batch=10, pool=400, n_labels=0, n_classes=0,
-                                        cold_start_name="typiclust (cold start)") is None
+                                        cold_start_by="typiclust") is None
     assert propensity.audit_probability(3, 390) == pytest.approx(3 / 390)
-    assert propensity.beyond_probability("random (beyond the batch)", 0.025, n_more=90, pool=400, batch=10) == \
+    # Beyond the batch: a uniform order's rows (random's), or the top of a ranking (certain if the batch was).
+    assert propensity.beyond_probability(strategies.UNIFORM, 0.025, n_more=90, pool=400, batch=10) == \
         pytest.approx(90 / 390)
-    assert propensity.beyond_probability("margin (beyond the batch)", 1.0, n_more=90, pool=400, batch=10) == 1.0
-    assert propensity.beyond_probability("bald (beyond the batch)", None, n_more=90, pool=400, batch=10) is None
+    assert propensity.beyond_probability(strategies.DETERMINISTIC, 1.0, n_more=90, pool=400, batch=10) == 1.0
+    assert propensity.beyond_probability(strategies.DETERMINISTIC, None, n_more=90, pool=400, batch=10) is None
 
 
 def test_default_follows_its_budget_switch():
@@ -46,6 +48,9 @@ def test_default_follows_its_budget_switch():
     # Multi-label rounds select by summed scores: top-k unless stochastic.
     assert propensity.batch_probability("default", {}, batch=10, pool=400, n_labels=1, n_classes=3,
                                         multi_label=True) == 1.0
+    # A phase that draws uniformly is a uniform draw (before the phases were declared this said None).
+    assert propensity.batch_probability("default", {"first": "random"}, batch=10, pool=400, n_labels=5,
+                                        n_classes=2) == 0.025
 
 
 def test_a_retrain_puts_the_probabilities_on_its_queue(app, client, make_project):

@@ -14,9 +14,11 @@ returns only candidates: never the shard. The driver's merge then gives
 - dpp: approximate: a shortlist of the ``SHORTLIST`` items (at least 4 batches) of highest DPP quality,
   pool-wide, on which the driver runs the exact DPP.
 
+Each strategy declares its form (``Strategy.on_cluster``: CLUSTER_BY_SCORE for the first three kinds,
+CLUSTER_SHORTLIST for dpp) and the per-item scores the shards compute (``scorer``, ``beyond_scorer``).
 BALD-type scores, BatchBALD, influence and the diversity strategies (typiclust, probcover, coreset, badge)
-are not sent (:func:`supports`): they run in one process as before. Their cluster form would be a shortlist
-like dpp's (by BALD for BatchBALD; a uniform Gumbel sample for the diversity ones).
+declare none and are not sent (:func:`supports`): they run in one process as before. Their cluster form would
+be a shortlist like dpp's (by BALD for BatchBALD; a uniform Gumbel sample for the diversity ones).
 """
 from __future__ import annotations
 
@@ -26,14 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assay import strategies
 from assay.models import capabilities
-from assay.strategies import EMBEDDINGS, ModelOutputs, stochastic, uncertainty
+from assay.strategies import CLUSTER_BY_SCORE, CLUSTER_SHORTLIST, EMBEDDINGS, ModelOutputs, stochastic
 from assay.strategies.registry import _top_k
 
 from .shards import read_shard, shard_rows, write_shards
 
-TOP_K_SCORES = ("least_confidence", "margin", "entropy")
 SHORTLIST = 2_000
 
 
@@ -42,10 +42,8 @@ class ClusterUnsupported(ValueError):
 
 
 def supports(strategy) -> bool:
-    if strategy.name == "dpp":
-        return True
-    mode, _, base = strategy.name.partition("_")
-    return strategy.name in TOP_K_SCORES or (mode in stochastic.MODES and base in TOP_K_SCORES)
+    """Whether the strategy declares a cluster form."""
+    return strategy.on_cluster in (CLUSTER_BY_SCORE, CLUSTER_SHORTLIST)
 
 
 @dataclass
@@ -62,30 +60,31 @@ class ClusterSelection:
 
 
 def _plan(strategy, batch_size: int, depth: int) -> dict:
-    mode = strategy.params.get("mode")
-    base = strategy.name.partition("_")[2] if mode else strategy.name
-    return {"score": "dpp" if strategy.name == "dpp" else base, "mode": mode,
+    """What each shard task is sent: the strategy's per-item scores (module-level functions of the outputs,
+    pickled by reference) and how its batch is drawn, never the strategy's name."""
+    shortlist = strategy.on_cluster == CLUSTER_SHORTLIST
+    return {"scorer": strategy.scorer,
+            # The queue beyond the batch ranks by the batch's own score, or (dpp) by another one.
+            "beyond_scorer": None if strategy.by_score else strategy.beyond_scorer,
+            "mode": strategy.params.get("mode"),
             "beta": float(strategy.params.get("beta", 1.0)), "batch": int(batch_size),
             "depth": max(int(depth), int(batch_size)),
-            "shortlist": max(SHORTLIST, 4 * int(batch_size)) if strategy.name == "dpp" else 0}
+            "shortlist": max(SHORTLIST, 4 * int(batch_size)) if shortlist else 0}
 
 
-def _scores(name: str, probs_n_C: np.ndarray) -> np.ndarray:
-    outputs = ModelOutputs(probs_N_C=probs_n_C)
-    if name == "dpp":
-        return strategies.registry._dpp_quality(outputs)
-    return np.asarray(strategies.registry.SCORES[name][1](outputs), dtype=np.float64)
+def _scores(scorer, probs_n_C: np.ndarray) -> np.ndarray:
+    return np.asarray(scorer(ModelOutputs(probs_N_C=probs_n_C)), dtype=np.float64)
 
 
 def _shard_task(path: str, start: int, model, plan: dict, rng_state: dict | None, top_class: bool) -> dict:
     """One shard's candidates, with global row numbers (``start`` + position)."""
     _, X = read_shard(path)
     probs = model.predict_proba(X)
-    scores = _scores(plan["score"], probs)
+    scores = _scores(plan["scorer"], probs)
     out = {"n": len(X)}
     # The ranking beyond the batch (and the batch of a top-k strategy): the shard's best by its score; dpp's
-    # queue beyond the batch ranks by margin, as acquire._deep_scores does.
-    deep = uncertainty.margin(probs).astype(np.float64) if plan["score"] == "dpp" else scores
+    # queue beyond the batch ranks by its declared beyond score (margin), as acquire._deep_scores does.
+    deep = scores if plan["beyond_scorer"] is None else _scores(plan["beyond_scorer"], probs)
     top = _top_k(deep, min(plan["depth"], len(X)))
     out["top"] = (start + top, deep[top], probs[top])
     if plan["shortlist"]:
@@ -200,8 +199,7 @@ def select_on_cluster(client, paths: list[str], model, strategy, batch_size: int
     if depth > batch_size:
         result.more_indices, result.more_scores, result.more_probs = _merge_top(parts, depth - batch_size,
                                                                                 exclude=result.indices)
-        name = "margin" if plan["score"] == "dpp" else plan["score"]
-        result.more_strategy = f"{name} (beyond the batch)"
+        result.more_strategy = strategy.beyond_label
     if top_class:
         result.pool_pred_N = np.concatenate([p["pred"] for p in parts])
         result.pool_conf_N = np.concatenate([p["conf"] for p in parts])
