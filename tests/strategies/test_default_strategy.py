@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from assay import strategies
+from assay.learning import propensity
 from assay.learning.acquire import run_round
 from assay.strategies import ModelOutputs, StrategyInputError
 
@@ -24,6 +25,29 @@ def test_the_phase_follows_labels_per_class(n_labeled, phase):
     want = strategies.get(phase).select(outputs, 8, random_state=5)
     np.testing.assert_array_equal(got.indices, want.indices)
     np.testing.assert_allclose(got.scores, want.scores)
+
+
+@pytest.mark.parametrize("params", [{}, {"switch": 1, "then": "entropy"}, {"switch": 10, "first": "probcover"}])
+@pytest.mark.parametrize("n_labeled", [0, 3, 4, 11, 12, 39, 40])
+def test_the_phase_it_declares_is_the_one_it_runs(params, n_labeled):
+    """Strategy.phase (what propensity asks) names the strategy whose picks select returns: one rule."""
+    outputs = _outputs(n_labeled)
+    default = strategies.get("default", **params)
+    phase = default.phase(n_labeled, 4)
+    assert phase.name in default.phases == (default.params["first"], default.params["then"])
+    got = default.select(outputs, 8, random_state=5)
+    np.testing.assert_array_equal(got.indices, phase.select(outputs, 8, random_state=5).indices)
+    assert default.draw_at(n_labeled, 4) == phase.draw
+    # The selection probability the retrain records follows the same phase.
+    want = strategies.inclusion_probability(phase.draw, 8, 300)
+    assert propensity.batch_probability("default", params, batch=8, pool=300, n_labels=n_labeled,
+                                        n_classes=4) == want
+
+
+def test_without_a_model_it_is_in_its_first_phase():
+    default = strategies.get("default")
+    assert default.phase(100, None).name == default.phase(100, 0).name == "typiclust"
+    assert default.phase(11, 4).name == "typiclust" and default.phase(12, 4).name == "margin"
 
 
 def test_the_phases_and_the_switch_are_parameters():
