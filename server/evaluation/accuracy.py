@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from . import temperature
+
 LEVEL = 0.90
 EPS = 1e-6
 # Platt's two parameters are shrunk towards "the confidence is right" (a=0, b=1) with this strength, so a
@@ -80,6 +82,7 @@ class AccuracyEstimate:
     n_tests: int  # prequential tests (labeled items served with a prediction)
     n_audit: int  # of which drawn uniformly (audits)
     candidates: dict = field(default_factory=dict)  # other estimators' (accuracy, low, high), for simulations
+    temperature: float = 1.0  # the tests' temperature, applied before the calibration (1: none fitted)
 
     def as_dict(self) -> dict:
         return {"accuracy": self.accuracy, "low": self.low, "high": self.high, "method": self.method,
@@ -198,7 +201,8 @@ def thin(values: np.ndarray, cap: int = MAX_ITEMS) -> np.ndarray:
 
 
 def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age_M=None, *, n_labels=None, level=LEVEL,
-             audit_oof_conf_A=None, audit_oof_correct_A=None, random_state=None) -> AccuracyEstimate | None:
+             audit_oof_conf_A=None, audit_oof_correct_A=None, served_hit_M=None, n_classes=None,
+             random_state=None) -> AccuracyEstimate | None:
     """The current model's accuracy on the data (pool and labeled items), with a ``level`` interval.
 
     pool_conf_N: the current model's confidence (probability of its predicted class) on each pool item;
@@ -208,23 +212,68 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     audit_oof_conf_A, audit_oof_correct_A: per labeled audit item, the out-of-fold confidence and correctness
     (a model fitted without it): the interval then also holds :func:`audit_interval`'s, which rests on no
     calibration.
+    Each confidence array may instead hold first guesses (rows of the largest probabilities, best first:
+    :func:`assay.evaluation.temperature.first_guesses`). With ``served_hit_M`` (where each test's answer
+    stood among them, -1: not listed) and ``n_classes``, a temperature fitted on the tests tempers every
+    confidence before the calibration (:mod:`assay.evaluation.temperature`).
     None when there is no test yet.
     """
     rng = np.random.default_rng(random_state)
-    served_conf_M = np.asarray(served_conf_M, dtype=float)
     correct_M = np.asarray(correct_M, dtype=float)
     audit_M = np.asarray(audit_M, dtype=bool)
-    if not len(served_conf_M):
+    if not len(correct_M):
         return None
-    conf_all = thin(np.concatenate([np.asarray(pool_conf_N, float), np.asarray(labeled_conf_L, float)]))
+    weights_M = None
+    if age_M is not None:
+        weights_M = recency_weights(age_M, len(correct_M) if n_labels is None else n_labels)
+    t = 1.0
+    if served_hit_M is not None and n_classes and np.ndim(served_conf_M) == 2:
+        t = temperature.fit_temperature(served_conf_M, served_hit_M, n_classes, weights_M)
+
+    def conf(values, at=1.0):
+        values = np.asarray(values, dtype=float)
+        if values.ndim == 1:
+            values = values[:, None]
+        return temperature.tempered_confidence(values, n_classes or 2, at) if len(values) else np.zeros(0)
+
+    conf_all = thin(np.concatenate([conf(pool_conf_N, t), conf(labeled_conf_L, t)]))
     if not len(conf_all):
         return None
     z = stats.norm.ppf(0.5 + level / 2)
-
-    weights_M = None
-    if age_M is not None:
-        weights_M = recency_weights(age_M, len(served_conf_M) if n_labels is None else n_labels)
+    served_conf = conf(served_conf_M, t)
     n_audit = int(audit_M.sum())
+    cal, var_cal, per_prior = _calibrated_mean(conf_all, served_conf, correct_M, audit_M, weights_M, rng)
+    candidates = {"calibrated": (cal, cal - z * var_cal ** 0.5, cal + z * var_cal ** 0.5)}
+    for prior, (m, v) in zip(CALIBRATION_PRIORS, per_prior):
+        candidates[f"prior{prior:g}"] = (m, m - z * v ** 0.5, m + z * v ** 0.5)
+    if t != 1.0:
+        # The estimate without the temperature, for simulations to compare (docs/RESULTS.md, issue 27).
+        plain = thin(np.concatenate([conf(pool_conf_N), conf(labeled_conf_L)]))
+        m, v, _ = _calibrated_mean(plain, conf(served_conf_M), correct_M, audit_M, weights_M, rng)
+        candidates["untempered"] = (m, m - z * v ** 0.5, m + z * v ** 0.5)
+
+    if n_audit:
+        c_A = correct_M[audit_M]
+        p_hat = float(c_A.mean())
+        low, high = _wilson(c_A.sum(), n_audit, z)
+        candidates["audit"] = (p_hat, low, high)
+    method = "calibrated"
+    acc, low, high = candidates[method]
+    if audit_oof_conf_A is not None and len(audit_oof_conf_A):
+        # The calibration assumes that, at a given confidence, the strategy's picks are as often right as
+        # any item; the audits need no assumption. The interval holds both, so it covers whenever either
+        # does (docs/RESULTS.md, issue 27: a letters-like table's margin run covered in 0.75 of rounds).
+        guard = audit_interval(conf_all, conf(audit_oof_conf_A, t), audit_oof_correct_A, level)
+        candidates["audit_ppi"] = guard
+        low, high = min(low, guard[1]), max(high, guard[2])
+    return AccuracyEstimate(_clip01(acc), _clip01(low), _clip01(high), method, len(correct_M), n_audit,
+                            {k: tuple(_clip01(v) for v in vals) for k, vals in candidates.items()},
+                            temperature=t)
+
+
+def _calibrated_mean(conf_all, served_conf_M, correct_M, audit_M, weights_M, rng):
+    """The calibrated mean over ``conf_all`` and its variance, averaged over the shrinkages by evidence;
+    and each shrinkage's own (mean, variance)."""
     z_all = _logit(conf_all)
     means_K, vars_K, log_evidence_K = [], [], []
     for prior in CALIBRATION_PRIORS:
@@ -238,27 +287,8 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
         var += misfit_variance(theta, served_conf_M[audit_M], correct_M[audit_M])
         means_K.append(float(g_all.mean()))
         vars_K.append(var)
-    cal, var_cal, weights_K = mixture(means_K, vars_K, log_evidence_K)
-    candidates = {"calibrated": (cal, cal - z * var_cal ** 0.5, cal + z * var_cal ** 0.5)}
-    for prior, m, v in zip(CALIBRATION_PRIORS, means_K, vars_K):
-        candidates[f"prior{prior:g}"] = (m, m - z * v ** 0.5, m + z * v ** 0.5)
-
-    if n_audit:
-        c_A = correct_M[audit_M]
-        p_hat = float(c_A.mean())
-        low, high = _wilson(c_A.sum(), n_audit, z)
-        candidates["audit"] = (p_hat, low, high)
-    method = "calibrated"
-    acc, low, high = candidates[method]
-    if audit_oof_conf_A is not None and len(audit_oof_conf_A):
-        # The calibration assumes that, at a given confidence, the strategy's picks are as often right as
-        # any item; the audits need no assumption. The interval holds both, so it covers whenever either
-        # does (docs/RESULTS.md, issue 27: a letters-like table's margin run covered in 0.75 of rounds).
-        guard = audit_interval(conf_all, audit_oof_conf_A, audit_oof_correct_A, level)
-        candidates["audit_ppi"] = guard
-        low, high = min(low, guard[1]), max(high, guard[2])
-    return AccuracyEstimate(_clip01(acc), _clip01(low), _clip01(high), method, len(served_conf_M), n_audit,
-                            {k: tuple(_clip01(v) for v in vals) for k, vals in candidates.items()})
+    cal, var_cal, _ = mixture(means_K, vars_K, log_evidence_K)
+    return cal, var_cal, list(zip(means_K, vars_K))
 
 
 def audit_interval(conf_N, audit_conf_A, audit_correct_A, level=LEVEL) -> tuple[float, float, float]:

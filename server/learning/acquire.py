@@ -16,6 +16,7 @@ from assay import strategies
 from assay.strategies import EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS, SAMPLES, LinearHead, ModelOutputs
 
 from assay.models import capabilities, make_model, n_samples_supported
+from assay.evaluation.temperature import first_guesses
 from assay.models.logreg import holdout_folds
 from assay.domain.settings import K_SAMPLES
 
@@ -44,10 +45,11 @@ class RoundResult:
     more_probs: np.ndarray | None = None
     more_strategy: str = ""  # their mark (strategies.beyond_label)
     more_draw: str = ""  # how they were drawn: strategies.UNIFORM, or DETERMINISTIC (the top of a ranking)
-    # The fitted model's predicted class (index into ``classes``) and its probability on every pool row:
-    # what the accuracy estimate averages (single-label rounds with a model only).
+    # The fitted model's predicted class (index into ``classes``) and its first guesses' probabilities
+    # (best first; column 0 is the confidence) on every pool row: what the accuracy estimate averages
+    # (single-label rounds with a model only).
     pool_pred_N: np.ndarray | None = None
-    pool_conf_N: np.ndarray | None = None
+    pool_top_N_K: np.ndarray | None = None
     # The registered strategy that picked a cold start's batch (the strategy's declared cold_start).
     cold_start_by: str = ""
 
@@ -283,7 +285,7 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
                                  more_scores=chosen.more_scores, more_probs=chosen.more_probs,
                                  more_strategy=chosen.more_strategy, more_draw=strategy.beyond_draw,
                                  pool_pred_N=chosen.pool_pred_N,
-                                 pool_conf_N=chosen.pool_conf_N)
+                                 pool_top_N_K=chosen.pool_top_N_K)
             result.acquire_seconds = time.perf_counter() - t1
             return result
     outputs = model_outputs(model, strategy, X_pool, X_labeled=X_labeled, y_labeled=y, model_spec=model_spec,
@@ -293,7 +295,7 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
         model.predict_proba(X_pool[selection.indices])
     result = RoundResult(selection.indices, selection.scores, strategy.name, False, model, list(model.classes_),
                          probs, t1 - t0)
-    result.pool_pred_N, result.pool_conf_N = _top_class(outputs, model, X_pool)
+    result.pool_pred_N, result.pool_top_N_K = _top_class(outputs, model, X_pool)
     if depth > batch_size:
         scores_N = _deep_scores(strategy, outputs, model, X_pool, rng)
         result.more_strategy, result.more_draw = strategy.beyond_label, strategy.beyond_draw
@@ -306,15 +308,15 @@ def run_round(*, model_spec: str, model_params: dict | None, strategy_name: str,
 
 
 def _top_class(outputs: ModelOutputs, model, X_pool) -> tuple[np.ndarray, np.ndarray]:
-    """Each pool row's predicted class and its probability, from what the round already computed."""
+    """Each pool row's predicted class and its first guesses' probabilities, from what the round already
+    computed."""
     if outputs.probs_N_C is not None:
         probs = outputs.probs_N_C
     elif outputs.probs_N_K_C is not None:
         probs = outputs.probs_N_K_C.mean(axis=1)
     else:
         probs = model.predict_proba(X_pool)
-    pred_N = np.argmax(probs, axis=1)
-    return pred_N, probs[np.arange(len(pred_N)), pred_N]
+    return np.argmax(probs, axis=1), first_guesses(probs)
 
 
 def _deep_scores(strategy, outputs: ModelOutputs, model, X_pool, rng) -> np.ndarray:

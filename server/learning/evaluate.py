@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 
 from assay import store
+from assay.evaluation.temperature import TOP_K, answer_rank, first_guesses
 from assay.models.logreg import holdout_folds
 from .acquire import LABEL_PRIOR, can_fit, fit_model, learned_prior
 from .queueing import AUDIT
@@ -15,11 +16,28 @@ OOF_FOLDS = 5
 
 def prequential_tests(db, project_id: int, labels: dict[int, object]) -> list[dict]:
     """Per labeled item served with a prediction: the serving version, whether it was an audit pick, the
-    confidence shown and whether the prediction matched the item's label (``labels``: item -> label)."""
+    confidence shown and whether the prediction matched the item's label (``labels``: item -> label), and
+    the first guesses shown ([label, probability] pairs, best first; None for servings recorded before
+    they were kept)."""
     return [{"item_id": s["item_id"], "version": s["version"], "audit": s["strategy"] == AUDIT,
              "predicted": s["predicted"], "label": labels[s["item_id"]], "confidence": s["confidence"],
-             "correct": s["predicted"] == labels[s["item_id"]]}
+             "correct": s["predicted"] == labels[s["item_id"]], "top": s["top"]}
             for s in store.served_predictions(db, project_id) if s["item_id"] in labels]
+
+
+def served_guesses(tests: list[dict], n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tests' first guesses as the estimate takes them: their probabilities (best first, 0 where fewer
+    were kept) and where the answer stood among them (-1: not listed). A test recorded without them
+    (before they were kept) is its confidence alone, its answer's place known only when the guess was right."""
+    width = min(TOP_K, max(n_classes, 1))
+    top_M_K = np.zeros((len(tests), width))
+    labels = []
+    for m, t in enumerate(tests):
+        pairs = t.get("top") or [[t["predicted"], t["confidence"]]]
+        pairs = pairs[:width]
+        top_M_K[m, :len(pairs)] = [float(p) for _, p in pairs]
+        labels.append([label for label, _ in pairs])
+    return top_M_K, answer_rank(labels, [t["label"] for t in tests])
 
 
 def fixed_prior(model_params: dict | None, fitted) -> dict:
@@ -35,10 +53,10 @@ def fixed_prior(model_params: dict | None, fitted) -> dict:
 
 
 def out_of_fold(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds: int = OOF_FOLDS,
-                random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each labeled row's confidence (probability of the predicted class) and correctness under a model
-    fitted without it, and its fold; NaN (fold -1) for rows no fold holds out (one row per class trains in
-    every fold)."""
+    fitted without it, its fold, and that model's first guesses' probabilities (best first; column 0 is
+    the confidence); NaN (fold -1) for rows no fold holds out (one row per class trains in every fold)."""
     return out_of_fold_predictions(model_spec, model_params, X_L_D, y_L, folds=folds, random_state=random_state)[1:]
 
 
@@ -57,7 +75,7 @@ def uniform_draws(db, project_id: int, item_ids: list[int]) -> set[int]:
 
 
 def out_of_fold_predictions(model_spec: str, model_params: dict | None, X_L_D, y_L, *, folds: int = OOF_FOLDS,
-                            random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                            random_state=None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """out_of_fold with, first, each row's predicted class (None where no fold holds the row out)."""
     rng = np.random.default_rng(random_state)
     y_L = np.asarray(y_L, dtype=object)
@@ -65,6 +83,8 @@ def out_of_fold_predictions(model_spec: str, model_params: dict | None, X_L_D, y
     conf_L = np.full(len(y_L), np.nan)
     correct_L = np.full(len(y_L), np.nan)
     fold_L = holdout_folds(y_L.astype(str), folds, rng)
+    n_classes = len(set(map(str, y_L)))
+    top_L_K = np.full((len(y_L), min(TOP_K, max(n_classes, 1))), np.nan)
     for k in range(folds):
         test = np.flatnonzero(fold_L == k)
         train = np.flatnonzero(fold_L != k)
@@ -76,7 +96,11 @@ def out_of_fold_predictions(model_spec: str, model_params: dict | None, X_L_D, y
         pred_L[test] = np.asarray(model.classes_, dtype=object)[best]
         conf_L[test] = probs[np.arange(len(test)), best]
         correct_L[test] = pred_L[test] == y_L[test]
-    return pred_L, conf_L, correct_L, fold_L
+        # A fold without some class has fewer columns: its missing classes' probability is 0.
+        top = first_guesses(probs, top_L_K.shape[1])
+        top_L_K[test] = 0.0
+        top_L_K[test, :top.shape[1]] = top
+    return pred_L, conf_L, correct_L, fold_L, top_L_K
 
 
 def labeled_predictions(model, X_L_D, pred_L, conf_L) -> list[dict]:
@@ -97,7 +121,7 @@ def labeled_predictions(model, X_L_D, pred_L, conf_L) -> list[dict]:
 
 
 def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_labeled, y_labeled, pool_pred_N,
-                   pool_conf_N, tests: list[dict], stop_ids: list[int], X_stop, reference_stop: dict | None,
+                   pool_top_N_K, tests: list[dict], stop_ids: list[int], X_stop, reference_stop: dict | None,
                    history: list[dict], labeled_ids=None, uniform_ids=None, folds: int = OOF_FOLDS,
                    random_state=None) -> dict:
     """The model version's evaluation fields: the labeled-set CV accuracy (as before), the estimate on the
@@ -114,7 +138,7 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
 
     classes = np.asarray(model.classes_, dtype=object)
     y = np.asarray(y_labeled, dtype=object)
-    oof_pred, oof_conf, oof_correct, fold_L = out_of_fold_predictions(
+    oof_pred, oof_conf, oof_correct, fold_L, oof_top = out_of_fold_predictions(
         model_spec, fixed_prior(model_params, model), X_labeled, y, folds=folds, random_state=random_state)
     held = np.isfinite(oof_correct)
     per_fold = [float(np.mean(oof_correct[fold_L == k])) for k in range(folds)
@@ -126,10 +150,11 @@ def evaluate_round(*, model, model_spec: str, model_params: dict | None, X_label
     age = [len(y) - served_at.get(t["version"], len(y)) for t in tests]
     audit_ids = {t["item_id"] for t in tests if t["audit"]} | set(uniform_ids or ())
     audited = held & (np.isin(labeled_ids, list(audit_ids)) if labeled_ids is not None else False)
-    est = accuracy.estimate(pool_conf_N, oof_conf[held], [t["confidence"] for t in tests],
-                            [t["correct"] for t in tests], [t["audit"] for t in tests], age, n_labels=len(y),
-                            audit_oof_conf_A=oof_conf[audited], audit_oof_correct_A=oof_correct[audited],
-                            random_state=random_state)
+    served_top, served_hit = served_guesses(tests, len(classes))
+    est = accuracy.estimate(pool_top_N_K, oof_top[held], served_top, [t["correct"] for t in tests],
+                            [t["audit"] for t in tests], age, n_labels=len(y), audit_oof_conf_A=oof_top[audited],
+                            audit_oof_correct_A=oof_correct[audited], served_hit_M=served_hit,
+                            n_classes=len(classes), random_state=random_state)
     evaluation: dict = {"estimate": est.as_dict() if est else None}
     if est is not None:
         out.update(estimate=est.accuracy, estimate_low=est.low, estimate_high=est.high)

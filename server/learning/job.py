@@ -194,7 +194,7 @@ def _round(job: Job, project: dict, labeled, ids, X, pool_ids, evaluating: bool,
             version.update(evaluate_round(
                 model=result.model, model_spec=project["model"], model_params=project["model_params"],
                 X_labeled=X_labeled, y_labeled=y_labeled, pool_pred_N=result.pool_pred_N,
-                pool_conf_N=result.pool_conf_N, tests=tests, stop_ids=stop_ids,
+                pool_top_N_K=result.pool_top_N_K, tests=tests, stop_ids=stop_ids,
                 X_stop=X[[row_of[i] for i in stop_ids]], reference_stop=reference_stop, history=history,
                 labeled_ids=[i for i, _ in labeled], uniform_ids=uniform_ids, folds=int(settings.get("cv_folds", 5)),
                 random_state=int(rng.integers(2**31))))
@@ -223,7 +223,7 @@ def _held_out_predictions(project: dict, labeled, X_labeled, y_labeled, settings
     errors), the labeled items' out-of-fold predictions all the same; rows no fold holds out get none."""
     if project["multi_label"] or not can_fit(y_labeled):
         return None
-    pred, conf, _, _ = out_of_fold_predictions(project["model"], project["model_params"], X_labeled,
+    pred, conf, _, _, _ = out_of_fold_predictions(project["model"], project["model_params"], X_labeled,
                                                np.asarray(y_labeled, dtype=object),
                                                folds=int(settings.get("cv_folds", 5)), random_state=seed)
     return [{"item_id": int(item_id), "label": str(p), "confidence": round(float(c), 4), "held_out": True}

@@ -33,6 +33,7 @@ from assay.learning import embcache
 from assay.evaluation import accuracy as accuracy_estimate
 from assay.evaluation import candidates as estimate_candidates
 from assay.evaluation import stopping
+from assay.evaluation.temperature import TOP_K, answer_rank, first_guesses
 from assay.learning.acquire import K_SAMPLES, can_fit, fit_model, learned_prior, run_round
 from assay.learning.evaluate import fixed_prior, out_of_fold
 from assay.learning.queueing import AUDIT_SHARE, audits_due, draw_audits
@@ -245,7 +246,7 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
         batch = min(config.batch, config.budget - len(labeled), len(pool))
         round_seed = int(rng.integers(2**31))
         n_audit = min(audits_due(len(labeled), tracker.audits_drawn, batch, share), max(batch - 1, 0))
-        pool_conf = None
+        pool_top = None
         if batch > 0:
             result = run_round(model_spec=config.model, model_params=config.model_params,
                                strategy_name="random" if is_peer else strategy, strategy_params=None,
@@ -255,7 +256,7 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
                                label_prior=config.label_prior)
             model, fit_seconds, acquire_seconds = result.model, result.fit_seconds, result.acquire_seconds
             chosen = result.indices
-            pool_conf = result.pool_conf_N
+            pool_top = result.pool_top_N_K
             if is_peer:
                 # The model is run_round's fit; only the selection is the peer's. Its randomness comes
                 # from the round's seed, leaving the run's stream in step with the counterpart's.
@@ -288,7 +289,7 @@ def _run_rounds(setup: SeedSetup, strategy: str, config: Config, progress=None, 
         accuracy, macro_f1 = evaluate(model, X_test, y_test, setup.classes, fallback)
         row = {"strategy": strategy, "seed": setup.seed, "n_labels": len(labeled), "accuracy": accuracy,
                "macro_f1": macro_f1, "fit_seconds": fit_seconds, "acquire_seconds": acquire_seconds}
-        row.update(tracker.assess(model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows,
+        row.update(tracker.assess(model, config, X_train, labeled, y_labeled, pool, pool_top, stop_rows,
                                   round_seed))
         rows.append(row)
         if notify:
@@ -334,6 +335,10 @@ class _Tracker:
 
     def __init__(self):
         self.served_conf, self.correct, self.audit, self.uniform, self.served_at = [], [], [], [], []
+        # Per test, the served prediction's first guesses: their probabilities and labels, best first.
+        self.served_top: list[list[float]] = []
+        self.served_top_labels: list[list] = []
+        self.answers: list = []
         self.labeled_uniform: list[bool] = []  # per label, in the order labeled: drawn uniformly from the pool
         self.stop_history: list[tuple[int, np.ndarray]] = []  # (labels, stop-set predictions) per model
         self.settled: list[bool] = []  # per model: stopping.settled
@@ -344,22 +349,36 @@ class _Tracker:
         return int(np.sum(self.audit)) if self.audit else 0
 
     def serve(self, model, X_B_D):
-        """The live model's prediction and confidence for the items about to be labeled (None: no model)."""
+        """The live model's prediction, its confidence and its first guesses (probabilities and labels, best
+        first) for the items about to be labeled (None: no model)."""
         if model is None:
             return None
         probs = model.predict_proba(X_B_D)
-        best = np.argmax(probs, axis=1)
-        return np.asarray(model.classes_, dtype=object)[best], probs[np.arange(len(best)), best]
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :TOP_K]
+        classes = np.asarray(model.classes_, dtype=object)
+        top = np.take_along_axis(probs, order, axis=1)
+        return classes[order[:, 0]], top[:, 0], top, classes[order]
 
     def record(self, served, answers, audit_B, uniform_B, n_labels: int) -> None:
-        pred, conf = served
+        pred, conf, top, top_labels = served
         self.served_at.extend([n_labels] * len(conf))
         self.served_conf.extend(conf.tolist())
         self.correct.extend((pred == np.asarray(answers, dtype=object)).tolist())
         self.audit.extend(np.asarray(audit_B, dtype=bool).tolist())
         self.uniform.extend(np.asarray(uniform_B, dtype=bool).tolist())
+        self.served_top.extend(top.tolist())
+        self.served_top_labels.extend(top_labels.tolist())
+        self.answers.extend(answers)
 
-    def assess(self, model, config, X_train, labeled, y_labeled, pool, pool_conf, stop_rows, seed) -> dict:
+    def served_guesses(self, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+        """The tests' first guesses as the estimate takes them (as the server's evaluate.served_guesses)."""
+        width = min(TOP_K, n_classes)
+        top_M_K = np.zeros((len(self.served_top), width))
+        for m, row in enumerate(self.served_top):
+            top_M_K[m, :min(len(row), width)] = row[:width]
+        return top_M_K, answer_rank([labels[:width] for labels in self.served_top_labels], self.answers)
+
+    def assess(self, model, config, X_train, labeled, y_labeled, pool, pool_top, stop_rows, seed) -> dict:
         out = {"n_audit": self.n_audit, "estimated_accuracy": None, "estimate_low": None, "estimate_high": None,
                "stop_signal": 0, "kappa": None, "predicted_gain": None}
         if model is None:
@@ -374,10 +393,11 @@ class _Tracker:
             out["predicted_gain"] = stopping.predicted_gain(probs_S_C, classes, ref[1])
         self.settled.append(stopping.settled(out["kappa"], out["predicted_gain"]))
         out["stop_signal"] = int(stopping.stop_signal(self.settled))
-        if pool_conf is None:
-            pool_conf = model.predict_proba(X_train[pool]).max(axis=1) if len(pool) else np.zeros(0)
+        n_classes = len(model.classes_)
+        if pool_top is None:
+            pool_top = first_guesses(model.predict_proba(X_train[pool])) if len(pool) else np.zeros((0, 1))
         y = np.asarray(y_labeled, dtype=object)
-        oof_conf, oof_correct, _ = out_of_fold(config.model, fixed_prior(config.model_params, model),
+        oof_conf, oof_correct, _, oof_top = out_of_fold(config.model, fixed_prior(config.model_params, model),
                                                X_train[labeled], y, random_state=seed)
         held = np.isfinite(oof_conf)
         uniform = held & np.asarray(self.labeled_uniform, dtype=bool)
@@ -388,13 +408,15 @@ class _Tracker:
         # uniform_draws; it also counts a random cold start and a dry queue's fill, which a simulation's
         # stratified start and full pool never have).
         audited = held & np.asarray(self.labeled_uniform, dtype=bool)
-        est = accuracy_estimate.estimate(pool_conf, oof_conf[held], self.served_conf, self.correct, self.audit,
-                                         age, n_labels=len(labeled), audit_oof_conf_A=oof_conf[audited],
-                                         audit_oof_correct_A=oof_correct[audited], random_state=seed)
+        served_top, served_hit = self.served_guesses(n_classes)
+        est = accuracy_estimate.estimate(pool_top, oof_top[held], served_top, self.correct, self.audit, age,
+                                         n_labels=len(labeled), audit_oof_conf_A=oof_top[audited],
+                                         audit_oof_correct_A=oof_correct[audited], served_hit_M=served_hit,
+                                         n_classes=n_classes, random_state=seed)
         if est is not None:
             # The estimators simulations compare beside the reported one (docs/RESULTS.md, issue 27).
             est.candidates.update(estimate_candidates.candidates(
-                accuracy_estimate.thin(np.concatenate([pool_conf, oof_conf[held]])), self.served_conf, self.correct,
+                accuracy_estimate.thin(np.concatenate([pool_top[:, 0], oof_conf[held]])), self.served_conf, self.correct,
                 self.uniform, accuracy_estimate.recency_weights(age, len(labeled)), oof_conf[uniform],
                 oof_correct[uniform], loo=loo, rng=seed))
         if est is not None:

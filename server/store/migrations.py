@@ -499,6 +499,13 @@ def _zero_shot(db):
     db.execute("ALTER TABLE annotations ADD COLUMN accepted INTEGER")
 
 
+def _served_guesses(db):
+    """Issue 27: ``served.top``, the served prediction's first guesses as the queue held them (JSON
+    [[label, probability], ...], best first; NULL for servings recorded before): the accuracy estimate fits
+    its temperature on them (assay.evaluation.temperature)."""
+    db.execute("ALTER TABLE served ADD COLUMN top TEXT")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -516,4 +523,5 @@ MIGRATIONS = [
     ("0014_featurizing", _featurizing),
     ("0015_content_hash", _content_hash),
     ("0016_zero_shot", _zero_shot),
+    ("0017_served_guesses", _served_guesses),
 ]

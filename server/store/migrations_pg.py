@@ -440,6 +440,10 @@ def _zero_shot(db):
     db.execute("ALTER TABLE annotations ADD COLUMN accepted BIGINT")
 
 
+def _served_guesses(db):
+    db.execute("ALTER TABLE served ADD COLUMN top TEXT")
+
+
 MIGRATIONS = [
     ("0001_initial", _initial),
     ("0002_accounts", _accounts),
@@ -457,4 +461,5 @@ MIGRATIONS = [
     ("0014_featurizing", _featurizing),
     ("0015_content_hash", _content_hash),
     ("0016_zero_shot", _zero_shot),
+    ("0017_served_guesses", _served_guesses),
 ]

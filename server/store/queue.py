@@ -161,10 +161,12 @@ def record_served(tx, project_id: int, picked: list[dict]) -> None:
         prediction = p.get("prediction")
         if p.get("model_version") is None or not isinstance(prediction, dict) or "label" not in prediction:
             continue  # random fill, a cold-start queue, or multi-label
+        top = prediction.get("top")
         rows.append((project_id, p["item_id"], p["model_version"], p.get("strategy") or "random",
-                     json.dumps(prediction["label"]), float(prediction.get("confidence") or 0.0)))
+                     json.dumps(prediction["label"]), float(prediction.get("confidence") or 0.0),
+                     json.dumps(top) if top else None))
     tx.executemany("INSERT OR IGNORE INTO served (project_id, item_id, model_version, strategy, predicted,"
-                   " confidence) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                   " confidence, top) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
 def record_servings(tx, project_id: int, annotator: str, picked: list[dict]) -> None:
@@ -210,12 +212,14 @@ def item_servings(source, project_id: int, item_ids: list[int]) -> dict[int, lis
 
 
 def served_predictions(source, project_id: int) -> list[dict]:
-    """What was served with a prediction, by item: item_id, version, strategy, predicted, confidence."""
+    """What was served with a prediction, by item: item_id, version, strategy, predicted, confidence, and top
+    (the first guesses as [label, probability] pairs; None for servings recorded before they were kept)."""
     rows = reading(source).execute(
-        "SELECT item_id, model_version, strategy, predicted, confidence FROM served WHERE project_id = ?"
+        "SELECT item_id, model_version, strategy, predicted, confidence, top FROM served WHERE project_id = ?"
         " ORDER BY item_id", (project_id,))
     return [{"item_id": item_id, "version": version, "strategy": strategy, "predicted": json.loads(predicted),
-             "confidence": confidence} for item_id, version, strategy, predicted, confidence in rows]
+             "confidence": confidence, "top": json.loads(top) if top else None}
+            for item_id, version, strategy, predicted, confidence, top in rows]
 
 
 def release_leases(db: Database, project_id: int, annotator: str, item_ids: list[int] | None = None) -> None:

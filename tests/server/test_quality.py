@@ -55,6 +55,11 @@ def test_estimate_stop_signal_and_projection_follow_the_labels(app, client, make
     # Each test's prediction came from a model version that existed before the item was labeled.
     versions = {v["version"]: v for v in client.get(f"/api/projects/{pid}/stats").json["history"]}
     assert all(versions[t["version"]]["n_labels"] < 160 for t in tests)
+    # Each test keeps the first guesses it was served with, best first, the first one its prediction (the
+    # temperature is fitted on them: issue 27).
+    for t in tests:
+        assert t["top"][0] == [t["predicted"], t["confidence"]] and len(t["top"]) == 2
+        assert t["top"][0][1] >= t["top"][1][1] and abs(t["top"][0][1] + t["top"][1][1] - 1) < 1e-3
 
     stats = client.get(f"/api/projects/{pid}/stats").json
     q = stats["quality"]

@@ -136,7 +136,7 @@ def test_run_round_on_the_cluster_picks_as_one_process(dask_client, pool, name):
     np.testing.assert_allclose(many.probs_B_C, one.probs_B_C, rtol=1e-5)
     np.testing.assert_allclose(many.more_probs, one.more_probs, rtol=1e-5)
     assert np.array_equal(many.pool_pred_N, one.pool_pred_N)
-    np.testing.assert_allclose(many.pool_conf_N, one.pool_conf_N, rtol=1e-5)
+    np.testing.assert_allclose(many.pool_top_N_K, one.pool_top_N_K, rtol=1e-5)
 
 
 def test_retrain_job_connects_when_assay_cluster_is_set(monkeypatch):

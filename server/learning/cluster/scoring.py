@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from assay.evaluation.temperature import first_guesses
 from assay.models import capabilities
 from assay.strategies import CLUSTER_BY_SCORE, CLUSTER_SHORTLIST, EMBEDDINGS, ModelOutputs, stochastic
 from assay.strategies.registry import _top_k
@@ -56,7 +57,7 @@ class ClusterSelection:
     more_probs: np.ndarray | None
     more_strategy: str
     pool_pred_N: np.ndarray | None = None
-    pool_conf_N: np.ndarray | None = None
+    pool_top_N_K: np.ndarray | None = None
 
 
 def _plan(strategy, batch_size: int, depth: int) -> dict:
@@ -107,7 +108,7 @@ def _shard_task(path: str, start: int, model, plan: dict, rng_state: dict | None
         out["scores"] = scores
     if top_class:
         pred = np.argmax(probs, axis=1)
-        out["pred"], out["conf"] = pred, probs[np.arange(len(pred)), pred]
+        out["pred"], out["guesses"] = pred, first_guesses(probs)
     return out
 
 
@@ -202,7 +203,7 @@ def select_on_cluster(client, paths: list[str], model, strategy, batch_size: int
         result.more_strategy = strategy.beyond_label
     if top_class:
         result.pool_pred_N = np.concatenate([p["pred"] for p in parts])
-        result.pool_conf_N = np.concatenate([p["conf"] for p in parts])
+        result.pool_top_N_K = np.concatenate([p["guesses"] for p in parts])
     return result
 
 
