@@ -11,7 +11,10 @@ measured without that bias:
 * A share of every queue (the "audit" items) is drawn uniformly from the pool, so those tests are also a
   sample of the data itself.
 
-The estimate recalibrates the current model's confidence with those tests (Platt scaling with a lapse rate
+The estimate first tempers every probability with one temperature fitted on the tests' first guesses
+(:mod:`assay.evaluation.temperature`: a model trained on a strategy's boundary picks can be underconfident
+on the whole pool, which the picks' confidence alone cannot show), then recalibrates the current model's
+confidence with those tests (Platt scaling with a lapse rate
 for confidently wrong answers, shrunk towards the identity, recent tests weighing more: older models were
 calibrated differently) and averages it over every item: the pool, and the labeled items through out-of-fold confidences (the
 model has trained on them). The interval comes from the calibration's uncertainty (its Laplace posterior,
