@@ -6,7 +6,8 @@ import secrets
 
 from flask import Flask, Request, current_app
 
-from .domain.settings import K_SAMPLES, SQLITE_MAX
+from .domain.settings import SQLITE_MAX
+from .learning.defaults import K_SAMPLES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # templates/ beside server/ in a checkout (and an editable install); inside the package once installed.
