@@ -443,11 +443,13 @@ def listen(app, host: str, port: int, threads: int = 8):
 
 def serve_forever(app, server, host: str, port: int, then: str = "") -> None:
     """Serve until Ctrl+C; ``then`` is a line printed under the address."""
+    from . import services
     from .running import registered
 
     click.echo(f"Assay is serving on http://{host}:{port}/  (Ctrl+C stops it)")
     if then:
         click.echo(then)
+    services.start(app)  # the webhook deliveries the last run left pending
     # The worker's imports (seconds) are done in the background now, not when the first labels arrive.
     app.extensions["assay.retrain"].warm()
     # A pool the last run left half featurized goes on where it stopped (its steps are cached).
@@ -576,6 +578,7 @@ def worker_command(once, poll):
     """
     import signal
 
+    from . import services
     from .learning.jobqueue import JobWorker, Stopping
 
     app = current_app._get_current_object()
@@ -592,6 +595,7 @@ def worker_command(once, poll):
         signal.signal(signum, stop)
     # The retrain child imports numpy, scikit-learn and the models before the first job comes.
     app.extensions["assay.retrain"].warm(for_jobs=True)
+    services.start(app)  # the webhook deliveries the last run left pending; the jobs' own events wake it too
     click.echo(f"assay worker {worker.name} takes jobs from {redacted(app.config['DATABASE'])}")
     sender = app.extensions["assay.webhooks"]
     try:
@@ -616,12 +620,14 @@ def init_app(app):
 
 
 def _create_app():
-    from . import create_app
+    from . import create_app, services
 
     # Only the commands that serve pages build the web layer (assay.create_app's web=False).
     ctx = click.get_current_context(silent=True)
     name = ctx.command.name if ctx is not None else None
-    return create_app(web=name not in {c.name for c in COMMANDS} - {"serve", "demo"})
+    app = create_app(web=name not in {c.name for c in COMMANDS} - {"serve", "demo"})
+    services.open_database(app)  # every command, before it runs: the schema, and imports a dead process left
+    return app
 
 
 def _hidden(params: list) -> list:

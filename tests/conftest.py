@@ -193,10 +193,13 @@ def no_retrain_thread_at_the_end():
 
 @pytest.fixture
 def app(tmp_path, db_setting):
-    from assay import close_app, create_app
+    """The app as an `assay` command has it: built idle, its database opened (assay.services.open_database);
+    its retrain service and webhook sender start their threads when the first job or delivery comes."""
+    from assay import close_app, create_app, services
 
     app = create_app({"TESTING": True, "DATABASE": db_setting, "SEED": 0, "RETRAIN_TIMEOUT": 120.0,
                       "CACHE_DIR": str(tmp_path / "cache"), "MEDIA_DIR": str(tmp_path / "media")})
+    services.open_database(app)
     yield app
     close_app(app)
 

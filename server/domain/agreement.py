@@ -1,4 +1,4 @@
-"""Inter-annotator agreement and how one label is chosen per item.
+"""Inter-annotator agreement (which label an item gets is assay.learning.resolution's).
 
 Pure functions over plain data: ``units`` maps an item to the values its
 annotators gave ({annotator: value}); a value is a label, or for multi-label
@@ -83,29 +83,3 @@ def summarize(units: dict, labels: list[str], multi_label: bool) -> dict:
         "disagreements": len(disagreements),
         "disagreement_items": disagreements,
     }
-
-
-def resolve(annotations: list[dict]) -> dict | None:
-    """The label an item gets: a reviewer's adjudication, else the majority, ties to the latest.
-
-    ``annotations`` are the item's live, non-skipped answers, oldest first, each
-    {"label", "annotator", "source", "created_at"}. Returns the chosen one with
-    "method" ("adjudicated", "majority" or "single"), or None.
-    """
-    if not annotations:
-        return None
-    reviews = [a for a in annotations if a["source"] == "review"]
-    if reviews:
-        return {**reviews[-1], "method": "adjudicated"}
-    if len(annotations) == 1:
-        return {**annotations[0], "method": "single"}
-
-    def key(label):
-        return tuple(label) if isinstance(label, list) else label
-
-    counts = Counter(key(a["label"]) for a in annotations)
-    best = max(counts.values())
-    for a in reversed(annotations):  # the latest among the most frequent
-        if counts[key(a["label"])] == best:
-            return {**a, "method": "majority"}
-    return None

@@ -9,8 +9,8 @@ from typing import Iterable, Iterator
 
 from assay import store
 from assay.errors import BadRequest
+from assay.learning.resolution import resolve
 
-from .agreement import resolve
 from .provenance import PROVENANCE_COLUMNS, with_provenance
 
 FORMATS = ("jsonl", "csv", "parquet", "hf", "labelstudio")

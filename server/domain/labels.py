@@ -1,16 +1,15 @@
-"""Which labels an answer may carry, and which answer gives an item its label.
+"""Which labels an answer may carry, and how many items have each.
 
-Both the API (one answer at a time) and imports (a file's label column) check labels here.
+Both the API (one answer at a time) and imports (a file's label column) check labels here. Which answer
+gives an item its label is assay.learning.resolution's: the retrain reads labels through it too.
 """
 from __future__ import annotations
 
 from collections import Counter
-from typing import Iterator
 
 from assay import store
 from assay.errors import BadRequest
-
-from .agreement import resolve
+from assay.learning.resolution import labeled_items
 
 
 def checked(project: dict, value, *, row: int | None = None, hint: str = ""):
@@ -47,20 +46,6 @@ def check_label(project: dict, label=None, labels=None):
             raise BadRequest("a single-label project takes one \"label\"")
         label = labels[0]
     return checked(project, label)
-
-
-def iter_resolved(db, project_id: int) -> Iterator[tuple[int, dict]]:
-    """(item_id, chosen answer) per labeled item, in id order: adjudicated, else majority, else the only one."""
-    for groups in store.answer_pages(db, project_id):
-        for item_id, answers in groups:
-            chosen = resolve(answers)
-            if chosen is not None:
-                yield item_id, chosen
-
-
-def labeled_items(db, project_id: int) -> list[tuple[int, object]]:
-    """(item_id, label) per labeled item: the label the item gets (see iter_resolved)."""
-    return [(item_id, chosen["label"]) for item_id, chosen in iter_resolved(db, project_id)]
 
 
 _label_counts_cache: dict[tuple[str, int], tuple[int, dict]] = {}

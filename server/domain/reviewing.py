@@ -1,8 +1,10 @@
 """What the review API and the review page show: agreement, and the items people disagree on."""
 from __future__ import annotations
 
-from . import agreement
 from assay import store
+from assay.learning.resolution import resolve
+
+from . import agreement
 
 
 def summary(db, project: dict) -> dict:
@@ -15,7 +17,7 @@ def disputed(db, project: dict, ids: list[int]) -> list[dict]:
     data = store.item_data(db, ids)
     out = []
     for item_id in ids:
-        chosen = agreement.resolve(answers[item_id])
+        chosen = resolve(answers[item_id])
         out.append({"id": item_id, "data": data[item_id],
                     "annotations": [a for a in answers[item_id] if a["source"] == "annotator"],
                     "adjudicated": chosen["label"] if chosen and chosen["method"] == "adjudicated" else None,

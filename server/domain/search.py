@@ -10,8 +10,7 @@ from typing import Mapping
 
 from assay import store
 from assay.errors import BadRequest, Forbidden
-
-from .agreement import resolve
+from assay.learning.resolution import resolve
 
 PER_PAGE = 20
 MAX_PER_PAGE = 100

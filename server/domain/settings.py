@@ -5,16 +5,17 @@
 ``assay create-project`` and the new-project form. The migrations keep their historical column
 defaults; tests/server/test_project_settings.py holds them to these.
 
-Stdlib only: ``import assay`` reads K_SAMPLES and SQLITE_MAX from here without pulling in numpy.
+Stdlib only: ``import assay`` reads SQLITE_MAX from here without pulling in numpy. The learning loop's own
+defaults (AUDIT_SHARE) come from assay.learning.defaults, below this layer.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
+from assay.learning.defaults import AUDIT_SHARE
+
 SQLITE_MAX = 2**63 - 1  # SQLite's largest INTEGER: ids beyond it cannot exist
-K_SAMPLES = 20  # posterior samples per item for BALD-type strategies (retrain and simulation)
-AUDIT_SHARE = 0.05  # learning.queueing draws this share of the queue uniformly, for the accuracy estimate
 ITEM_TYPES = ("text", "image", "tabular")
 MAX_LABELS = 1000  # intent and topic taxonomies run to hundreds; the annotate page types to find them
 

@@ -18,7 +18,7 @@ from assay.strategies import EMBEDDINGS, LABELED_EMBEDDINGS, LINEAR_HEAD, PROBS,
 from assay.models import capabilities, make_model, n_samples_supported
 from assay.evaluation.temperature import first_guesses
 from assay.models.logreg import holdout_folds
-from assay.domain.settings import K_SAMPLES
+from .defaults import K_SAMPLES
 
 MIN_PER_CLASS_FOR_CV = 2
 # A key of model_params that fit_model takes as its label_prior (evaluate.fixed_prior: the out-of-fold fits start

@@ -15,7 +15,6 @@ from collections import Counter
 import numpy as np
 
 from assay import store
-from assay.domain.labels import labeled_items
 from assay.models import BUILTIN_MODELS, check_model, make_model
 from assay.evaluation import stopping
 from . import propensity
@@ -24,6 +23,7 @@ from .evaluate import evaluate_round, out_of_fold_predictions, prequential_tests
 from .queueing import AUDIT, audit_flags, draw_audits
 from .featcache import STEP, FeatureCache
 from .records import Job, JobResult, ModelVersion
+from .resolution import labeled_items
 
 log = logging.getLogger(__name__)
 

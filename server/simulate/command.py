@@ -10,7 +10,8 @@ import time
 
 import click
 
-from assay.domain.settings import AUDIT_SHARE, K_SAMPLES, settings
+from assay.domain.settings import settings
+from assay.learning.defaults import AUDIT_SHARE, K_SAMPLES
 
 DEFAULT_STRATEGIES = "random,margin,default"
 

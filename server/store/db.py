@@ -131,10 +131,9 @@ class Database(Handle):
         conn.execute("COMMIT" if commit else "ROLLBACK")
 
     # -- schema -------------------------------------------------------------
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded in the database; returns their names."""
+    def _apply_migrations(self) -> list[str]:
         applied = []
-        with self.write() as conn:
+        with self._transaction() as conn:
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations ("
                 " id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"

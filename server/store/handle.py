@@ -1,4 +1,5 @@
-"""The engine-independent part of a database handle: per-thread readers and one serialized writer.
+"""The engine-independent part of a database handle: per-thread readers, one serialized writer, and the
+schema brought up to date before the first connection is used.
 
 SQLite's handle (assay.store.db) and PostgreSQL's (assay.store.postgres) both build on it; it lives apart so
 that neither engine's module imports the other's.
@@ -11,8 +12,14 @@ import time
 
 
 class Handle:
-    """Per-thread readers and one serialized writer. The engines (SQLite here, PostgreSQL in
-    assay.store.postgres) differ only in how they connect and how a transaction begins and ends."""
+    """Per-thread readers and one serialized writer. The engines (SQLite in assay.store.db, PostgreSQL in
+    assay.store.postgres) differ only in how they connect, how a transaction begins and ends, and their
+    migrations.
+
+    A handle applies the migrations not yet applied before its first connection is used (once: whoever
+    builds an app, the CLI, a test, another WSGI server, finds the schema up to date); ``migrate()`` does it
+    at once and says what it applied (`assay init-db`).
+    """
 
     def __init__(self):
         self._local = threading.local()
@@ -22,6 +29,8 @@ class Handle:
         self._writer = None
         self._readers: list = []
         self._readers_lock = threading.Lock()
+        self._schema_lock = threading.Lock()
+        self._schema_checked = False
 
     # what each engine supplies
     def _open_reader(self):
@@ -39,11 +48,31 @@ class Handle:
     def _end(self, conn, commit: bool) -> None:
         raise NotImplementedError
 
+    def _apply_migrations(self) -> list[str]:
+        """The migrations not yet recorded, applied through ``_transaction`` (never ``write``); their names."""
+        raise NotImplementedError
+
+    # -- schema ---------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet recorded in the database; returns their names."""
+        with self._schema_lock:
+            applied = self._apply_migrations()
+            self._schema_checked = True
+        return applied
+
+    def _check_schema(self) -> None:
+        if not self._schema_checked:
+            with self._schema_lock:  # other threads wait here until the first one has migrated
+                if not self._schema_checked:
+                    self._apply_migrations()
+                    self._schema_checked = True
+
     # -- connections ------------------------------------------------------
     @property
     def reader(self):
         conn = getattr(self._local, "conn", None)
         if conn is None or not self._usable(conn):
+            self._check_schema()
             conn = self._open_reader()
             self._local.conn = conn
             with self._readers_lock:
@@ -54,6 +83,13 @@ class Handle:
     def write(self):
         """A serialized write transaction: ``with db.write() as tx: tx.execute(...)``, committed when the
         block ends (an acknowledged write is durable), rolled back if it raises."""
+        self._check_schema()
+        with self._transaction() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """``write`` without the schema check: what the migrations themselves run in."""
         with self._waiting_lock:
             self._waiting += 1
         try:

@@ -284,8 +284,8 @@ class PostgresDatabase(Handle):
         finally:
             conn.in_transaction = False
 
-    def migrate(self) -> list[str]:
-        """Apply the migrations not yet recorded in the database (their PostgreSQL forms); returns their names."""
+    def _apply_migrations(self) -> list[str]:
+        """The migrations not yet recorded in the database, in their PostgreSQL forms."""
         import psycopg
 
         from assay.errors import ConfigurationError
@@ -303,7 +303,7 @@ class PostgresDatabase(Handle):
                     f"ASSAY_DATABASE names PostgreSQL at {redacted(self.path)}, which cannot be reached ({reason}): "
                     "check the URL, that the server runs, and that the database exists (createdb)") from None
         applied = []
-        with self.write() as conn:
+        with self._transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations ("

@@ -4,7 +4,7 @@ Waitress reads a whole request body, into memory or a temporary file, before it 
 app, so Flask's own size check came too late: a 200 MiB ``POST /login`` was read in full (6.6 s of a thread)
 and only then refused, and a 300 MiB upload left a 250 MiB temporary file. So the server's parser asks, as
 soon as a request's head is in, which route it goes to and that route's limit (``ASSAY_MAX_JSON_BYTES``;
-``ASSAY_MAX_CONTENT_LENGTH`` for imports: :data:`assay.UPLOAD_ENDPOINTS`, as the app decides), answers 413
+``ASSAY_MAX_CONTENT_LENGTH`` for imports: :data:`assay.web.routing.UPLOAD_ENDPOINTS`, as the app decides), answers 413
 to a declared body over it without reading a byte of it, and cuts a chunked body off once it passes it.
 The app keeps its own check: it is what a server other than ``assay serve`` has.
 """
@@ -17,11 +17,11 @@ from waitress.parser import HTTPRequestParser
 from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.utilities import RequestEntityTooLarge
 
+from .routing import UPLOAD_ENDPOINTS
+
 
 def body_limit(app, method: str, path: str) -> tuple[int | None, str]:
     """(bytes, setting) a request's body may have on the route ``method path`` goes to."""
-    from assay import UPLOAD_ENDPOINTS
-
     try:
         endpoint, _ = app.url_map.bind("localhost").match(path, method=method)
     except Exception:  # no such route (404, 405, a redirect): the app answers without wanting a body

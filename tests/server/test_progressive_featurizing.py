@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from assay import close_app, create_app, store
-from assay.domain.labels import labeled_items
+from assay.learning.resolution import labeled_items
 from assay.learning import propensity
 from assay.learning.featcache import FeatureCache, project_cache_dir
 from tests.data import load_sms

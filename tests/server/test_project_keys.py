@@ -61,12 +61,13 @@ def test_changing_labels_must_keep_one_key_each(client, make_project):
 def test_the_migration_adds_the_column_to_an_existing_database(tmp_path):
     import sqlite3
 
-    from assay import close_app, create_app
+    from assay import close_app, create_app, services
     from assay.store.migrations import MIGRATIONS
 
     assert "0006_project_keys" in [name for name, *_ in MIGRATIONS]
     app = create_app({"TESTING": True, "DATABASE": str(tmp_path / "k.sqlite")})
     try:
+        services.open_database(app)  # as every command does at its start
         conn = sqlite3.connect(tmp_path / "k.sqlite")
         assert "keys" in [row[1] for row in conn.execute("PRAGMA table_info(projects)")]
         assert conn.execute("SELECT 1 FROM migrations WHERE name = '0006_project_keys'").fetchone()

@@ -253,7 +253,7 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
     import sys
     import textwrap
 
-    from assay import close_app, create_app, store
+    from assay import close_app, create_app, services, store
 
     db_path = str(tmp_path / "assay.sqlite")
     script = textwrap.dedent(f"""
@@ -277,6 +277,7 @@ def test_an_import_whose_process_died_is_undone_at_the_next_start(tmp_path):
     assert proc.returncode == 9, proc.stderr
     app = create_app({"TESTING": True, "DATABASE": db_path})
     try:
+        services.open_database(app)  # what every `assay` command does at its start
         db = app.extensions["assay.db"]
         assert sql.count_items(db, 1) == 1
         assert app.test_client().get("/api/projects/1/stats").json["labeled"] == 0

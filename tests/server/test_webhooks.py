@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from assay import close_app, create_app, store
+from assay import close_app, create_app, services, store
 from assay.learning.records import ModelVersion
 from assay.webhooks import policy
 from assay.webhooks.sender import backoff_delay
@@ -279,6 +279,8 @@ def test_deliveries_pending_at_shutdown_go_out_after_a_restart(tmp_path):
     receiver = Receiver(port=port)
     app = _app(tmp_path, WEBHOOK_BACKOFF=0.1)
     try:
+        assert not app.extensions["assay.webhooks"].alive()  # building an app starts no thread
+        services.start(app)  # as `assay serve` (demo, worker) does when it starts
         got = receiver.wait_for(2)
         answers = sorted(json.loads(r["body"])["data"]["id"] for r in got)
         assert answers == sorted([first["id"], second["id"]])

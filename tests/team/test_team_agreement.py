@@ -6,7 +6,8 @@ import json
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from assay.domain.agreement import cohen_kappa, krippendorff_alpha_nominal, resolve, summarize
+from assay.domain.agreement import cohen_kappa, krippendorff_alpha_nominal, summarize
+from assay.learning.resolution import resolve
 
 
 def test_krippendorff_alpha_matches_the_published_nominal_example():
