@@ -205,7 +205,7 @@ def thin(values: np.ndarray, cap: int = MAX_ITEMS) -> np.ndarray:
 
 def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age_M=None, *, n_labels=None, level=LEVEL,
              audit_oof_conf_A=None, audit_oof_correct_A=None, served_hit_M=None, n_classes=None,
-             random_state=None) -> AccuracyEstimate | None:
+             untempered: bool = False, random_state=None) -> AccuracyEstimate | None:
     """The current model's accuracy on the data (pool and labeled items), with a ``level`` interval.
 
     pool_conf_N: the current model's confidence (probability of its predicted class) on each pool item;
@@ -218,7 +218,8 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     Each confidence array may instead hold first guesses (rows of the largest probabilities, best first:
     :func:`assay.evaluation.temperature.first_guesses`). With ``served_hit_M`` (where each test's answer
     stood among them, -1: not listed) and ``n_classes``, a temperature fitted on the tests tempers every
-    confidence before the calibration (:mod:`assay.evaluation.temperature`).
+    confidence before the calibration (:mod:`assay.evaluation.temperature`); ``untempered`` also reports
+    the calibration without it (candidate "untempered", for simulations: two more fits the server skips).
     None when there is no test yet.
     """
     rng = np.random.default_rng(random_state)
@@ -249,7 +250,7 @@ def estimate(pool_conf_N, labeled_conf_L, served_conf_M, correct_M, audit_M, age
     candidates = {"calibrated": (cal, cal - z * var_cal ** 0.5, cal + z * var_cal ** 0.5)}
     for prior, (m, v) in zip(CALIBRATION_PRIORS, per_prior):
         candidates[f"prior{prior:g}"] = (m, m - z * v ** 0.5, m + z * v ** 0.5)
-    if t != 1.0:
+    if untempered and t != 1.0:
         # The estimate without the temperature, for simulations to compare (docs/RESULTS.md, issue 27).
         plain = thin(np.concatenate([conf(pool_conf_N), conf(labeled_conf_L)]))
         m, v, _ = _calibrated_mean(plain, conf(served_conf_M), correct_M, audit_M, weights_M, rng)

@@ -33,9 +33,9 @@ from assay.learning import embcache
 from assay.evaluation import accuracy as accuracy_estimate
 from assay.evaluation import candidates as estimate_candidates
 from assay.evaluation import stopping
-from assay.evaluation.temperature import TOP_K, answer_rank, first_guesses
+from assay.evaluation.temperature import TOP_K, first_guesses
 from assay.learning.acquire import K_SAMPLES, can_fit, fit_model, learned_prior, run_round
-from assay.learning.evaluate import fixed_prior, out_of_fold
+from assay.learning.evaluate import fixed_prior, out_of_fold, served_guesses
 from assay.learning.queueing import AUDIT_SHARE, audits_due, draw_audits
 from . import peers
 from .oracle import Oracle
@@ -370,14 +370,6 @@ class _Tracker:
         self.served_top_labels.extend(top_labels.tolist())
         self.answers.extend(answers)
 
-    def served_guesses(self, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-        """The tests' first guesses as the estimate takes them (as the server's evaluate.served_guesses)."""
-        width = min(TOP_K, n_classes)
-        top_M_K = np.zeros((len(self.served_top), width))
-        for m, row in enumerate(self.served_top):
-            top_M_K[m, :min(len(row), width)] = row[:width]
-        return top_M_K, answer_rank([labels[:width] for labels in self.served_top_labels], self.answers)
-
     def assess(self, model, config, X_train, labeled, y_labeled, pool, pool_top, stop_rows, seed) -> dict:
         out = {"n_audit": self.n_audit, "estimated_accuracy": None, "estimate_low": None, "estimate_high": None,
                "stop_signal": 0, "kappa": None, "predicted_gain": None}
@@ -408,11 +400,14 @@ class _Tracker:
         # uniform_draws; it also counts a random cold start and a dry queue's fill, which a simulation's
         # stratified start and full pool never have).
         audited = held & np.asarray(self.labeled_uniform, dtype=bool)
-        served_top, served_hit = self.served_guesses(n_classes)
+        # The tests as the server's store hands them over, so that both take their first guesses one way.
+        tests = [{"top": list(zip(labels, top)), "predicted": labels[0], "confidence": top[0], "label": answer}
+                 for top, labels, answer in zip(self.served_top, self.served_top_labels, self.answers)]
+        served_top, served_hit = served_guesses(tests, n_classes)
         est = accuracy_estimate.estimate(pool_top, oof_top[held], served_top, self.correct, self.audit, age,
                                          n_labels=len(labeled), audit_oof_conf_A=oof_top[audited],
                                          audit_oof_correct_A=oof_correct[audited], served_hit_M=served_hit,
-                                         n_classes=n_classes, random_state=seed)
+                                         n_classes=n_classes, untempered=True, random_state=seed)
         if est is not None:
             # The estimators simulations compare beside the reported one (docs/RESULTS.md, issue 27).
             est.candidates.update(estimate_candidates.candidates(

@@ -89,9 +89,21 @@ def test_the_estimate_of_an_underconfident_model_trained_on_picks_is_not_held_at
     top = temperature.first_guesses(reported)
     plain = accuracy.estimate(top[pool, 0], np.zeros(0), top[tested, 0], correct, audit, random_state=0)
     tempered = accuracy.estimate(top[pool], np.zeros((0, 5)), top[tested], correct, audit, served_hit_M=hit,
-                                 n_classes=26, random_state=0)
+                                 n_classes=26, untempered=True, random_state=0)
     # The prior on log T (sd 0.2) keeps it a little short of the 0.5 that undoes the model's 2.
     assert 0.45 < tempered.temperature < 0.7
     assert tempered.candidates["untempered"][0] == pytest.approx(plain.accuracy)
     assert plain.accuracy < true_accuracy - 0.04
     assert abs(tempered.accuracy - true_accuracy) < 0.02, (tempered.accuracy, true_accuracy, plain.accuracy)
+
+
+def test_served_guesses_take_old_servings_as_their_confidence_alone():
+    from assay.learning.evaluate import served_guesses
+
+    tests = [{"top": [["b", 0.6], ["a", 0.3], ["c", 0.1]], "predicted": "b", "confidence": 0.6, "label": "a"},
+             # Recorded before the first guesses were kept: the confidence alone, its rank known only if right.
+             {"top": None, "predicted": "c", "confidence": 0.7, "label": "c"},
+             {"top": None, "predicted": "c", "confidence": 0.5, "label": "a"}]
+    top, hit = served_guesses(tests, 3)
+    np.testing.assert_allclose(top, [[0.6, 0.3, 0.1], [0.7, 0, 0], [0.5, 0, 0]])
+    assert hit.tolist() == [1, 0, -1]
